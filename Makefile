@@ -1,0 +1,35 @@
+# DataOps-Gym front door. `make test` and `make demo` work on a fresh machine: they create .venv,
+# install the pinned requirements and the package, then run.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-all demo data bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -m "slow or not slow"
+
+demo: $(STAMP)
+	$(PY) -m env_server demo
+
+data: $(STAMP)
+	$(PY) -m env_server build-data
+
+bench: $(STAMP)
+	$(PY) -m env_server bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,80 @@
+"""Task databases: build each one once (main and variants), then hand out private clones.
+
+``Databases`` is the one object that turns a task's ``db`` spec into SQLite connections. It owns a
+:class:`~env_server.sandbox.TemplateCache`; share one instance between environments and graders
+that should share built databases. Variant ``k`` (``k >= 1``) is the main database perturbed by
+:func:`env_server.variants.perturb` with a seed derived from the database identity and ``k``.
+"""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from env_server.sandbox import SandboxConfig, Template, TemplateCache, file_fingerprint
+from env_server.schema import SchemaInfo, introspect
+from env_server.tasks.domains import get_domain, populate
+from env_server.tasks.spec import DbSpec
+from env_server.variants import perturb, variant_seed
+
+
+class Databases:
+    """Cached task databases and their variants."""
+
+    def __init__(self, config: SandboxConfig | None = None, capacity: int = 1024):
+        self.config = config or SandboxConfig()
+        self.cache = TemplateCache(self.config, capacity=capacity)
+
+    def _identity(self, db: DbSpec) -> str:
+        if db.sqlite_path is not None:
+            return f"file:{Path(db.sqlite_path).resolve()}:{file_fingerprint(db.sqlite_path)}"
+        return db.key
+
+    def template(self, db: DbSpec, variant: int = 0) -> Template:
+        """The cached template of ``db`` (``variant=0``) or of its variant ``variant``."""
+        identity = self._identity(db)
+        if variant == 0:
+            return self.cache.get((identity, 0), lambda conn: _build_main(db, conn))
+
+        def build_variant(conn: sqlite3.Connection) -> None:
+            main = self.template(db, 0)
+            with main.lock:
+                main.conn.backup(conn)
+            perturb(conn, variant_seed(identity, variant))
+
+        return self.cache.get((identity, variant), build_variant)
+
+    def schema(self, db: DbSpec) -> SchemaInfo:
+        """Tables, columns and keys of the main database of ``db`` (introspected once)."""
+        template = self.template(db, 0)
+        if template.info is None:
+            with template.lock:
+                if template.info is None:
+                    template.info = introspect(template.conn)
+        return template.info
+
+    def clone(self, db: DbSpec) -> sqlite3.Connection:
+        """A private, hardened in-memory copy of the main database of ``db``."""
+        return self.template(db, 0).clone(self.config)
+
+
+def _build_main(db: DbSpec, conn: sqlite3.Connection) -> None:
+    """Fill an empty connection with the database ``db`` describes (trusted task input)."""
+    if db.domain is not None:
+        populate(conn, get_domain(db.domain), int(db.seed or 0))
+    elif db.schema_sql is not None:
+        conn.executescript(db.schema_sql)
+        if db.data_sql:
+            conn.executescript(db.data_sql)
+        conn.commit()
+    else:
+        path = Path(str(db.sqlite_path))
+        if not path.is_file():
+            raise FileNotFoundError(f"task database file not found: {path}")
+        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            source.backup(conn)
+        finally:
+            source.close()
+
+
+__all__ = ["Databases"]

@@ -1,0 +1,281 @@
+"""``DataOpsEnv``: the OpenEnv environment, one episode state machine for every task family.
+
+Action Space
+    :class:`~env_server.models.DataOpsAction` with ``action_type`` and optional ``sql``, ``table``,
+    ``answer``, ``citations`` and ``query``. Each family allows a subset (``FAMILY_ACTIONS``); any
+    other action is answered with an error observation and an ``invalid_action`` penalty.
+
+Observation Space
+    :class:`~env_server.models.DataOpsObservation`: the goal, the schema summary, the broken query
+    (debug), the last result (capped rows, row count, typed error), steps remaining, a message,
+    and OpenEnv's ``done``/``reward``/``metadata``.
+
+Reward
+    Sparse outcome plus capped shaping penalties, from :func:`env_server.reward.compose` on the
+    grade of :class:`env_server.grading.Grader`. Each step's ``reward`` is the change in the
+    episode's running total, so the rewards of an episode sum to its total
+    (``state.episode_return``). ``metadata["reward_components"]`` holds the running components.
+
+Episode End
+    *terminated* when the agent submits (debug: ``submit_query``); *truncated* when
+    ``max_steps`` actions have been taken without one. Stepping after the end, or before any
+    reset, raises :class:`EnvUsageError` (the server turns it into a 409).
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+import sqlite3
+import uuid
+from typing import Any, Sequence
+
+from openenv.core.env_server.interfaces import Environment
+from openenv.core.env_server.types import EnvironmentMetadata
+
+from env_server.grading import Grader
+from env_server.models import DataOpsAction, DataOpsObservation, DataOpsState, Grade, QueryResult
+from env_server.reward import RewardConfig, compose
+from env_server.sandbox import SandboxConfig, execute
+from env_server.tasks.registry import TaskRegistry, load_tasks
+from env_server.tasks.spec import Task
+
+READ_ACTIONS = ("inspect_schema", "sample_rows", "run_query")
+FAMILY_ACTIONS: dict[str, tuple[str, ...]] = {
+    "debug": READ_ACTIONS + ("submit_query",),
+    "repair": READ_ACTIONS + ("execute_sql", "finish"),
+    "analyst": READ_ACTIONS + ("submit_answer",),
+    "grounded": READ_ACTIONS + ("search_docs", "submit_answer"),
+}
+SUPPORTED_FAMILIES = ("debug",)
+SAMPLE_ROWS = 5
+
+
+class EnvUsageError(RuntimeError):
+    """The caller used the environment out of order (step before reset, step after done)."""
+
+
+def goal_text(task: Task) -> str:
+    """The instructions an agent reads for ``task``."""
+    order = " Row order matters: keep the ORDER BY." if task.order_matters else " Row order does not matter."
+    return (
+        "The SQL query below is broken. Fix it so that it returns: "
+        f"{task.question}.{order} The database is SQLite and read-only. Inspect the schema and run "
+        "queries to investigate, then submit the corrected query with submit_query."
+    )
+
+
+def _normalise_sql(sql: str) -> str:
+    return " ".join(sql.split()).rstrip(";").strip().lower()
+
+
+class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
+    """SQL tasks on live SQLite databases: debug, repair, analyst and grounded.
+
+    ``tasks`` may be a list of :class:`Task`, a :class:`TaskRegistry`, or None for the built-in
+    data. Pass one ``grader`` to several environments to share built databases and gold results.
+    """
+
+    SUPPORTS_CONCURRENT_SESSIONS = True
+
+    def __init__(
+        self,
+        tasks: Sequence[Task] | TaskRegistry | None = None,
+        *,
+        grader: Grader | None = None,
+        reward_config: RewardConfig | None = None,
+        max_steps: int | None = None,
+    ):
+        super().__init__()
+        if tasks is None:
+            tasks = load_tasks()
+        self.tasks = tasks if isinstance(tasks, TaskRegistry) else TaskRegistry(tasks)
+        if len(self.tasks) == 0:
+            raise ValueError("DataOpsEnv needs at least one task")
+        self.grader = grader or Grader()
+        self.reward_config = reward_config or RewardConfig()
+        self.max_steps_override = max_steps
+        self._rng = random.Random()
+        self._conn: sqlite3.Connection | None = None
+        self._task: Task | None = None
+        self._seen: set[str] = set()
+        self._state = DataOpsState()
+
+    # -- OpenEnv API ---------------------------------------------------------------------------
+
+    def reset(
+        self,
+        seed: int | None = None,
+        episode_id: str | None = None,
+        task_id: str | None = None,
+        family: str | None = None,
+        split: str | None = None,
+        difficulty: str | None = None,
+        **kwargs: Any,
+    ) -> DataOpsObservation:
+        """Start an episode on ``task_id``, or on a task drawn (with ``seed``) from the filters."""
+        if kwargs:
+            raise ValueError(f"unknown reset argument(s): {', '.join(sorted(kwargs))}")
+        task = self._choose(seed, task_id, family, split, difficulty)
+        if task.family not in SUPPORTED_FAMILIES:
+            raise ValueError(f"family {task.family!r} is not playable yet (playable: {', '.join(SUPPORTED_FAMILIES)})")
+        self.close()
+        self._conn = self.grader.databases.clone(task.db)
+        self._task = task
+        self._seen = set()
+        max_steps = self.max_steps_override or task.max_steps
+        self._state = DataOpsState(
+            episode_id=episode_id or uuid.uuid4().hex,
+            step_count=0,
+            task_id=task.task_id,
+            family=task.family,
+            split=task.split,
+            difficulty=task.difficulty,
+            max_steps=max_steps,
+        )
+        return self._observation(message="New episode. Read the goal, then investigate.", reward=None)
+
+    def step(self, action: DataOpsAction | dict, timeout_s: float | None = None, **kwargs: Any) -> DataOpsObservation:
+        """Apply one action and return the observation, with reward and end-of-episode flags."""
+        if self._task is None or self._conn is None:
+            raise EnvUsageError("no episode is running: call reset() first")
+        if self._state.done:
+            raise EnvUsageError("the episode is over: call reset() to start another")
+        if not isinstance(action, DataOpsAction):
+            action = DataOpsAction.model_validate(action)
+        config = self.grader.sandbox_config
+        if timeout_s is not None:
+            config = dataclasses.replace(config, time_limit_s=min(config.time_limit_s, float(timeout_s)))
+        self._state.step_count += 1
+        result, message, grade = self._dispatch(action, config)
+        if grade is not None:
+            self._state.grade = grade
+            self._state.done = self._state.terminated = True
+        elif self._state.step_count >= self._state.max_steps:
+            self._state.done = self._state.truncated = True
+            message += " Out of steps: the episode is truncated."
+        breakdown = compose(
+            self._state.grade,
+            self.reward_config,
+            invalid_actions=self._state.invalid_actions,
+            repeated_queries=self._state.repeated_queries,
+            truncated=self._state.truncated,
+        )
+        reward = round(breakdown.total - self._state.episode_return, 6)
+        self._state.episode_return = breakdown.total
+        metadata = {
+            "reward_components": breakdown.components,
+            "episode_return": breakdown.total,
+            "grade": grade.model_dump() if grade is not None else None,
+            "terminated": self._state.terminated,
+            "truncated": self._state.truncated,
+        }
+        return self._observation(result=result, message=message, reward=reward, metadata=metadata)
+
+    @property
+    def state(self) -> DataOpsState:
+        return self._state
+
+    def get_metadata(self) -> EnvironmentMetadata:
+        return EnvironmentMetadata(
+            name="DataOps-Gym",
+            description="SQL debug, repair, analyst and grounded-analytics tasks on live, sandboxed SQLite databases.",
+            version="0.1.0",
+        )
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _choose(self, seed, task_id, family, split, difficulty) -> Task:
+        if task_id is not None:
+            return self.tasks.get(task_id)
+        candidates = self.tasks.filter(split=split, family=family, difficulty=difficulty)
+        if not candidates:
+            raise ValueError(
+                f"no task matches split={split!r}, family={family!r}, difficulty={difficulty!r} "
+                f"among {len(self.tasks)} tasks"
+            )
+        rng = random.Random(seed) if seed is not None else self._rng
+        return rng.choice(candidates)
+
+    def _invalid(self, message: str) -> tuple[QueryResult, str, None]:
+        self._state.invalid_actions += 1
+        return QueryResult.failure(message), message, None
+
+    def _dispatch(self, action: DataOpsAction, config: SandboxConfig) -> tuple[QueryResult | None, str, Grade | None]:
+        task = self._task
+        assert task is not None and self._conn is not None
+        allowed = FAMILY_ACTIONS[task.family]
+        kind = action.action_type
+        if kind not in allowed:
+            return self._invalid(f"{kind} is not allowed for {task.family} tasks; allowed: {', '.join(allowed)}")
+        if kind == "inspect_schema":
+            schema = self.grader.databases.schema(task.db)
+            rows = [
+                [t.name, c.name, c.type, "PK" if c.primary_key else ("FK" if c.references else ""),
+                 f"{c.references[0]}.{c.references[1]}" if c.references else None]
+                for t in schema.tables
+                for c in t.columns
+            ]
+            columns = ["table", "column", "type", "key", "references"]
+            return QueryResult(columns=columns, rows=rows, row_count=len(rows)), f"{len(schema.tables)} tables.", None
+        if kind == "sample_rows":
+            if not action.table:
+                return self._invalid("sample_rows needs 'table'")
+            table = self.grader.databases.schema(task.db).table(action.table)
+            if table is None:
+                names = self.grader.databases.schema(task.db).table_names
+                return self._invalid(f"unknown table {action.table!r}; tables: {', '.join(names)}")
+            sql = f'SELECT * FROM "{table.name}" LIMIT {SAMPLE_ROWS}'
+            return self._run(sql, config), f"First {SAMPLE_ROWS} rows of {table.name}.", None
+        if not action.sql or not action.sql.strip():
+            return self._invalid(f"{kind} needs 'sql'")
+        if kind == "run_query":
+            key = _normalise_sql(action.sql)
+            if key in self._seen:
+                self._state.repeated_queries += 1
+                message = "Same query as before (repeat penalty)."
+            else:
+                self._seen.add(key)
+                message = "Query ran."
+            result = self._run(action.sql, config)
+            if result.error_kind:
+                message = f"Query failed ({result.error_kind})."
+            return result, message, None
+        # submit_query
+        result = self._run(action.sql, config)
+        grade = self.grader.grade_query(task, action.sql)
+        verdict = "Correct" if grade.success else "Not correct"
+        return result, f"{verdict}: {grade.reason}.", grade
+
+    def _run(self, sql: str, config: SandboxConfig) -> QueryResult:
+        assert self._conn is not None
+        return QueryResult.from_execution(execute(self._conn, sql, mode="read", config=config))
+
+    def _observation(
+        self,
+        *,
+        message: str,
+        reward: float | None,
+        result: QueryResult | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> DataOpsObservation:
+        task = self._task
+        assert task is not None
+        return DataOpsObservation(
+            task_id=task.task_id,
+            family=task.family,
+            goal=goal_text(task),
+            schema_summary=self.grader.databases.schema(task.db).text,
+            broken_sql=task.broken_sql if task.family == "debug" else None,
+            allowed_actions=list(FAMILY_ACTIONS[task.family]),
+            last_result=result,
+            steps_remaining=max(0, self._state.max_steps - self._state.step_count),
+            message=message,
+            done=self._state.done,
+            reward=reward,
+            metadata=metadata or {},
+        )

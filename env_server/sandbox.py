@@ -1,0 +1,401 @@
+"""SQLite sandbox: the only place agent SQL touches a database.
+
+Threat model
+------------
+The agent is an untrusted text generator. It may send any string as SQL, by mistake or because
+reward hacking found it. This module guarantees, for every string it is given:
+
+Covered
+  * **No escape from the episode database.** Each episode runs on a private in-memory clone
+    (SQLite backup API) of a cached template. ``ATTACH``/``DETACH`` are denied by the authorizer
+    and ``SQLITE_LIMIT_ATTACHED`` is 0, so no file can be opened; ``load_extension`` and other
+    dangerous functions are denied; extension loading is never enabled.
+  * **Least privilege per mode.** ``read`` allows only reads, function calls and recursive CTEs.
+    ``write`` (repairs) also allows INSERT, UPDATE, DELETE, CREATE TABLE and CREATE VIEW.
+    DROP, ALTER, triggers, indexes, transactions and any PRAGMA outside a small read-only
+    allowlist are always denied. Every denial comes from SQLite's authorizer callback, which sees
+    the compiled statement: no keyword matching on the text.
+  * **Bounded work.** A progress handler aborts a statement after a budget of virtual-machine
+    steps or of wall time (default 1 s), whichever comes first, covering infinite recursive CTEs
+    and cross-join bombs. ``setlimit`` caps string/blob length (``randomblob`` bombs), SQL
+    length, columns, expression depth and compound selects; ``max_page_count`` caps the
+    database size a write can grow to.
+  * **Bounded output.** SQL longer than ``max_sql_length`` is refused before compiling; rows
+    returned to the agent are capped (default 50, with a ``truncated`` flag); rows fetched for
+    grading are capped and exceeding the cap is an error, not a silent truncation.
+  * **One statement per call.** SQLite compiles one statement and reports the unparsed tail;
+    a non-empty tail is refused before anything runs.
+  * **Typed errors, never exceptions.** :func:`execute` returns an :class:`Execution` whose
+    ``error_kind`` is one of ``syntax``, ``not_authorized``, ``timeout``, ``too_large`` or
+    ``runtime``, with SQLite's own message. It does not raise into its caller.
+
+Not covered
+  * Memory used by a single statement's sorter or hash tables within its time budget is not
+    capped separately; the wall-time budget bounds it in practice (a few hundred MB at most).
+  * CPU fairness between sessions: each statement is bounded, but a client sending statements
+    back to back gets as much CPU as it asks for. Rate limiting belongs to the server.
+  * Side channels such as timing; SQLite engine bugs themselves.
+  * Trusted inputs: task ``schema_sql``/``data_sql`` and gold SQL are executed without the
+    authorizer when templates are built, because they come from task files, not from agents.
+"""
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+Mode = Literal["read", "write"]
+
+
+class ErrorKind(str, Enum):
+    """Why a statement did not run to completion."""
+
+    SYNTAX = "syntax"
+    """It did not compile: a parse error, an unknown table or column, a misused function."""
+    NOT_AUTHORIZED = "not_authorized"
+    """The authorizer refused an operation, or more than one statement was sent."""
+    TIMEOUT = "timeout"
+    """The step or wall-time budget ran out."""
+    TOO_LARGE = "too_large"
+    """A size cap was hit: SQL length, a string or blob, the page count, or rows for grading."""
+    RUNTIME = "runtime"
+    """It compiled but failed while running (constraint violation, integer overflow, ...)."""
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Budgets and caps applied to every statement."""
+
+    time_limit_s: float = 1.0
+    """Wall-time budget per statement, fetching included."""
+    max_vm_steps: int = 200_000_000
+    """Budget of SQLite virtual-machine instructions per statement."""
+    progress_interval: int = 2_000
+    """VM instructions between two checks of the budgets."""
+    max_sql_length: int = 20_000
+    """Longest SQL text accepted, in characters."""
+    max_rows_returned: int = 50
+    """Rows shown to the agent; more set ``truncated``."""
+    max_rows_counted: int = 10_000
+    """Rows counted for ``row_count`` of an agent query; beyond it the count is a lower bound."""
+    max_rows_graded: int = 10_000
+    """Rows fetched when grading; a larger result is a ``too_large`` error."""
+    max_value_length: int = 1_000_000
+    """Longest string or blob SQLite may build, in bytes."""
+    max_page_count: int = 16_384
+    """Largest size a database may grow to, in pages (64 MiB at 4 KiB pages)."""
+    max_columns: int = 200
+    """Most columns in a table, index or result."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Authorizer
+# ---------------------------------------------------------------------------------------------
+
+_READ_ACTIONS = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE})
+_WRITE_ACTIONS = frozenset(
+    {
+        sqlite3.SQLITE_INSERT,
+        sqlite3.SQLITE_UPDATE,
+        sqlite3.SQLITE_DELETE,
+        sqlite3.SQLITE_CREATE_TABLE,
+        sqlite3.SQLITE_CREATE_VIEW,
+        sqlite3.SQLITE_CREATE_TEMP_TABLE,
+        sqlite3.SQLITE_CREATE_TEMP_VIEW,
+    }
+)
+_READ_ONLY_PRAGMAS = frozenset(
+    {"table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list"}
+)
+_DENIED_FUNCTIONS = frozenset(
+    {"load_extension", "fts3_tokenizer", "readfile", "writefile", "edit", "sqlite_dbpage"}
+)
+_ACTION_NAMES = {
+    getattr(sqlite3, name): name[len("SQLITE_"):].lower().replace("_", " ")
+    for name in (
+        "SQLITE_CREATE_INDEX SQLITE_CREATE_TABLE SQLITE_CREATE_TEMP_INDEX SQLITE_CREATE_TEMP_TABLE "
+        "SQLITE_CREATE_TEMP_TRIGGER SQLITE_CREATE_TEMP_VIEW SQLITE_CREATE_TRIGGER SQLITE_CREATE_VIEW "
+        "SQLITE_DELETE SQLITE_DROP_INDEX SQLITE_DROP_TABLE SQLITE_DROP_TEMP_INDEX SQLITE_DROP_TEMP_TABLE "
+        "SQLITE_DROP_TEMP_TRIGGER SQLITE_DROP_TEMP_VIEW SQLITE_DROP_TRIGGER SQLITE_DROP_VIEW SQLITE_INSERT "
+        "SQLITE_PRAGMA SQLITE_READ SQLITE_SELECT SQLITE_TRANSACTION SQLITE_UPDATE SQLITE_ATTACH SQLITE_DETACH "
+        "SQLITE_ALTER_TABLE SQLITE_REINDEX SQLITE_ANALYZE SQLITE_CREATE_VTABLE SQLITE_DROP_VTABLE "
+        "SQLITE_FUNCTION SQLITE_SAVEPOINT SQLITE_RECURSIVE"
+    ).split()
+}
+
+
+def _make_authorizer(mode: Mode, denials: list[str]) -> Callable[..., int]:
+    """Build the authorizer for ``mode``; each refusal appends a readable reason to ``denials``."""
+    allowed = _READ_ACTIONS | _WRITE_ACTIONS if mode == "write" else _READ_ACTIONS
+
+    def authorize(action: int, arg1: Any, arg2: Any, _db: Any, _trigger: Any) -> int:
+        if action in allowed:
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_FUNCTION:
+            if str(arg2).lower() in _DENIED_FUNCTIONS:
+                denials.append(f"function {arg2}() is not allowed")
+                return sqlite3.SQLITE_DENY
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_PRAGMA:
+            if str(arg1).lower() in _READ_ONLY_PRAGMAS:
+                # these pragmas only report; their argument is a table or index name, never a setting
+                return sqlite3.SQLITE_OK
+            denials.append(f"PRAGMA {arg1} is not allowed (allowed: {', '.join(sorted(_READ_ONLY_PRAGMAS))})")
+            return sqlite3.SQLITE_DENY
+        what = _ACTION_NAMES.get(action, f"operation {action}")
+        target = f" on {arg1}" if isinstance(arg1, str) and action not in (sqlite3.SQLITE_TRANSACTION,) else ""
+        if mode == "read" and action in _WRITE_ACTIONS:
+            denials.append(f"{what}{target} is not allowed: this episode is read-only")
+        else:
+            denials.append(f"{what}{target} is not allowed in {mode} mode")
+        return sqlite3.SQLITE_DENY
+
+    return authorize
+
+
+# ---------------------------------------------------------------------------------------------
+# Connections
+# ---------------------------------------------------------------------------------------------
+
+
+def new_connection() -> sqlite3.Connection:
+    """An empty private in-memory database, usable from any thread (callers serialise access)."""
+    return sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+
+
+def harden(conn: sqlite3.Connection, config: SandboxConfig) -> sqlite3.Connection:
+    """Apply the size limits of ``config`` to ``conn``. Call before any agent SQL runs on it."""
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, config.max_value_length)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, max(config.max_sql_length * 4, 1000))
+    conn.setlimit(sqlite3.SQLITE_LIMIT_COLUMN, config.max_columns)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_EXPR_DEPTH, 200)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_COMPOUND_SELECT, 100)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_TRIGGER_DEPTH, 10)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 1000)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)
+    conn.execute(f"PRAGMA max_page_count = {int(config.max_page_count)}")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA trusted_schema = OFF")
+    return conn
+
+
+def clone(source: sqlite3.Connection, config: SandboxConfig) -> sqlite3.Connection:
+    """A private, hardened in-memory copy of ``source`` made with the SQLite backup API."""
+    dest = new_connection()
+    source.backup(dest)
+    return harden(dest, config)
+
+
+# ---------------------------------------------------------------------------------------------
+# Execution
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Execution:
+    """What happened when one statement ran. ``error_kind`` is None on success."""
+
+    columns: list[str] = field(default_factory=list)
+    rows: list[tuple] = field(default_factory=list)
+    row_count: int = 0
+    truncated: bool = False
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    elapsed_ms: float = 0.0
+    changes: int = 0
+    """Rows changed by a write statement (SQLite's ``changes()``)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error_kind is None
+
+
+_RUNTIME_MESSAGES = ("integer overflow", "datatype mismatch", "too many levels", "malformed json", "constraint")
+
+
+def _classify(exc: BaseException, denials: list[str], timed_out: bool) -> tuple[ErrorKind, str]:
+    message = str(exc) or type(exc).__name__
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if denials or name == "SQLITE_AUTH" or message.startswith("not authorized"):
+        detail = "; ".join(dict.fromkeys(denials)) or message
+        return ErrorKind.NOT_AUTHORIZED, f"not authorized: {detail}"
+    if isinstance(exc, sqlite3.ProgrammingError) and "one statement" in message:
+        return ErrorKind.NOT_AUTHORIZED, "not authorized: only one statement per call is allowed"
+    if name == "SQLITE_INTERRUPT" or timed_out:
+        return ErrorKind.TIMEOUT, f"{message}: the statement ran out of its time or step budget"
+    if name in ("SQLITE_TOOBIG", "SQLITE_FULL", "SQLITE_NOMEM") or isinstance(exc, MemoryError):
+        return ErrorKind.TOO_LARGE, message
+    if name.startswith("SQLITE_CONSTRAINT") or name in ("SQLITE_MISMATCH", "SQLITE_RANGE"):
+        return ErrorKind.RUNTIME, message
+    if name == "SQLITE_ERROR":
+        lowered = message.lower()
+        if any(m in lowered for m in _RUNTIME_MESSAGES):
+            return ErrorKind.RUNTIME, message
+        return ErrorKind.SYNTAX, message
+    if isinstance(exc, (ValueError, UnicodeError)):
+        # e.g. "the query string must not contain null characters"
+        return ErrorKind.SYNTAX, message
+    return ErrorKind.RUNTIME, message
+
+
+def execute(
+    conn: sqlite3.Connection,
+    sql: Any,
+    *,
+    mode: Mode,
+    config: SandboxConfig,
+    purpose: Literal["agent", "grading"] = "agent",
+) -> Execution:
+    """Run one statement of untrusted ``sql`` on ``conn`` under ``mode`` and the budgets of ``config``.
+
+    ``purpose="agent"`` returns at most ``max_rows_returned`` rows and counts up to
+    ``max_rows_counted``; ``purpose="grading"`` returns every row up to ``max_rows_graded`` and
+    reports ``too_large`` beyond it. Never raises.
+    """
+    started = time.perf_counter()
+    if not isinstance(sql, str):
+        return Execution(error="SQL must be a string", error_kind=ErrorKind.SYNTAX)
+    if len(sql) > config.max_sql_length:
+        return Execution(
+            error=f"SQL is {len(sql):,} characters; the limit is {config.max_sql_length:,}",
+            error_kind=ErrorKind.TOO_LARGE,
+        )
+    if not sql.strip().strip(";").strip():
+        return Execution(error="no SQL statement was given", error_kind=ErrorKind.SYNTAX)
+
+    denials: list[str] = []
+    deadline = started + config.time_limit_s
+    max_calls = max(1, config.max_vm_steps // config.progress_interval)
+    calls = 0
+    timed_out = False
+
+    def progress() -> int:
+        nonlocal calls, timed_out
+        calls += 1
+        if calls > max_calls or time.perf_counter() > deadline:
+            timed_out = True
+            return 1
+        return 0
+
+    result = Execution()
+    conn.set_authorizer(_make_authorizer(mode, denials))
+    conn.set_progress_handler(progress, config.progress_interval)
+    try:
+        before = conn.total_changes
+        cursor = conn.execute(sql)
+        if cursor.description is not None:
+            result.columns = [d[0] for d in cursor.description]
+            if purpose == "grading":
+                rows = cursor.fetchmany(config.max_rows_graded + 1)
+                if len(rows) > config.max_rows_graded:
+                    cursor.close()
+                    return Execution(
+                        columns=result.columns,
+                        error=f"result has more than {config.max_rows_graded:,} rows",
+                        error_kind=ErrorKind.TOO_LARGE,
+                        elapsed_ms=(time.perf_counter() - started) * 1000,
+                    )
+                result.rows, result.row_count = rows, len(rows)
+            else:
+                rows = cursor.fetchmany(config.max_rows_returned + 1)
+                count = len(rows)
+                if count > config.max_rows_returned:
+                    count += len(cursor.fetchmany(config.max_rows_counted - count))
+                result.rows = rows[: config.max_rows_returned]
+                result.row_count = count
+                result.truncated = count > config.max_rows_returned
+            cursor.close()
+        result.changes = conn.total_changes - before
+    except BaseException as exc:  # noqa: BLE001 - the sandbox must never raise into its caller
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        kind, message = _classify(exc, denials, timed_out)
+        result = Execution(error=message, error_kind=kind)
+    finally:
+        conn.set_progress_handler(None, 0)
+        conn.set_authorizer(None)
+    result.elapsed_ms = (time.perf_counter() - started) * 1000
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Template cache
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Template:
+    """A built database kept in memory. ``lock`` serialises every use of ``conn``."""
+
+    key: tuple
+    conn: sqlite3.Connection
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    info: Any = None
+    """Schema introspection of ``conn``, filled on first use by the owner of the cache."""
+
+    def clone(self, config: SandboxConfig) -> sqlite3.Connection:
+        with self.lock:
+            return clone(self.conn, config)
+
+    def execute(self, sql: str, *, config: SandboxConfig, purpose: Literal["agent", "grading"] = "grading") -> Execution:
+        """Run read-only ``sql`` directly on the template (safe: the authorizer forbids writes)."""
+        with self.lock:
+            return execute(self.conn, sql, mode="read", config=config, purpose=purpose)
+
+
+Builder = Callable[[sqlite3.Connection], None]
+
+
+class TemplateCache:
+    """Builds each database once and keeps the most recently used ``capacity`` of them.
+
+    Keys are chosen by callers (see :func:`env_server.databases.db_key`); ``builder`` fills an
+    empty connection. Thread-safe: concurrent requests for the same key build it once.
+    """
+
+    def __init__(self, config: SandboxConfig | None = None, capacity: int = 512):
+        self.config = config or SandboxConfig()
+        self.capacity = capacity
+        self._templates: OrderedDict[tuple, Template] = OrderedDict()
+        self._building: dict[tuple, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self.builds = 0
+
+    def get(self, key: tuple, builder: Builder) -> Template:
+        with self._lock:
+            found = self._templates.get(key)
+            if found is not None:
+                self._templates.move_to_end(key)
+                return found
+            key_lock = self._building.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                found = self._templates.get(key)
+                if found is not None:
+                    return found
+            conn = new_connection()
+            builder(conn)
+            harden(conn, self.config)
+            template = Template(key=key, conn=conn)
+            with self._lock:
+                self._templates[key] = template
+                self._building.pop(key, None)
+                self.builds += 1
+                while len(self._templates) > self.capacity:
+                    self._templates.popitem(last=False)
+            return template
+
+    def __len__(self) -> int:
+        return len(self._templates)
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """A content hash of a file, so an edited ``.sqlite`` file gets a fresh template."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

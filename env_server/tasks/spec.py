@@ -1,0 +1,156 @@
+"""The task spec: one JSON object per line, and its JSONL reader and writer.
+
+A task names its database in one of three ways (``db``):
+
+* generated: ``{"domain": "ecommerce", "seed": 7}``;
+* embedded SQL: ``{"schema_sql": "CREATE TABLE ...", "data_sql": "INSERT ..."}``;
+* a file: ``{"sqlite_path": "path/to/file.sqlite"}`` (relative paths resolve against the JSONL file).
+
+For convenience a custom task may put ``schema_sql``/``data_sql``/``sqlite_path`` at the top level;
+they are moved into ``db`` when the task is read.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Family = Literal["debug", "repair", "analyst", "grounded"]
+Difficulty = Literal["easy", "medium", "hard"]
+FAMILIES: tuple[str, ...] = ("debug", "repair", "analyst", "grounded")
+SPLITS: tuple[str, ...] = ("train", "heldout_iid", "heldout_ood")
+
+
+class DbSpec(BaseModel):
+    """Which database a task runs on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    domain: str | None = Field(default=None, description="Generated domain name, e.g. 'ecommerce'.")
+    seed: int | None = Field(default=None, description="Seed of the generated domain database.")
+    schema_sql: str | None = Field(default=None, description="Embedded CREATE TABLE statements.")
+    data_sql: str | None = Field(default=None, description="Embedded INSERT statements.")
+    sqlite_path: str | None = Field(default=None, description="Path to a .sqlite file.")
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> "DbSpec":
+        generated = self.domain is not None
+        embedded = self.schema_sql is not None
+        on_disk = self.sqlite_path is not None
+        if generated + embedded + on_disk != 1:
+            raise ValueError(
+                "db must name exactly one source: {domain, seed}, {schema_sql, data_sql} or {sqlite_path}"
+            )
+        if generated and self.seed is None:
+            raise ValueError("a generated db needs both 'domain' and 'seed'")
+        if self.data_sql is not None and not embedded:
+            raise ValueError("'data_sql' needs 'schema_sql'")
+        return self
+
+    @property
+    def key(self) -> str:
+        """A stable identity of the database contents, used for caching and variant seeds."""
+        if self.domain is not None:
+            return f"domain:{self.domain}:{self.seed}"
+        if self.schema_sql is not None:
+            digest = hashlib.sha256(f"{self.schema_sql}\n--data--\n{self.data_sql or ''}".encode()).hexdigest()
+            return f"sql:{digest[:24]}"
+        return f"file:{self.sqlite_path}"
+
+
+class Task(BaseModel):
+    """One task. Family-specific fields are optional in the model and checked per family."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str = Field(description="Unique id, e.g. 'debug-ecommerce-s12-q03-wrong_aggregate'.")
+    family: Family = Field(description="debug, repair, analyst or grounded.")
+    split: str = Field(default="custom", description="train, heldout_iid, heldout_ood, or custom.")
+    difficulty: Difficulty = Field(default="medium", description="easy, medium or hard.")
+    db: DbSpec = Field(description="The database the task runs on.")
+    question: str = Field(description="What the query must return, or what must be done, in plain English.")
+    max_steps: int = Field(default=12, ge=1, le=100, description="Step budget of an episode.")
+    tags: list[str] = Field(default_factory=list, description="Free labels: bug types, template, origin.")
+    # debug
+    broken_sql: str | None = Field(default=None, description="debug: the query to fix.")
+    gold_sql: str | None = Field(default=None, description="debug/analyst/grounded: the reference query.")
+    order_matters: bool = Field(default=False, description="Whether row order is part of the answer.")
+    bug_types: list[str] = Field(default_factory=list, description="debug: the injected bug types.")
+    # repair
+    corruption: str | None = Field(default=None, description="repair: the kind of corruption planted.")
+    gold_repair_sql: str | None = Field(default=None, description="repair: statements that repair the database.")
+    # analyst / grounded
+    answer_type: Literal["int", "float", "string", "set"] | None = Field(default=None, description="Typed answer.")
+    tolerance: float | None = Field(default=None, description="float answers: allowed relative error.")
+    doc_ids: list[str] = Field(default_factory=list, description="grounded: documents a correct answer cites.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_db_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "db" not in data:
+            lifted = {k: data[k] for k in ("schema_sql", "data_sql", "sqlite_path") if k in data}
+            if lifted:
+                data = {k: v for k, v in data.items() if k not in lifted}
+                data["db"] = lifted
+        return data
+
+    @model_validator(mode="after")
+    def _family_fields(self) -> "Task":
+        required = {
+            "debug": ("broken_sql", "gold_sql"),
+            "repair": ("gold_repair_sql",),
+            "analyst": ("gold_sql", "answer_type"),
+            "grounded": ("gold_sql", "answer_type"),
+        }[self.family]
+        missing = [name for name in required if getattr(self, name) in (None, "")]
+        if missing:
+            raise ValueError(f"a {self.family} task needs {', '.join(missing)}")
+        return self
+
+
+def load_jsonl(path: str | Path) -> list[Task]:
+    """Read tasks from a JSONL file. Errors name the file and line and say what to fix."""
+    path = Path(path)
+    tasks: list[Task] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+            if isinstance(data, dict) and "sqlite_path" in (data.get("db") or data):
+                holder = data["db"] if "db" in data else data
+                if not Path(holder["sqlite_path"]).is_absolute():
+                    holder["sqlite_path"] = str((path.parent / holder["sqlite_path"]).resolve())
+            try:
+                tasks.append(Task.model_validate(data))
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in err['loc']) or 'task'}: {err['msg']}" for err in exc.errors()
+                )
+                raise ValueError(f"{path}:{number}: invalid task ({problems})") from None
+    return tasks
+
+
+def dump_task(task: Task) -> str:
+    """One task as one deterministic JSON line."""
+    return json.dumps(task.model_dump(mode="json", exclude_defaults=True, exclude={"db"}) | {
+        "db": task.db.model_dump(exclude_none=True)
+    }, ensure_ascii=False, sort_keys=True)
+
+
+def save_jsonl(tasks: Iterable[Task], path: str | Path) -> int:
+    """Write tasks to ``path`` (one line each, deterministic). Returns how many were written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with path.open("w", encoding="utf-8") as handle:
+        for task in tasks:
+            handle.write(dump_task(task) + "\n")
+            count += 1
+    return count
