@@ -239,8 +239,8 @@ def _classify(exc: BaseException, denials: list[str], timed_out: bool) -> tuple[
         if any(m in lowered for m in _RUNTIME_MESSAGES):
             return ErrorKind.RUNTIME, message
         return ErrorKind.SYNTAX, message
-    if isinstance(exc, (ValueError, UnicodeError)):
-        # e.g. "the query string must not contain null characters"
+    if isinstance(exc, (ValueError, UnicodeError, sqlite3.ProgrammingError)):
+        # e.g. "the query contains a null character"
         return ErrorKind.SYNTAX, message
     return ErrorKind.RUNTIME, message
 

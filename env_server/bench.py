@@ -1,0 +1,141 @@
+"""``python -m env_server bench``: measure the core and write ``results/bench/core.json``.
+
+Figures, all measured in the same run on the same machine:
+
+* **reset latency** (p50/p99) of ``DataOpsEnv.reset`` on warm templates, and the one-off cold
+  build time of a database with its variants;
+* **grading throughput**: ``Grader.grade_query`` on a fixed set of candidate queries (the gold and
+  the broken query of each sampled task), gold results already cached, as in GRPO where many
+  completions share a task;
+* **the floor**: raw ``sqlite3`` executing the very same candidate queries on plain copies of the
+  same databases and variants (``execute`` + ``fetchall``, no authorizer, no budgets, no
+  comparison). Grading cost is reported as a ratio to this floor.
+
+It is a script, not a timed test: numbers depend on the machine and are reported, not asserted.
+"""
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import statistics
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from env_server.environment import DataOpsEnv
+from env_server.grading import Grader
+from env_server.provenance import REPO_ROOT, provenance, write_results
+from env_server.tasks.registry import load_tasks
+
+OUT = REPO_ROOT / "results" / "bench" / "core.json"
+TARGETS = {"reset_p50_ms": 0.2, "grading_over_floor": 1.5}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def run(n_tasks: int = 200, resets: int = 2000, repeats: int = 3, seed: int = 0, out: Path = OUT) -> Path:
+    tasks = load_tasks(split="train", family="debug")
+    rng = random.Random(seed)
+    sample = rng.sample(tasks, min(n_tasks, len(tasks)))
+    grader = Grader()
+    k = grader.config.variants
+
+    # cold: build each database and its variants once, and the gold results
+    cold = []
+    for task in tqdm(sample, desc="warm-up (build databases, gold results)", unit="task"):
+        started = time.perf_counter()
+        for v in range(k + 1):
+            grader.reference(task, v)
+        cold.append((time.perf_counter() - started) * 1000)
+    builds = grader.databases.cache.builds
+
+    # reset latency on warm templates
+    env = DataOpsEnv(sample, grader=grader)
+    reset_ms = []
+    for i in tqdm(range(resets), desc="reset latency", unit="reset"):
+        task = sample[i % len(sample)]
+        started = time.perf_counter()
+        env.reset(task_id=task.task_id)
+        reset_ms.append((time.perf_counter() - started) * 1000)
+    env.close()
+
+    # candidates: gold and broken of each task
+    candidates = [(t, sql) for t in sample for sql in (t.gold_sql, t.broken_sql)]
+
+    # floor: raw sqlite3 on plain copies of the same databases
+    plain: dict[tuple, sqlite3.Connection] = {}
+    for task in sample:
+        for v in range(k + 1):
+            key = (task.db.key, v)
+            if key not in plain:
+                conn = sqlite3.connect(":memory:")
+                template = grader.databases.template(task.db, v)
+                with template.lock:
+                    template.conn.backup(conn)
+                plain[key] = conn
+
+    def floor_pass() -> float:
+        started = time.perf_counter()
+        for task, sql in candidates:
+            for v in range(k + 1):
+                try:
+                    plain[(task.db.key, v)].execute(sql).fetchall()
+                except sqlite3.Error:
+                    pass
+        return time.perf_counter() - started
+
+    def grading_pass() -> float:
+        started = time.perf_counter()
+        for task, sql in candidates:
+            grader.grade_query(task, sql)
+        return time.perf_counter() - started
+
+    grading_pass()  # warm caches of both paths before timing
+    floor_pass()
+    floor_s, grading_s = [], []
+    for _ in tqdm(range(repeats), desc="grading vs raw sqlite3", unit="pass"):
+        floor_s.append(floor_pass())
+        grading_s.append(grading_pass())
+    floor_best, grading_best = min(floor_s), min(grading_s)
+    n = len(candidates)
+    figures = {
+        "reset_p50_ms": round(_percentile(reset_ms, 0.5), 4),
+        "reset_p99_ms": round(_percentile(reset_ms, 0.99), 4),
+        "cold_build_per_task_median_ms": round(statistics.median(cold), 2),
+        "databases_built": builds,
+        "candidates": n,
+        "databases_per_candidate": k + 1,
+        "grading_per_s": round(n / grading_best, 1),
+        "grading_ms_per_candidate": round(grading_best / n * 1000, 4),
+        "floor_raw_sqlite_per_s": round(n / floor_best, 1),
+        "floor_ms_per_candidate": round(floor_best / n * 1000, 4),
+        "grading_over_floor": round(grading_best / floor_best, 3),
+    }
+    payload = {
+        "provenance": provenance(
+            model=None,
+            split="train",
+            seeds=[seed],
+            config={"n_tasks": len(sample), "resets": resets, "repeats": repeats, "variants": k},
+        ),
+        "summary": figures,
+        "targets": {name: {"target": value, "met": figures[name] <= value} for name, value in TARGETS.items()},
+        "notes": "Best of `repeats` passes for grading and floor; both execute every candidate on the task "
+        "database and its variants. Ratios above 1 are the cost of the sandbox and the comparison.",
+    }
+    return write_results(out, payload)
+
+
+def main(n_tasks: int = 200, resets: int = 2000) -> None:
+    path = run(n_tasks=n_tasks, resets=resets)
+    data = json.loads(path.read_text())
+    print(f"wrote {path.relative_to(REPO_ROOT)}")
+    for name, value in data["summary"].items():
+        print(f"  {name}: {value}")
+    for name, target in data["targets"].items():
+        print(f"  target {name} <= {target['target']}: {'met' if target['met'] else 'NOT met'}")

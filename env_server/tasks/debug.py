@@ -1,0 +1,226 @@
+"""The debug family: fix a broken query so that it returns what the question asks.
+
+Generation, per database (a domain and a seed):
+
+1. :func:`~env_server.tasks.gold_queries.synthesise` writes gold queries with their intent;
+2. :func:`~env_server.tasks.bugs.inject` breaks each one with a bug type allowed in the split
+   (sometimes two bugs on top of each other: a multi-bug task);
+3. the task is kept only if :meth:`~env_server.grading.Grader.task_problems` finds nothing wrong:
+   the gold result is non-empty and differs across the database variants, and the broken query
+   errors or gives a different result.
+
+Splits
+    ``train``: the five train domains, seeds from 0, every bug type except the held-out ones.
+    ``heldout_iid``: the same domains and bug types on unseen seeds (from 10,000).
+    ``heldout_ood``: seeds from 20,000; the two held-out domains with any bug type, plus the train
+    domains with only the two held-out bug types. Neither appears anywhere in ``train``.
+
+Plus four fixed tasks (split ``fixed``) rewriting the "SQL Debug Env" seed design's tasks in our
+data: a syntax fix, a logic fix, a multi-bug query and a finance join explosion.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Iterator
+
+from tqdm import tqdm
+
+from env_server.grading import Grader
+from env_server.tasks.bugs import BUG_TYPES, applicable, inject
+from env_server.tasks.domains import get_domain
+from env_server.tasks.gold_queries import GoldQuery, synthesise
+from env_server.tasks.spec import DbSpec, Task
+
+TRAIN_DOMAINS: tuple[str, ...] = ("ecommerce", "hr", "finance", "logistics", "education")
+OOD_DOMAINS: tuple[str, ...] = ("healthcare", "streaming")
+OOD_BUG_TYPES: tuple[str, ...] = ("alias_misuse", "where_vs_having")
+TRAIN_BUG_TYPES: tuple[str, ...] = tuple(b for b in BUG_TYPES if b not in OOD_BUG_TYPES)
+SPLIT_SIZES: dict[str, int] = {"train": 2000, "heldout_iid": 200, "heldout_ood": 200}
+SEED_START: dict[str, int] = {"train": 0, "heldout_iid": 10_000, "heldout_ood": 20_000}
+GOLDS_PER_DATABASE = 6
+"""Gold queries used per database, so that tasks spread over many databases."""
+BUGS_PER_GOLD = 2
+"""Broken versions kept per gold query."""
+MULTI_BUG_RATE = 0.2
+"""Share of broken versions that get a second bug on top."""
+MAX_GOLD_ROWS = 200
+"""Longer gold results are skipped: an agent sees 50 rows at a time."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One domain and the bug types allowed on it in a split."""
+
+    domain: str
+    bug_types: tuple[str, ...]
+
+
+def slots(split: str) -> list[Slot]:
+    """The domain/bug-type combinations a split draws from, in round-robin order."""
+    if split in ("train", "heldout_iid"):
+        return [Slot(d, TRAIN_BUG_TYPES) for d in TRAIN_DOMAINS]
+    if split == "heldout_ood":
+        return [Slot(d, BUG_TYPES) for d in OOD_DOMAINS] + [Slot(d, OOD_BUG_TYPES) for d in TRAIN_DOMAINS]
+    raise ValueError(f"unknown split {split!r}; expected train, heldout_iid or heldout_ood")
+
+
+def difficulty_of(gold: GoldQuery, silent: bool, n_bugs: int) -> str:
+    """easy/medium/hard from query complexity, whether the bug is silent (no error), and bug count."""
+    points = gold.level + int(silent) + 2 * (n_bugs - 1)
+    return "easy" if points <= 2 else "medium" if points == 3 else "hard"
+
+
+def tasks_for_database(grader: Grader, split: str, slot: Slot, seed: int) -> Iterator[Task]:
+    """Valid debug tasks on the database ``slot.domain``/``seed``, for ``split``."""
+    domain = get_domain(slot.domain)
+    db = DbSpec(domain=slot.domain, seed=seed)
+    rng = random.Random(f"debug|{split}|{slot.domain}|{seed}")
+    template = grader.databases.template(db)
+    schema = grader.databases.schema(db)
+    with template.lock:
+        golds = synthesise(template.conn, schema, rng, domain.nouns)
+    rng.shuffle(golds)
+    used = 0
+    for gold in golds:
+        if used >= GOLDS_PER_DATABASE:
+            break
+        base = Task(
+            task_id=f"debug-{slot.domain}-s{seed}-{gold.template}",
+            family="debug",
+            split=split,
+            db=db,
+            question=gold.question,
+            broken_sql=gold.sql,
+            gold_sql=gold.sql,
+            order_matters=gold.order_matters,
+            tags=[f"template:{gold.template}"],
+        )
+        reference = grader.reference(base)
+        if not reference.rows or len(reference.rows) > MAX_GOLD_ROWS:
+            continue
+        candidates = [b for b in applicable(gold.sql, schema) if b in slot.bug_types]
+        rng.shuffle(candidates)
+        kept = 0
+        for bug in candidates:
+            if kept >= BUGS_PER_GOLD:
+                break
+            broken = inject(gold.sql, bug, schema, rng)
+            if broken is None:
+                continue
+            bugs = [bug]
+            if gold.level >= 2 and rng.random() < MULTI_BUG_RATE:
+                others = [b for b in applicable(broken, schema) if b in slot.bug_types and b != bug]
+                if others:
+                    second_bug = rng.choice(others)
+                    second = inject(broken, second_bug, schema, rng)
+                    if second is not None:
+                        broken, bugs = second, [bug, second_bug]
+            task = _make(base, broken, bugs, grader, gold)
+            if task is None:
+                continue
+            kept += 1
+            yield task
+        used += kept > 0
+
+
+def _make(base: Task, broken: str, bugs: list[str], grader: Grader, gold: GoldQuery) -> Task | None:
+    silent = grader.run(base, broken).ok
+    task = base.model_copy(
+        update={
+            "task_id": f"{base.task_id}-{'+'.join(bugs)}",
+            "broken_sql": broken,
+            "bug_types": bugs,
+            "difficulty": difficulty_of(gold, silent, len(bugs)),
+        }
+    )
+    return None if grader.task_problems(task) else task
+
+
+def generate_split(split: str, n: int | None = None, grader: Grader | None = None, progress: bool = True) -> list[Task]:
+    """``n`` valid debug tasks for ``split`` (default: ``SPLIT_SIZES``), deterministically."""
+    n = SPLIT_SIZES[split] if n is None else n
+    grader = grader or Grader()
+    plan = slots(split)
+    tasks: list[Task] = []
+    seen: set[str] = set()
+    seed = SEED_START[split]
+    bar = tqdm(total=n, desc=f"debug/{split}", unit="task", disable=not progress, leave=False)
+    while len(tasks) < n:
+        for slot in plan:
+            for task in tasks_for_database(grader, split, slot, seed):
+                if task.task_id in seen:
+                    continue
+                seen.add(task.task_id)
+                tasks.append(task)
+                bar.update(1)
+                if len(tasks) >= n:
+                    break
+            if len(tasks) >= n:
+                break
+        seed += 1
+        if seed - SEED_START[split] > 5_000:
+            raise RuntimeError(f"could not generate {n} {split} tasks from 5,000 seeds; got {len(tasks)}")
+    bar.close()
+    return tasks
+
+
+def fixed_tasks() -> list[Task]:
+    """The four tasks of the "SQL Debug Env" seed design, rewritten on our generated data."""
+    shop, hr, bank = (DbSpec(domain=d, seed=0) for d in ("ecommerce", "hr", "finance"))
+    specs = [
+        dict(
+            task_id="debug-fixed-syntax_fix",
+            difficulty="easy",
+            db=shop,
+            question="the name, email and signup date of users on the 'pro' plan who signed up on or after "
+            "2024-01-01, ordered by signup date, then id",
+            broken_sql="SELECT name, email, signup_date FROM users WHER plan = 'pro' AND signup_date >= '2024-01-01' "
+            "ORDER BY signup_date, id",
+            gold_sql="SELECT name, email, signup_date FROM users WHERE plan = 'pro' AND signup_date >= '2024-01-01' "
+            "ORDER BY signup_date, id",
+            order_matters=True,
+            bug_types=["keyword_typo"],
+        ),
+        dict(
+            task_id="debug-fixed-logic_fix",
+            difficulty="medium",
+            db=hr,
+            question="for each department with more than 20 employees, its name and the average salary of its "
+            "employees (ignoring missing salaries), rounded to 2 decimals",
+            broken_sql="SELECT d.name, ROUND(AVG(e.salary), 2) AS avg_salary FROM employees AS e JOIN departments AS d "
+            "ON e.department_id = d.id GROUP BY d.id, d.name HAVING COUNT(*) >= 20",
+            gold_sql="SELECT d.name, ROUND(AVG(e.salary), 2) AS avg_salary FROM employees AS e JOIN departments AS d "
+            "ON e.department_id = d.id GROUP BY d.id, d.name HAVING COUNT(*) > 20",
+            bug_types=["off_by_one"],
+        ),
+        dict(
+            task_id="debug-fixed-multi_bug",
+            difficulty="hard",
+            db=bank,
+            question="for each customer region, the number of distinct customers with purchases from 2024-01-01 on and "
+            "the total amount of those purchases rounded to 2 decimals, largest total first, then by region",
+            broken_sql="SELECT c.region, COUNT(c.id) AS customers, ROUND(SUM(t.amount), 2) AS spend FROM customers AS c "
+            "JOIN accounts AS a ON a.customer_id = c.id JOIN transactions AS t ON t.account_id = a.id "
+            "WHERE t.kind = 'purchase' AND t.tx_date > '2024-01-01' GROUP BY c.region ORDER BY spend, c.region",
+            gold_sql="SELECT c.region, COUNT(DISTINCT c.id) AS customers, ROUND(SUM(t.amount), 2) AS spend "
+            "FROM customers AS c JOIN accounts AS a ON a.customer_id = c.id JOIN transactions AS t "
+            "ON t.account_id = a.id WHERE t.kind = 'purchase' AND t.tx_date >= '2024-01-01' GROUP BY c.region "
+            "ORDER BY spend DESC, c.region",
+            order_matters=True,
+            bug_types=["missing_distinct", "off_by_one_date", "wrong_order"],
+        ),
+        dict(
+            task_id="debug-fixed-join_explosion",
+            difficulty="hard",
+            db=bank,
+            question="for each customer segment, the total amount invoiced to its customers (every invoice counted "
+            "once, paid or not), rounded to 2 decimals",
+            broken_sql="SELECT c.segment, ROUND(SUM(i.amount), 2) AS invoiced FROM customers AS c JOIN invoices AS i "
+            "ON i.customer_id = c.id JOIN payments AS p ON p.invoice_id = i.id GROUP BY c.segment",
+            gold_sql="SELECT c.segment, ROUND(SUM(i.amount), 2) AS invoiced FROM customers AS c JOIN invoices AS i "
+            "ON i.customer_id = c.id GROUP BY c.segment",
+            bug_types=["join_explosion"],
+        ),
+    ]
+    return [Task(family="debug", split="fixed", tags=["fixed", "seed:sql-debug-env"], **spec) for spec in specs]

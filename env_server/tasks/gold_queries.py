@@ -1,0 +1,517 @@
+"""The gold-query synthesiser: correct SQLite queries, each with a plain-English statement of intent.
+
+It profiles any database (so it works on generated domains and on bring-your-own databases
+alike): every column is classed as a key, a numeric measure, a 0/1 flag, a category, a date or a
+label. It then walks the foreign-key graph and instantiates templates that cover filters,
+multi-table joins, aggregates, GROUP BY/HAVING, ORDER BY/LIMIT, scalar and IN subqueries, CTEs,
+window functions, anti-joins and date logic. Literals (categories, thresholds, date ranges) are
+drawn from the data itself so that every filter selects something.
+
+Queries with LIMIT always order by a unique tiebreaker, so their results are deterministic.
+"""
+from __future__ import annotations
+
+import random
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from env_server.schema import SchemaInfo
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$")
+
+
+@dataclass(frozen=True)
+class GoldQuery:
+    """A verified-shape reference query and what it means."""
+
+    template: str
+    sql: str
+    question: str
+    order_matters: bool
+    level: int
+    """Structural complexity: 1 single table, 2 one join or aggregate, 3 CTE/window/three tables."""
+
+
+@dataclass
+class ColumnProfile:
+    name: str
+    kind: str  # key, measure, flag, category, date, label, text
+    integer: bool = False
+    values: list = field(default_factory=list)
+    """Distinct non-NULL values, sorted (categories only)."""
+    quantiles: tuple = ()
+    """(25th, 50th, 75th) percentiles of a measure."""
+    date_range: tuple[str, str] = ("", "")
+    nulls: int = 0
+
+
+@dataclass
+class TableProfile:
+    name: str
+    alias: str
+    noun: str
+    rows: int
+    columns: dict[str, ColumnProfile]
+    label: str
+    pk: str
+
+    def of_kind(self, *kinds: str) -> list[ColumnProfile]:
+        return [c for c in self.columns.values() if c.kind in kinds]
+
+
+@dataclass(frozen=True)
+class Edge:
+    child: str
+    fk: str
+    parent: str
+    pk: str
+
+
+def _human(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, float):
+        return repr(round(value, 2))
+    return str(value)
+
+
+def _aliases(names: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in names:
+        base = "".join(part[0] for part in name.split("_") if part) or "t"
+        alias, n = base, 2
+        while alias in out.values() or alias.upper() in {"AS", "BY", "IN", "IS", "ON", "OR", "TO", "DO", "IF", "NO"}:
+            alias, n = f"{base}{n}", n + 1
+        out[name] = alias
+    return out
+
+
+def profile(conn: sqlite3.Connection, schema: SchemaInfo, nouns: Mapping[str, str] | None = None) -> dict[str, TableProfile]:
+    """Class every column of every table by what the data in it looks like (trusted connection)."""
+    nouns = nouns or {}
+    aliases = _aliases(schema.table_names)
+    profiles: dict[str, TableProfile] = {}
+    for table in schema.tables:
+        columns: dict[str, ColumnProfile] = {}
+        pk = next((c.name for c in table.columns if c.primary_key), table.columns[0].name)
+        for col in table.columns:
+            values = [r[0] for r in conn.execute(f'SELECT "{col.name}" FROM "{table.name}"')]
+            present = [v for v in values if v is not None]
+            nulls = len(values) - len(present)
+            distinct = sorted(set(present), key=lambda v: (str(type(v)), v))
+            is_key = col.primary_key or col.references is not None or col.name.lower() == "id" or col.name.lower().endswith("_id")
+            if is_key or not present:
+                columns[col.name] = ColumnProfile(col.name, "key" if is_key else "text", nulls=nulls)
+                continue
+            if all(isinstance(v, (int, float)) for v in present):
+                integer = all(isinstance(v, int) for v in present)
+                if set(distinct) <= {0, 1}:
+                    columns[col.name] = ColumnProfile(col.name, "flag", integer=True, nulls=nulls)
+                elif len(distinct) >= 8:
+                    ordered = sorted(present)
+                    q = tuple(ordered[int(len(ordered) * f)] for f in (0.25, 0.5, 0.75))
+                    columns[col.name] = ColumnProfile(col.name, "measure", integer=integer, quantiles=q, nulls=nulls)
+                else:
+                    columns[col.name] = ColumnProfile(col.name, "category", integer=integer, values=distinct, nulls=nulls)
+                continue
+            texts = [v for v in present if isinstance(v, str)]
+            if len(texts) == len(present) and all(_DATE.match(v) for v in texts[:200]):
+                columns[col.name] = ColumnProfile(col.name, "date", date_range=(min(texts), max(texts)), nulls=nulls)
+            elif 2 <= len(distinct) <= 12 and len(distinct) <= 0.5 * len(present):
+                columns[col.name] = ColumnProfile(col.name, "category", values=distinct, nulls=nulls)
+            elif len(distinct) >= 0.8 * len(present):
+                columns[col.name] = ColumnProfile(col.name, "label", nulls=nulls)
+            else:
+                columns[col.name] = ColumnProfile(col.name, "text", nulls=nulls)
+        labels = [c for c in table.columns if columns[c.name].kind == "label"]
+        label = labels[0].name if labels else pk
+        profiles[table.name] = TableProfile(
+            name=table.name,
+            alias=aliases[table.name],
+            noun=nouns.get(table.name, _human(table.name)),
+            rows=table.row_count,
+            columns=columns,
+            label=label,
+            pk=pk,
+        )
+    return profiles
+
+
+@dataclass
+class _Ctx:
+    rng: random.Random
+    tables: dict[str, TableProfile]
+    edges: list[Edge]
+    counts: dict[tuple[str, str], list[tuple]] = field(default_factory=dict)
+    """Children per parent key, for each edge."""
+    childless: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Parents with no child, for each edge."""
+
+    def pick(self, items):
+        return self.rng.choice(items) if items else None
+
+    def category_value(self, col: ColumnProfile):
+        return self.rng.choice(col.values)
+
+    def edges_where(self, test: Callable[[TableProfile, TableProfile], bool]) -> list[Edge]:
+        return [e for e in self.edges if e.child != e.parent and test(self.tables[e.child], self.tables[e.parent])]
+
+
+def _id_and_label(t: TableProfile, qualified: bool = True) -> tuple[str, str]:
+    """Select list and description for "a row's id and its label" (just the id when no label)."""
+    prefix = f"{t.alias}." if qualified else ""
+    if t.label == t.pk:
+        return f"{prefix}{t.pk}", "id"
+    return f"{prefix}{t.pk}, {prefix}{t.label}", f"id and {_human(t.label)}"
+
+
+def _threshold(col: ColumnProfile, rng: random.Random) -> object:
+    value = rng.choice(col.quantiles[1:])
+    return int(value) if col.integer else round(float(value), 2)
+
+
+# -- templates ---------------------------------------------------------------------------------
+# Each returns a GoldQuery or None when the schema has nothing that fits.
+
+
+def t_filter(c: _Ctx) -> GoldQuery | None:
+    t = c.pick([t for t in c.tables.values() if t.of_kind("category") and t.of_kind("measure")])
+    if t is None:
+        return None
+    cat, m = c.pick(t.of_kind("category")), c.pick(t.of_kind("measure"))
+    v, x = c.category_value(cat), _threshold(m, c.rng)
+    sql = f"SELECT {t.label}, {m.name} FROM {t.name} WHERE {cat.name} = {_literal(v)} AND {m.name} > {_literal(x)}"
+    q = f"the {_human(t.label)} and {_human(m.name)} of {t.noun} whose {_human(cat.name)} is {_literal(v)} and whose {_human(m.name)} is above {x}"
+    return GoldQuery("filter", sql, q, False, 1)
+
+
+def t_null_filter(c: _Ctx) -> GoldQuery | None:
+    t = c.pick([t for t in c.tables.values() if any(col.nulls for col in t.columns.values() if col.kind != "key")])
+    if t is None:
+        return None
+    col = c.pick([col for col in t.columns.values() if col.nulls and col.kind != "key"])
+    cat = c.pick([x for x in t.of_kind("category") if x.name != col.name])
+    if cat is not None and c.rng.random() < 0.5:
+        sql = f"SELECT {cat.name}, COUNT(*) AS n FROM {t.name} WHERE {col.name} IS NULL GROUP BY {cat.name}"
+        q = f"for each {_human(cat.name)}, the number of {t.noun} with no {_human(col.name)} recorded"
+        return GoldQuery("null_filter", sql, q, False, 1)
+    sql = f"SELECT {t.label} FROM {t.name} WHERE {col.name} IS NULL"
+    q = f"the {_human(t.label)} of {t.noun} that have no {_human(col.name)} recorded"
+    return GoldQuery("null_filter", sql, q, False, 1)
+
+
+def t_ratio(c: _Ctx) -> GoldQuery | None:
+    t = c.pick([t for t in c.tables.values() if len(t.of_kind("category")) >= 2])
+    if t is None:
+        return None
+    group, flag = c.rng.sample(t.of_kind("category"), 2)
+    v = c.category_value(flag)
+    sql = (
+        f"SELECT {group.name}, ROUND(100.0 * SUM(CASE WHEN {flag.name} = {_literal(v)} THEN 1 ELSE 0 END) / COUNT(*), 2) AS pct "
+        f"FROM {t.name} GROUP BY {group.name}"
+    )
+    q = f"for each {_human(group.name)}, the percentage of {t.noun} whose {_human(flag.name)} is {_literal(v)}, rounded to 2 decimals"
+    return GoldQuery("ratio", sql, q, False, 2)
+
+
+def t_join_aggregate(c: _Ctx) -> GoldQuery | None:
+    e = c.pick(c.edges_where(lambda ch, pa: bool(pa.of_kind("category") and ch.of_kind("measure"))))
+    if e is None:
+        return None
+    ch, pa = c.tables[e.child], c.tables[e.parent]
+    cat, m = c.pick(pa.of_kind("category")), c.pick(ch.of_kind("measure"))
+    agg = c.pick(["SUM", "AVG", "MAX"])
+    word = {"SUM": "total", "AVG": "average", "MAX": "largest"}[agg]
+    sql = (
+        f"SELECT {pa.alias}.{cat.name}, COUNT(*) AS n, ROUND({agg}({ch.alias}.{m.name}), 2) AS {word}_{m.name} "
+        f"FROM {ch.name} AS {ch.alias} JOIN {pa.name} AS {pa.alias} ON {ch.alias}.{e.fk} = {pa.alias}.{e.pk} "
+        f"GROUP BY {pa.alias}.{cat.name}"
+    )
+    q = (
+        f"for each {_human(cat.name)} of the related {pa.noun}, the number of {ch.noun} and their {word} "
+        f"{_human(m.name)} rounded to 2 decimals ({ch.noun} without a matching {pa.noun[:-1] if pa.noun.endswith('s') else pa.noun} are left out)"
+    )
+    return GoldQuery("join_aggregate", sql, q, False, 2)
+
+
+def t_group_having(c: _Ctx) -> GoldQuery | None:
+    e = c.pick(c.edges_where(lambda ch, pa: pa.label != pa.pk))
+    if e is None:
+        return None
+    ch, pa = c.tables[e.child], c.tables[e.parent]
+    counts = sorted(n for _, n in c.counts.get((e.child, e.fk), []))
+    if len(counts) < 4:
+        return None
+    x = max(2, counts[int(len(counts) * c.rng.choice((0.6, 0.75, 0.85)))])
+    filt = ""
+    cat = c.pick(ch.of_kind("category"))
+    if cat is not None and c.rng.random() < 0.6:
+        v = c.category_value(cat)
+        filt = f" WHERE {ch.alias}.{cat.name} = {_literal(v)}"
+        condition = f" counting only {ch.noun} whose {_human(cat.name)} is {_literal(v)}"
+    else:
+        condition = ""
+    cols, what = _id_and_label(pa)
+    sql = (
+        f"SELECT {cols}, COUNT(*) AS n FROM {ch.name} AS {ch.alias} "
+        f"JOIN {pa.name} AS {pa.alias} ON {ch.alias}.{e.fk} = {pa.alias}.{e.pk}{filt} "
+        f"GROUP BY {cols} HAVING COUNT(*) >= {x}"
+    )
+    q = f"the {what} and number of {ch.noun} of every one of the {pa.noun} with at least {x} {ch.noun}{condition}"
+    return GoldQuery("group_having", sql, q, False, 2)
+
+
+def t_top_n(c: _Ctx) -> GoldQuery | None:
+    e = c.pick(c.edges_where(lambda ch, pa: bool(ch.of_kind("measure")) and pa.label != pa.pk))
+    if e is None:
+        return None
+    ch, pa = c.tables[e.child], c.tables[e.parent]
+    m = c.pick(ch.of_kind("measure"))
+    n = c.rng.choice((3, 5, 10))
+    direction = c.rng.choice(("DESC", "ASC"))
+    cols, _ = _id_and_label(pa)
+    sql = (
+        f"SELECT {pa.alias}.{pa.label}, ROUND(SUM({ch.alias}.{m.name}), 2) AS total FROM {ch.name} AS {ch.alias} "
+        f"JOIN {pa.name} AS {pa.alias} ON {ch.alias}.{e.fk} = {pa.alias}.{e.pk} "
+        f"GROUP BY {cols} ORDER BY total {direction}, {pa.alias}.{pa.pk} LIMIT {n}"
+    )
+    which = "highest" if direction == "DESC" else "lowest"
+    q = (
+        f"the {n} {pa.noun} with the {which} total {_human(m.name)} of their {ch.noun}: their {_human(pa.label)} and that total "
+        f"rounded to 2 decimals, ordered from {which} (ties broken by {pa.noun} id)"
+    )
+    return GoldQuery("top_n", sql, q, True, 2)
+
+
+def t_scalar_subquery(c: _Ctx) -> GoldQuery | None:
+    t = c.pick([t for t in c.tables.values() if t.of_kind("measure") and t.of_kind("category")])
+    if t is None:
+        return None
+    m, cat = c.pick(t.of_kind("measure")), c.pick(t.of_kind("category"))
+    v = c.category_value(cat)
+    sql = (
+        f"SELECT {t.label}, {m.name} FROM {t.name} WHERE {cat.name} = {_literal(v)} "
+        f"AND {m.name} > (SELECT AVG({m.name}) FROM {t.name})"
+    )
+    q = f"the {_human(t.label)} and {_human(m.name)} of {t.noun} whose {_human(cat.name)} is {_literal(v)} and whose {_human(m.name)} is above the average over all {t.noun}"
+    return GoldQuery("scalar_subquery", sql, q, False, 2)
+
+
+def t_in_subquery(c: _Ctx) -> GoldQuery | None:
+    e = c.pick(c.edges_where(lambda ch, pa: bool(ch.of_kind("category"))))
+    if e is None:
+        return None
+    ch, pa = c.tables[e.child], c.tables[e.parent]
+    cat = c.pick(ch.of_kind("category"))
+    v = c.category_value(cat)
+    cols, what = _id_and_label(pa, qualified=False)
+    sql = (
+        f"SELECT {cols} FROM {pa.name} WHERE {pa.pk} IN "
+        f"(SELECT {e.fk} FROM {ch.name} WHERE {cat.name} = {_literal(v)})"
+    )
+    q = f"the {what} of {pa.noun} that have at least one of the {ch.noun} whose {_human(cat.name)} is {_literal(v)}, each listed once"
+    return GoldQuery("in_subquery", sql, q, False, 2)
+
+
+def t_distinct_join(c: _Ctx) -> GoldQuery | None:
+    e = c.pick(c.edges_where(lambda ch, pa: bool(pa.of_kind("category") and ch.of_kind("category"))))
+    if e is None:
+        return None
+    ch, pa = c.tables[e.child], c.tables[e.parent]
+    out, cond = c.pick(pa.of_kind("category")), c.pick(ch.of_kind("category"))
+    v = c.category_value(cond)
+    sql = (
+        f"SELECT DISTINCT {pa.alias}.{out.name} FROM {ch.name} AS {ch.alias} JOIN {pa.name} AS {pa.alias} "
+        f"ON {ch.alias}.{e.fk} = {pa.alias}.{e.pk} WHERE {ch.alias}.{cond.name} = {_literal(v)}"
+    )
+    q = f"each distinct {_human(out.name)} of {pa.noun} that have {ch.noun} whose {_human(cond.name)} is {_literal(v)}, listed once"
+    return GoldQuery("distinct_join", sql, q, False, 2)
+
+
+def t_count_distinct(c: _Ctx) -> GoldQuery | None:
+    e = c.pick(c.edges_where(lambda ch, pa: bool(ch.of_kind("category"))))
+    if e is None:
+        return None
+    ch = c.tables[e.child]
+    cat = c.pick(ch.of_kind("category"))
+    sql = f"SELECT {cat.name}, COUNT(DISTINCT {e.fk}) AS n FROM {ch.name} GROUP BY {cat.name}"
+    q = f"for each {_human(cat.name)} of {ch.noun}, the number of distinct {_human(e.fk)} values among them"
+    return GoldQuery("count_distinct", sql, q, False, 2)
+
+
+def t_average_per_parent(c: _Ctx) -> GoldQuery | None:
+    e = c.pick(c.edges_where(lambda ch, pa: any(m.integer for m in ch.of_kind("measure")) and bool(pa.of_kind("category"))))
+    if e is None:
+        return None
+    ch, pa = c.tables[e.child], c.tables[e.parent]
+    m = c.pick([m for m in ch.of_kind("measure") if m.integer])
+    cat = c.pick(pa.of_kind("category"))
+    sql = (
+        f"SELECT {pa.alias}.{cat.name}, ROUND(CAST(SUM({ch.alias}.{m.name}) AS REAL) / COUNT(DISTINCT {ch.alias}.{e.fk}), 2) AS per_parent "
+        f"FROM {ch.name} AS {ch.alias} JOIN {pa.name} AS {pa.alias} ON {ch.alias}.{e.fk} = {pa.alias}.{e.pk} "
+        f"GROUP BY {pa.alias}.{cat.name}"
+    )
+    one = pa.noun[:-1] if pa.noun.endswith("s") else pa.noun
+    q = f"for each {_human(cat.name)} of {pa.noun}, the total {_human(m.name)} of their {ch.noun} divided by the number of distinct {one} that have any, as a decimal rounded to 2 places"
+    return GoldQuery("average_per_parent", sql, q, False, 2)
+
+
+def t_anti_join(c: _Ctx) -> GoldQuery | None:
+    e = c.pick([e for e in c.edges_where(lambda ch, pa: True) if c.childless.get((e.child, e.fk), 0) > 0])
+    if e is None:
+        return None
+    ch, pa = c.tables[e.child], c.tables[e.parent]
+    cols, what = _id_and_label(pa)
+    sql = (
+        f"SELECT {cols} FROM {pa.name} AS {pa.alias} "
+        f"LEFT JOIN {ch.name} AS {ch.alias} ON {ch.alias}.{e.fk} = {pa.alias}.{e.pk} WHERE {ch.alias}.{ch.pk} IS NULL"
+    )
+    q = f"the {what} of {pa.noun} that have no {ch.noun} at all"
+    return GoldQuery("anti_join", sql, q, False, 2)
+
+
+def t_left_join_count(c: _Ctx) -> GoldQuery | None:
+    e = c.pick([e for e in c.edges_where(lambda ch, pa: pa.rows <= 200) if c.childless.get((e.child, e.fk), 0) > 0])
+    if e is None:
+        return None
+    ch, pa = c.tables[e.child], c.tables[e.parent]
+    cols, what = _id_and_label(pa)
+    sql = (
+        f"SELECT {cols}, COUNT({ch.alias}.{ch.pk}) AS n FROM {pa.name} AS {pa.alias} "
+        f"LEFT JOIN {ch.name} AS {ch.alias} ON {ch.alias}.{e.fk} = {pa.alias}.{e.pk} GROUP BY {cols}"
+    )
+    q = f"every one of the {pa.noun} ({what}) with its number of {ch.noun}, including those with none (count 0)"
+    return GoldQuery("left_join_count", sql, q, False, 2)
+
+
+def t_date_range(c: _Ctx) -> GoldQuery | None:
+    t = c.pick([t for t in c.tables.values() if t.of_kind("date") and t.of_kind("measure")])
+    if t is None:
+        return None
+    d, m = c.pick(t.of_kind("date")), c.pick(t.of_kind("measure"))
+    year = int(d.date_range[1][:4])
+    quarter = c.rng.choice((1, 2, 3, 4))
+    if f"{year}-{3 * quarter - 2:02d}-01" > d.date_range[1][:10]:
+        year -= 1
+    start = f"{year}-{3 * quarter - 2:02d}-01"
+    end = f"{year + 1}-01-01" if quarter == 4 else f"{year}-{3 * quarter + 1:02d}-01"
+    sql = (
+        f"SELECT COUNT(*) AS n, ROUND(SUM({m.name}), 2) AS total FROM {t.name} "
+        f"WHERE {d.name} >= '{start}' AND {d.name} < '{end}'"
+    )
+    q = f"the number of {t.noun} and their total {_human(m.name)} (rounded to 2 decimals) with {_human(d.name)} in Q{quarter} {year}, i.e. from {start} up to but not including {end}"
+    return GoldQuery("date_range", sql, q, False, 1)
+
+
+def t_monthly(c: _Ctx) -> GoldQuery | None:
+    t = c.pick([t for t in c.tables.values() if t.of_kind("date")])
+    if t is None:
+        return None
+    d = c.pick(t.of_kind("date"))
+    year = int(d.date_range[1][:4])
+    cat = c.pick(t.of_kind("category"))
+    where, extra = f"{d.name} >= '{year}-01-01'", ""
+    if cat is not None and c.rng.random() < 0.5:
+        v = c.category_value(cat)
+        where += f" AND {cat.name} = {_literal(v)}"
+        extra = f" whose {_human(cat.name)} is {_literal(v)}"
+    sql = (
+        f"SELECT strftime('%Y-%m', {d.name}) AS month, COUNT(*) AS n FROM {t.name} "
+        f"WHERE {where} GROUP BY month ORDER BY month"
+    )
+    q = f"the number of {t.noun}{extra} per month (YYYY-MM of {_human(d.name)}) from {year}-01-01 on, in month order"
+    return GoldQuery("monthly", sql, q, True, 2)
+
+
+def t_cte_above_average(c: _Ctx) -> GoldQuery | None:
+    e = c.pick(c.edges_where(lambda ch, pa: bool(ch.of_kind("measure")) and pa.label != pa.pk))
+    if e is None:
+        return None
+    ch, pa = c.tables[e.child], c.tables[e.parent]
+    m = c.pick(ch.of_kind("measure"))
+    n = c.rng.choice((5, 10))
+    sql = (
+        f"WITH per_parent AS (SELECT {e.fk} AS parent_id, SUM({m.name}) AS total FROM {ch.name} GROUP BY {e.fk}) "
+        f"SELECT {pa.alias}.{pa.label}, ROUND(s.total, 2) AS total FROM per_parent AS s JOIN {pa.name} AS {pa.alias} "
+        f"ON {pa.alias}.{e.pk} = s.parent_id WHERE s.total > (SELECT AVG(total) FROM per_parent) "
+        f"ORDER BY s.total DESC, {pa.alias}.{e.pk} LIMIT {n}"
+    )
+    q = (
+        f"among {pa.noun} whose total {_human(m.name)} over their {ch.noun} is above the average such total, the top {n} by that "
+        f"total: {_human(pa.label)} and total rounded to 2 decimals, highest first (ties by id)"
+    )
+    return GoldQuery("cte_above_average", sql, q, True, 3)
+
+
+def t_window_rank(c: _Ctx) -> GoldQuery | None:
+    t = c.pick([t for t in c.tables.values() if t.of_kind("measure") and t.of_kind("category") and t.label != t.pk])
+    if t is None:
+        return None
+    m, cat = c.pick(t.of_kind("measure")), c.pick(t.of_kind("category"))
+    k = c.rng.choice((1, 2, 3))
+    sql = (
+        f"WITH ranked AS (SELECT {cat.name}, {t.label}, {m.name}, ROW_NUMBER() OVER (PARTITION BY {cat.name} "
+        f"ORDER BY {m.name} DESC, {t.pk}) AS rn FROM {t.name} WHERE {m.name} IS NOT NULL) "
+        f"SELECT {cat.name}, {t.label}, {m.name} FROM ranked WHERE rn <= {k}"
+    )
+    q = f"for each {_human(cat.name)}, the {k} {t.noun} with the highest {_human(m.name)} (ties broken by lower id): {_human(cat.name)}, {_human(t.label)} and {_human(m.name)}"
+    return GoldQuery("window_rank", sql, q, False, 3)
+
+
+def t_three_way(c: _Ctx) -> GoldQuery | None:
+    chains = [
+        (a, b)
+        for a in c.edges
+        for b in c.edges
+        if a.parent == b.child and a.child != b.parent and a.child != a.parent and b.child != b.parent
+        and c.tables[a.child].of_kind("measure") and c.tables[b.parent].of_kind("category")
+    ]
+    if not chains:
+        return None
+    a, b = c.pick(chains)
+    gc, mid, top = c.tables[a.child], c.tables[a.parent], c.tables[b.parent]
+    m, cat = c.pick(gc.of_kind("measure")), c.pick(top.of_kind("category"))
+    sql = (
+        f"SELECT {top.alias}.{cat.name}, ROUND(SUM({gc.alias}.{m.name}), 2) AS total FROM {gc.name} AS {gc.alias} "
+        f"JOIN {mid.name} AS {mid.alias} ON {gc.alias}.{a.fk} = {mid.alias}.{a.pk} "
+        f"JOIN {top.name} AS {top.alias} ON {mid.alias}.{b.fk} = {top.alias}.{b.pk} GROUP BY {top.alias}.{cat.name}"
+    )
+    q = f"for each {_human(cat.name)} of {top.noun}, the total {_human(m.name)} of the {gc.noun} that belong to them through {mid.noun}, rounded to 2 decimals"
+    return GoldQuery("three_way", sql, q, False, 3)
+
+
+TEMPLATES: tuple[Callable[[_Ctx], GoldQuery | None], ...] = (
+    t_filter, t_null_filter, t_ratio, t_join_aggregate, t_group_having, t_top_n, t_scalar_subquery, t_in_subquery,
+    t_distinct_join, t_count_distinct, t_average_per_parent, t_anti_join, t_left_join_count, t_date_range,
+    t_monthly, t_cte_above_average, t_window_rank, t_three_way,
+)
+TEMPLATE_NAMES: tuple[str, ...] = tuple(t.__name__[2:] for t in TEMPLATES)
+
+
+def synthesise(
+    conn: sqlite3.Connection, schema: SchemaInfo, rng: random.Random, nouns: Mapping[str, str] | None = None
+) -> list[GoldQuery]:
+    """One query per template that fits the schema (trusted connection; read-only use)."""
+    tables = profile(conn, schema, nouns)
+    edges = [Edge(*fk) for fk in schema.foreign_keys() if fk[2] in tables]
+    ctx = _Ctx(rng=rng, tables=tables, edges=edges)
+    for e in edges:
+        ctx.counts[(e.child, e.fk)] = conn.execute(
+            f'SELECT "{e.fk}", COUNT(*) FROM "{e.child}" WHERE "{e.fk}" IS NOT NULL GROUP BY "{e.fk}"'
+        ).fetchall()
+        ctx.childless[(e.child, e.fk)] = conn.execute(
+            f'SELECT COUNT(*) FROM "{e.parent}" WHERE "{e.pk}" NOT IN '
+            f'(SELECT "{e.fk}" FROM "{e.child}" WHERE "{e.fk}" IS NOT NULL)'
+        ).fetchone()[0]
+    out = []
+    for template in TEMPLATES:
+        query = template(ctx)
+        if query is not None:
+            out.append(query)
+    return out

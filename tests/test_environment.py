@@ -1,0 +1,142 @@
+"""DataOpsEnv: custom tasks load and play, the OpenEnv contract, penalties, truncation, isolation."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from openenv.core.env_server.interfaces import Environment
+
+from env_server.environment import DataOpsEnv, EnvUsageError
+from env_server.models import DataOpsAction as A
+from env_server.tasks.registry import load_tasks
+
+SCHEMA = """
+CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, city TEXT);
+CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id), amount REAL, status TEXT);
+"""
+DATA = "INSERT INTO customers VALUES " + ",".join(
+    f"({i}, 'Customer {i}', '{['Oslo', 'Lima', 'Pune', None][i % 4] or ''}')" for i in range(1, 41)
+) + ";\nINSERT INTO orders VALUES " + ",".join(
+    f"({i}, {1 + i * 7 % 45}, {round(10 + (i * 37 % 400) / 3, 2)}, '{['paid', 'open', 'void'][i % 3]}')" for i in range(1, 301)
+) + ";"
+GOLD = ("SELECT c.city, COUNT(*) AS n, ROUND(SUM(o.amount), 2) AS total FROM orders o JOIN customers c "
+        "ON o.customer_id = c.id WHERE o.status = 'paid' GROUP BY c.city ORDER BY total DESC, c.city")
+BROKEN = ("SELECT c.city, COUNT(*) AS n, ROUND(SUM(o.amount), 2) AS total FROM orders o JOIN customers c "
+          "ON o.customer_id = c.id WHERE o.status = 'paid' GROUP BY c.city ORDER BY total, c.city")
+
+
+@pytest.fixture()
+def custom_path(tmp_path):
+    path = tmp_path / "custom.jsonl"
+    task = {"task_id": "custom-1", "family": "debug", "schema_sql": SCHEMA, "data_sql": DATA,
+            "question": "paid order count and total per customer city, largest total first",
+            "broken_sql": BROKEN, "gold_sql": GOLD, "order_matters": True}
+    path.write_text(json.dumps(task) + "\n")
+    return path
+
+
+@pytest.fixture()
+def env(custom_path):
+    return DataOpsEnv(tasks=load_tasks(custom_path))
+
+
+def _submit(env, sql):
+    env.reset(task_id="custom-1")
+    return env.step(A(action_type="submit_query", sql=sql))
+
+
+def test_custom_task_gold_succeeds_with_high_reward(env):
+    obs = _submit(env, GOLD)
+    assert obs.done and obs.metadata["grade"]["success"] and obs.reward >= 0.9
+    assert obs.metadata["terminated"] and not obs.metadata["truncated"]
+
+
+def test_custom_task_broken_does_not_succeed(env):
+    obs = _submit(env, BROKEN)
+    assert obs.done and not obs.metadata["grade"]["success"]
+
+
+def test_custom_task_literal_rows_do_not_succeed(env):
+    env.reset(task_id="custom-1")
+    rows = env.step(A(action_type="run_query", sql=GOLD)).last_result.rows
+    literal = " UNION ALL ".join(f"SELECT {json.dumps(c)}, {n}, {t}" for c, n, t in rows).replace('"', "'")
+    obs = env.step(A(action_type="submit_query", sql=literal))
+    assert not obs.metadata["grade"]["success"] and obs.reward <= 0.1
+
+
+def test_is_an_openenv_environment_with_concurrent_sessions(env):
+    assert isinstance(env, Environment) and DataOpsEnv.SUPPORTS_CONCURRENT_SESSIONS
+    obs = env.reset(task_id="custom-1")
+    assert obs.task_id == "custom-1" and obs.broken_sql == BROKEN and "customers(" in obs.schema_summary
+    assert obs.reward is None and not obs.done and obs.steps_remaining == env.state.max_steps
+    assert "submit_query" in obs.allowed_actions and "execute_sql" not in obs.allowed_actions
+
+
+def test_read_actions(env):
+    env.reset(task_id="custom-1")
+    schema = env.step(A(action_type="inspect_schema")).last_result
+    assert ["orders", "customer_id", "INTEGER", "FK", "customers.id"] in schema.rows
+    sample = env.step(A(action_type="sample_rows", table="orders")).last_result
+    assert sample.columns == ["id", "customer_id", "amount", "status"] and len(sample.rows) == 5
+    result = env.step(A(action_type="run_query", sql="SELECT COUNT(*) FROM orders")).last_result
+    assert result.rows == [[300]] and result.error is None
+    denied = env.step(A(action_type="run_query", sql="DELETE FROM orders")).last_result
+    assert denied.error_kind == "not_authorized"
+    assert env.step(A(action_type="run_query", sql="SELECT COUNT(*) FROM orders")).last_result.rows == [[300]]
+
+
+def test_disallowed_and_malformed_actions_are_penalised_not_fatal(env):
+    env.reset(task_id="custom-1")
+    obs = env.step(A(action_type="execute_sql", sql="DELETE FROM orders"))
+    assert obs.last_result.error_kind == "invalid_action" and obs.reward == pytest.approx(-0.05) and not obs.done
+    obs = env.step(A(action_type="sample_rows", table="order"))
+    assert "unknown table" in obs.message and "orders" in obs.message
+    obs = env.step(A(action_type="run_query"))
+    assert "needs 'sql'" in obs.message
+    assert env.state.invalid_actions == 3
+
+
+def test_repeated_queries_are_penalised(env):
+    env.reset(task_id="custom-1")
+    env.step(A(action_type="run_query", sql="SELECT 1"))
+    obs = env.step(A(action_type="run_query", sql="select   1;"))
+    assert env.state.repeated_queries == 1 and obs.reward == pytest.approx(-0.02)
+
+
+def test_truncation_and_rewards_sum_to_the_episode_return(custom_path):
+    env = DataOpsEnv(tasks=load_tasks(custom_path), max_steps=3)
+    env.reset(task_id="custom-1")
+    rewards = [env.step(A(action_type="finish")).reward for _ in range(3)]
+    assert env.state.done and env.state.truncated and not env.state.terminated
+    assert sum(rewards) == pytest.approx(env.state.episode_return)
+    assert env.state.episode_return == pytest.approx(-0.05 * 3 - 0.1)
+
+
+def test_step_before_reset_and_after_done_raise(env):
+    with pytest.raises(EnvUsageError):
+        env.step(A(action_type="inspect_schema"))
+    _submit(env, GOLD)
+    with pytest.raises(EnvUsageError):
+        env.step(A(action_type="inspect_schema"))
+
+
+def test_reset_with_a_seed_is_reproducible_and_filters_apply():
+    tasks = load_tasks(split="heldout_iid")
+    a, b = DataOpsEnv(tasks), DataOpsEnv(tasks)
+    assert a.reset(seed=7).task_id == b.reset(seed=7).task_id
+    assert a.reset(seed=3, difficulty="hard").task_id in {t.task_id for t in tasks if t.difficulty == "hard"}
+    with pytest.raises(ValueError, match="no task matches"):
+        a.reset(family="repair")
+    with pytest.raises(KeyError, match="unknown task_id"):
+        a.reset(task_id="nope")
+
+
+def test_instances_share_no_episode_state(custom_path):
+    tasks = load_tasks(custom_path)
+    a, b = DataOpsEnv(tasks), DataOpsEnv(tasks)
+    a.reset(task_id="custom-1")
+    b.reset(task_id="custom-1")
+    a.step(A(action_type="run_query", sql="SELECT 1"))
+    assert a.state.step_count == 1 and b.state.step_count == 0
+    assert a.state.episode_id != b.state.episode_id
+    assert a._conn is not b._conn
