@@ -39,15 +39,23 @@ def build(out_dir: Path, splits: Iterable[str] = SPLITS, progress: bool = True, 
     return files
 
 
-def _table(title: str, counter: Counter, header: str) -> list[str]:
-    lines = [f"### {title}", "", f"| {header} | tasks |", "|---|---:|"]
-    lines += [f"| {key} | {count:,} |" for key, count in sorted(counter.items())]
+def _cross_table(title: str, by_split: dict[str, list[Task]], key) -> list[str]:
+    """A table with one row per value of ``key`` and one column per split."""
+    splits = list(by_split)
+    counts = {split: Counter(v for t in tasks for v in key(t)) for split, tasks in by_split.items()}
+    values = sorted({v for c in counts.values() for v in c})
+    lines = [f"## {title}", "", "| | " + " | ".join(splits) + " |", "|---|" + "---:|" * len(splits)]
+    for value in values:
+        lines.append(f"| {value} | " + " | ".join(f"{counts[s][value]:,}" if counts[s][value] else "" for s in splits) + " |")
     return lines + [""]
 
 
 def readme(files: dict[str, list[Task]]) -> str:
     """The data README, with every count computed from ``files``."""
     everything = [t for tasks in files.values() for t in tasks]
+    by_split: dict[str, list[Task]] = {}
+    for task in everything:
+        by_split.setdefault(task.split, []).append(task)
     lines = [
         "# data/",
         "",
@@ -56,7 +64,8 @@ def readme(files: dict[str, list[Task]]) -> str:
         f"    {REBUILD_COMMAND}",
         "",
         "The build is deterministic; `tests/test_build_data.py` rebuilds and compares with these files.",
-        "Each line of a `tasks/*.jsonl` file is one task spec (see `env_server/tasks/spec.py`).",
+        "Each line of a `tasks/*.jsonl` file is one task spec (see `env_server/tasks/spec.py`). Every count",
+        "below is computed by the build from the files it wrote.",
         "",
         "## Files",
         "",
@@ -64,23 +73,17 @@ def readme(files: dict[str, list[Task]]) -> str:
         "|---|---|---|---:|",
     ]
     for name, tasks in files.items():
-        family, split = tasks[0].family, tasks[0].split
-        lines.append(f"| `tasks/{name}.jsonl` | {family} | {split} | {len(tasks):,} |")
-    lines += [f"| **total** | | | **{len(everything):,}** |", "", "## Counts per split", ""]
-    by_split: dict[str, list[Task]] = {}
-    for task in everything:
-        by_split.setdefault(task.split, []).append(task)
-    for split, tasks in by_split.items():
-        lines += [f"## {split} ({len(tasks):,} tasks)", ""]
-        lines += _table("by family", Counter(t.family for t in tasks), "family")
-        lines += _table("by domain", Counter(t.db.domain for t in tasks), "domain")
-        lines += _table("by difficulty", Counter(t.difficulty for t in tasks), "difficulty")
-        lines += _table("by bug type (a multi-bug task counts once per bug)", Counter(b for t in tasks for b in t.bug_types), "bug type")
-        lines += _table(
-            "by query template",
-            Counter(tag.split(":", 1)[1] for t in tasks for tag in t.tags if tag.startswith("template:")),
-            "template",
-        )
+        lines.append(f"| `tasks/{name}.jsonl` | {tasks[0].family} | {tasks[0].split} | {len(tasks):,} |")
+    lines += [f"| **total** | | | **{len(everything):,}** |", ""]
+    lines += _cross_table("Tasks per family", by_split, lambda t: [t.family])
+    lines += _cross_table("Tasks per domain", by_split, lambda t: [t.db.domain or "custom"])
+    lines += _cross_table("Tasks per difficulty", by_split, lambda t: [t.difficulty])
+    lines += _cross_table("Tasks per bug type (a multi-bug task counts once per bug)", by_split, lambda t: t.bug_types)
+    lines += _cross_table(
+        "Tasks per gold-query template",
+        by_split,
+        lambda t: [tag.split(":", 1)[1] for tag in t.tags if tag.startswith("template:")],
+    )
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -21,6 +21,7 @@ data: a syntax fix, a logic fix, a multi-bug query and a finance join explosion.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -71,8 +72,14 @@ def difficulty_of(gold: GoldQuery, silent: bool, n_bugs: int) -> str:
     return "easy" if points <= 2 else "medium" if points == 3 else "hard"
 
 
-def tasks_for_database(grader: Grader, split: str, slot: Slot, seed: int) -> Iterator[Task]:
-    """Valid debug tasks on the database ``slot.domain``/``seed``, for ``split``."""
+def tasks_for_database(
+    grader: Grader, split: str, slot: Slot, seed: int, usage: Counter | None = None
+) -> Iterator[Task]:
+    """Valid debug tasks on the database ``slot.domain``/``seed``, for ``split``.
+
+    ``usage`` counts bug types generated so far; the least used applicable type is tried first,
+    so that rare bug types are not crowded out by ones that apply to every query."""
+    usage = Counter() if usage is None else usage
     domain = get_domain(slot.domain)
     db = DbSpec(domain=slot.domain, seed=seed)
     rng = random.Random(f"debug|{split}|{slot.domain}|{seed}")
@@ -101,6 +108,7 @@ def tasks_for_database(grader: Grader, split: str, slot: Slot, seed: int) -> Ite
             continue
         candidates = [b for b in applicable(gold.sql, schema) if b in slot.bug_types]
         rng.shuffle(candidates)
+        candidates.sort(key=lambda b: usage[b])
         kept = 0
         for bug in candidates:
             if kept >= BUGS_PER_GOLD:
@@ -112,7 +120,7 @@ def tasks_for_database(grader: Grader, split: str, slot: Slot, seed: int) -> Ite
             if gold.level >= 2 and rng.random() < MULTI_BUG_RATE:
                 others = [b for b in applicable(broken, schema) if b in slot.bug_types and b != bug]
                 if others:
-                    second_bug = rng.choice(others)
+                    second_bug = min(others, key=lambda b: (usage[b], rng.random()))
                     second = inject(broken, second_bug, schema, rng)
                     if second is not None:
                         broken, bugs = second, [bug, second_bug]
@@ -120,6 +128,7 @@ def tasks_for_database(grader: Grader, split: str, slot: Slot, seed: int) -> Ite
             if task is None:
                 continue
             kept += 1
+            usage.update(task.bug_types)
             yield task
         used += kept > 0
 
@@ -145,10 +154,11 @@ def generate_split(split: str, n: int | None = None, grader: Grader | None = Non
     tasks: list[Task] = []
     seen: set[str] = set()
     seed = SEED_START[split]
+    usage: Counter = Counter()
     bar = tqdm(total=n, desc=f"debug/{split}", unit="task", disable=not progress, leave=False)
     while len(tasks) < n:
         for slot in plan:
-            for task in tasks_for_database(grader, split, slot, seed):
+            for task in tasks_for_database(grader, split, slot, seed, usage):
                 if task.task_id in seen:
                     continue
                 seen.add(task.task_id)

@@ -438,9 +438,9 @@ def t_cte_above_average(c: _Ctx) -> GoldQuery | None:
     n = c.rng.choice((5, 10))
     sql = (
         f"WITH per_parent AS (SELECT {e.fk} AS parent_id, SUM({m.name}) AS total FROM {ch.name} GROUP BY {e.fk}) "
-        f"SELECT {pa.alias}.{pa.label}, ROUND(s.total, 2) AS total FROM per_parent AS s JOIN {pa.name} AS {pa.alias} "
-        f"ON {pa.alias}.{e.pk} = s.parent_id WHERE s.total > (SELECT AVG(total) FROM per_parent) "
-        f"ORDER BY s.total DESC, {pa.alias}.{e.pk} LIMIT {n}"
+        f"SELECT {pa.alias}.{pa.label}, ROUND(agg.total, 2) AS total FROM per_parent AS agg JOIN {pa.name} AS {pa.alias} "
+        f"ON {pa.alias}.{e.pk} = agg.parent_id WHERE agg.total > (SELECT AVG(total) FROM per_parent) "
+        f"ORDER BY agg.total DESC, {pa.alias}.{e.pk} LIMIT {n}"
     )
     q = (
         f"among {pa.noun} whose total {_human(m.name)} over their {ch.noun} is above the average such total, the top {n} by that "
