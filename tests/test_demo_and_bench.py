@@ -1,0 +1,25 @@
+"""The demo and the bench write results JSON with provenance, from real runs (tiny settings)."""
+from __future__ import annotations
+
+import json
+
+from env_server import bench, demo
+
+
+def test_demo_scripted_calibrators(tmp_path):
+    path = demo.run(per_split=3, out=tmp_path / "demo.json")
+    data = json.loads(path.read_text())
+    assert {"git_sha", "command", "created_at", "seeds", "split", "config"} <= set(data["provenance"])
+    rows = {(r["policy"], r["split"]): r for r in data["summary"]["by_policy_split"]}
+    for split in ("fixed", "heldout_iid", "heldout_ood"):
+        assert rows[("oracle", split)]["success_rate"] == 1.0
+        assert rows[("echo_broken", split)]["success_rate"] == 0.0
+    assert len(data["per_task"]) == 3 * (4 + 3 + 3)
+
+
+def test_bench_writes_ratios_against_the_floor(tmp_path):
+    path = bench.run(n_tasks=4, resets=20, repeats=1, out=tmp_path / "core.json")
+    data = json.loads(path.read_text())
+    summary = data["summary"]
+    assert summary["candidates"] == 8 and summary["floor_ms_per_candidate_median"] > 0
+    assert summary["grading_over_floor"] > 0 and set(data["targets"]) == {"reset_p50_ms", "grading_over_floor"}
