@@ -93,6 +93,12 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
             raise ValueError("DataOpsEnv needs at least one task")
         self.grader = grader or Grader()
         self.reward_config = reward_config or RewardConfig()
+        if self.grader.config.partial_credit > self.reward_config.failed_score_ceiling:
+            raise ValueError(
+                f"GradingConfig.partial_credit={self.grader.config.partial_credit} exceeds "
+                f"RewardConfig.failed_score_ceiling={self.reward_config.failed_score_ceiling}: a wrong answer could "
+                "outscore a right one; raise the ceiling (and lower max_penalty) together"
+            )
         self.max_steps_override = max_steps
         self._rng = random.Random()
         self._conn: sqlite3.Connection | None = None

@@ -33,6 +33,10 @@ from env_server.sandbox import ErrorKind, Execution, SandboxConfig
 from env_server.tasks.spec import Task
 
 
+PARTIAL_CREDIT = 0.1
+"""Default ceiling of a failed submission's score; ``RewardConfig`` checks dominance against it."""
+
+
 class GraderError(RuntimeError):
     """The task cannot be graded: its reference does not run. Never a property of the candidate."""
 
@@ -47,7 +51,7 @@ class GradingConfig:
     """Relative tolerance for numbers."""
     abs_tol: float = 1e-6
     """Absolute tolerance for numbers."""
-    partial_credit: float = 0.1
+    partial_credit: float = PARTIAL_CREDIT
     """The most a failed submission can score (times its worst row F1)."""
     reference_cache_size: int = 100_000
     """Gold results kept in memory (per task and variant)."""

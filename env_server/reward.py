@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from env_server.grading import PARTIAL_CREDIT
 from env_server.models import Grade
-
-FAILED_SCORE_CEILING = 0.1
-"""The default ceiling of a failed grade's score; must match ``GradingConfig.partial_credit``."""
 
 
 @dataclass(frozen=True)
@@ -31,8 +29,8 @@ class RewardConfig:
     """Penalty when the episode is truncated without a submission."""
     max_penalty: float = 0.3
     """Cap on the sum of all penalties in one episode."""
-    failed_score_ceiling: float = field(default=FAILED_SCORE_CEILING, repr=False)
-    """The most a failed grade can score; used to check dominance."""
+    failed_score_ceiling: float = field(default=PARTIAL_CREDIT, repr=False)
+    """The most a failed grade can score (``GradingConfig.partial_credit``); used to check dominance."""
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():

@@ -73,6 +73,11 @@ def _human(name: str) -> str:
     return name.replace("_", " ")
 
 
+def _total_of(column: str) -> str:
+    """ "total price", but "sum of total amount" rather than "total total amount"."""
+    return f"sum of {_human(column)}" if column.lower().startswith("total") else f"total {_human(column)}"
+
+
 def _literal(value: object) -> str:
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
@@ -234,8 +239,8 @@ def t_join_aggregate(c: _Ctx) -> GoldQuery | None:
         f"GROUP BY {pa.alias}.{cat.name}"
     )
     q = (
-        f"for each {_human(cat.name)} of the related {pa.noun}, the number of {ch.noun} and their {word} "
-        f"{_human(m.name)} rounded to 2 decimals ({ch.noun} without a matching {pa.noun[:-1] if pa.noun.endswith('s') else pa.noun} are left out)"
+        f"for each {_human(cat.name)} of the related {pa.noun}, the number of {ch.noun} and their "
+        f"{_total_of(m.name) if word == 'total' else word + ' ' + _human(m.name)} rounded to 2 decimals ({ch.noun} without a matching {pa.noun[:-1] if pa.noun.endswith('s') else pa.noun} are left out)"
     )
     return GoldQuery("join_aggregate", sql, q, False, 2)
 
@@ -283,7 +288,7 @@ def t_top_n(c: _Ctx) -> GoldQuery | None:
     )
     which = "highest" if direction == "DESC" else "lowest"
     q = (
-        f"the {n} {pa.noun} with the {which} total {_human(m.name)} of their {ch.noun}: their {_human(pa.label)} and that total "
+        f"the {n} {pa.noun} with the {which} {_total_of(m.name)} of their {ch.noun}: their {_human(pa.label)} and that total "
         f"rounded to 2 decimals, ordered from {which} (ties broken by {pa.noun} id)"
     )
     return GoldQuery("top_n", sql, q, True, 2)
@@ -358,7 +363,7 @@ def t_average_per_parent(c: _Ctx) -> GoldQuery | None:
         f"GROUP BY {pa.alias}.{cat.name}"
     )
     one = pa.noun[:-1] if pa.noun.endswith("s") else pa.noun
-    q = f"for each {_human(cat.name)} of {pa.noun}, the total {_human(m.name)} of their {ch.noun} divided by the number of distinct {one} that have any, as a decimal rounded to 2 places"
+    q = f"for each {_human(cat.name)} of {pa.noun}, the {_total_of(m.name)} of their {ch.noun} divided by the number of distinct {one} that have any, as a decimal rounded to 2 places"
     return GoldQuery("average_per_parent", sql, q, False, 2)
 
 
@@ -405,7 +410,7 @@ def t_date_range(c: _Ctx) -> GoldQuery | None:
         f"SELECT COUNT(*) AS n, ROUND(SUM({m.name}), 2) AS total FROM {t.name} "
         f"WHERE {d.name} >= '{start}' AND {d.name} < '{end}'"
     )
-    q = f"the number of {t.noun} and their total {_human(m.name)} (rounded to 2 decimals) with {_human(d.name)} in Q{quarter} {year}, i.e. from {start} up to but not including {end}"
+    q = f"the number of {t.noun} and their {_total_of(m.name)} (rounded to 2 decimals) with {_human(d.name)} in Q{quarter} {year}, i.e. from {start} up to but not including {end}"
     return GoldQuery("date_range", sql, q, False, 1)
 
 
@@ -443,7 +448,7 @@ def t_cte_above_average(c: _Ctx) -> GoldQuery | None:
         f"ORDER BY agg.total DESC, {pa.alias}.{e.pk} LIMIT {n}"
     )
     q = (
-        f"among {pa.noun} whose total {_human(m.name)} over their {ch.noun} is above the average such total, the top {n} by that "
+        f"among {pa.noun} whose {_total_of(m.name)} over their {ch.noun} is above the average such total, the top {n} by that "
         f"total: {_human(pa.label)} and total rounded to 2 decimals, highest first (ties by id)"
     )
     return GoldQuery("cte_above_average", sql, q, True, 3)
@@ -482,7 +487,7 @@ def t_three_way(c: _Ctx) -> GoldQuery | None:
         f"JOIN {mid.name} AS {mid.alias} ON {gc.alias}.{a.fk} = {mid.alias}.{a.pk} "
         f"JOIN {top.name} AS {top.alias} ON {mid.alias}.{b.fk} = {top.alias}.{b.pk} GROUP BY {top.alias}.{cat.name}"
     )
-    q = f"for each {_human(cat.name)} of {top.noun}, the total {_human(m.name)} of the {gc.noun} that belong to them through {mid.noun}, rounded to 2 decimals"
+    q = f"for each {_human(cat.name)} of {top.noun}, the {_total_of(m.name)} of the {gc.noun} that belong to them through {mid.noun}, rounded to 2 decimals"
     return GoldQuery("three_way", sql, q, False, 3)
 
 
