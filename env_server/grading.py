@@ -208,11 +208,11 @@ class Grader:
                 f1s.append(0.0)
                 continue
             width = len(execution.columns)
-            f1 = row_f1(execution.rows, width, gold)
-            f1s.append(f1)
             match = results_match(execution.rows, width, gold, task.order_matters, self.config)
+            f1 = 1.0 if match else row_f1(execution.rows, width, gold)
+            f1s.append(f1)
             if variant == 0:
-                main_f1 = 1.0 if match else f1
+                main_f1 = f1
                 main_match = match
                 main_width, gold_width = width, gold.width
             elif match:
