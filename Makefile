@@ -5,12 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-all demo data bench clean
+.PHONY: install test test-all demo data bench serve clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps openenv==0.10.0
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -27,6 +28,9 @@ demo: $(STAMP)
 
 data: $(STAMP)
 	$(PY) -m env_server build-data
+
+serve: $(STAMP)
+	$(PY) -m env_server serve
 
 bench: $(STAMP)
 	$(PY) -m env_server bench

@@ -1,4 +1,4 @@
-"""Command line: ``python -m env_server {build-data, bench, demo}``."""
+"""Command line: ``python -m env_server {serve, build-data, bench, demo}``."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,14 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m env_server", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the env server (OpenEnv routes, sessions, /grade, playground)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes; sessions stay per worker")
+    serve.add_argument("--tasks", action="append", default=[], metavar="PATH.jsonl",
+                       help="custom task file (or folder) added to the built-in tasks; repeatable")
+    serve.add_argument("--session-cap", type=int, default=512, help="live sessions per worker (default 512)")
+    serve.add_argument("--session-ttl", type=float, default=900.0, help="idle seconds before eviction (default 900)")
     build = sub.add_parser("build-data", help="generate data/tasks/*.jsonl and data/README.md")
     build.add_argument("--out", type=Path, default=None, help="output folder (default: the repository's data/)")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -17,7 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("demo", help="build data if missing, play scripted episodes, print a summary")
     args = parser.parse_args(argv)
 
-    if args.command == "build-data":
+    if args.command == "serve":
+        serve_main(args)
+    elif args.command == "build-data":
         from env_server.tasks.build import main as build_main
         from env_server.tasks.registry import data_dir
 
@@ -30,6 +40,25 @@ def main(argv: list[str] | None = None) -> None:
         from env_server.demo import main as demo_main
 
         demo_main()
+
+
+def serve_main(args: argparse.Namespace) -> None:
+    import os
+
+    import uvicorn
+
+    from env_server.tasks.registry import load_tasks
+
+    for path in args.tasks:  # fail fast, with the file and line, before any worker starts
+        try:
+            load_tasks(path)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"--tasks {path}: {exc}") from None
+    os.environ["DATAOPS_TASKS"] = os.pathsep.join(str(Path(p).resolve()) for p in args.tasks)
+    os.environ["DATAOPS_SESSION_CAP"] = str(args.session_cap)
+    os.environ["DATAOPS_SESSION_TTL_S"] = str(args.session_ttl)
+    uvicorn.run("env_server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                log_level="info")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,436 @@
+"""The env server: OpenEnv's app for ``DataOpsEnv``, plus sessions, batch grading, tasks, a live
+benchmark and the playground.
+
+Built on OpenEnv's ``create_app`` (``/health``, ``/metadata``, ``/schema``, ``/mcp``, ``WS /ws`` with
+concurrent sessions), so ``openenv validate --url`` and OpenEnv clients work unchanged. OpenEnv's
+stateless ``/reset``, ``/step`` and ``/state`` are replaced by session-aware ones:
+
+* ``POST /reset``: without ``X-Session-Id`` creates a session and returns its id (body and header);
+  with it, starts a new episode in that session.
+* ``POST /step``, ``POST /step_with_review``, ``GET /state``, ``DELETE /session``: need the header.
+* ``GET /tasks``: task summaries (never the gold answers), filtered and paginated.
+* ``POST /grade``: stateless and batched; what GRPO reward functions call.
+* ``GET /benchmark``: reset, step and grade latency measured now, on this server.
+* ``GET /``: the playground page (``env_server/static/``).
+
+Every client mistake is a 4xx with a message saying what to fix. Configuration comes from
+:class:`ServerConfig` (or ``DATAOPS_*`` environment variables, for ``uvicorn --workers``).
+"""
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Body, FastAPI, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from openenv.core.env_server import create_app as openenv_create_app
+from openenv.core.env_server.serialization import serialize_observation
+from openenv.core.env_server.types import ConcurrencyConfig
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from env_server.environment import DataOpsEnv, EnvUsageError
+from env_server.grading import Grader, GraderError
+from env_server.models import DataOpsAction, DataOpsObservation, DataOpsState, Grade
+from env_server.reward import RewardConfig, compose
+from env_server.sessions import SessionError, SessionStore
+from env_server.tasks.registry import TaskRegistry, load_tasks
+from env_server.tasks.spec import Task
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+SESSION_HEADER = "X-Session-Id"
+NO_REVIEW = {
+    "verdict": "not_reviewed",
+    "findings": [],
+    "reason": "the reviewer-guarded path is not implemented yet: this action was executed without review",
+}
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Server settings. ``from_env()`` reads the ``DATAOPS_*`` variables the CLI sets."""
+
+    task_paths: tuple[str, ...] = ()
+    """Custom task files added to the built-in tasks."""
+    session_cap: int = 512
+    """Live sessions allowed (HTTP sessions and WebSocket sessions each)."""
+    session_ttl_s: float = 900.0
+    """Idle seconds after which a session may be evicted."""
+    max_body_bytes: int = 2_000_000
+    """Largest request body accepted."""
+    max_grade_items: int = 1024
+    """Largest /grade batch."""
+
+    @classmethod
+    def from_env(cls) -> "ServerConfig":
+        paths = tuple(p for p in os.environ.get("DATAOPS_TASKS", "").split(os.pathsep) if p)
+        return cls(
+            task_paths=paths,
+            session_cap=int(os.environ.get("DATAOPS_SESSION_CAP", cls.session_cap)),
+            session_ttl_s=float(os.environ.get("DATAOPS_SESSION_TTL_S", cls.session_ttl_s)),
+        )
+
+
+# -- request and response models ------------------------------------------------------------------
+
+
+class ResetBody(BaseModel):
+    """Start an episode: a task by id, or one drawn (with ``seed``) from the filters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int | None = Field(default=None, ge=0, description="Seed for drawing the task.")
+    episode_id: str | None = Field(default=None, max_length=255, description="Your own episode id.")
+    task_id: str | None = Field(default=None, max_length=500, description="Play this task.")
+    family: str | None = Field(default=None, max_length=50, description="Draw from this family.")
+    split: str | None = Field(default=None, max_length=50, description="Draw from this split.")
+    difficulty: str | None = Field(default=None, max_length=20, description="Draw from this difficulty.")
+
+
+class StepBody(BaseModel):
+    """One action, in OpenEnv's step format."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: dict[str, Any] = Field(description="A DataOpsAction: {'action_type': ..., 'sql': ...}.")
+    timeout_s: float | None = Field(default=None, gt=0, le=30, description="Tighter time budget for this step.")
+    request_id: str | None = Field(default=None, max_length=255, description="Echoed for tracing.")
+
+
+class EnvResponse(BaseModel):
+    """An observation in OpenEnv's wire format, plus the session it belongs to."""
+
+    session_id: str = Field(description="Send it back as the X-Session-Id header.")
+    observation: dict[str, Any] = Field(description="DataOpsObservation fields.")
+    reward: float | None = Field(default=None, description="Reward of this step.")
+    done: bool = Field(default=False, description="Whether the episode has ended.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="reward_components, grade, review, ...")
+
+
+class GradeItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str = Field(max_length=500, description="The task the SQL answers.")
+    sql: str = Field(description="The candidate query.")
+
+
+class GradeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[GradeItem] = Field(min_length=1, description="Completions to grade (at most max_grade_items).")
+
+
+class GradeResult(BaseModel):
+    task_id: str
+    reward: float = Field(description="compose(grade).total: the reward of submitting this SQL.")
+    reward_components: dict[str, float]
+    grade: Grade
+
+
+class GradeResponse(BaseModel):
+    results: list[GradeResult]
+    elapsed_ms: float
+
+
+class TaskSummary(BaseModel):
+    task_id: str
+    family: str
+    split: str
+    difficulty: str
+    question: str
+    bug_types: list[str]
+    tags: list[str]
+    domain: str | None
+
+
+class TaskPage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    items: list[TaskSummary]
+
+
+def summarise(task: Task) -> TaskSummary:
+    """What a task listing may show: no gold SQL, no reference answers."""
+    return TaskSummary(
+        task_id=task.task_id,
+        family=task.family,
+        split=task.split,
+        difficulty=task.difficulty,
+        question=task.question,
+        bug_types=task.bug_types,
+        tags=task.tags,
+        domain=task.db.domain,
+    )
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+# -- the app --------------------------------------------------------------------------------------
+
+
+def load_registry(config: ServerConfig) -> TaskRegistry:
+    tasks = load_tasks()
+    if config.task_paths:
+        tasks += load_tasks(list(config.task_paths))
+    return TaskRegistry(tasks)
+
+
+def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None = None) -> FastAPI:
+    """Build the server. ``registry`` overrides the tasks (built-in plus ``config.task_paths``)."""
+    config = config or ServerConfig.from_env()
+    registry = registry or load_registry(config)
+    grader = Grader()
+    reward_config = RewardConfig()
+
+    def factory() -> DataOpsEnv:
+        return DataOpsEnv(registry, grader=grader, reward_config=reward_config)
+
+    app = openenv_create_app(
+        factory,
+        DataOpsAction,
+        DataOpsObservation,
+        env_name="dataops_gym",
+        concurrency_config=ConcurrencyConfig(
+            max_concurrent_envs=config.session_cap, session_timeout=config.session_ttl_s
+        ),
+        state_cls=DataOpsState,
+    )
+    app.title = "DataOps-Gym env server"
+    app.description = __doc__
+    app.router.routes = [
+        r for r in app.router.routes if getattr(r, "path", None) not in ("/reset", "/step", "/state", "/")
+    ]
+    sessions = SessionStore(factory, cap=config.session_cap, ttl_s=config.session_ttl_s)
+    app.state.sessions, app.state.registry, app.state.grader, app.state.config = sessions, registry, grader, config
+
+    # -- errors: every client mistake is a 4xx with a message -------------------------------------
+
+    @app.exception_handler(HttpError)
+    async def _http_error(_: Request, exc: HttpError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(SessionError)
+    async def _session_error(_: Request, exc: SessionError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            if err.get("type") == "json_invalid":
+                position = err.get("loc", ("body", "?"))[-1]
+                problems.append(f"the body is not valid JSON (error at character {position})")
+                continue
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            problems.append(f"{where}: {err.get('msg')}")
+        return JSONResponse({"detail": "; ".join(problems), "errors": _jsonable(exc.errors())}, status_code=422)
+
+    @app.middleware("http")
+    async def _limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > config.max_body_bytes):
+            return JSONResponse(
+                {"detail": f"request body over {config.max_body_bytes:,} bytes; send smaller batches"}, status_code=413
+            )
+        return await call_next(request)
+
+    # -- episodes -------------------------------------------------------------------------------
+
+    def _run_env(fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ValidationError as exc:
+            raise HttpError(422, "invalid action: " + "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'action'}: {e['msg']}" for e in exc.errors()
+            )) from None
+        except EnvUsageError as exc:
+            raise HttpError(409, str(exc)) from None
+        except KeyError as exc:
+            raise HttpError(404, str(exc.args[0]) if exc.args else "not found") from None
+        except ValueError as exc:
+            raise HttpError(422, str(exc)) from None
+        except GraderError as exc:
+            raise HttpError(500, f"task error (not your request): {exc}") from None
+
+    def _respond(session_id: str, observation: DataOpsObservation) -> JSONResponse:
+        payload = {"session_id": session_id, **serialize_observation(observation)}
+        payload.setdefault("metadata", {})
+        return JSONResponse(payload, headers={SESSION_HEADER: session_id})
+
+    @app.post("/reset", response_model=EnvResponse, tags=["Environment Control"])
+    async def reset(
+        body: ResetBody = Body(default_factory=ResetBody),
+        x_session_id: str | None = Header(default=None, max_length=128),
+    ) -> JSONResponse:
+        """Start an episode. Without X-Session-Id a new session is created; its id is returned."""
+        kwargs = body.model_dump(exclude_none=True)
+        if x_session_id is None:
+            session = sessions.create()
+            try:
+                async with sessions.use(session.id) as held:
+                    observation = await run_in_threadpool(_run_env, held.env.reset, **kwargs)
+            except BaseException:
+                sessions.close(session.id)
+                raise
+            return _respond(session.id, observation)
+        async with sessions.use(x_session_id) as held:
+            observation = await run_in_threadpool(_run_env, held.env.reset, **kwargs)
+        return _respond(x_session_id, observation)
+
+    async def _step(body: StepBody, session_id: str | None, review: bool) -> JSONResponse:
+        if session_id is None:
+            raise HttpError(400, f"missing {SESSION_HEADER} header: call POST /reset first and send back its session_id")
+        async with sessions.use(session_id) as held:
+            if held.env.state.episode_id is None:
+                raise HttpError(409, "no episode in this session yet: call POST /reset first")
+            observation = await run_in_threadpool(_run_env, held.env.step, body.action, timeout_s=body.timeout_s)
+        if review:
+            observation.metadata["review"] = dict(NO_REVIEW)
+        return _respond(session_id, observation)
+
+    @app.post("/step", response_model=EnvResponse, tags=["Environment Control"])
+    async def step(body: StepBody, x_session_id: str | None = Header(default=None, max_length=128)) -> JSONResponse:
+        """Apply one action in the session's episode."""
+        return await _step(body, x_session_id, review=False)
+
+    @app.post("/step_with_review", response_model=EnvResponse, tags=["Environment Control"])
+    async def step_with_review(
+        body: StepBody, x_session_id: str | None = Header(default=None, max_length=128)
+    ) -> JSONResponse:
+        """Like /step, through the reviewer-guarded path (not implemented yet: says so in metadata.review)."""
+        return await _step(body, x_session_id, review=True)
+
+    @app.get("/state", response_model=DataOpsState, tags=["State Management"])
+    async def state(x_session_id: str | None = Header(default=None, max_length=128)) -> DataOpsState:
+        """The session's episode bookkeeping."""
+        if x_session_id is None:
+            raise HttpError(400, f"missing {SESSION_HEADER} header: /state reports one session's episode")
+        async with sessions.use(x_session_id) as held:
+            return held.env.state
+
+    @app.delete("/session", tags=["Environment Control"])
+    async def close_session(x_session_id: str | None = Header(default=None, max_length=128)) -> dict[str, str]:
+        """End the session and free its slot."""
+        if x_session_id is None:
+            raise HttpError(400, f"missing {SESSION_HEADER} header")
+        sessions.close(x_session_id)
+        return {"closed": x_session_id}
+
+    @app.get("/sessions", tags=["Health"])
+    async def session_stats() -> dict[str, float | int]:
+        """Live sessions, the cap, the idle TTL and requests in flight."""
+        sessions.reap()
+        return sessions.stats()
+
+    # -- tasks and grading ----------------------------------------------------------------------
+
+    @app.get("/tasks", response_model=TaskPage, tags=["Tasks"])
+    async def list_tasks(
+        family: str | None = Query(default=None, max_length=50),
+        split: str | None = Query(default=None, max_length=50),
+        difficulty: str | None = Query(default=None, max_length=20),
+        offset: int = Query(default=0, ge=0),
+        limit: int = Query(default=50, ge=1, le=500),
+    ) -> TaskPage:
+        """Task summaries (no gold answers), filtered and paginated."""
+        matching = registry.filter(split=split, family=family, difficulty=difficulty)
+        items = [summarise(t) for t in matching[offset: offset + limit]]
+        return TaskPage(total=len(matching), offset=offset, limit=limit, items=items)
+
+    @app.get("/tasks/{task_id}", response_model=TaskSummary, tags=["Tasks"])
+    async def get_task(task_id: str) -> TaskSummary:
+        try:
+            return summarise(registry.get(task_id))
+        except KeyError as exc:
+            raise HttpError(404, str(exc.args[0])) from None
+
+    def _grade_batch(items: list[GradeItem]) -> list[GradeResult]:
+        resolved = []
+        for i, item in enumerate(items):
+            if item.task_id not in registry:
+                raise HttpError(404, f"items[{i}].task_id: unknown task_id {item.task_id!r}")
+            resolved.append(registry.get(item.task_id))
+        results = []
+        for task, item in zip(resolved, items):
+            try:
+                grade = grader.grade_query(task, item.sql)
+            except GraderError as exc:
+                raise HttpError(500, f"task error (not your request): {exc}") from None
+            breakdown = compose(grade, reward_config)
+            results.append(GradeResult(task_id=task.task_id, reward=breakdown.total,
+                                       reward_components=breakdown.components, grade=grade))
+        return results
+
+    @app.post("/grade", response_model=GradeResponse, tags=["Grading"])
+    async def grade(body: GradeRequest) -> GradeResponse:
+        """Grade a batch of candidate queries, statelessly. One result per item, in order."""
+        if len(body.items) > config.max_grade_items:
+            raise HttpError(413, f"{len(body.items)} items; at most {config.max_grade_items} per request")
+        started = time.perf_counter()
+        results = await run_in_threadpool(_grade_batch, body.items)
+        return GradeResponse(results=results, elapsed_ms=round((time.perf_counter() - started) * 1000, 3))
+
+    @app.get("/benchmark", tags=["Health"])
+    async def benchmark(n: int = Query(default=50, ge=5, le=500)) -> dict[str, Any]:
+        """Reset, step and grade latency (ms, p50/p99), measured now on this server with n of each."""
+        return await run_in_threadpool(_live_benchmark, registry, grader, n)
+
+    # -- playground -----------------------------------------------------------------------------
+
+    if STATIC_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+        @app.get("/", include_in_schema=False)
+        async def playground() -> FileResponse:
+            return FileResponse(STATIC_DIR / "index.html")
+
+    return app
+
+
+def _jsonable(errors: list[dict]) -> list[dict]:
+    return [{k: (v if isinstance(v, (str, int, float, bool, list, type(None))) else str(v)) for k, v in e.items()
+             if k != "ctx"} for e in errors]
+
+
+def _live_benchmark(registry: TaskRegistry, grader: Grader, n: int) -> dict[str, Any]:
+    tasks = [t for t in registry if t.family == "debug"]
+    sample = random.Random(0).sample(tasks, min(len(tasks), n))
+    env = DataOpsEnv(registry, grader=grader)
+    for task in sample:  # untimed pass: build databases and gold results first
+        env.reset(task_id=task.task_id)
+        grader.grade_query(task, task.broken_sql or "")
+    timings: dict[str, list[float]] = {"reset": [], "step": [], "grade": []}
+    for task in sample:
+        started = time.perf_counter()
+        env.reset(task_id=task.task_id)
+        timings["reset"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        env.step(DataOpsAction(action_type="run_query", sql=task.gold_sql))
+        timings["step"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        grader.grade_query(task, task.broken_sql or "")
+        timings["grade"].append(time.perf_counter() - started)
+    env.close()
+
+    def pct(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return round(ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] * 1000, 4)
+
+    return {
+        "n": len(sample),
+        **{f"{k}_ms": {"p50": pct(v, 0.5), "p99": pct(v, 0.99), "mean": round(statistics.fmean(v) * 1000, 4)}
+           for k, v in timings.items()},
+        "note": "timed after an untimed warm-up pass; grade runs the broken query on the task database and its variants",
+    }
