@@ -15,12 +15,18 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+BROWSER := $(VENV)/.browser
+
+$(BROWSER): scripts/install_browser.sh
+	sh scripts/install_browser.sh
+	touch $(BROWSER)
+
 install: $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) $(BROWSER)
 	$(PY) -m pytest -q
 
-test-all: $(STAMP)
+test-all: $(STAMP) $(BROWSER)
 	$(PY) -m pytest -q -m "slow or not slow"
 
 demo: $(STAMP)

@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     bench = sub.add_parser("bench", help="measure reset latency and grading cost; write results/bench/core.json")
     bench.add_argument("--tasks", type=int, default=200, help="train tasks sampled")
     bench.add_argument("--resets", type=int, default=2000, help="resets timed")
+    bench.add_argument("--http", action="store_true", help="measure the server over HTTP instead; write results/bench/http.json")
     sub.add_parser("demo", help="build data if missing, play scripted episodes, print a summary")
     args = parser.parse_args(argv)
 
@@ -32,6 +33,10 @@ def main(argv: list[str] | None = None) -> None:
         from env_server.tasks.registry import data_dir
 
         build_main(args.out or data_dir(), progress=not args.quiet)
+    elif args.command == "bench" and args.http:
+        from env_server.bench_http import main as bench_http_main
+
+        bench_http_main()
     elif args.command == "bench":
         from env_server.bench import main as bench_main
 

@@ -18,16 +18,18 @@ Every client mistake is a 4xx with a message saying what to fix. Configuration c
 """
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 import random
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi import Body, FastAPI, Header, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -42,7 +44,7 @@ from env_server.models import DataOpsAction, DataOpsObservation, DataOpsState, G
 from env_server.reward import RewardConfig, compose
 from env_server.sessions import SessionError, SessionStore
 from env_server.tasks.registry import TaskRegistry, load_tasks
-from env_server.tasks.spec import Task
+from env_server.tasks.spec import Difficulty, Family, Task
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SESSION_HEADER = "X-Session-Id"
@@ -67,6 +69,8 @@ class ServerConfig:
     """Largest request body accepted."""
     max_grade_items: int = 1024
     """Largest /grade batch."""
+    worker_threads: int = 4
+    """Threads that run episodes and grading off the event loop (sessions are serialised anyway)."""
 
     @classmethod
     def from_env(cls) -> "ServerConfig":
@@ -89,9 +93,9 @@ class ResetBody(BaseModel):
     seed: int | None = Field(default=None, ge=0, description="Seed for drawing the task.")
     episode_id: str | None = Field(default=None, max_length=255, description="Your own episode id.")
     task_id: str | None = Field(default=None, max_length=500, description="Play this task.")
-    family: str | None = Field(default=None, max_length=50, description="Draw from this family.")
+    family: Family | None = Field(default=None, description="Draw from this family.")
     split: str | None = Field(default=None, max_length=50, description="Draw from this split.")
-    difficulty: str | None = Field(default=None, max_length=20, description="Draw from this difficulty.")
+    difficulty: Difficulty | None = Field(default=None, description="Draw from this difficulty.")
 
 
 class StepBody(BaseModel):
@@ -171,6 +175,43 @@ def summarise(task: Task) -> TaskSummary:
     )
 
 
+class ErrorBody(BaseModel):
+    """Every 4xx (and 503) answer: a message that says what to fix."""
+
+    detail: str = Field(description="What went wrong and how to fix it.")
+    errors: list[dict[str, Any]] | None = Field(default=None, description="Field-level problems (422 only).")
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Publish the error contract in the OpenAPI spec: any operation may answer 4XX with ErrorBody
+    (FastAPI's default 422 shape is replaced, since our handler returns a message), /reset may
+    answer 503 when the session cap is reached."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = build()
+        components = spec.setdefault("components", {}).setdefault("schemas", {})
+        components["ErrorBody"] = ErrorBody.model_json_schema()
+        error = {"description": "Client error; `detail` says what to fix.",
+                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+        for path, methods in spec.get("paths", {}).items():
+            for method, operation in methods.items():
+                responses = operation.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = error
+                responses.setdefault("4XX", error)
+                if path == "/reset":
+                    responses["503"] = {**error, "description": "Session cap reached; close a session or retry later."}
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 class HttpError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -213,6 +254,14 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
         r for r in app.router.routes if getattr(r, "path", None) not in ("/reset", "/step", "/state", "/")
     ]
     sessions = SessionStore(factory, cap=config.session_cap, ttl_s=config.session_ttl_s)
+    workers = ThreadPoolExecutor(max_workers=config.worker_threads, thread_name_prefix="dataops-env")
+
+    app.router.on_shutdown.append(lambda: workers.shutdown(wait=False))
+
+    async def run_in_threadpool(fn, *args, **kwargs):
+        """Run blocking env/grader work off the event loop, on a small pool (fewer GIL contenders)."""
+        return await asyncio.get_running_loop().run_in_executor(workers, functools.partial(fn, *args, **kwargs))
+
     app.state.sessions, app.state.registry, app.state.grader, app.state.config = sessions, registry, grader, config
 
     # -- errors: every client mistake is a 4xx with a message -------------------------------------
@@ -338,9 +387,9 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
 
     @app.get("/tasks", response_model=TaskPage, tags=["Tasks"])
     async def list_tasks(
-        family: str | None = Query(default=None, max_length=50),
+        family: Family | None = Query(default=None),
         split: str | None = Query(default=None, max_length=50),
-        difficulty: str | None = Query(default=None, max_length=20),
+        difficulty: Difficulty | None = Query(default=None),
         offset: int = Query(default=0, ge=0),
         limit: int = Query(default=50, ge=1, le=500),
     ) -> TaskPage:
@@ -386,6 +435,8 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
     async def benchmark(n: int = Query(default=50, ge=5, le=500)) -> dict[str, Any]:
         """Reset, step and grade latency (ms, p50/p99), measured now on this server with n of each."""
         return await run_in_threadpool(_live_benchmark, registry, grader, n)
+
+    _document_errors(app)
 
     # -- playground -----------------------------------------------------------------------------
 

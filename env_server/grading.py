@@ -12,9 +12,17 @@ Query equivalence (debug, analyst, grounded)
     fails.
 
 Score
-    ``1.0`` on success. A failed submission scores ``partial_credit * min(row F1)`` over the main
-    database and the variants, so any failure scores at most ``partial_credit`` (default 0.1):
-    near misses get a small gradient, and no exploit can earn more than that.
+    ``1.0`` on success. A failed submission scores ``partial_credit * min(row F1)`` over the
+    databases it was run on, so any failure scores at most ``partial_credit`` (default 0.1): near
+    misses get a small gradient, and no exploit can earn more than that.
+
+Cost
+    Grading stops at the first database that rules success out: a candidate whose result differs
+    on the task database is not run on the variants. Each run gets a budget of SQLite VM steps
+    relative to the gold query's own count on that database (``budget_factor`` times it, at least
+    ``min_budget_steps``; the sandbox's wall-time limit still applies), so a join explosion is cut
+    off early and scores 0 as a ``timeout``. Step counts do not depend on the machine or its load,
+    so the same submission always gets the same grade.
 
 A fault in the task itself (a gold query that does not run) raises :class:`GraderError`: a grader
 bug must never turn into a silent 0.
@@ -53,6 +61,10 @@ class GradingConfig:
     """Absolute tolerance for numbers."""
     partial_credit: float = PARTIAL_CREDIT
     """The most a failed submission can score (times its worst row F1)."""
+    budget_factor: float = 20.0
+    """A candidate may use this many times the gold query's VM steps on the same database..."""
+    min_budget_steps: int = 1_500_000
+    """...but never fewer than this many (about 50 ms of work on a 2020s CPU)."""
     reference_cache_size: int = 100_000
     """Gold results kept in memory (per task and variant)."""
 
@@ -65,6 +77,8 @@ class Reference:
     rows: tuple[tuple, ...]
     counter: Counter
     canonical: Counter
+    vm_steps: int = 0
+    """SQLite VM steps the gold query used on this database."""
 
 
 def _canonical_value(value: object) -> object:
@@ -114,6 +128,7 @@ def reference_of(execution: Execution) -> Reference:
         rows=rows,
         counter=Counter(rows),
         canonical=Counter(canonical_row(r) for r in rows),
+        vm_steps=execution.vm_steps,
     )
 
 
@@ -141,6 +156,10 @@ def row_f1(rows: list[tuple], width: int, gold: Reference) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 class Grader:
     """Grades submissions against task references. Thread-safe; share one per process."""
 
@@ -156,10 +175,14 @@ class Grader:
 
     # -- execution ---------------------------------------------------------------------------
 
-    def run(self, task: Task, sql: str, variant: int = 0) -> Execution:
+    def run(self, task: Task, sql: str, variant: int = 0, max_vm_steps: int | None = None) -> Execution:
         """Run read-only ``sql`` for grading on the task database (0) or one of its variants."""
         template = self.databases.template(task.db, variant)
-        return template.execute(sql, config=self.sandbox_config, purpose="grading")
+        return template.execute(sql, config=self.sandbox_config, purpose="grading", max_vm_steps=max_vm_steps)
+
+    def budget_steps(self, reference: Reference) -> int:
+        """The VM steps a candidate may use on the database ``reference`` was computed on."""
+        return max(self.config.min_budget_steps, int(self.config.budget_factor * reference.vm_steps))
 
     def reference(self, task: Task, variant: int = 0) -> Reference:
         """The gold result of ``task`` on database ``variant`` (cached)."""
@@ -191,18 +214,24 @@ class Grader:
         k = self.config.variants
         f1s: list[float] = []
         passed = 0
-        main_f1 = 0.0
         for variant in range(k + 1):
             gold = self.reference(task, variant)
-            execution = self.run(task, sql, variant)
+            budget = self.budget_steps(gold)
+            execution = self.run(task, sql, variant, max_vm_steps=budget)
             if not execution.ok:
+                kind = execution.error_kind or ErrorKind.RUNTIME
                 if variant == 0:
-                    kind = execution.error_kind or ErrorKind.RUNTIME
+                    detail = execution.error
+                    if kind is ErrorKind.TIMEOUT:
+                        detail = (
+                            f"stopped after its grading budget of {budget:,} SQLite VM steps "
+                            f"({self.config.budget_factor:g}x the reference query's, at least {self.config.min_budget_steps:,})"
+                        )
                     return Grade(
                         success=False,
                         score=0.0,
                         components={"executes": 0.0, "row_f1": 0.0, "variants_passed": 0.0},
-                        reason=f"the query did not run ({kind.value}): {execution.error}",
+                        reason=f"the query did not run ({kind.value}): {detail}",
                         error_kind=kind.value,
                     )
                 f1s.append(0.0)
@@ -211,22 +240,25 @@ class Grader:
             match = results_match(execution.rows, width, gold, task.order_matters, self.config)
             f1 = 1.0 if match else row_f1(execution.rows, width, gold)
             f1s.append(f1)
-            if variant == 0:
-                main_f1 = f1
-                main_match = match
-                main_width, gold_width = width, gold.width
-            elif match:
+            if variant == 0 and not match:
+                reason = (
+                    f"returns {_plural(width, 'column')}; the reference returns {gold.width}"
+                    if width != gold.width
+                    else f"result differs from the reference on the task database (row F1 {f1:.2f})"
+                )
+                return Grade(
+                    success=False,
+                    score=round(self.config.partial_credit * f1, 6),
+                    components={"executes": 1.0, "row_f1": round(f1, 6), "variants_passed": 0.0},
+                    reason=reason,
+                )
+            if variant > 0 and match:
                 passed += 1
-        success = main_match and passed == k
+        success = passed == k
         score = 1.0 if success else round(self.config.partial_credit * min(f1s), 6)
-        components = {"executes": 1.0, "row_f1": round(main_f1, 6), "variants_passed": passed / k if k else 1.0}
+        components = {"executes": 1.0, "row_f1": 1.0, "variants_passed": passed / k if k else 1.0}
         if success:
             reason = f"equivalent to the reference on the task database and all {k} variants"
-        elif not main_match:
-            if main_width != gold_width:
-                reason = f"returns {main_width} columns; the reference returns {gold_width}"
-            else:
-                reason = f"result differs from the reference on the task database (row F1 {main_f1:.2f})"
         else:
             reason = (
                 f"matches on the task database but only on {passed} of {k} variants: "

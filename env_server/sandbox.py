@@ -211,6 +211,8 @@ class Execution:
     elapsed_ms: float = 0.0
     changes: int = 0
     """Rows changed by a write statement (SQLite's ``changes()``)."""
+    vm_steps: int = 0
+    """Virtual-machine instructions used, to the nearest ``progress_interval`` below."""
 
     @property
     def ok(self) -> bool:
@@ -252,12 +254,14 @@ def execute(
     mode: Mode,
     config: SandboxConfig,
     purpose: Literal["agent", "grading"] = "agent",
+    max_vm_steps: int | None = None,
 ) -> Execution:
     """Run one statement of untrusted ``sql`` on ``conn`` under ``mode`` and the budgets of ``config``.
 
     ``purpose="agent"`` returns at most ``max_rows_returned`` rows and counts up to
     ``max_rows_counted``; ``purpose="grading"`` returns every row up to ``max_rows_graded`` and
-    reports ``too_large`` beyond it. Never raises.
+    reports ``too_large`` beyond it. ``max_vm_steps`` tightens the step budget for this call (it
+    never loosens it); unlike wall time, a step count is the same on every machine. Never raises.
     """
     started = time.perf_counter()
     if not isinstance(sql, str):
@@ -272,7 +276,8 @@ def execute(
 
     denials: list[str] = []
     deadline = started + config.time_limit_s
-    max_calls = max(1, config.max_vm_steps // config.progress_interval)
+    steps = config.max_vm_steps if max_vm_steps is None else min(config.max_vm_steps, max_vm_steps)
+    max_calls = max(1, steps // config.progress_interval)
     calls = 0
     timed_out = False
 
@@ -322,6 +327,7 @@ def execute(
         conn.set_progress_handler(None, 0)
         conn.set_authorizer(None)
     result.elapsed_ms = (time.perf_counter() - started) * 1000
+    result.vm_steps = calls * config.progress_interval
     return result
 
 
@@ -344,10 +350,17 @@ class Template:
         with self.lock:
             return clone(self.conn, config)
 
-    def execute(self, sql: str, *, config: SandboxConfig, purpose: Literal["agent", "grading"] = "grading") -> Execution:
+    def execute(
+        self,
+        sql: str,
+        *,
+        config: SandboxConfig,
+        purpose: Literal["agent", "grading"] = "grading",
+        max_vm_steps: int | None = None,
+    ) -> Execution:
         """Run read-only ``sql`` directly on the template (safe: the authorizer forbids writes)."""
         with self.lock:
-            return execute(self.conn, sql, mode="read", config=config, purpose=purpose)
+            return execute(self.conn, sql, mode="read", config=config, purpose=purpose, max_vm_steps=max_vm_steps)
 
 
 Builder = Callable[[sqlite3.Connection], None]

@@ -1,0 +1,18 @@
+# DataOps-Gym env server. Serves on port 7860 (Hugging Face Spaces' default) with a healthcheck.
+# Build: docker build -t dataops-gym .   Run: docker run -p 7860:7860 dataops-gym
+FROM python:3.11-slim
+
+WORKDIR /app
+COPY requirements.txt pyproject.toml README.md ./
+# openenv goes in with --no-deps: see requirements.txt for why (no gradio).
+RUN pip install --no-cache-dir -r requirements.txt \
+ && pip install --no-cache-dir --no-deps openenv==0.10.0
+COPY env_server ./env_server
+COPY data ./data
+RUN pip install --no-cache-dir --no-deps .
+
+ENV DATAOPS_DATA_DIR=/app/data
+EXPOSE 7860
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:7860/health', timeout=4).status == 200 else 1)"
+CMD ["python", "-m", "env_server", "serve", "--host", "0.0.0.0", "--port", "7860"]

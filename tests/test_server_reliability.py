@@ -1,0 +1,82 @@
+"""The server under load and attack (real server on loopback, bounded loops): 256 concurrent
+sessions with no cross-talk, hostile SQL over /step and /grade answered in time, and fuzzing."""
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import httpx
+import pytest
+
+from env_server.grading import Grader
+from env_server.tasks.registry import load_tasks
+
+HOSTILE = [
+    "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT COUNT(*) FROM r",
+    "SELECT COUNT(*) FROM users a, users b, users c, users d",
+    "SELECT length(randomblob(1000000000))",
+    "ATTACH DATABASE '/tmp/dataops_stolen.db' AS stolen",
+    "PRAGMA writable_schema = 1",
+    "SELECT load_extension('/tmp/evil.so')",
+    "SELECT 1; DELETE FROM users",
+    "SELECT 1 WHERE 'x' = '" + "x" * 1_000_000 + "'",
+    "DELETE FROM users",
+]
+KINDS = ["timeout", "timeout", "too_large", "not_authorized", "not_authorized", "not_authorized", "not_authorized",
+         "too_large", "not_authorized"]
+TASK = "debug-fixed-syntax_fix"
+
+
+def test_256_concurrent_sessions_each_see_only_their_own_task(live_server):
+    tasks = random.Random(1).sample(load_tasks(split="train"), 256)
+    grader = Grader()
+    expected = {}
+    for task in tasks:  # what each session's database must say, computed in-process
+        table = grader.databases.schema(task.db).tables[0].name
+        expected[task.task_id] = (table, grader.run(task, f'SELECT COUNT(*), SUM(length(quote("{table}".rowid))) FROM "{table}"').rows[0])
+
+    async def play(client: httpx.AsyncClient, task) -> None:
+        reset = await client.post("/reset", json={"task_id": task.task_id})
+        assert reset.status_code == 200, reset.text
+        sid = reset.json()["session_id"]
+        table, counts = expected[task.task_id]
+        for _ in range(3):
+            sql = f'SELECT COUNT(*), SUM(length(quote("{table}".rowid))) FROM "{table}"'
+            step = await client.post("/step", json={"action": {"action_type": "run_query", "sql": sql}},
+                                     headers={"X-Session-Id": sid})
+            body = step.json()
+            assert step.status_code == 200, body
+            assert body["observation"]["task_id"] == task.task_id
+            assert tuple(body["observation"]["last_result"]["rows"][0]) == tuple(counts)
+        state = (await client.get("/state", headers={"X-Session-Id": sid})).json()
+        assert state["task_id"] == task.task_id and state["step_count"] == 3
+        await client.delete("/session", headers={"X-Session-Id": sid})
+
+    async def main() -> None:
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+        async with httpx.AsyncClient(base_url=live_server, timeout=60, limits=limits) as client:
+            await asyncio.wait_for(asyncio.gather(*(play(client, t) for t in tasks)), timeout=240)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("sql, kind", list(zip(HOSTILE, KINDS)), ids=[f"hostile{i}" for i in range(len(HOSTILE))])
+def test_hostile_sql_over_step_and_grade_is_contained(live_server, sql, kind):
+    with httpx.Client(base_url=live_server, timeout=30) as http:
+        sid = http.post("/reset", json={"task_id": TASK}).json()["session_id"]
+        started = time.monotonic()
+        step = http.post("/step", json={"action": {"action_type": "run_query", "sql": sql}}, headers={"X-Session-Id": sid})
+        assert time.monotonic() - started < 2.0 and step.status_code == 200
+        assert step.json()["observation"]["last_result"]["error_kind"] == kind
+        started = time.monotonic()
+        graded = http.post("/grade", json={"items": [{"task_id": TASK, "sql": sql}]})
+        assert graded.status_code == 200
+        assert time.monotonic() - started < 2.0 + 0.5  # the grader stops at the first database on an error
+        assert graded.json()["results"][0]["grade"]["error_kind"] == kind
+        # still healthy, and this session's database is untouched
+        assert http.get("/health").json()["status"] == "healthy"
+        count = http.post("/step", json={"action": {"action_type": "run_query", "sql": "SELECT COUNT(*) FROM users"}},
+                          headers={"X-Session-Id": sid}).json()
+        assert count["observation"]["last_result"]["rows"][0][0] > 0
+        http.delete("/session", headers={"X-Session-Id": sid})
