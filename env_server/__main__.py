@@ -22,7 +22,10 @@ def main(argv: list[str] | None = None) -> None:
     bench = sub.add_parser("bench", help="measure reset latency and grading cost; write results/bench/core.json")
     bench.add_argument("--tasks", type=int, default=200, help="train tasks sampled")
     bench.add_argument("--resets", type=int, default=2000, help="resets timed")
-    bench.add_argument("--http", action="store_true", help="measure the server over HTTP instead; write results/bench/http.json")
+    which = bench.add_mutually_exclusive_group()
+    which.add_argument("--http", action="store_true", help="measure the server over HTTP; write results/bench/http.json")
+    which.add_argument("--reviewer", action="store_true",
+                       help="our reviewer vs the keyword baseline on the labelled corpus; write results/bench/reviewer.json")
     sub.add_parser("demo", help="build data if missing, play scripted episodes, print a summary")
     args = parser.parse_args(argv)
 
@@ -33,6 +36,10 @@ def main(argv: list[str] | None = None) -> None:
         from env_server.tasks.registry import data_dir
 
         build_main(args.out or data_dir(), progress=not args.quiet)
+    elif args.command == "bench" and args.reviewer:
+        from env_server.bench_reviewer import main as bench_reviewer_main
+
+        bench_reviewer_main()
     elif args.command == "bench" and args.http:
         from env_server.bench_http import main as bench_http_main
 

@@ -48,11 +48,6 @@ from env_server.tasks.spec import Difficulty, Family, Task
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SESSION_HEADER = "X-Session-Id"
-NO_REVIEW = {
-    "verdict": "not_reviewed",
-    "findings": [],
-    "reason": "the reviewer-guarded path is not implemented yet: this action was executed without review",
-}
 
 
 @dataclass(frozen=True)
@@ -344,9 +339,9 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
         async with sessions.use(session_id) as held:
             if held.env.state.episode_id is None:
                 raise HttpError(409, "no episode in this session yet: call POST /reset first")
-            observation = await run_in_threadpool(_run_env, held.env.step, body.action, timeout_s=body.timeout_s)
-        if review:
-            observation.metadata["review"] = dict(NO_REVIEW)
+            observation = await run_in_threadpool(
+                _run_env, held.env.step, body.action, timeout_s=body.timeout_s, review=review
+            )
         return _respond(session_id, observation)
 
     @app.post("/step", response_model=EnvResponse, tags=["Environment Control"])
@@ -358,7 +353,8 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
     async def step_with_review(
         body: StepBody, x_session_id: str | None = Header(default=None, max_length=128)
     ) -> JSONResponse:
-        """Like /step, through the reviewer-guarded path (not implemented yet: says so in metadata.review)."""
+        """Like /step, but the reviewer looks at the SQL first: a blocked action is not executed, the
+        verdict is in metadata.review, the findings in observation.review_findings, and the episode goes on."""
         return await _step(body, x_session_id, review=True)
 
     @app.get("/state", response_model=DataOpsState, tags=["State Management"])

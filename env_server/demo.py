@@ -1,6 +1,6 @@
 """The main job behind ``make demo``: build the data if missing, play scripted episodes, print a summary.
 
-It plays the ``oracle``, ``echo_broken`` and ``explorer`` policies (:mod:`env_server.scripted`)
+It plays the calibrators ``oracle``, ``echo_broken`` and ``explorer`` (:mod:`env_server.scripted`)
 on the fixed tasks and on seeded samples of the held-out splits, writes
 ``results/eval/demo_scripted.json`` with provenance, and prints a table read back from that file.
 """
@@ -17,7 +17,7 @@ from tqdm import tqdm
 from env_server.environment import DataOpsEnv
 from env_server.provenance import REPO_ROOT, provenance, write_results
 from env_server.reward import RewardConfig
-from env_server.scripted import POLICIES, play
+from env_server.scripted import CALIBRATORS, play
 from env_server.tasks import build as build_data
 from env_server.tasks.registry import builtin_task_files, data_dir, load_tasks
 
@@ -56,13 +56,13 @@ def run(per_split: int = 25, seed: int = 0, out: Path = RESULTS) -> Path:
     records = []
     started = time.perf_counter()
     for task in tqdm(chosen, desc="scripted episodes", unit="task"):
-        for policy in POLICIES:
+        for policy in CALIBRATORS:
             records.append(play(env, task, policy, seed=seed).as_dict())
     payload = {
         "provenance": provenance(
             model=None,
             adapter=None,
-            policies=list(POLICIES),
+            policies=list(CALIBRATORS),
             split="fixed+heldout_iid+heldout_ood",
             seeds=[seed],
             config={"per_split": per_split, "reward": RewardConfig().as_dict()},

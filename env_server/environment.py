@@ -20,6 +20,13 @@ Episode End
     *terminated* when the agent submits (debug: ``submit_query``); *truncated* when
     ``max_steps`` actions have been taken without one. Stepping after the end, or before any
     reset, raises :class:`EnvUsageError` (the server turns it into a 409).
+
+Reviewer-guarded path
+    ``step(action, review=True)`` (``POST /step_with_review``) has the reviewer
+    (:mod:`env_server.reviewer`) look at the action's SQL first. A *blocked* action is not
+    executed: the observation carries the findings, ``metadata["review"]`` the verdict, the
+    reward a ``safety`` penalty, and the episode goes on so the policy can correct itself. A
+    *warned* action executes and its findings are returned with the result.
 """
 from __future__ import annotations
 
@@ -84,6 +91,7 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         grader: Grader | None = None,
         reward_config: RewardConfig | None = None,
         max_steps: int | None = None,
+        reviewer: Any = None,
     ):
         super().__init__()
         if tasks is None:
@@ -100,6 +108,7 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
                 "outscore a right one; raise the ceiling (and lower max_penalty) together"
             )
         self.max_steps_override = max_steps
+        self._reviewer = reviewer
         self._rng = random.Random()
         self._conn: sqlite3.Connection | None = None
         self._task: Task | None = None
@@ -140,8 +149,21 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         )
         return self._observation(message="New episode. Read the goal, then investigate.", reward=None)
 
-    def step(self, action: DataOpsAction | dict, timeout_s: float | None = None, **kwargs: Any) -> DataOpsObservation:
-        """Apply one action and return the observation, with reward and end-of-episode flags."""
+    @property
+    def reviewer(self):
+        """The reviewer used by ``step(..., review=True)``; built on first use (static unless an LLM is configured)."""
+        if self._reviewer is None:
+            from env_server.reviewer import make_reviewer
+
+            self._reviewer = make_reviewer()
+        return self._reviewer
+
+    def step(
+        self, action: DataOpsAction | dict, timeout_s: float | None = None, review: bool = False, **kwargs: Any
+    ) -> DataOpsObservation:
+        """Apply one action and return the observation, with reward and end-of-episode flags.
+
+        With ``review=True`` the action's SQL is reviewed first and a blocked action is not run."""
         if self._task is None or self._conn is None:
             raise EnvUsageError("no episode is running: call reset() first")
         if self._state.done:
@@ -152,7 +174,19 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         if timeout_s is not None:
             config = dataclasses.replace(config, time_limit_s=min(config.time_limit_s, float(timeout_s)))
         self._state.step_count += 1
-        result, message, grade = self._dispatch(action, config)
+        verdict = self._review(action) if review else None
+        if verdict is not None and verdict["verdict"] == "block":
+            self._state.blocked_actions += 1
+            reasons = "; ".join(f"{f['code']}: {f['message']}" for f in verdict["findings"] if f["severity"] == "error")
+            result, message, grade = (
+                QueryResult.failure(f"blocked by the reviewer: {reasons}", kind="blocked"),
+                "Blocked by the reviewer (not executed). Read the findings, fix the SQL and try again.",
+                None,
+            )
+        else:
+            result, message, grade = self._dispatch(action, config)
+            if verdict is not None and verdict["findings"]:
+                message += " Reviewer warnings: " + "; ".join(f["message"] for f in verdict["findings"])
         if grade is not None:
             self._state.grade = grade
             self._state.done = self._state.terminated = True
@@ -165,6 +199,7 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
             invalid_actions=self._state.invalid_actions,
             repeated_queries=self._state.repeated_queries,
             truncated=self._state.truncated,
+            blocked_actions=self._state.blocked_actions,
         )
         reward = round(breakdown.total - self._state.episode_return, 6)
         self._state.episode_return = breakdown.total
@@ -175,7 +210,10 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
             "terminated": self._state.terminated,
             "truncated": self._state.truncated,
         }
-        return self._observation(result=result, message=message, reward=reward, metadata=metadata)
+        if verdict is not None:
+            metadata["review"] = verdict
+        findings = verdict["findings"] if verdict is not None else []
+        return self._observation(result=result, message=message, reward=reward, metadata=metadata, findings=findings)
 
     @property
     def state(self) -> DataOpsState:
@@ -206,6 +244,15 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
             )
         rng = random.Random(seed) if seed is not None else self._rng
         return rng.choice(candidates)
+
+    def _review(self, action: DataOpsAction) -> dict[str, Any]:
+        """The reviewer's verdict on the action's SQL (actions without SQL are allowed as they are)."""
+        task = self._task
+        assert task is not None
+        if not action.sql:
+            return {"verdict": "allow", "findings": [], "source": "no SQL to review", "latency_ms": 0.0, "llm": None}
+        schema = self.grader.databases.schema(task.db)
+        return self.reviewer.review(action.sql, family=task.family, schema=schema).as_dict()
 
     def _invalid(self, message: str) -> tuple[QueryResult, str, None]:
         self._state.invalid_actions += 1
@@ -268,6 +315,7 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         reward: float | None,
         result: QueryResult | None = None,
         metadata: dict[str, Any] | None = None,
+        findings: list[dict[str, Any]] | None = None,
     ) -> DataOpsObservation:
         task = self._task
         assert task is not None
@@ -279,6 +327,7 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
             broken_sql=task.broken_sql if task.family == "debug" else None,
             allowed_actions=list(FAMILY_ACTIONS[task.family]),
             last_result=result,
+            review_findings=findings or [],
             steps_remaining=max(0, self._state.max_steps - self._state.step_count),
             message=message,
             done=self._state.done,

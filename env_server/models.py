@@ -21,7 +21,7 @@ ActionType = Literal[
     "search_docs",
     "submit_answer",
 ]
-ErrorKindName = Literal["syntax", "not_authorized", "timeout", "too_large", "runtime", "invalid_action"]
+ErrorKindName = Literal["syntax", "not_authorized", "timeout", "too_large", "runtime", "invalid_action", "blocked"]
 
 MAX_CELL_CHARS = 200
 
@@ -103,6 +103,9 @@ class DataOpsObservation(Observation):
     broken_sql: str | None = Field(default=None, description="debug: the query to fix.")
     allowed_actions: list[str] = Field(default_factory=list, description="Action types this family accepts.")
     last_result: QueryResult | None = Field(default=None, description="Result of the last action, if any.")
+    review_findings: list[dict[str, Any]] = Field(
+        default_factory=list, description="Reviewer findings on the last action (reviewer-guarded path only)."
+    )
     docs: list[dict[str, Any]] = Field(default_factory=list, description="grounded: doc snippets with ids.")
     steps_remaining: int = Field(default=0, description="Actions left before the episode is truncated.")
     message: str = Field(default="", description="Feedback on the last action in one sentence.")
@@ -122,4 +125,5 @@ class DataOpsState(State):
     episode_return: float = Field(default=0.0, description="Sum of rewards so far (equals compose().total).")
     invalid_actions: int = Field(default=0, description="Actions refused as not allowed or malformed.")
     repeated_queries: int = Field(default=0, description="Queries identical to an earlier one.")
+    blocked_actions: int = Field(default=0, description="Actions the reviewer blocked (reviewer-guarded path).")
     grade: Grade | None = Field(default=None, description="The final grade once submitted.")

@@ -16,6 +16,13 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR_ENV = "DATAOPS_RESULTS_DIR"
+
+
+def results_dir() -> Path:
+    """Where results JSON and figures go: ``$DATAOPS_RESULTS_DIR`` if set (smoke runs, tests), else ``results/``."""
+    override = os.environ.get(RESULTS_DIR_ENV)
+    return Path(override) if override else REPO_ROOT / "results"
 
 
 def git_sha() -> str:

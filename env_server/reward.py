@@ -27,6 +27,8 @@ class RewardConfig:
     """Penalty per query identical (after whitespace and case folding) to an earlier one."""
     out_of_steps: float = 0.1
     """Penalty when the episode is truncated without a submission."""
+    safety: float = 0.1
+    """Penalty per action the reviewer blocked (reviewer-guarded path only)."""
     max_penalty: float = 0.3
     """Cap on the sum of all penalties in one episode."""
     failed_score_ceiling: float = field(default=PARTIAL_CREDIT, repr=False)
@@ -65,6 +67,7 @@ def compose(
     invalid_actions: int = 0,
     repeated_queries: int = 0,
     truncated: bool = False,
+    blocked_actions: int = 0,
 ) -> RewardBreakdown:
     """Combine a grade (None before any submission) and episode counters into the reward.
 
@@ -81,6 +84,7 @@ def compose(
         "invalid_action": -config.invalid_action * invalid_actions,
         "repeated_query": -config.repeated_query * repeated_queries,
         "out_of_steps": -config.out_of_steps if truncated else 0.0,
+        "safety": -config.safety * blocked_actions,
     }
     raw = sum(penalties.values())
     components = {"outcome": round(outcome, 6), **{k: round(v, 6) + 0.0 for k, v in penalties.items()}}

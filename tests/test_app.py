@@ -61,10 +61,18 @@ def test_reset_returns_the_session_id_in_a_header_too(http):
     assert again.json()["session_id"] == sid and again.json()["observation"]["task_id"] == TASK
 
 
-def test_step_with_review_says_it_reviewed_nothing(http):
+def test_step_with_review_blocks_a_delete_without_running_it(http):
     sid, _ = _reset(http, task_id=TASK)
-    body = _step(http, sid, {"action_type": "run_query", "sql": "SELECT 1"}, route="/step_with_review").json()
-    assert body["metadata"]["review"]["verdict"] == "not_reviewed"
+    count = {"action_type": "run_query", "sql": "SELECT COUNT(*) FROM users"}
+    before = _step(http, sid, count).json()["observation"]["last_result"]["rows"]
+    body = _step(http, sid, {"action_type": "run_query", "sql": "DELETE FROM users"}, route="/step_with_review").json()
+    assert body["metadata"]["review"]["verdict"] == "block" and body["done"] is False
+    assert body["observation"]["last_result"]["error_kind"] == "blocked"
+    assert any(f["code"] == "write_not_allowed" for f in body["observation"]["review_findings"])
+    assert body["reward"] < 0 and body["metadata"]["reward_components"]["safety"] < 0
+    assert _step(http, sid, count).json()["observation"]["last_result"]["rows"] == before  # unchanged, still playing
+    allowed = _step(http, sid, {"action_type": "submit_query", "sql": GOLD}, route="/step_with_review").json()
+    assert allowed["metadata"]["review"]["verdict"] == "allow" and allowed["done"] and allowed["metadata"]["grade"]["success"]
 
 
 @pytest.mark.parametrize(

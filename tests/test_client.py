@@ -98,7 +98,7 @@ def test_step_with_review_reports_the_review(live_server):
         env.reset(task_id=TASK)
         obs = env.step({"action_type": "submit_query", "sql": GOLD}, review=True)
         _assert_solved(obs)
-        assert obs.metadata["review"]["verdict"] == "not_reviewed"
+        assert obs.metadata["review"]["verdict"] == "allow"
 
 
 def test_server_errors_raise_with_the_servers_message(live_server):

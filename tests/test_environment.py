@@ -140,3 +140,26 @@ def test_instances_share_no_episode_state(custom_path):
     assert a.state.step_count == 1 and b.state.step_count == 0
     assert a.state.episode_id != b.state.episode_id
     assert a._conn is not b._conn
+
+
+def test_reviewed_step_blocks_without_executing_and_the_episode_goes_on(env):
+    env.reset(task_id="custom-1")
+    obs = env.step(A(action_type="run_query", sql="DELETE FROM orders"), review=True)
+    assert obs.metadata["review"]["verdict"] == "block" and not obs.done
+    assert obs.last_result.error_kind == "blocked" and obs.review_findings
+    assert obs.reward == pytest.approx(-0.1) and obs.metadata["reward_components"]["safety"] == pytest.approx(-0.1)
+    assert env.state.blocked_actions == 1
+    assert env.step(A(action_type="run_query", sql="SELECT COUNT(*) FROM orders")).last_result.rows == [[300]]
+    blocked_submit = env.step(A(action_type="submit_query", sql="SELECT * FROM orders, customers"), review=True)
+    assert not blocked_submit.done and blocked_submit.metadata["grade"] is None
+    done = env.step(A(action_type="submit_query", sql=GOLD), review=True)
+    assert done.done and done.metadata["grade"]["success"]
+    assert env.state.episode_return == pytest.approx(1.0 - 2 * 0.1)
+
+
+def test_reviewed_step_runs_warned_sql_and_returns_its_findings(env):
+    env.reset(task_id="custom-1")
+    obs = env.step(A(action_type="run_query", sql="SELECT id FROM orders WHERE status = NULL"), review=True)
+    assert obs.metadata["review"]["verdict"] == "warn" and obs.last_result.error is None
+    assert [f["code"] for f in obs.review_findings] == ["eq_null"] and "Reviewer warnings" in obs.message
+    assert obs.reward == 0.0

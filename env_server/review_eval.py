@@ -1,0 +1,81 @@
+"""The reviewer-guarded path, measured: the same scripted policies with and without review.
+
+``run()`` plays the ``careless`` policy (which sometimes issues destructive or cartesian SQL) and
+the careful ``oracle`` on a seeded sample of held-out debug tasks, once through plain ``step`` and
+once through ``step(review=True)``, and writes ``results/eval/reviewer_path.json``: per policy and
+mode, how many risky actions were attempted, how many were *executed* (sent to the database, where
+the sandbox is the last line of defence: it refuses writes in a read-only episode, but a cartesian
+join runs until its budget), how many the reviewer blocked, the success rate and the reward
+distribution. Risky actions are the ones the policy itself marks as risky, so the count does not
+depend on the reviewer being measured. Notebook 03 calls it.
+"""
+from __future__ import annotations
+
+import random
+import statistics
+from pathlib import Path
+
+from tqdm import tqdm
+
+from env_server.environment import DataOpsEnv
+from env_server.provenance import provenance, results_dir, write_results
+from env_server.reward import RewardConfig
+from env_server.scripted import play
+from env_server.tasks.registry import load_tasks
+
+POLICIES = ("careless", "oracle")
+
+
+def summarise(records: list[dict]) -> list[dict]:
+    groups: dict[tuple[str, bool], list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["policy"], r["review"]), []).append(r)
+    out = []
+    for (policy, review), rs in sorted(groups.items()):
+        rewards = [r["reward"] for r in rs]
+        out.append(
+            {
+                "policy": policy,
+                "review": review,
+                "episodes": len(rs),
+                "risky_attempted": sum(r["risky_attempted"] for r in rs),
+                "risky_executed": sum(r["risky_executed"] for r in rs),
+                "blocked": sum(r["blocked"] for r in rs),
+                "success_rate": round(sum(r["success"] for r in rs) / len(rs), 4),
+                "mean_reward": round(statistics.fmean(rewards), 4),
+                "reward_quartiles": [round(q, 4) for q in statistics.quantiles(rewards, n=4, method="inclusive")]
+                if len(rewards) > 1 else [rewards[0]] * 3,
+            }
+        )
+    return out
+
+
+def run(n_tasks: int = 60, seed: int = 0, split: str = "heldout_iid", out: Path | None = None) -> Path:
+    """Play ``n_tasks`` sampled tasks of ``split`` with each policy, with and without review."""
+    tasks = load_tasks(split=split, family="debug")
+    sample = random.Random(seed).sample(tasks, min(n_tasks, len(tasks)))
+    env = DataOpsEnv(sample)
+    records = []
+    for task in tqdm(sample, desc="reviewer path", unit="task"):
+        for policy in POLICIES:
+            for review in (False, True):
+                records.append(play(env, task, policy, seed=seed, review=review).as_dict())
+    env.close()
+    reviewer = env.reviewer
+    payload = {
+        "provenance": provenance(
+            model=None,
+            adapter=None,
+            policies=list(POLICIES),
+            split=split,
+            seeds=[seed],
+            config={
+                "n_tasks": len(sample),
+                "reviewer": type(reviewer).__name__,
+                "reward": RewardConfig().as_dict(),
+            },
+        ),
+        "summary": {"by_policy_review": summarise(records)},
+        "per_task": records,
+    }
+    return write_results(out or results_dir() / "eval" / "reviewer_path.json", payload)

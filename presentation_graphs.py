@@ -1,0 +1,189 @@
+"""Results JSON -> ``results/figures/*.png``: every chart the project publishes, and nothing else.
+
+    python presentation_graphs.py [--results results] [--out results/figures] [--only NAME ...]
+
+* It reads only ``results/**/*.json`` (each figure names its input files) and prints which figure
+  came from which file.
+* It is deterministic: a fixed style, no timestamps, no software version in the PNG metadata, so
+  the same JSON gives byte-identical PNGs.
+* It holds no scores: every plotted number is read from a results file. A figure whose input is
+  missing is skipped with a message, never drawn from invented numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent
+STYLE = {
+    "font.family": "DejaVu Sans",
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "figure.dpi": 110,
+    "savefig.dpi": 110,
+    "svg.hashsalt": "dataops-gym",
+}
+COLOURS = ("#3b6fb6", "#e07b39", "#5a9e5a", "#b94a48", "#7d5ba6", "#999999")
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    inputs: tuple[str, ...]
+    """Paths relative to the results folder."""
+    draw: Callable[[dict[str, dict]], plt.Figure]
+    caption: str
+
+
+def _bars(ax, labels: list[str], series: dict[str, list[float]], ylabel: str, fmt: str = "{:.2f}") -> None:
+    width = 0.8 / max(1, len(series))
+    for i, (name, values) in enumerate(series.items()):
+        xs = [x + (i - (len(series) - 1) / 2) * width for x in range(len(labels))]
+        bars = ax.bar(xs, values, width=width, label=name, color=COLOURS[i % len(COLOURS)])
+        for bar, value in zip(bars, values):
+            ax.annotate(fmt.format(value), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_ylabel(ylabel)
+    if len(series) > 1:
+        ax.legend(frameon=False, fontsize=8)
+
+
+def draw_reviewer_path(data: dict[str, dict]) -> plt.Figure:
+    result = data["eval/reviewer_path.json"]
+    rows = result["summary"]["by_policy_review"]
+    labels = [f"{r['policy']}\n{'with' if r['review'] else 'without'} review" for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    _bars(axes[0], labels, {"risky attempted": [r["risky_attempted"] for r in rows],
+                            "risky executed": [r["risky_executed"] for r in rows],
+                            "blocked": [r["blocked"] for r in rows]}, "actions", fmt="{:.0f}")
+    axes[0].set_title("Risky SQL: attempted, executed, blocked")
+    _bars(axes[1], labels, {"success rate": [r["success_rate"] for r in rows]}, "success rate")
+    axes[1].set_title("Final success rate")
+    by_group: dict[str, list[float]] = {label: [] for label in labels}
+    for record in result["per_task"]:
+        label = f"{record['policy']}\n{'with' if record['review'] else 'without'} review"
+        by_group[label].append(record["reward"])
+    axes[2].boxplot([by_group[label] for label in labels], tick_labels=labels, showmeans=True)
+    axes[2].set_title("Episode reward distribution")
+    axes[2].set_ylabel("episode reward")
+    n = rows[0]["episodes"] if rows else 0
+    fig.suptitle(f"Reviewer-guarded path ({n} {result['provenance']['split']} tasks per group)")
+    fig.tight_layout()
+    return fig
+
+
+def draw_reviewer_bench(data: dict[str, dict]) -> plt.Figure:
+    summary = data["bench/reviewer.json"]["summary"]
+    names = [name for name in ("ours", "naive") if name in summary]
+    labels = {"ours": "ours (sqlglot, schema-aware)", "naive": "seed design's keyword rules"}
+    cases = sum(summary[names[0]]["confusion"].values())
+    metrics = ("precision", "recall", "accuracy")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    _bars(axes[0], list(metrics), {labels[n]: [summary[n][m] for m in metrics] for n in names}, "value (block = positive)")
+    axes[0].set_ylim(0, 1.2)
+    axes[0].set_title(f"Blocking risky SQL: {cases} labelled cases")
+    _bars(axes[1], [labels[n].split(" (")[0] for n in names], {
+        "median": [summary[n]["median_latency_ms"] for n in names],
+        "p99": [summary[n]["p99_latency_ms"] for n in names],
+    }, "ms per review", fmt="{:.3f}")
+    axes[1].set_title("Review latency")
+    fig.tight_layout()
+    return fig
+
+
+def draw_bench_ratios(data: dict[str, dict]) -> plt.Figure:
+    core, http = data["bench/core.json"]["summary"], data["bench/http.json"]["summary"]
+    labels = ["grading,\nall", "grading,\ngold", "grading,\nbroken", "/grade HTTP\nvs in-process"]
+    values = [core["grading_over_floor"], core["grading_over_floor_gold_only"], core["grading_over_floor_broken_only"],
+              http["http_over_in_process_time"]]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    _bars(axes[0], labels, {"time ratio": values}, "× the floor measured in the same run")
+    axes[0].axhline(1, color="black", linewidth=0.8)
+    axes[0].set_title("Cost / floor (raw sqlite3; in-process grading)")
+    sessions = ["64", "256"]
+    _bars(axes[1], sessions, {
+        "p50 paced": [http["step_p50_ms_64_sessions"], http["step_p50_ms_256_sessions"]],
+        "p99 paced": [http["step_p99_ms_64_sessions"], http["step_p99_ms_256_sessions"]],
+    }, "ms per /step", fmt="{:.1f}")
+    axes[1].set_xlabel("concurrent sessions (each steps every 0.5–1.5 s)")
+    axes[1].set_yscale("log")
+    axes[1].set_title("Step latency over HTTP")
+    fig.tight_layout()
+    return fig
+
+
+def draw_demo_scripted(data: dict[str, dict]) -> plt.Figure:
+    rows = data["eval/demo_scripted.json"]["summary"]["by_policy_split"]
+    splits = sorted({r["split"] for r in rows})
+    policies = sorted({r["policy"] for r in rows})
+    lookup = {(r["policy"], r["split"]): r for r in rows}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    _bars(axes[0], splits, {p: [lookup[(p, s)]["success_rate"] for s in splits] for p in policies}, "success rate")
+    axes[0].set_title("Scripted calibrators: success")
+    _bars(axes[1], splits, {p: [lookup[(p, s)]["mean_reward"] for s in splits] for p in policies}, "mean episode reward")
+    axes[1].set_title("Scripted calibrators: reward")
+    fig.tight_layout()
+    return fig
+
+
+FIGURES: tuple[Figure, ...] = (
+    Figure("reviewer_path", ("eval/reviewer_path.json",), draw_reviewer_path,
+           "careless vs careful scripted policies with and without the reviewer"),
+    Figure("reviewer_bench", ("bench/reviewer.json",), draw_reviewer_bench,
+           "our reviewer vs the seed design's keyword rules on the labelled corpus"),
+    Figure("bench_ratios", ("bench/core.json", "bench/http.json"), draw_bench_ratios,
+           "grading and HTTP cost as ratios to floors measured in the same runs; step latency"),
+    Figure("demo_scripted", ("eval/demo_scripted.json",), draw_demo_scripted,
+           "oracle / echo_broken / explorer calibrators per split"),
+)
+
+
+def render(results: Path, out: Path, only: set[str] | None = None) -> list[tuple[str, list[str]]]:
+    """Draw every figure whose inputs exist; returns ``[(png path, [input paths])]``."""
+    written = []
+    out.mkdir(parents=True, exist_ok=True)
+    with plt.rc_context(STYLE):
+        for figure in FIGURES:
+            if only and figure.name not in only:
+                continue
+            paths = [results / p for p in figure.inputs]
+            missing = [str(p) for p in paths if not p.is_file()]
+            if missing:
+                print(f"skip {figure.name}.png: missing {', '.join(missing)}")
+                continue
+            data = {rel: json.loads(p.read_text()) for rel, p in zip(figure.inputs, paths)}
+            fig = figure.draw(data)
+            target = out / f"{figure.name}.png"
+            fig.savefig(target, metadata={"Software": None})
+            plt.close(fig)
+            written.append((str(target), [str(p) for p in paths]))
+            print(f"{target} <- {', '.join(str(p) for p in paths)}  ({figure.caption})")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=REPO_ROOT / "results", help="results folder to read")
+    parser.add_argument("--out", type=Path, default=None, help="where PNGs go (default: RESULTS/figures)")
+    parser.add_argument("--only", nargs="*", default=None, help="figure names to draw")
+    args = parser.parse_args(argv)
+    render(args.results, args.out or args.results / "figures", set(args.only) if args.only else None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
