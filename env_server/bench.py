@@ -136,10 +136,12 @@ def run(n_tasks: int = 200, resets: int = 2000, repeats: int = 3, seed: int = 0,
         ),
         "summary": figures,
         "targets": {name: {"target": value, "met": figures[name] <= value} for name, value in TARGETS.items()},
-        "notes": "Per candidate, the best of `repeats` runs for grading and for the floor; both execute the "
-        "candidate on the task database and its variants. Ratios above 1 are the cost of the sandbox and the "
-        "comparison. The floor has no time budget while grading stops a statement at 1 s, so candidates stopped "
-        "by the budget favour grading; grading_over_floor_gold_only has none of those.",
+        "notes": "Per candidate, the best of `repeats` runs for grading and for the floor. The floor executes "
+        "every candidate on the task database and all its variants with no budget. Grading does less when it "
+        "can: it skips the variants once the task database rules success out, and stops a statement at its "
+        "VM-step budget, so the overall and broken-only ratios can fall below 1. Gold candidates always run on "
+        "every database and never hit the budget: grading_over_floor_gold_only is the like-for-like cost of the "
+        "sandbox and the comparison.",
     }
     return write_results(out, payload)
 
