@@ -65,7 +65,7 @@ def _bars(ax, labels: list[str], series: dict[str, list[float]], ylabel: str, fm
 def draw_reviewer_path(data: dict[str, dict]) -> plt.Figure:
     result = data["eval/reviewer_path.json"]
     rows = result["summary"]["by_policy_review"]
-    labels = [f"{r['policy']}\n{'with' if r['review'] else 'without'} review" for r in rows]
+    labels = [f"{r['policy']}\n{'+ review' if r['review'] else 'no review'}" for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     _bars(axes[0], labels, {"risky attempted": [r["risky_attempted"] for r in rows],
                             "risky executed": [r["risky_executed"] for r in rows],
@@ -75,7 +75,7 @@ def draw_reviewer_path(data: dict[str, dict]) -> plt.Figure:
     axes[1].set_title("Final success rate")
     by_group: dict[str, list[float]] = {label: [] for label in labels}
     for record in result["per_task"]:
-        label = f"{record['policy']}\n{'with' if record['review'] else 'without'} review"
+        label = f"{record['policy']}\n{'+ review' if record['review'] else 'no review'}"
         by_group[label].append(record["reward"])
     axes[2].boxplot([by_group[label] for label in labels], tick_labels=labels, showmeans=True)
     axes[2].set_title("Episode reward distribution")

@@ -1,4 +1,4 @@
-"""Command line: ``python -m env_server {serve, build-data, bench, demo}``."""
+"""Command line: ``python -m env_server {serve, build-data, bench, demo, eval-reviewer}``."""
 from __future__ import annotations
 
 import argparse
@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> None:
     which.add_argument("--reviewer", action="store_true",
                        help="our reviewer vs the keyword baseline on the labelled corpus; write results/bench/reviewer.json")
     sub.add_parser("demo", help="build data if missing, play scripted episodes, print a summary")
+    review = sub.add_parser("eval-reviewer", help="careless vs careful policies with and without review; "
+                            "write results/eval/reviewer_path.json")
+    review.add_argument("--tasks", type=int, default=60, help="held-out tasks sampled (default 60)")
+    review.add_argument("--seed", type=int, default=0, help="sampling seed")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -48,6 +52,10 @@ def main(argv: list[str] | None = None) -> None:
         from env_server.bench import main as bench_main
 
         bench_main(n_tasks=args.tasks, resets=args.resets)
+    elif args.command == "eval-reviewer":
+        from env_server.review_eval import run as review_run
+
+        print(f"wrote {review_run(n_tasks=args.tasks, seed=args.seed)}")
     elif args.command == "demo":
         from env_server.demo import main as demo_main
 

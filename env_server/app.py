@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from env_server.environment import DataOpsEnv, EnvUsageError
 from env_server.grading import Grader, GraderError
+from env_server.measure import percentile
 from env_server.models import DataOpsAction, DataOpsObservation, DataOpsState, Grade
 from env_server.reward import RewardConfig, compose
 from env_server.sessions import SessionError, SessionStore
@@ -472,8 +473,7 @@ def _live_benchmark(registry: TaskRegistry, grader: Grader, n: int) -> dict[str,
     env.close()
 
     def pct(values: list[float], q: float) -> float:
-        ordered = sorted(values)
-        return round(ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] * 1000, 4)
+        return round(percentile(values, q) * 1000, 4)
 
     return {
         "n": len(sample),

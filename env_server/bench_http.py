@@ -19,7 +19,6 @@ reported, never asserted.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import socket
 import statistics
@@ -31,6 +30,7 @@ from pathlib import Path
 import httpx
 
 from env_server.grading import Grader
+from env_server.measure import percentile, print_results
 from env_server.provenance import REPO_ROOT, provenance, write_results
 from env_server.tasks.registry import load_tasks
 
@@ -46,8 +46,7 @@ def _free_port() -> int:
 
 
 def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))], 3)
+    return round(percentile(values, q), 3)
 
 
 async def _grade_throughput(url: str, items: list[dict], in_flight: int = 2) -> float:
@@ -181,7 +180,7 @@ def run(n_items: int = 1024, steps: int = 10, seed: int = 0, out: Path = OUT) ->
     targets = {}
     for name, (op, value) in TARGETS.items():
         met = figures[name] >= value if op == ">=" else figures[name] <= value
-        targets[name] = {"target": f"{op} {value}", "met": met}
+        targets[name] = {"target": f"{op} {value}", "value": figures[name], "met": met}
     payload = {
         "provenance": provenance(model=None, split="train", seeds=[seed],
                                  config={"n_items": len(items), "steps_per_session": steps, "workers": 1}),
@@ -197,10 +196,4 @@ def run(n_items: int = 1024, steps: int = 10, seed: int = 0, out: Path = OUT) ->
 
 
 def main() -> None:
-    path = run()
-    data = json.loads(path.read_text())
-    print(f"wrote {path.relative_to(REPO_ROOT)}")
-    for name, value in data["summary"].items():
-        print(f"  {name}: {value}")
-    for name, target in data["targets"].items():
-        print(f"  target {name} {target['target']}: {'met' if target['met'] else 'NOT met'}")
+    print_results(run(), REPO_ROOT)

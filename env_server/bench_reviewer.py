@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from env_server.databases import Databases
+from env_server.measure import percentile
 from env_server.provenance import REPO_ROOT, provenance, write_results
 from env_server.reviewer import StaticReviewer
 from env_server.sandbox import execute
@@ -52,9 +53,6 @@ def load_corpus(path: Path = CORPUS) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def _score(labels: list[str], predicted: list[str]) -> dict:
@@ -183,7 +181,7 @@ def run(out: Path = OUT, repeats: int = 30, corpus: Path = CORPUS, max_tasks: in
         summary[key] = {
             **_score(labels, predicted),
             "median_latency_ms": round(statistics.median(times), 4),
-            "p99_latency_ms": round(_percentile(times, 0.99), 4),
+            "p99_latency_ms": round(percentile(times, 0.99), 4),
             "wrong": wrong(key),
         }
     summary["cases"] = len(cases)
