@@ -175,6 +175,7 @@ class ErrorBody(BaseModel):
     """Every 4xx (and 503) answer: a message that says what to fix."""
 
     detail: str = Field(description="What went wrong and how to fix it.")
+    code: str | None = Field(default=None, description="A stable name for the error, e.g. session_unknown.")
     errors: list[dict[str, Any]] | None = Field(default=None, description="Field-level problems (422 only).")
 
 
@@ -268,7 +269,7 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
 
     @app.exception_handler(SessionError)
     async def _session_error(_: Request, exc: SessionError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        return JSONResponse({"detail": str(exc), "code": exc.code}, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

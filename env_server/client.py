@@ -219,8 +219,8 @@ class _SessionMixin:
 
     def _is_lost_session(self, call: _Call, error: DataOpsClientError) -> bool:
         """Did ``call`` fail because the server no longer knows our session (expired or restarted)?"""
-        return (call.renew_lost_session and self._session_id is not None and error.status_code == 404
-                and self._session_id in error.detail)
+        code = error.body.get("code") if isinstance(error.body, dict) else None
+        return call.renew_lost_session and self._session_id is not None and code == "session_unknown"
 
     def _finish(self, call: _Call, body: Any) -> Any:
         if call.adopt_session and isinstance(body, dict) and body.get("session_id"):

@@ -24,17 +24,22 @@ _REMEMBERED_EVICTIONS = 10_000
 
 
 class SessionError(Exception):
-    """A session problem the client can fix; ``status`` is the HTTP status to answer with."""
+    """A session problem the client can fix; ``status`` is the HTTP status, ``code`` a stable name."""
 
     status = 400
+    code = "session_error"
 
 
 class CapacityError(SessionError):
     status = 503
+    code = "session_capacity"
 
 
 class UnknownSessionError(SessionError):
+    """The session does not exist (any more): an old id, an expired one, or a restarted server."""
+
     status = 404
+    code = "session_unknown"
 
 
 @dataclass

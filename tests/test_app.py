@@ -144,6 +144,7 @@ def test_session_cap_refuses_with_503_and_close_frees_a_slot():
             http.post("/reset", json={})
             refused = http.post("/reset", json={})
             assert refused.status_code == 503 and "session cap" in refused.json()["detail"]
+            assert refused.json()["code"] == "session_capacity"
             assert http.delete("/session", headers={"X-Session-Id": first}).status_code == 200
             assert http.post("/reset", json={}).status_code == 200
             assert http.get("/sessions").json()["live"] == 2
