@@ -14,7 +14,10 @@ Covered
     ``write`` (repairs) also allows INSERT, UPDATE, DELETE, CREATE TABLE and CREATE VIEW.
     DROP, ALTER, triggers, indexes, transactions and any PRAGMA outside a small read-only
     allowlist are always denied. Every denial comes from SQLite's authorizer callback, which sees
-    the compiled statement: no keyword matching on the text.
+    the compiled statement: no keyword matching on the text. (One internal action is let through
+    in every mode: SQLite's update of its schema table when a table-valued function such as
+    ``json_each`` is first used. User statements can never write that table: SQLite refuses
+    them itself while ``writable_schema`` is off, and that pragma is always denied.)
   * **Bounded work.** A progress handler aborts a statement after a budget of virtual-machine
     steps or of wall time (default 1 s), whichever comes first, covering infinite recursive CTEs
     and cross-join bombs. ``setlimit`` caps string/blob length (``randomblob`` bombs), SQL
@@ -113,6 +116,7 @@ _WRITE_ACTIONS = frozenset(
 _READ_ONLY_PRAGMAS = frozenset(
     {"table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list"}
 )
+_SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_temp_schema"})
 _DENIED_FUNCTIONS = frozenset(
     {"load_extension", "fts3_tokenizer", "readfile", "writefile", "edit", "sqlite_dbpage"}
 )
@@ -136,6 +140,11 @@ def _make_authorizer(mode: Mode, denials: list[str]) -> Callable[..., int]:
 
     def authorize(action: int, arg1: Any, arg2: Any, _db: Any, _trigger: Any) -> int:
         if action in allowed:
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_UPDATE and arg1 in _SCHEMA_TABLES:
+            # SQLite's own bookkeeping: registering a table-valued function (json_each,
+            # pragma_table_info, ...) on first use. A user statement can never write the schema
+            # table: SQLite refuses it itself while writable_schema is off, and that pragma is denied.
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_FUNCTION:
             if str(arg2).lower() in _DENIED_FUNCTIONS:
@@ -228,6 +237,8 @@ def _classify(exc: BaseException, denials: list[str], timed_out: bool) -> tuple[
     if denials or name == "SQLITE_AUTH" or message.startswith("not authorized"):
         detail = "; ".join(dict.fromkeys(denials)) or message
         return ErrorKind.NOT_AUTHORIZED, f"not authorized: {detail}"
+    if "may not be modified" in message:  # SQLite's own refusal to write its schema table
+        return ErrorKind.NOT_AUTHORIZED, f"not authorized: {message}"
     if isinstance(exc, sqlite3.ProgrammingError) and "one statement" in message:
         return ErrorKind.NOT_AUTHORIZED, "not authorized: only one statement per call is allowed"
     if name == "SQLITE_INTERRUPT" or timed_out:

@@ -80,8 +80,16 @@ def test_writable_schema_pragma_is_not_authorized(db):
         result = _run(db, "PRAGMA writable_schema = 1", mode=mode)
         assert result.error_kind is ErrorKind.NOT_AUTHORIZED
     assert _run(db, "PRAGMA table_info(users)").ok  # the read-only allowlist still works
-    # the table-valued form registers a virtual table through sqlite_master: refused, by design
-    assert _run(db, "SELECT * FROM pragma_table_info('users')").error_kind is ErrorKind.NOT_AUTHORIZED
+    assert _run(db, "SELECT name FROM pragma_table_info('users')").rows == [("id",), ("name",), ("dropoff_at",)]
+
+
+def test_table_valued_functions_work_read_only_but_the_schema_table_stays_unwritable(db):
+    assert _run(db, "SELECT value FROM json_each('[1, 2]')").rows == [(1,), (2,)]
+    for mode in ("read", "write"):
+        for sql in ("UPDATE sqlite_master SET sql = 'x'", "DELETE FROM sqlite_master",
+                    "INSERT INTO sqlite_master VALUES ('table', 'z', 'z', 0, 'CREATE TABLE z(a)')"):
+            assert _run(db, sql, mode=mode).error_kind is ErrorKind.NOT_AUTHORIZED, (mode, sql)
+    assert [r[0] for r in db.execute("SELECT name FROM sqlite_master ORDER BY name")] == ["big", "users"]
 
 
 def test_load_extension_is_not_authorized(db):
