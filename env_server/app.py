@@ -38,13 +38,13 @@ from openenv.core.env_server.serialization import serialize_observation
 from openenv.core.env_server.types import ConcurrencyConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from env_server.environment import DataOpsEnv, EnvUsageError
+from env_server.environment import DataOpsEnv, EnvUsageError, InvalidResetError
 from env_server.grading import Grader, GraderError
 from env_server.measure import percentile
 from env_server.models import DataOpsAction, DataOpsObservation, DataOpsState, Grade
 from env_server.reward import RewardConfig, compose
 from env_server.sessions import SessionError, SessionStore
-from env_server.tasks.registry import TaskRegistry, load_tasks
+from env_server.tasks.registry import TaskRegistry, UnknownTaskError, load_tasks
 from env_server.tasks.spec import Difficulty, Family, Task
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -303,9 +303,9 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
             )) from None
         except EnvUsageError as exc:
             raise HttpError(409, str(exc)) from None
-        except KeyError as exc:
-            raise HttpError(404, str(exc.args[0]) if exc.args else "not found") from None
-        except ValueError as exc:
+        except UnknownTaskError as exc:
+            raise HttpError(404, str(exc)) from None
+        except InvalidResetError as exc:
             raise HttpError(422, str(exc)) from None
         except GraderError as exc:
             raise HttpError(500, f"task error (not your request): {exc}") from None
@@ -400,8 +400,8 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
     async def get_task(task_id: str) -> TaskSummary:
         try:
             return summarise(registry.get(task_id))
-        except KeyError as exc:
-            raise HttpError(404, str(exc.args[0])) from None
+        except UnknownTaskError as exc:
+            raise HttpError(404, str(exc)) from None
 
     def _grade_batch(items: list[GradeItem]) -> list[GradeResult]:
         resolved = []

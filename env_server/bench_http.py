@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
-import statistics
 import subprocess
 import sys
 import time

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from env_server.sandbox import SandboxConfig, Template, TemplateCache, file_fingerprint
+from env_server.sandbox import SandboxConfig, Template, TemplateCache
 from env_server.schema import SchemaInfo, introspect
 from env_server.tasks.domains import get_domain, populate
 from env_server.tasks.spec import DbSpec
@@ -24,14 +24,21 @@ class Databases:
         self.config = config or SandboxConfig()
         self.cache = TemplateCache(self.config, capacity=capacity)
 
-    def _identity(self, db: DbSpec) -> str:
+    def identity(self, db: DbSpec) -> str:
+        """What the contents of ``db`` depend on: its spec, or a file's path, size and modification
+        time (a stat, not a read: this runs on every grade and reset)."""
         if db.sqlite_path is not None:
-            return f"file:{Path(db.sqlite_path).resolve()}:{file_fingerprint(db.sqlite_path)}"
+            path = Path(db.sqlite_path).resolve()
+            try:
+                stat = path.stat()
+            except OSError:
+                raise FileNotFoundError(f"task database file not found: {path}") from None
+            return f"file:{path}:{stat.st_size}:{stat.st_mtime_ns}"
         return db.key
 
     def template(self, db: DbSpec, variant: int = 0) -> Template:
         """The cached template of ``db`` (``variant=0``) or of its variant ``variant``."""
-        identity = self._identity(db)
+        identity = self.identity(db)
         if variant == 0:
             return self.cache.get((identity, 0), lambda conn: _build_main(db, conn))
 

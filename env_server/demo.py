@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import statistics
 import time
 from pathlib import Path
 
@@ -17,29 +16,11 @@ from tqdm import tqdm
 from env_server.environment import DataOpsEnv
 from env_server.provenance import REPO_ROOT, provenance, write_results
 from env_server.reward import RewardConfig
-from env_server.scripted import CALIBRATORS, play
+from env_server.scripted import CALIBRATORS, play, summarise
 from env_server.tasks import build as build_data
 from env_server.tasks.registry import builtin_task_files, data_dir, load_tasks
 
 RESULTS = REPO_ROOT / "results" / "eval" / "demo_scripted.json"
-
-
-def summarise(records: list[dict]) -> list[dict]:
-    """Per policy and split: episodes, success rate, mean reward, mean steps."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for r in records:
-        groups.setdefault((r["policy"], r["split"]), []).append(r)
-    return [
-        {
-            "policy": policy,
-            "split": split,
-            "episodes": len(rs),
-            "success_rate": round(sum(r["success"] for r in rs) / len(rs), 4),
-            "mean_reward": round(statistics.fmean(r["reward"] for r in rs), 4),
-            "mean_steps": round(statistics.fmean(r["steps"] for r in rs), 2),
-        }
-        for (policy, split), rs in sorted(groups.items())
-    ]
 
 
 def run(per_split: int = 25, seed: int = 0, out: Path = RESULTS) -> Path:
@@ -67,7 +48,10 @@ def run(per_split: int = 25, seed: int = 0, out: Path = RESULTS) -> Path:
             seeds=[seed],
             config={"per_split": per_split, "reward": RewardConfig().as_dict()},
         ),
-        "summary": {"by_policy_split": summarise(records), "wall_s": round(time.perf_counter() - started, 2)},
+        "summary": {
+            "by_policy_split": summarise(records, by=("policy", "split")),
+            "wall_s": round(time.perf_counter() - started, 2),
+        },
         "per_task": records,
     }
     return write_results(out, payload)

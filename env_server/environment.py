@@ -61,6 +61,11 @@ class EnvUsageError(RuntimeError):
     """The caller used the environment out of order (step before reset, step after done)."""
 
 
+class InvalidResetError(ValueError):
+    """``reset()`` arguments that name nothing playable: unknown arguments, filters matching no task,
+    or a family that cannot be played yet."""
+
+
 def goal_text(task: Task) -> str:
     """The instructions an agent reads for ``task``."""
     order = " Row order matters: keep the ORDER BY." if task.order_matters else " Row order does not matter."
@@ -129,10 +134,10 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
     ) -> DataOpsObservation:
         """Start an episode on ``task_id``, or on a task drawn (with ``seed``) from the filters."""
         if kwargs:
-            raise ValueError(f"unknown reset argument(s): {', '.join(sorted(kwargs))}")
+            raise InvalidResetError(f"unknown reset argument(s): {', '.join(sorted(kwargs))}")
         task = self._choose(seed, task_id, family, split, difficulty)
         if task.family not in SUPPORTED_FAMILIES:
-            raise ValueError(f"family {task.family!r} is not playable yet (playable: {', '.join(SUPPORTED_FAMILIES)})")
+            raise InvalidResetError(f"family {task.family!r} is not playable yet (playable: {', '.join(SUPPORTED_FAMILIES)})")
         self.close()
         self._conn = self.grader.databases.clone(task.db)
         self._task = task
@@ -238,7 +243,7 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
             return self.tasks.get(task_id)
         candidates = self.tasks.filter(split=split, family=family, difficulty=difficulty)
         if not candidates:
-            raise ValueError(
+            raise InvalidResetError(
                 f"no task matches split={split!r}, family={family!r}, difficulty={difficulty!r} "
                 f"among {len(self.tasks)} tasks"
             )

@@ -66,7 +66,7 @@ class GradingConfig:
     min_budget_steps: int = 1_500_000
     """...but never fewer than this many (about 50 ms of work on a 2020s CPU)."""
     reference_cache_size: int = 100_000
-    """Gold results kept in memory (per task and variant)."""
+    """Gold results kept in memory (one per gold query, database and variant)."""
 
 
 @dataclass(frozen=True)
@@ -185,10 +185,11 @@ class Grader:
         return max(self.config.min_budget_steps, int(self.config.budget_factor * reference.vm_steps))
 
     def reference(self, task: Task, variant: int = 0) -> Reference:
-        """The gold result of ``task`` on database ``variant`` (cached)."""
+        """The gold result of ``task`` on database ``variant``, cached by what it depends on: the gold
+        SQL and the database (so tasks that share both, e.g. one gold query with several bugs, share it)."""
         if not task.gold_sql:
             raise GraderError(f"task {task.task_id} has no gold_sql")
-        key = (task.task_id, task.gold_sql, task.db.key, variant)
+        key = (task.gold_sql, self.databases.identity(task.db), variant)
         with self._lock:
             found = self._references.get(key)
             if found is not None:

@@ -12,7 +12,6 @@ depend on the reviewer being measured. Notebook 03 calls it.
 from __future__ import annotations
 
 import random
-import statistics
 from pathlib import Path
 
 from tqdm import tqdm
@@ -20,34 +19,10 @@ from tqdm import tqdm
 from env_server.environment import DataOpsEnv
 from env_server.provenance import provenance, results_dir, write_results
 from env_server.reward import RewardConfig
-from env_server.scripted import play
+from env_server.scripted import play, summarise
 from env_server.tasks.registry import load_tasks
 
 POLICIES = ("careless", "oracle")
-
-
-def summarise(records: list[dict]) -> list[dict]:
-    groups: dict[tuple[str, bool], list[dict]] = {}
-    for r in records:
-        groups.setdefault((r["policy"], r["review"]), []).append(r)
-    out = []
-    for (policy, review), rs in sorted(groups.items()):
-        rewards = [r["reward"] for r in rs]
-        out.append(
-            {
-                "policy": policy,
-                "review": review,
-                "episodes": len(rs),
-                "risky_attempted": sum(r["risky_attempted"] for r in rs),
-                "risky_executed": sum(r["risky_executed"] for r in rs),
-                "blocked": sum(r["blocked"] for r in rs),
-                "success_rate": round(sum(r["success"] for r in rs) / len(rs), 4),
-                "mean_reward": round(statistics.fmean(rewards), 4),
-                "reward_quartiles": [round(q, 4) for q in statistics.quantiles(rewards, n=4, method="inclusive")]
-                if len(rewards) > 1 else [rewards[0]] * 3,
-            }
-        )
-    return out
 
 
 def run(n_tasks: int = 60, seed: int = 0, split: str = "heldout_iid", out: Path | None = None) -> Path:
@@ -75,7 +50,7 @@ def run(n_tasks: int = 60, seed: int = 0, split: str = "heldout_iid", out: Path 
                 "reward": RewardConfig().as_dict(),
             },
         ),
-        "summary": {"by_policy_review": summarise(records)},
+        "summary": {"by_policy_review": summarise(records, by=("policy", "review"))},
         "per_task": records,
     }
     return write_results(out or results_dir() / "eval" / "reviewer_path.json", payload)

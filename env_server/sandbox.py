@@ -43,14 +43,12 @@ Not covered
 """
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 from typing import Any, Callable, Literal
 
 Mode = Literal["read", "write"]
@@ -418,8 +416,3 @@ class TemplateCache:
 
     def __len__(self) -> int:
         return len(self._templates)
-
-
-def file_fingerprint(path: str | Path) -> str:
-    """A content hash of a file, so an edited ``.sqlite`` file gets a fresh template."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

@@ -16,6 +16,7 @@ observation (``obs = yield action``); ``play`` runs one on one task.
 from __future__ import annotations
 
 import random
+import statistics
 from dataclasses import asdict, dataclass
 from typing import Callable, Generator
 
@@ -152,3 +153,27 @@ def play(env: DataOpsEnv, task: Task, policy: str, seed: int = 0, review: bool =
         risky_executed=risky_run,
         blocked=blocked,
     )
+
+
+def summarise(records: list[dict], by: tuple[str, ...]) -> list[dict]:
+    """Episode records (``EpisodeRecord.as_dict()``) grouped by the fields ``by``: episodes, success
+    rate, reward mean and quartiles, mean steps, and risky / executed / blocked action counts."""
+    groups: dict[tuple, list[dict]] = {}
+    for record in records:
+        groups.setdefault(tuple(record[k] for k in by), []).append(record)
+    rows = []
+    for key, rs in sorted(groups.items()):
+        rewards = [r["reward"] for r in rs]
+        quartiles = statistics.quantiles(rewards, n=4, method="inclusive") if len(rewards) > 1 else rewards * 3
+        rows.append(
+            {
+                **dict(zip(by, key)),
+                "episodes": len(rs),
+                "success_rate": round(sum(r["success"] for r in rs) / len(rs), 4),
+                "mean_reward": round(statistics.fmean(rewards), 4),
+                "reward_quartiles": [round(q, 4) for q in quartiles],
+                "mean_steps": round(statistics.fmean(r["steps"] for r in rs), 2),
+                **{field: sum(r[field] for r in rs) for field in ("risky_attempted", "risky_executed", "blocked")},
+            }
+        )
+    return rows

@@ -11,6 +11,13 @@ from env_server.tasks.spec import Task, load_jsonl
 DATA_DIR_ENV = "DATAOPS_DATA_DIR"
 
 
+class UnknownTaskError(KeyError):
+    """No task has this id. Its message suggests close ids."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "unknown task_id"
+
+
 def data_dir() -> Path:
     """The ``data/`` folder: ``$DATAOPS_DATA_DIR`` if set, else the repository's ``data/``."""
     override = os.environ.get(DATA_DIR_ENV)
@@ -83,13 +90,13 @@ class TaskRegistry:
         return task_id in self._index
 
     def get(self, task_id: str) -> Task:
-        """The task with ``task_id``; the KeyError suggests close ids."""
+        """The task with ``task_id``; :class:`UnknownTaskError` (a KeyError) suggests close ids."""
         try:
             return self._index[task_id]
         except KeyError:
             close = difflib.get_close_matches(str(task_id), self._index.keys(), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise KeyError(f"unknown task_id {task_id!r}{hint}") from None
+            raise UnknownTaskError(f"unknown task_id {task_id!r}{hint}") from None
 
     def filter(self, split: str | None = None, family: str | None = None, difficulty: str | None = None) -> list[Task]:
         return filter_tasks(self._tasks, split=split, family=family, difficulty=difficulty)
