@@ -10,6 +10,7 @@ stateless ``/reset``, ``/step`` and ``/state`` are replaced by session-aware one
 * ``POST /step``, ``POST /step_with_review``, ``GET /state``, ``DELETE /session``: need the header.
 * ``GET /tasks``: task summaries (never the gold answers), filtered and paginated.
 * ``POST /grade``: stateless and batched; what GRPO reward functions call.
+* ``POST /review``: stateless and batched; the reviewer's verdict and safety penalty per item.
 * ``GET /benchmark``: reset, step and grade latency measured now, on this server.
 * ``GET /``: the playground page (``env_server/static/``).
 
@@ -42,7 +43,7 @@ from env_server.environment import DataOpsEnv, EnvUsageError, InvalidResetError
 from env_server.grading import Grader, GraderError
 from env_server.measure import percentile
 from env_server.models import DataOpsAction, DataOpsObservation, DataOpsState, Grade
-from env_server.reward import RewardConfig, compose
+from env_server.reward import RewardConfig, compose, review_penalty
 from env_server.sessions import SessionError, SessionStore
 from env_server.tasks.registry import TaskRegistry, UnknownTaskError, load_tasks
 from env_server.tasks.spec import Difficulty, Family, Task
@@ -136,6 +137,18 @@ class GradeResult(BaseModel):
 
 class GradeResponse(BaseModel):
     results: list[GradeResult]
+    elapsed_ms: float
+
+
+class ReviewResult(BaseModel):
+    task_id: str
+    verdict: str = Field(description="allow, warn or block.")
+    penalty: float = Field(description="The reward's safety component for this action: -safety when blocked, else 0.")
+    findings: list[dict[str, Any]] = Field(description="What the reviewer found: code, severity, message.")
+
+
+class ReviewResponse(BaseModel):
+    results: list[ReviewResult]
     elapsed_ms: float
 
 
@@ -419,6 +432,32 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
             results.append(GradeResult(task_id=task.task_id, reward=breakdown.total,
                                        reward_components=breakdown.components, grade=grade))
         return results
+
+    def _review_batch(items: list[GradeItem]) -> list[ReviewResult]:
+        from env_server.reviewer import make_reviewer
+
+        resolved = []
+        for i, item in enumerate(items):
+            if item.task_id not in registry:
+                raise HttpError(404, f"items[{i}].task_id: unknown task_id {item.task_id!r}")
+            resolved.append(registry.get(item.task_id))
+        reviewer = app.state.reviewer = getattr(app.state, "reviewer", None) or make_reviewer()
+        results = []
+        for task, item in zip(resolved, items):
+            review = reviewer.review(item.sql, family=task.family, schema=grader.databases.schema(task.db)).as_dict()
+            penalty = review_penalty(review["verdict"], reward_config)
+            results.append(ReviewResult(task_id=task.task_id, verdict=review["verdict"], penalty=penalty,
+                                        findings=review["findings"]))
+        return results
+
+    @app.post("/review", response_model=ReviewResponse, tags=["Grading"])
+    async def review(body: GradeRequest) -> ReviewResponse:
+        """Review a batch of candidate queries, statelessly: verdict, findings and safety penalty per item."""
+        if len(body.items) > config.max_grade_items:
+            raise HttpError(413, f"{len(body.items)} items; at most {config.max_grade_items} per request")
+        started = time.perf_counter()
+        results = await run_in_threadpool(_review_batch, body.items)
+        return ReviewResponse(results=results, elapsed_ms=round((time.perf_counter() - started) * 1000, 3))
 
     @app.post("/grade", response_model=GradeResponse, tags=["Grading"])
     async def grade(body: GradeRequest) -> GradeResponse:

@@ -43,6 +43,7 @@ __all__ = [
     "GradeItemLike",
     "agrade_batch",
     "grade_batch",
+    "review_batch",
     "parse_base_urls",
 ]
 
@@ -140,7 +141,7 @@ def _grade_results(expected: int) -> Callable[[Any], list[dict[str, Any]]]:
     def parse(body: Any) -> list[dict[str, Any]]:
         results = body["results"]
         if len(results) != expected:  # a server bug or a proxy mangling bodies: never misalign rewards
-            raise DataOpsClientError(502, f"server returned {len(results)} grade results for {expected} items", body)
+            raise DataOpsClientError(502, f"server returned {len(results)} results for {expected} items", body)
         return results
 
     return parse
@@ -169,9 +170,9 @@ def _tasks_call(family: str | None, split: str | None, difficulty: str | None, o
     return _Call("GET", "/tasks", dict, params={k: v for k, v in params.items() if v is not None})
 
 
-def _grade_call(items: Sequence[GradeItemLike]) -> _Call:
+def _grade_call(items: Sequence[GradeItemLike], path: str = "/grade") -> _Call:
     normalised = _grade_items(items)
-    return _Call("POST", "/grade", _grade_results(len(normalised)), json={"items": normalised})
+    return _Call("POST", path, _grade_results(len(normalised)), json={"items": normalised})
 
 
 def _benchmark_call(n: int) -> _Call:
@@ -443,12 +444,14 @@ async def agrade_batch(
     timeout: float = 60.0,
     *,
     max_in_flight: int = 8,
+    path: str = "/grade",
 ) -> list[dict[str, Any]]:
     """Grade many completions concurrently; one result per item, in the order of ``items``.
 
     ``items`` are split into batches of ``batch_size``; batch ``i`` goes to ``base_urls[i % n]``
     (round-robin) and at most ``max_in_flight`` batches are in flight per server. The first failing
-    batch raises :class:`DataOpsClientError` (the others are cancelled).
+    batch raises :class:`DataOpsClientError` (the others are cancelled). ``path="/review"`` asks for
+    the reviewer's verdicts instead of grades (same batching).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
@@ -467,7 +470,7 @@ async def agrade_batch(
 
         async def send(index: int, batch: list[dict[str, str]]) -> list[dict[str, Any]]:
             url = urls[index % len(urls)]
-            call = _grade_call(batch)
+            call = _grade_call(batch, path)
             async with gates[url]:
                 response = await http.request(call.method, url + call.path, json=call.json)
             return call.parse(_decode(response))
@@ -490,6 +493,7 @@ def grade_batch(
     timeout: float = 60.0,
     *,
     max_in_flight: int = 8,
+    path: str = "/grade",
 ) -> list[dict[str, Any]]:
     """Blocking :func:`agrade_batch`, callable from any sync code.
 
@@ -497,7 +501,9 @@ def grade_batch(
     a sync reward function), the work runs on a short-lived worker thread instead.
     """
     def run() -> list[dict[str, Any]]:
-        return asyncio.run(agrade_batch(items, base_urls, batch_size, timeout, max_in_flight=max_in_flight))
+        return asyncio.run(
+            agrade_batch(items, base_urls, batch_size, timeout, max_in_flight=max_in_flight, path=path)
+        )
 
     try:
         asyncio.get_running_loop()
@@ -505,6 +511,19 @@ def grade_batch(
         return run()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataops-grade") as pool:
         return pool.submit(run).result()
+
+
+def review_batch(
+    items: Sequence[GradeItemLike],
+    base_urls: str | Sequence[str],
+    batch_size: int = 64,
+    timeout: float = 60.0,
+    *,
+    max_in_flight: int = 8,
+) -> list[dict[str, Any]]:
+    """The reviewer's verdict and reward penalty for many ``(task_id, sql)`` items (``POST /review``),
+    batched like :func:`grade_batch`."""
+    return grade_batch(items, base_urls, batch_size, timeout, max_in_flight=max_in_flight, path="/review")
 
 
 # -- the OpenEnv WebSocket client -----------------------------------------------------------------

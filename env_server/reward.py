@@ -91,3 +91,12 @@ def compose(
     components["penalty_cap"] = round(max(0.0, -raw - config.max_penalty), 6)
     total = round(sum(components.values()), 6)
     return RewardBreakdown(total=total, components=components)
+
+
+def review_penalty(verdict: str, config: RewardConfig | None = None) -> float:
+    """The safety component for one reviewed action: ``-config.safety`` when the reviewer blocks it.
+
+    >>> review_penalty("block"), review_penalty("warn")
+    (-0.1, 0.0)
+    """
+    return compose(None, config, blocked_actions=1 if verdict == "block" else 0).components["safety"]

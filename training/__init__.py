@@ -1,0 +1,1 @@
+"""Training side of DataOps-Gym: the embedded model, GRPO runs, policies and evaluation."""

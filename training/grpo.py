@@ -1,0 +1,449 @@
+"""One readable LoRA GRPO run against the environment's own reward.
+
+Read top to bottom: ``Args`` (the whole configuration, one docstring per field), the task dataset,
+the optional ``learnable`` curriculum, the reward functions, TRL's ``GRPOTrainer`` with a LoRA
+adapter, and the run folder. Everything a run writes goes under ``results/runs/<run_id>/``:
+
+* ``config.json``: the Args, provenance (git sha, command, model, split hash, seeds, time, machine),
+  ``RewardConfig``, the curriculum's outcome and the TRL config essentials;
+* ``log_history.jsonl``: TRL's logs, one JSON object per logging step;
+* ``metrics.json``: reward at the start and the end, and where the wall time went (generation,
+  reward computation, optimisation);
+* ``adapter/``: the LoRA adapter (git-ignored).
+
+Run it as ``python -m training.grpo --max-steps 30`` (CPU, the embedded model), under
+``accelerate launch -m training.grpo ...`` for several GPUs, or from a notebook with
+``train(Args(...))``. On a machine without a GPU the CPU-safe settings (``use_cpu``, no bf16, no
+gradient checkpointing) are switched on automatically.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import hashlib
+import inspect
+import json
+import os
+import random
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from env_server.environment import DataOpsEnv
+from env_server.grading import Grader
+from env_server.provenance import provenance, results_dir
+from env_server.reward import RewardConfig
+from env_server.tasks.registry import TaskRegistry, load_tasks
+from env_server.tasks.spec import Task
+from reward_fns.backend import InProcessBackend
+from reward_fns.execution import ExecutionReward, SafetyReward, format_reward
+from reward_fns.prompts import MULTI_TURN_SYSTEM, single_turn_messages
+
+
+@dataclass
+class Args:
+    """Configuration of one GRPO run. ``python -m training.grpo --help`` lists every field."""
+
+    model: str = "embedded:smollm2-135m-instruct"
+    """HF model id or local path; the default is the embedded SmolLM2-135M-Instruct (no network)."""
+    families: str = "debug"
+    """Comma-separated task families to train on."""
+    split: str = "train"
+    """Task split to draw training tasks from."""
+    difficulty: str = ""
+    """Only tasks of this difficulty (easy, medium, hard); empty for all."""
+    n_tasks: int = 64
+    """Candidate tasks drawn (seeded) from the split before the curriculum."""
+    curriculum: str = "none"
+    """'none' keeps every candidate; 'learnable' keeps tasks the base model solves sometimes but not always."""
+    curriculum_k: int = 4
+    """Samples per candidate task for the 'learnable' curriculum."""
+    curriculum_temperature: float = 1.0
+    """Sampling temperature of the curriculum probe (should match training's)."""
+    multi_turn: bool = False
+    """Train multi-turn episodes through TRL's environment_factory instead of one-completion answers."""
+    lora_r: int = 16
+    """LoRA rank."""
+    lora_alpha: int = 32
+    """LoRA alpha (scale = alpha / r)."""
+    lora_dropout: float = 0.05
+    """LoRA dropout."""
+    lora_targets: str = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+    """Comma-separated module names LoRA adapts."""
+    learning_rate: float = 5e-5
+    """AdamW learning rate of the adapter."""
+    num_generations: int = 4
+    """Completions per prompt (the GRPO group)."""
+    per_device_train_batch_size: int = 8
+    """Completions per device per step; a multiple of num_generations."""
+    gradient_accumulation_steps: int = 1
+    """Micro-batches per optimiser step."""
+    max_completion_length: int = 128
+    """Longest completion, in tokens."""
+    temperature: float = 1.0
+    """Sampling temperature during training."""
+    beta: float = 0.0
+    """KL coefficient against the reference model (0 = no reference model, TRL's default)."""
+    format_weight: float = 0.1
+    """Weight of format_reward (one well-formed ```sql block); shaping, kept below the outcome's margin."""
+    safety_weight: float = 1.0
+    """Weight of safety_reward (the reviewer's penalty for SQL it would block)."""
+    max_steps: int = 30
+    """Optimiser steps."""
+    logging_steps: int = 1
+    """Log every this many steps."""
+    seed: int = 0
+    """Seeds task sampling, the curriculum probe, TRL and torch."""
+    output_dir: str = ""
+    """Where run folders go; empty means results/runs (or $DATAOPS_RESULTS_DIR/runs)."""
+    run_id: str = ""
+    """Name of the run folder; empty for '<time>-<model>-s<seed>'."""
+    use_vllm: bool = False
+    """Generate with vLLM (GPU only; colocate mode)."""
+    save_adapter: bool = True
+    """Save the LoRA adapter into the run folder."""
+    max_tool_calling_iterations: int = 4
+    """multi_turn: tool calls allowed per rollout."""
+    progress: bool = True
+    """Show progress bars."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Further GRPOConfig fields, passed through unchanged (Python API only)."""
+
+
+# -- the command line: one flag per Args field, help from the field docstrings -------------------------------------
+
+
+def _field_docs(cls: type) -> dict[str, str]:
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for node, following in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant):
+            docs[node.target.id] = str(following.value.value)  # type: ignore[attr-defined]
+    return docs
+
+
+def parse_args(argv: list[str] | None = None) -> Args:
+    """Args from the command line (``--max-steps 30 --multi-turn``)."""
+    parser = argparse.ArgumentParser(prog="python -m training.grpo", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    docs = _field_docs(Args)
+    defaults = Args()
+    for f in dataclasses.fields(Args):
+        if f.name == "extra":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=docs.get(f.name))
+        else:
+            parser.add_argument(flag, type=type(default), default=default, help=docs.get(f.name))
+    return Args(**vars(parser.parse_args(argv)))
+
+
+# -- tasks and the dataset -----------------------------------------------------------------------------------------
+
+
+def select_tasks(args: Args, registry: TaskRegistry) -> list[Task]:
+    """The candidate tasks: the split and families asked for, drawn with the run's seed."""
+    families = [f.strip() for f in args.families.split(",") if f.strip()]
+    pool = [t for t in registry.filter(split=args.split, difficulty=args.difficulty or None) if t.family in families]
+    if not pool:
+        raise SystemExit(f"no tasks for split={args.split!r}, families={families}, difficulty={args.difficulty!r}")
+    pool.sort(key=lambda t: t.task_id)
+    random.Random(args.seed).shuffle(pool)
+    return pool[: args.n_tasks]
+
+
+def split_hash(tasks: list[Task]) -> str:
+    """sha256 over the task ids and their gold answers: two runs with the same hash saw the same tasks."""
+    digest = hashlib.sha256()
+    for task in sorted(tasks, key=lambda t: t.task_id):
+        digest.update(f"{task.task_id}\t{task.gold_sql or task.gold_repair_sql or ''}\n".encode())
+    return digest.hexdigest()
+
+
+def task_prompts(tasks: list[Task], env: DataOpsEnv) -> dict[str, list[dict[str, str]]]:
+    """The single-turn chat prompt (system + task) of each task, from the environment's own observation."""
+    return {task.task_id: single_turn_messages(env.reset(task_id=task.task_id)) for task in tasks}
+
+
+def build_dataset(tasks: list[Task], prompts: dict[str, list[dict[str, str]]], multi_turn: bool):
+    """A HF ``datasets.Dataset``: ``prompt`` (chat messages), ``task_id`` and ``family`` (+ ``environment``)."""
+    from datasets import Dataset
+
+    rows = []
+    for task in tasks:
+        if multi_turn:  # the environment's reset() appends the task text to the user message
+            prompt = [{"role": "system", "content": MULTI_TURN_SYSTEM}, {"role": "user", "content": "Your task:"}]
+            rows.append({"prompt": prompt, "task_id": task.task_id, "family": task.family, "environment": task.family})
+        else:
+            rows.append({"prompt": prompts[task.task_id], "task_id": task.task_id, "family": task.family})
+    return Dataset.from_list(rows)
+
+
+# -- the 'learnable' curriculum ------------------------------------------------------------------------------------
+
+
+def learnable_tasks(args: Args, tasks: list[Task], prompts, model, tokenizer, reward: ExecutionReward) -> tuple[list[Task], dict]:
+    """Keep tasks whose base-model pass rate over ``curriculum_k`` samples is strictly between 0 and 1:
+    a GRPO group with identical rewards has zero advantage and teaches nothing."""
+    from training.generation import ChatGenerator, SamplingConfig
+
+    sampling = SamplingConfig(max_new_tokens=args.max_completion_length, temperature=args.curriculum_temperature,
+                              batch_size=max(args.per_device_train_batch_size, 16))
+    completions = ChatGenerator(model, tokenizer).generate(
+        [prompts[t.task_id] for t in tasks], sampling, n=args.curriculum_k, seed=args.seed,
+        progress=args.progress, desc="curriculum probe")
+    kept, rates = [], {}
+    for task, samples in zip(tasks, completions):
+        graded = reward.backend.grade([(task.task_id, _sql(s)) for s in samples])
+        rate = sum(g.grade["success"] for g in graded) / len(graded)
+        rates[task.task_id] = rate
+        if 0.0 < rate < 1.0:
+            kept.append(task)
+    summary = {
+        "kind": "learnable", "k": args.curriculum_k, "temperature": args.curriculum_temperature,
+        "candidates": len(tasks), "kept": len(kept),
+        "always_solved": sum(r == 1.0 for r in rates.values()), "never_solved": sum(r == 0.0 for r in rates.values()),
+        "pass_rates": rates,
+    }
+    return kept, summary
+
+
+def _sql(completion: str) -> str:
+    from reward_fns.parsing import extract_sql
+
+    return extract_sql(completion).sql or ""
+
+
+# -- timing: where the wall time goes ------------------------------------------------------------------------------
+
+
+class Clock:
+    """Accumulates wall time per phase for one run."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+
+    def wrap(self, phase: str, fn: Callable) -> Callable:
+        def timed(*a, **kw):
+            started = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - started
+                self.calls[phase] = self.calls.get(phase, 0) + 1
+
+        timed.__name__ = getattr(fn, "__name__", phase)
+        return timed
+
+
+class TimedReward:
+    """A reward function that also charges its wall time to the run's clock (keeps ``__name__`` for TRL's logs)."""
+
+    def __init__(self, fn: Callable, clock: Clock):
+        self.fn, self.clock, self.__name__ = fn, clock, fn.__name__
+
+    def __call__(self, *args, **kwargs):
+        return self.clock.wrap("reward", self.fn)(*args, **kwargs)
+
+
+# -- the run -------------------------------------------------------------------------------------------------------
+
+
+def _default_run_id(args: Args) -> str:
+    model = Path(args.model).name.replace(":", "-").replace("/", "-")
+    return f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{model}-s{args.seed}"
+
+
+def _grpo_config(args: Args, run_dir: Path, has_gpu: bool, reward_weights: list[float]):
+    from trl import GRPOConfig
+
+    cpu_safe = {} if has_gpu else {"use_cpu": True, "bf16": False, "gradient_checkpointing": False}
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(run_dir / "trainer"),
+        learning_rate=args.learning_rate,
+        num_generations=args.num_generations,
+        per_device_train_batch_size=args.per_device_train_batch_size,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        max_completion_length=args.max_completion_length,
+        temperature=args.temperature,
+        beta=args.beta,
+        max_steps=args.max_steps,
+        logging_steps=args.logging_steps,
+        seed=args.seed,
+        data_seed=args.seed,
+        report_to="none",
+        save_strategy="no",
+        reward_weights=reward_weights,
+        use_vllm=args.use_vllm,
+        disable_tqdm=not args.progress,
+        **cpu_safe,
+    )
+    if args.use_vllm:
+        kwargs["vllm_mode"] = "colocate"
+    if args.multi_turn:
+        kwargs["max_tool_calling_iterations"] = args.max_tool_calling_iterations
+    kwargs.update(args.extra)
+    return GRPOConfig(**kwargs)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def summarise_history(history: list[dict[str, Any]], window: int = 5) -> dict[str, Any]:
+    """Reward at the start and the end of training (means over ``window`` logged steps each)."""
+    rewards = [h["reward"] for h in history if "reward" in h]
+    window = max(1, min(window, len(rewards) // 2 or 1))
+    first, last = _mean(rewards[:window]), _mean(rewards[-window:])
+    return {
+        "logged_steps": len(rewards),
+        "reward_first": first,
+        "reward_last": last,
+        "reward_delta": None if first is None or last is None else last - first,
+        "window": window,
+        "reward_rose": None if first is None or last is None else last > first,
+    }
+
+
+def train(args: Args, argv: list[str] | None = None) -> Path:
+    """Run GRPO with LoRA as ``args`` says; returns the run folder."""
+    import torch
+    from peft import LoraConfig
+    from transformers import set_seed
+    from trl import GRPOTrainer
+
+    from training.models import ensure_tool_chat_template, load_model, resolve_model
+
+    started = time.time()
+    set_seed(args.seed)
+    has_gpu = torch.cuda.is_available()
+    run_id = args.run_id or _default_run_id(args)
+    run_dir = (Path(args.output_dir) if args.output_dir else results_dir() / "runs") / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    reward_config = RewardConfig()
+    registry = TaskRegistry(load_tasks())
+    grader = Grader()
+    backend = InProcessBackend(registry, grader=grader, reward_config=reward_config)
+    env = DataOpsEnv(registry, grader=grader, reward_config=reward_config)
+
+    candidates = select_tasks(args, registry)
+    prompts = task_prompts(candidates, env)
+    model_path = resolve_model(args.model)
+    model, tokenizer = load_model(model_path)
+    model.train()
+
+    execution = ExecutionReward(backend)
+    curriculum: dict[str, Any] = {"kind": "none", "candidates": len(candidates), "kept": len(candidates)}
+    tasks = candidates
+    if args.curriculum == "learnable":
+        tasks, curriculum = learnable_tasks(args, candidates, prompts, model, tokenizer, execution)
+        print(f"curriculum: {curriculum['kept']} of {curriculum['candidates']} tasks are learnable "
+              f"({curriculum['never_solved']} never solved, {curriculum['always_solved']} always solved "
+              f"in {args.curriculum_k} samples)", file=sys.stderr)
+        if not tasks:
+            raise SystemExit(
+                "the learnable curriculum kept no task: the base model never (or always) solves every candidate. "
+                "Draw more candidates (--n-tasks), pick easier ones (--difficulty easy), or raise --curriculum-k."
+            )
+    elif args.curriculum != "none":
+        raise SystemExit(f"--curriculum must be 'none' or 'learnable', got {args.curriculum!r}")
+
+    clock = Clock()
+    reward_funcs = [TimedReward(execution, clock), TimedReward(format_reward, clock),
+                    TimedReward(SafetyReward(backend), clock)]
+    weights = [1.0, args.format_weight, args.safety_weight]
+    environment_factory = None
+    if args.multi_turn:
+        from reward_fns.environments import FAMILY_ENVIRONMENTS, _LocalSession
+
+        ensure_tool_chat_template(tokenizer)
+        families = sorted({t.family for t in tasks})
+
+        def factory_for(cls):
+            return lambda: cls(_LocalSession(DataOpsEnv(registry, grader=grader, reward_config=reward_config)))
+
+        environment_factory = {f: factory_for(FAMILY_ENVIRONMENTS[f]) for f in families}
+        reward_funcs, weights = [TimedReward(format_reward, clock)], [0.0]  # the environment's get_reward is the reward
+
+    dataset = build_dataset(tasks, prompts, args.multi_turn)
+    peft_config = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+                             target_modules=[m.strip() for m in args.lora_targets.split(",") if m.strip()],
+                             task_type="CAUSAL_LM")
+    config = _grpo_config(args, run_dir, has_gpu, weights)
+    trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=config, train_dataset=dataset,
+                          processing_class=tokenizer, peft_config=peft_config,
+                          environment_factory=environment_factory)
+    trainer._generate = clock.wrap("generation", trainer._generate)  # measurement only: where the time goes
+    trainer.train = clock.wrap("train", trainer.train)
+
+    record = {
+        "provenance": provenance(
+            command=("python -m training.grpo " + shlex.join(argv)).strip() if argv is not None
+            else f"training.grpo.train(Args(...)) from Python; the Args are in provenance.config.args",
+            hardware=torch.cuda.get_device_name(0) if has_gpu else f"CPU ({os.cpu_count()} cores)",
+            model=args.model, adapter=None, split=args.split, split_sha256=split_hash(tasks), seeds=[args.seed],
+            config={"args": dataclasses.asdict(args), "reward_config": reward_config.as_dict(),
+                    "grpo": {k: getattr(config, k) for k in ("learning_rate", "num_generations",
+                             "per_device_train_batch_size", "gradient_accumulation_steps", "max_completion_length",
+                             "temperature", "beta", "max_steps", "loss_type", "scale_rewards", "use_cpu", "bf16")},
+                    "reward_funcs": [f.__name__ for f in reward_funcs], "reward_weights": weights,
+                    "curriculum": {k: v for k, v in curriculum.items() if k != "pass_rates"},
+                    "n_train_tasks": len(tasks), "device": "cuda" if has_gpu else "cpu",
+                    "model_path": str(model_path)},
+        ),
+        "curriculum": curriculum,
+        "task_ids": [t.task_id for t in tasks],
+    }
+    (run_dir / "config.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+
+    trainer.train()
+
+    history = list(trainer.state.log_history)
+    with (run_dir / "log_history.jsonl").open("w") as fh:
+        for entry in history:
+            fh.write(json.dumps(entry, default=float) + "\n")
+    train_s = clock.seconds.get("train", 0.0)
+    generation_s = clock.seconds.get("generation", 0.0)
+    reward_s = clock.seconds.get("reward", 0.0)
+    metrics = {
+        "run_id": run_id,
+        "steps": trainer.state.global_step,
+        "n_train_tasks": len(tasks),
+        "reward": summarise_history([h for h in history if "reward" in h]),
+        "timing": {
+            "train_seconds": round(train_s, 3),
+            "generation_seconds": round(generation_s, 3),
+            "reward_seconds": round(reward_s, 3),
+            "optimisation_and_other_seconds": round(max(0.0, train_s - generation_s - reward_s), 3),
+            "reward_share_of_step_time": round(reward_s / train_s, 5) if train_s else None,
+            "reward_calls": clock.calls.get("reward", 0),
+            "seconds_per_step": round(train_s / trainer.state.global_step, 3) if trainer.state.global_step else None,
+            "note": "generation is TRL's _generate (which on the single-turn path also decodes); reward is the "
+                    "wall time inside our reward functions; the rest is the forward/backward pass, optimiser and logging",
+        },
+        "wall_seconds": round(time.time() - started, 3),
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if args.save_adapter:
+        trainer.model.save_pretrained(run_dir / "adapter")
+        tokenizer.save_pretrained(run_dir / "adapter")
+    print(json.dumps({"run_dir": str(run_dir), **metrics["reward"], **metrics["timing"]}, indent=2, default=str))
+    return run_dir
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    train(parse_args(argv), argv)
+
+
+if __name__ == "__main__":
+    main()
