@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -65,6 +64,7 @@ from sqlglot.dialects.sqlite import SQLite
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.tokens import TokenType
 
+from env_server import sqlglot_quiet
 from env_server.schema import SchemaInfo, Table
 
 Severity = Literal["info", "warning", "error"]
@@ -228,15 +228,8 @@ _DIALECT = _ReviewSQLite()
 _NAME_KEY = "sqlite_name"
 
 
-class _DropCommandFallbackWarning(logging.Filter):
-    """sqlglot logs a warning whenever it keeps a statement as an opaque Command; the reviewer reports it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Falling back to parsing as a 'Command'" not in record.getMessage()
-
-
-# Only this one message is dropped; every other sqlglot log record passes.
-logging.getLogger("sqlglot").addFilter(_DropCommandFallbackWarning())
+# sqlglot warns when it keeps a statement as a Command; the reviewer reports that itself.
+sqlglot_quiet.install()
 
 
 def _offset(sql: str, line: int, col: int) -> int:

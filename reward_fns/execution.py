@@ -121,7 +121,8 @@ class ExecutionReward(_BackendUser):
 
 class SafetyReward(_BackendUser):
     """The reviewer's penalty for the SQL in each completion: ``-RewardConfig.safety`` when it would
-    be blocked (a write in a read-only family, DROP, ATTACH, ...), else 0.0. No SQL, no penalty.
+    be blocked (a write in a read-only family, DROP, ATTACH, ...), else 0.0. No SQL, or SQL that does
+    not parse (already worth 0 to :data:`execution_reward`), carries no penalty.
 
     >>> safety_reward(
     ...     completions=[
@@ -147,7 +148,9 @@ class SafetyReward(_BackendUser):
         completions = list(completions or [])
         ids = _task_ids(self.__name__, completions, task_id)
         extractions = [extract_sql(c) for c in completions]
-        todo = [(i, tid, ex.sql) for i, (tid, ex) in enumerate(zip(ids, extractions)) if tid is not None and ex.sql]
+        # Only SQL that parses is reviewed: the reviewer fails closed on unparseable text (right for the guarded
+        # path), but penalising garbage here would teach a policy that writing no SQL is safer than trying.
+        todo = [(i, tid, ex.sql) for i, (tid, ex) in enumerate(zip(ids, extractions)) if tid is not None and ex.ok]
         outcomes = self.backend.review([(tid, sql) for _, tid, sql in todo]) if todo else []
         rewards: list[float | None] = [None if tid is None else 0.0 for tid in ids]
         verdicts = ["" for _ in completions]

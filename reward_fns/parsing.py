@@ -72,6 +72,10 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
+from env_server import sqlglot_quiet
+
+sqlglot_quiet.install()  # a garbage completion is reported as an extraction error, not a log line
+
 __all__ = ["NO_SQL", "Extraction", "completion_text", "extract_answer", "extract_sql"]
 
 NO_SQL = "no SQL found: expected a ```sql fence, a <sql> tag, or a final SELECT/WITH statement"

@@ -56,13 +56,15 @@ class Args:
     """Task split to draw training tasks from."""
     difficulty: str = ""
     """Only tasks of this difficulty (easy, medium, hard); empty for all."""
+    bug_types: str = ""
+    """debug: only tasks with one of these comma-separated bug types (e.g. keyword_typo); empty for all."""
     n_tasks: int = 64
     """Candidate tasks drawn (seeded) from the split before the curriculum."""
     curriculum: str = "none"
     """'none' keeps every candidate; 'learnable' keeps tasks the base model solves sometimes but not always."""
     curriculum_k: int = 4
     """Samples per candidate task for the 'learnable' curriculum."""
-    curriculum_temperature: float = 1.0
+    curriculum_temperature: float = 0.7
     """Sampling temperature of the curriculum probe (should match training's)."""
     multi_turn: bool = False
     """Train multi-turn episodes through TRL's environment_factory instead of one-completion answers."""
@@ -74,18 +76,18 @@ class Args:
     """LoRA dropout."""
     lora_targets: str = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
     """Comma-separated module names LoRA adapts."""
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4
     """AdamW learning rate of the adapter."""
     num_generations: int = 4
     """Completions per prompt (the GRPO group)."""
-    per_device_train_batch_size: int = 8
+    per_device_train_batch_size: int = 4
     """Completions per device per step; a multiple of num_generations."""
     gradient_accumulation_steps: int = 1
     """Micro-batches per optimiser step."""
-    max_completion_length: int = 128
+    max_completion_length: int = 96
     """Longest completion, in tokens."""
-    temperature: float = 1.0
-    """Sampling temperature during training."""
+    temperature: float = 0.7
+    """Sampling temperature during training (the 135M default model writes noise at 1.0)."""
     beta: float = 0.0
     """KL coefficient against the reference model (0 = no reference model, TRL's default)."""
     format_weight: float = 0.1
@@ -151,9 +153,12 @@ def parse_args(argv: list[str] | None = None) -> Args:
 def select_tasks(args: Args, registry: TaskRegistry) -> list[Task]:
     """The candidate tasks: the split and families asked for, drawn with the run's seed."""
     families = [f.strip() for f in args.families.split(",") if f.strip()]
-    pool = [t for t in registry.filter(split=args.split, difficulty=args.difficulty or None) if t.family in families]
+    bug_types = {b.strip() for b in args.bug_types.split(",") if b.strip()}
+    pool = [t for t in registry.filter(split=args.split, difficulty=args.difficulty or None)
+            if t.family in families and (not bug_types or bug_types & set(t.bug_types))]
     if not pool:
-        raise SystemExit(f"no tasks for split={args.split!r}, families={families}, difficulty={args.difficulty!r}")
+        raise SystemExit(f"no tasks for split={args.split!r}, families={families}, difficulty={args.difficulty!r}, "
+                         f"bug_types={sorted(bug_types)}")
     pool.sort(key=lambda t: t.task_id)
     random.Random(args.seed).shuffle(pool)
     return pool[: args.n_tasks]
