@@ -13,3 +13,11 @@ def live_server() -> str:
     url, stop = serve_in_thread(create_app(ServerConfig(session_cap=300, session_ttl_s=600)))
     yield url
     stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """A tiny random Llama with the embedded model's tokenizer, built locally (no download, ~5 s)."""
+    from training.models import tiny_model_dir
+
+    return str(tiny_model_dir(tmp_path_factory.mktemp("tiny-model")))

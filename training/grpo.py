@@ -318,8 +318,28 @@ def summarise_history(history: list[dict[str, Any]], window: int = 5) -> dict[st
     }
 
 
+@dataclass
+class Run:
+    """A prepared run: the trainer and what :func:`finish` needs to write the run folder."""
+
+    args: Args
+    trainer: Any
+    tokenizer: Any
+    run_dir: Path
+    clock: Clock
+    n_tasks: int
+    started: float
+
+
 def train(args: Args, argv: list[str] | None = None) -> Path:
     """Run GRPO with LoRA as ``args`` says; returns the run folder."""
+    run = prepare(args, argv)
+    run.trainer.train()
+    return finish(run)
+
+
+def prepare(args: Args, argv: list[str] | None = None) -> Run:
+    """Everything before ``trainer.train()``: tasks, curriculum, rewards, the trainer, ``config.json``."""
     import torch
     from peft import LoraConfig
     from transformers import set_seed
@@ -409,9 +429,14 @@ def train(args: Args, argv: list[str] | None = None) -> Path:
         "task_ids": [t.task_id for t in tasks],
     }
     (run_dir / "config.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return Run(args, trainer, tokenizer, run_dir, clock, len(tasks), started)
 
-    trainer.train()
 
+def finish(run: Run) -> Path:
+    """Write ``log_history.jsonl``, ``metrics.json`` and the adapter after training; returns the run folder."""
+    args, trainer, tokenizer, run_dir, clock, started = (run.args, run.trainer, run.tokenizer, run.run_dir,
+                                                         run.clock, run.started)
+    tasks_n = run.n_tasks
     history = list(trainer.state.log_history)
     with (run_dir / "log_history.jsonl").open("w") as fh:
         for entry in history:
@@ -420,9 +445,9 @@ def train(args: Args, argv: list[str] | None = None) -> Path:
     generation_s = clock.seconds.get("generation", 0.0)
     reward_s = clock.seconds.get("reward", 0.0)
     metrics = {
-        "run_id": run_id,
+        "run_id": run_dir.name,
         "steps": trainer.state.global_step,
-        "n_train_tasks": len(tasks),
+        "n_train_tasks": tasks_n,
         "reward": summarise_history([h for h in history if "reward" in h]),
         "timing": {
             "train_seconds": round(train_s, 3),
