@@ -46,6 +46,8 @@ class Figure:
     """Paths relative to the results folder."""
     draw: Callable[[dict[str, dict]], plt.Figure]
     caption: str
+    per_run: bool = False
+    """Inputs are relative to each ``runs/<run_id>/`` folder; one PNG per run, named ``<name>_<run_id>.png``."""
 
 
 def _bars(ax, labels: list[str], series: dict[str, list[float]], ylabel: str, fmt: str = "{:.2f}") -> None:
@@ -140,6 +142,35 @@ def draw_demo_scripted(data: dict[str, dict]) -> plt.Figure:
     return fig
 
 
+def draw_training(data: dict[str, dict]) -> plt.Figure:
+    metrics, config = data["metrics.json"], data["config.json"]
+    curve = metrics["curve"]
+    prov = config["provenance"]
+    steps = curve["step"]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].plot(steps, curve["reward"], color=COLOURS[0], label="total reward (mean over completions)")
+    if "rewards/execution_reward/mean" in curve:
+        axes[0].plot(steps, curve["rewards/execution_reward/mean"], color=COLOURS[1], label="execution_reward")
+    axes[0].set_xlabel("step")
+    axes[0].set_ylabel("reward")
+    axes[0].set_title("Training reward")
+    axes[0].legend(frameon=False, fontsize=8)
+    if "execution/success_rate" in curve:
+        axes[1].plot(steps, curve["execution/success_rate"], color=COLOURS[2])
+    axes[1].set_xlabel("step")
+    axes[1].set_ylabel("fraction of completions")
+    axes[1].set_title("Completions that solve their task")
+    second = "kl" if "kl" in curve else "loss"
+    axes[2].plot(steps, curve[second], color=COLOURS[3])
+    axes[2].set_xlabel("step")
+    axes[2].set_ylabel(second)
+    axes[2].set_title(f"GRPO {second}")
+    fig.suptitle(f"{metrics['run_id']}: {prov['model']}, {metrics['n_train_tasks']} tasks, {metrics['steps']} steps, "
+                 f"seed {prov['seeds'][0]}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 FIGURES: tuple[Figure, ...] = (
     Figure("reviewer_path", ("eval/reviewer_path.json",), draw_reviewer_path,
            "careless vs careful scripted policies with and without the reviewer"),
@@ -149,7 +180,19 @@ FIGURES: tuple[Figure, ...] = (
            "grading and HTTP cost as ratios to floors measured in the same runs; step latency"),
     Figure("demo_scripted", ("eval/demo_scripted.json",), draw_demo_scripted,
            "oracle / echo_broken / explorer calibrators per split"),
+    Figure("training", ("metrics.json", "config.json"), draw_training,
+           "GRPO training reward, task success and loss (or KL) per step", per_run=True),
 )
+
+
+def _jobs(results: Path, figure: Figure) -> list[tuple[str, Path, list[Path]]]:
+    """``(png stem, base folder, input paths)`` for each picture ``figure`` makes."""
+    if not figure.per_run:
+        return [(figure.name, results, [results / p for p in figure.inputs])]
+    runs = sorted(p for p in (results / "runs").glob("*") if p.is_dir())
+    if not runs:
+        return [(figure.name, results / "runs" / "<run_id>", [results / "runs" / "<run_id>" / p for p in figure.inputs])]
+    return [(f"{figure.name}_{run.name}", run, [run / p for p in figure.inputs]) for run in runs]
 
 
 def render(results: Path, out: Path, only: set[str] | None = None) -> list[tuple[str, list[str]]]:
@@ -160,18 +203,18 @@ def render(results: Path, out: Path, only: set[str] | None = None) -> list[tuple
         for figure in FIGURES:
             if only and figure.name not in only:
                 continue
-            paths = [results / p for p in figure.inputs]
-            missing = [str(p) for p in paths if not p.is_file()]
-            if missing:
-                print(f"skip {figure.name}.png: missing {', '.join(missing)}")
-                continue
-            data = {rel: json.loads(p.read_text()) for rel, p in zip(figure.inputs, paths)}
-            fig = figure.draw(data)
-            target = out / f"{figure.name}.png"
-            fig.savefig(target, metadata={"Software": None})
-            plt.close(fig)
-            written.append((str(target), [str(p) for p in paths]))
-            print(f"{target} <- {', '.join(str(p) for p in paths)}  ({figure.caption})")
+            for stem, _, paths in _jobs(results, figure):
+                missing = [str(p) for p in paths if not p.is_file()]
+                if missing:
+                    print(f"skip {stem}.png: missing {', '.join(missing)}")
+                    continue
+                data = {rel: json.loads(p.read_text()) for rel, p in zip(figure.inputs, paths)}
+                fig = figure.draw(data)
+                target = out / f"{stem}.png"
+                fig.savefig(target, metadata={"Software": None})
+                plt.close(fig)
+                written.append((str(target), [str(p) for p in paths]))
+                print(f"{target} <- {', '.join(str(p) for p in paths)}  ({figure.caption})")
     return written
 
 

@@ -46,6 +46,12 @@ def _fixtures(root: Path) -> None:
         "http_over_in_process_time": 0.98, "step_p50_ms_64_sessions": 5.0, "step_p99_ms_64_sessions": 15.0,
         "step_p50_ms_256_sessions": 6.0, "step_p99_ms_256_sessions": 25.0}})
 
+    steps = list(range(1, 6))
+    _write(root, "runs/fixture-run/metrics.json", {"run_id": "fixture-run", "steps": 5, "n_train_tasks": 3, "curve": {
+        "step": steps, "reward": [0.1 * s for s in steps], "rewards/execution_reward/mean": [0.05 * s for s in steps],
+        "execution/success_rate": [0.1 * s for s in steps], "loss": [0.01 * s for s in steps]}})
+    _write(root, "runs/fixture-run/config.json", {"provenance": {**prov, "model": "fixture", "seeds": [0]}})
+
 
 def test_same_json_gives_identical_pngs(tmp_path):
     _fixtures(tmp_path / "results")
