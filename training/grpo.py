@@ -21,11 +21,9 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
-import hashlib
 import inspect
 import json
 import os
-import random
 import shlex
 import sys
 import time
@@ -42,6 +40,7 @@ from env_server.tasks.spec import Task
 from reward_fns.backend import InProcessBackend
 from reward_fns.execution import ExecutionReward, SafetyReward, format_reward
 from reward_fns.prompts import MULTI_TURN_SYSTEM, single_turn_messages
+from training.tasks import draw_tasks, split_hash
 
 
 @dataclass
@@ -151,25 +150,12 @@ def parse_args(argv: list[str] | None = None) -> Args:
 
 
 def select_tasks(args: Args, registry: TaskRegistry) -> list[Task]:
-    """The candidate tasks: the split and families asked for, drawn with the run's seed."""
-    families = [f.strip() for f in args.families.split(",") if f.strip()]
-    bug_types = {b.strip() for b in args.bug_types.split(",") if b.strip()}
-    pool = [t for t in registry.filter(split=args.split, difficulty=args.difficulty or None)
-            if t.family in families and (not bug_types or bug_types & set(t.bug_types))]
-    if not pool:
-        raise SystemExit(f"no tasks for split={args.split!r}, families={families}, difficulty={args.difficulty!r}, "
-                         f"bug_types={sorted(bug_types)}")
-    pool.sort(key=lambda t: t.task_id)
-    random.Random(args.seed).shuffle(pool)
-    return pool[: args.n_tasks]
-
-
-def split_hash(tasks: list[Task]) -> str:
-    """sha256 over the task ids and their gold answers: two runs with the same hash saw the same tasks."""
-    digest = hashlib.sha256()
-    for task in sorted(tasks, key=lambda t: t.task_id):
-        digest.update(f"{task.task_id}\t{task.gold_sql or task.gold_repair_sql or ''}\n".encode())
-    return digest.hexdigest()
+    """The candidate tasks: the split, families, difficulty and bug types asked for, drawn with the run's seed."""
+    try:
+        return draw_tasks(registry, args.split, families=args.families, n=args.n_tasks, seed=args.seed,
+                          difficulty=args.difficulty or None, bug_types=args.bug_types)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def task_prompts(tasks: list[Task], env: DataOpsEnv) -> dict[str, list[dict[str, str]]]:
