@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-all demo data bench serve clean
+.PHONY: install test test-all demo data bench serve train clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,13 +31,16 @@ test-all: $(STAMP) $(BROWSER)
 	$(PY) -m pytest -q -m "slow or not slow"
 
 demo: $(STAMP)
-	$(PY) -m env_server demo
+	$(PY) -m training.demo
 
 data: $(STAMP)
 	$(PY) -m env_server build-data
 
 serve: $(STAMP)
 	$(PY) -m env_server serve
+
+train: $(STAMP)
+	$(PY) -m training.grpo --curriculum learnable --difficulty easy --bug-types keyword_typo --n-tasks 24 --max-steps 30
 
 bench: $(STAMP)
 	$(PY) -m env_server bench

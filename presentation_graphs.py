@@ -171,6 +171,80 @@ def draw_training(data: dict[str, dict]) -> plt.Figure:
     return fig
 
 
+DEMO_EVALS = ("eval/demo_echo_broken.json", "eval/demo_base.json", "eval/demo_trained.json", "eval/demo_oracle.json")
+
+
+def _label(payload: dict) -> str:
+    return payload.get("name", "?").removeprefix("demo_")
+
+
+def _ci_bars(ax, labels: list[str], stats: list[dict], ylabel: str) -> None:
+    means = [s["mean"] for s in stats]
+    errors = [[m - s["ci95"][0] for m, s in zip(means, stats)], [s["ci95"][1] - m for m, s in zip(means, stats)]]
+    bars = ax.bar(range(len(labels)), means, yerr=errors, capsize=4,
+                  color=[COLOURS[i % len(COLOURS)] for i in range(len(labels))])
+    for bar, mean, stat in zip(bars, means, stats):
+        ax.annotate(f"{mean:.2f}\n[{stat['ci95'][0]:.2f}, {stat['ci95'][1]:.2f}]",
+                    (bar.get_x() + bar.get_width() / 2, stat["ci95"][1]), ha="center", va="bottom", fontsize=7,
+                    xytext=(0, 2), textcoords="offset points")
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_ylabel(ylabel)
+
+
+def draw_base_vs_rl(data: dict[str, dict]) -> plt.Figure:
+    payloads = [data[p] for p in DEMO_EVALS]
+    labels = [_label(p) for p in payloads]
+    prov = data["eval/demo_trained.json"]["provenance"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    _ci_bars(axes[0], labels, [p["summary"]["success_rate"] for p in payloads], "success rate (95% CI)")
+    axes[0].set_title("Held-out success: calibrators, base, trained")
+    _ci_bars(axes[1], labels, [p["summary"]["mean_reward"] for p in payloads], "mean reward (95% CI)")
+    axes[1].set_title("Held-out mean reward")
+    delta = data["eval/compare_demo_base_vs_demo_trained.json"]["summary"]["success_delta"]
+    fig.suptitle(f"split {prov['split']}, {payloads[0]['summary']['n_tasks']} tasks, model {prov['model']}; "
+                 f"trained - base success: {delta['mean']:+.3f} [{delta['ci95'][0]:+.3f}, {delta['ci95'][1]:+.3f}]",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def draw_reward_shift(data: dict[str, dict]) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    bins = [i / 20 for i in range(-6, 21)]
+    for i, rel in enumerate(("eval/demo_base.json", "eval/demo_trained.json")):
+        rewards = [r["reward"] for r in data[rel]["per_task"]]
+        ax.hist(rewards, bins=bins, alpha=0.6, label=f"{_label(data[rel])} (n={len(rewards)})", color=COLOURS[i])
+    ax.set_xlabel("episode reward on a held-out task")
+    ax.set_ylabel("tasks")
+    ax.set_title("Reward distribution, base vs trained")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def draw_success_by_bug_type(data: dict[str, dict]) -> plt.Figure:
+    payloads = [data[p] for p in ("eval/demo_base.json", "eval/demo_trained.json")]
+    bug_types = sorted(set().union(*(p["summary"]["by_bug_type"] for p in payloads)))
+    fig, ax = plt.subplots(figsize=(max(7, 0.8 * len(bug_types) + 2), 3.8))
+    width = 0.4
+    for i, payload in enumerate(payloads):
+        groups = payload["summary"]["by_bug_type"]
+        stats = [groups.get(b, {}).get("success_rate") for b in bug_types]
+        xs = [x + (i - 0.5) * width for x in range(len(bug_types))]
+        means = [s["mean"] if s else 0.0 for s in stats]
+        errors = [[m - s["ci95"][0] if s else 0 for m, s in zip(means, stats)],
+                  [s["ci95"][1] - m if s else 0 for m, s in zip(means, stats)]]
+        ax.bar(xs, means, width=width, yerr=errors, capsize=3, label=_label(payload), color=COLOURS[i])
+    counts = payloads[0]["summary"]["by_bug_type"]
+    ax.set_xticks(range(len(bug_types)), [f"{b}\n(n={counts.get(b, {}).get('n_tasks', 0)})" for b in bug_types],
+                  fontsize=7)
+    ax.set_ylabel("success rate (95% CI)")
+    ax.set_title("Held-out success by bug type")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 FIGURES: tuple[Figure, ...] = (
     Figure("reviewer_path", ("eval/reviewer_path.json",), draw_reviewer_path,
            "careless vs careful scripted policies with and without the reviewer"),
@@ -180,6 +254,12 @@ FIGURES: tuple[Figure, ...] = (
            "grading and HTTP cost as ratios to floors measured in the same runs; step latency"),
     Figure("demo_scripted", ("eval/demo_scripted.json",), draw_demo_scripted,
            "oracle / echo_broken / explorer calibrators per split"),
+    Figure("base_vs_rl", DEMO_EVALS + ("eval/compare_demo_base_vs_demo_trained.json",), draw_base_vs_rl,
+           "held-out success and reward with bootstrap CIs: echo_broken, base, trained, oracle"),
+    Figure("reward_shift", ("eval/demo_base.json", "eval/demo_trained.json"), draw_reward_shift,
+           "distribution of held-out episode rewards, base vs trained"),
+    Figure("success_by_bug_type", ("eval/demo_base.json", "eval/demo_trained.json"), draw_success_by_bug_type,
+           "held-out success per injected bug type, base vs trained"),
     Figure("training", ("metrics.json", "config.json"), draw_training,
            "GRPO training reward, task success and loss (or KL) per step", per_run=True),
 )

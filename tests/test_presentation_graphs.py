@@ -50,6 +50,15 @@ def _fixtures(root: Path) -> None:
     _write(root, "runs/fixture-run/metrics.json", {"run_id": "fixture-run", "steps": 5, "n_train_tasks": 3, "curve": {
         "step": steps, "reward": [0.1 * s for s in steps], "rewards/execution_reward/mean": [0.05 * s for s in steps],
         "execution/success_rate": [0.1 * s for s in steps], "loss": [0.01 * s for s in steps]}})
+    for i, name in enumerate(("echo_broken", "base", "trained", "oracle")):
+        v = i / 3
+        stat = {"mean": v, "ci95": [max(0.0, v - 0.1), min(1.0, v + 0.1)]}
+        _write(root, f"eval/demo_{name}.json", {"name": f"demo_{name}", "provenance": {**prov, "model": "fixture"},
+               "per_task": [{"reward": round(v * k / 4, 3)} for k in range(5)], "summary": {
+                   "n_tasks": 5, "success_rate": stat, "mean_reward": stat,
+                   "by_bug_type": {b: {"n_tasks": 2, "success_rate": stat} for b in ("keyword_typo", "wrong_table")}}})
+    _write(root, "eval/compare_demo_base_vs_demo_trained.json", {"provenance": prov, "summary": {
+        "success_delta": {"mean": 0.3, "ci95": [0.1, 0.5]}}})
     _write(root, "runs/fixture-run/config.json", {"provenance": {**prov, "model": "fixture", "seeds": [0]}})
 
 

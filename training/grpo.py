@@ -331,14 +331,15 @@ def training_curve(history: list[dict[str, Any]]) -> dict[str, list]:
     return curve
 
 
-def train(args: Args, argv: list[str] | None = None) -> Path:
-    """Run GRPO with LoRA as ``args`` says; returns the run folder."""
-    run = prepare(args, argv)
+def train(args: Args, argv: list[str] | None = None, command: str | None = None) -> Path:
+    """Run GRPO with LoRA as ``args`` says; returns the run folder. ``argv`` (or ``command``) is what
+    the provenance records as the command."""
+    run = prepare(args, argv, command)
     run.trainer.train()
     return finish(run)
 
 
-def prepare(args: Args, argv: list[str] | None = None) -> Run:
+def prepare(args: Args, argv: list[str] | None = None, command: str | None = None) -> Run:
     """Everything before ``trainer.train()``: tasks, curriculum, rewards, the trainer, ``config.json``."""
     import torch
     from peft import LoraConfig
@@ -412,8 +413,8 @@ def prepare(args: Args, argv: list[str] | None = None) -> Run:
 
     record = {
         "provenance": provenance(
-            command=("python -m training.grpo " + shlex.join(argv)).strip() if argv is not None
-            else f"training.grpo.train(Args(...)) from Python; the Args are in provenance.config.args",
+            command=command or (("python -m training.grpo " + shlex.join(argv)).strip() if argv is not None
+                                else "training.grpo.train(Args(...)) from Python; the Args are in provenance.config.args"),
             hardware=torch.cuda.get_device_name(0) if has_gpu else f"CPU ({os.cpu_count()} cores)",
             model=args.model, adapter=None, split=args.split, split_sha256=split_hash(tasks), seeds=[args.seed],
             config={"args": dataclasses.asdict(args), "reward_config": reward_config.as_dict(),

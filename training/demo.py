@@ -1,0 +1,156 @@
+"""The main job, as ``make demo`` runs it: offline, on CPU, on the embedded model.
+
+1. Build the task data if it is missing.
+2. A short LoRA GRPO run on the learnable easy debug tasks (``training.grpo``, curriculum
+   ``learnable``).
+3. Evaluate the base model, the trained adapter, and the ``oracle`` and ``echo_broken``
+   calibrators on the same held-out subset (``training.evaluate``), and compare base with trained,
+   paired on tasks.
+4. Regenerate the charts (``presentation_graphs.py``).
+5. Print a table of the results, each row with the JSON file it came from.
+
+Everything lands in ``results/`` (or ``$DATAOPS_RESULTS_DIR``): ``runs/demo/``,
+``eval/demo_*.json``, ``eval/compare_demo_base_vs_demo_trained.json`` and ``figures/``. The
+numbers in the table are read back from those files, never computed here.
+``DATAOPS_SMOKE=1`` (or ``--smoke``) shrinks every stage to seconds on a tiny local model, for CI.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from env_server.provenance import results_dir
+from env_server.tasks.registry import builtin_task_files
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Sizes of each stage; the defaults fit in about 20 minutes on 2 CPU cores."""
+
+    model: str = "embedded:smollm2-135m-instruct"
+    """The base model (embedded SmolLM2-135M-Instruct: no network)."""
+    train_candidates: int = 24
+    """Easy debug tasks probed by the learnable curriculum."""
+    train_bug_types: str = "keyword_typo"
+    """Bug types of the training candidates (the easiest: a misspelt keyword)."""
+    curriculum_k: int = 4
+    """Base-model samples per candidate in the curriculum probe."""
+    max_steps: int = 10
+    """GRPO steps."""
+    eval_split: str = "heldout_iid"
+    """Held-out split for evaluation (unseen database seeds)."""
+    eval_n: int = 30
+    """Held-out tasks evaluated (the same tasks for every policy)."""
+    eval_difficulty: str = "easy"
+    """Difficulty of the held-out tasks."""
+    eval_bug_types: str = "keyword_typo"
+    """Bug types of the held-out tasks: the kind trained on, on databases never trained on."""
+    max_new_tokens: int = 96
+    """Completion budget at evaluation, as in training."""
+    smoke: bool = False
+    """Seconds-long stages on a tiny local model (CI)."""
+
+
+SMOKE = DemoConfig(train_candidates=2, curriculum_k=2, max_steps=2, eval_n=4, max_new_tokens=8, smoke=True)
+
+
+def _stage(title: str) -> None:
+    print(f"\n== {title} ==", file=sys.stderr, flush=True)
+
+
+def run(config: DemoConfig = DemoConfig()) -> list[tuple[str, Path]]:
+    """Run every stage; returns ``[(label, results JSON path)]`` for the table."""
+    from training.evaluate import evaluate, write_comparison
+    from training.generation import SamplingConfig
+    from training.grpo import Args, train
+
+    started = time.time()
+    _stage("1/5 task data")
+    if not builtin_task_files():
+        from env_server.tasks.build import main as build_main
+        from env_server.tasks.registry import data_dir
+
+        build_main(data_dir())
+    else:
+        print("built-in task files present", file=sys.stderr)
+
+    model = config.model
+    if config.smoke:
+        from training.models import tiny_model_dir
+
+        model = str(tiny_model_dir(results_dir() / "tiny-model"))
+
+    _stage("2/5 GRPO + LoRA on learnable debug tasks")
+    args = Args(model=model, difficulty="easy", bug_types=config.train_bug_types, n_tasks=config.train_candidates,
+                curriculum="none" if config.smoke else "learnable", curriculum_k=config.curriculum_k,
+                max_steps=config.max_steps, run_id="demo", max_completion_length=config.max_new_tokens,
+                progress=not config.smoke)
+    if config.smoke:
+        args.num_generations, args.per_device_train_batch_size, args.lora_r, args.lora_alpha = 2, 4, 4, 8
+    run_dir = train(args, command="python -m training.demo" + (" --smoke" if config.smoke else ""))
+
+    _stage("3/5 held-out evaluation: base, trained, calibrators")
+    sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=0.0)
+    common = dict(split=config.eval_split, n=config.eval_n, difficulty=config.eval_difficulty,
+                  bug_types=config.eval_bug_types, sampling=sampling, fresh=True, progress=not config.smoke)
+    paths = {
+        "echo_broken": evaluate("echo_broken", name="demo_echo_broken", **common),
+        "base": evaluate("hf", model=model, name="demo_base", **common),
+        "trained": evaluate("hf", model=model, adapter=str(run_dir / "adapter"), name="demo_trained", **common),
+        "oracle": evaluate("oracle", name="demo_oracle", **common),
+    }
+    comparison = write_comparison(paths["base"], paths["trained"])
+
+    _stage("4/5 charts")
+    import presentation_graphs
+
+    presentation_graphs.render(results_dir(), results_dir() / "figures")
+
+    _stage(f"5/5 results (all stages: {time.time() - started:.0f} s)")
+    rows = [("training run", run_dir / "metrics.json"), *paths.items(), ("trained - base", comparison)]
+    print_table(rows)
+    return [(label, Path(path)) for label, path in rows]
+
+
+def print_table(rows: list[tuple[str, Path]]) -> None:
+    """The results, read back from their JSON files, one row per file."""
+    print(f"{'':<15} {'success (95% CI)':<24} {'mean reward (95% CI)':<26} file")
+    for label, path in rows:
+        payload = json.loads(Path(path).read_text())
+        summary = payload.get("summary", {})
+        if "success_rate" in summary:
+            s, r = summary["success_rate"], summary["mean_reward"]
+            print(f"{label:<15} {s['mean']:.3f} [{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]{'':<6} "
+                  f"{r['mean']:.3f} [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]{'':<8} {path}")
+        elif "success_delta" in summary:
+            s, r = summary["success_delta"], summary["reward_delta"]
+            print(f"{label:<15} {s['mean']:+.3f} [{s['ci95'][0]:+.2f}, {s['ci95'][1]:+.2f}]{'':<4} "
+                  f"{r['mean']:+.3f} [{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}]{'':<6} {path}")
+        else:  # the training run's metrics.json
+            rew = payload["reward"]
+            print(f"{label:<15} reward {rew['reward_first']:.3f} -> {rew['reward_last']:.3f} over "
+                  f"{payload['steps']} steps ({payload['n_train_tasks']} tasks){'':<2} {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m training.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny model, seconds per stage (CI)")
+    parser.add_argument("--max-steps", type=int, default=None, help="GRPO steps (default 10)")
+    parser.add_argument("--eval-n", type=int, default=None, help="held-out tasks (default 30)")
+    args = parser.parse_args(argv)
+    config = SMOKE if args.smoke or os.environ.get("DATAOPS_SMOKE") == "1" else DemoConfig()
+    overrides = {k: v for k, v in (("max_steps", args.max_steps), ("eval_n", args.eval_n)) if v is not None}
+    if overrides:
+        from dataclasses import replace
+
+        config = replace(config, **overrides)
+    run(config)
+
+
+if __name__ == "__main__":
+    main()
