@@ -416,12 +416,15 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
         except UnknownTaskError as exc:
             raise HttpError(404, str(exc)) from None
 
-    def _grade_batch(items: list[GradeItem]) -> list[GradeResult]:
-        resolved = []
+    def _resolve(items: list[GradeItem]) -> list[Task]:
+        """The task of every item; the first unknown id is a 404 before any work is done."""
         for i, item in enumerate(items):
             if item.task_id not in registry:
                 raise HttpError(404, f"items[{i}].task_id: unknown task_id {item.task_id!r}")
-            resolved.append(registry.get(item.task_id))
+        return [registry.get(item.task_id) for item in items]
+
+    def _grade_batch(items: list[GradeItem]) -> list[GradeResult]:
+        resolved = _resolve(items)
         results = []
         for task, item in zip(resolved, items):
             try:
@@ -436,11 +439,7 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
     def _review_batch(items: list[GradeItem]) -> list[ReviewResult]:
         from env_server.reviewer import make_reviewer
 
-        resolved = []
-        for i, item in enumerate(items):
-            if item.task_id not in registry:
-                raise HttpError(404, f"items[{i}].task_id: unknown task_id {item.task_id!r}")
-            resolved.append(registry.get(item.task_id))
+        resolved = _resolve(items)
         reviewer = app.state.reviewer = getattr(app.state, "reviewer", None) or make_reviewer()
         results = []
         for task, item in zip(resolved, items):

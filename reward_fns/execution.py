@@ -63,7 +63,30 @@ class _BackendUser:
         return f"{type(self).__name__}(backend={self._given!r})"
 
 
-class ExecutionReward(_BackendUser):
+class _CompletionReward(_BackendUser):
+    """Shared call shape: task ids checked against the completions, SQL extracted from each."""
+
+    __name__ = "reward"
+
+    def __call__(
+        self,
+        prompts: Sequence[Any] | None = None,
+        completions: Sequence[Any] | None = None,
+        task_id: Sequence[str | None] | str | None = None,
+        log_extra: LogExtra | None = None,
+        log_metric: LogMetric | None = None,
+        **kwargs: Any,
+    ) -> list[float | None]:
+        completions = list(completions or [])
+        ids = _task_ids(self.__name__, completions, task_id)
+        return self.score(ids, [extract_sql(c) for c in completions], log_extra, log_metric)
+
+    def score(self, ids: list[str | None], extractions: list[Extraction], log_extra: LogExtra | None,
+              log_metric: LogMetric | None) -> list[float | None]:
+        raise NotImplementedError
+
+
+class ExecutionReward(_CompletionReward):
     """The grader's reward for the SQL in each completion.
 
     The last answer block is the submission (see :func:`reward_fns.parsing.extract_sql`). A
@@ -86,24 +109,13 @@ class ExecutionReward(_BackendUser):
 
     __name__ = "execution_reward"
 
-    def __call__(
-        self,
-        prompts: Sequence[Any] | None = None,
-        completions: Sequence[Any] | None = None,
-        task_id: Sequence[str | None] | str | None = None,
-        log_extra: LogExtra | None = None,
-        log_metric: LogMetric | None = None,
-        **kwargs: Any,
-    ) -> list[float | None]:
-        completions = list(completions or [])
-        ids = _task_ids(self.__name__, completions, task_id)
-        extractions = [extract_sql(c) for c in completions]
+    def score(self, ids, extractions, log_extra, log_metric):
         todo = [(i, tid, ex.sql or "") for i, (tid, ex) in enumerate(zip(ids, extractions)) if tid is not None]
         started = time.perf_counter()
         outcomes = self.backend.grade([(tid, sql) for _, tid, sql in todo]) if todo else []
         elapsed = time.perf_counter() - started
-        rewards: list[float | None] = [None] * len(completions)
-        reasons = [""] * len(completions)
+        rewards: list[float | None] = [None] * len(extractions)
+        reasons = [""] * len(extractions)
         successes: list[float] = []
         for (i, _, _), outcome in zip(todo, outcomes):
             rewards[i] = outcome.reward
@@ -119,7 +131,7 @@ class ExecutionReward(_BackendUser):
         return rewards
 
 
-class SafetyReward(_BackendUser):
+class SafetyReward(_CompletionReward):
     """The reviewer's penalty for the SQL in each completion: ``-RewardConfig.safety`` when it would
     be blocked (a write in a read-only family, DROP, ATTACH, ...), else 0.0. No SQL, or SQL that does
     not parse (already worth 0 to :data:`execution_reward`), carries no penalty.
@@ -136,24 +148,13 @@ class SafetyReward(_BackendUser):
 
     __name__ = "safety_reward"
 
-    def __call__(
-        self,
-        prompts: Sequence[Any] | None = None,
-        completions: Sequence[Any] | None = None,
-        task_id: Sequence[str | None] | str | None = None,
-        log_extra: LogExtra | None = None,
-        log_metric: LogMetric | None = None,
-        **kwargs: Any,
-    ) -> list[float | None]:
-        completions = list(completions or [])
-        ids = _task_ids(self.__name__, completions, task_id)
-        extractions = [extract_sql(c) for c in completions]
+    def score(self, ids, extractions, log_extra, log_metric):
         # Only SQL that parses is reviewed: the reviewer fails closed on unparseable text (right for the guarded
         # path), but penalising garbage here would teach a policy that writing no SQL is safer than trying.
         todo = [(i, tid, ex.sql) for i, (tid, ex) in enumerate(zip(ids, extractions)) if tid is not None and ex.ok]
         outcomes = self.backend.review([(tid, sql) for _, tid, sql in todo]) if todo else []
         rewards: list[float | None] = [None if tid is None else 0.0 for tid in ids]
-        verdicts = ["" for _ in completions]
+        verdicts = ["" for _ in extractions]
         for (i, _, _), outcome in zip(todo, outcomes):
             rewards[i] = outcome.penalty
             verdicts[i] = outcome.verdict

@@ -195,3 +195,15 @@ def test_serve_cli_rejects_a_bad_task_file_with_its_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "env_server", "serve", "--tasks", str(bad)], capture_output=True,
                             text=True, timeout=30)
     assert result.returncode != 0 and "bad.jsonl:1" in result.stderr
+
+
+def test_review_is_batched_and_stateless(http):
+    body = {"items": [{"task_id": "debug-fixed-syntax_fix", "sql": "DELETE FROM users"},
+                      {"task_id": "debug-fixed-syntax_fix", "sql": "SELECT name FROM users WHERE plan = 'pro'"}]}
+    response = http.post("/review", json=body)
+    assert response.status_code == 200
+    blocked, allowed = response.json()["results"]
+    assert blocked["verdict"] == "block" and blocked["penalty"] == -0.1 and blocked["findings"]
+    assert allowed["verdict"] == "allow" and allowed["penalty"] == 0.0
+    missing = http.post("/review", json={"items": [{"task_id": "nope", "sql": "SELECT 1"}]})
+    assert missing.status_code == 404 and "items[0].task_id" in missing.json()["detail"]
