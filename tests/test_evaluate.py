@@ -129,3 +129,31 @@ def test_hf_policy_on_a_tiny_model(results, tiny_model):
     assert payload["provenance"]["model"] == tiny_model
     assert payload["provenance"]["config"]["policy_details"]["sampling"]["max_new_tokens"] == 8
     assert payload["summary"]["n_tasks"] == 3
+
+
+def test_openai_policy_plays_episodes_and_logs(results, fake_llm, monkeypatch, capsys):
+    gold = ("SELECT name, email, signup_date FROM users WHERE plan = 'pro' AND signup_date >= '2024-01-01' "
+            "ORDER BY signup_date, id")
+    monkeypatch.setenv("API_BASE_URL", fake_llm.url)
+    monkeypatch.setenv("MODEL_NAME", "scripted-chat")
+    monkeypatch.setenv("API_KEY", "secret")
+    # a real OpenAI client against a scripted chat server: one exploratory query, then the fix
+    fake_llm.replies = [json.dumps({"action_type": "run_query", "sql": "SELECT COUNT(*) FROM users"}),
+                        "Here it is: " + json.dumps({"action_type": "submit_query", "sql": gold})] * 4
+    payload = json.loads(evaluate("openai", split="fixed", n=4, bug_types=None, progress=False,
+                                  name="openai").read_text())
+    first = next(r for r in payload["per_task"] if r["task_id"] == "debug-fixed-syntax_fix")
+    assert first["success"] is True and first["steps"] == 2
+    out = capsys.readouterr().out
+    assert "[START] task=" in out and "env=dataops-gym model=scripted-chat" in out
+    assert "[STEP] step=1 action=run_query reward=0.00 done=false error=null" in out
+    assert "[END] success=true steps=2 score=1.00" in out
+    assert fake_llm.requests[0]["auth"] == "Bearer secret"
+    assert payload["provenance"]["config"]["policy_details"]["model"] == "scripted-chat"
+
+
+def test_openai_policy_needs_its_settings(results, monkeypatch):
+    for name in ("API_BASE_URL", "MODEL_NAME", "API_KEY", "OPENAI_API_KEY", "HF_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SystemExit, match="API_BASE_URL, MODEL_NAME, API_KEY"):
+        evaluate("openai", split="fixed", n=1, progress=False)

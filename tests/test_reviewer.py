@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -553,60 +551,6 @@ def test_gold_queries_of_builtin_tasks_are_never_blocked(reviewer, databases):
 # ---------------------------------------------------------------------------------------------
 
 
-class FakeLLM:
-    """A tiny OpenAI-compatible server on 127.0.0.1; ``reply``/``sleep_s``/``status`` set its behaviour."""
-
-    def __init__(self):
-        self.reply: str = json.dumps({"verdict": "allow", "reasons": []})
-        self.sleep_s = 0.0
-        self.status = 200
-        self.requests: list[dict] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server API
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                fake.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-                if fake.sleep_s:
-                    time.sleep(fake.sleep_s)
-                payload = json.dumps(
-                    {"id": "x", "object": "chat.completion", "model": body.get("model"),
-                     "choices": [{"index": 0, "message": {"role": "assistant", "content": fake.reply},
-                                  "finish_reason": "stop"}]}
-                ).encode()
-                try:
-                    self.send_response(fake.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout test)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def answer(self, verdict: str, *reasons: str) -> None:
-        self.reply = json.dumps({"verdict": verdict, "reasons": list(reasons)})
-
-    def close(self) -> None:
-        if self.thread.is_alive():
-            self.server.shutdown()
-            self.server.server_close()
-            self.thread.join(timeout=5)
-
-
-@pytest.fixture
-def fake_llm():
-    server = FakeLLM()
-    yield server
-    server.close()
 
 
 def test_llm_escalates_a_static_allow(fake_llm, shop):

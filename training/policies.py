@@ -151,12 +151,16 @@ class OpenAIPolicy(Policy):
     name = "openai"
     multi_turn = True
 
-    def __init__(self, config: OpenAIConfig | None = None, temperature: float = 0.0, log=sys.stdout):
+    def __init__(self, config: OpenAIConfig | None = None, temperature: float = 0.0, log=None):
         from openai import OpenAI
 
         self.config = config or OpenAIConfig.from_env()
         self.client = OpenAI(base_url=self.config.base_url, api_key=self.config.api_key)
-        self.temperature, self.log = temperature, log
+        self.temperature, self._log = temperature, log
+
+    @property
+    def log(self):
+        return self._log or sys.stdout
 
     def describe(self) -> dict[str, Any]:
         return {"policy": self.name, "model": self.config.model, "base_url": self.config.base_url,
