@@ -2,7 +2,7 @@
 
     python presentation_graphs.py [--results results] [--out results/figures] [--only NAME ...]
 
-* It reads only ``results/**/*.json`` (each figure names its input files) and prints which figure
+* It reads only ``results/**/*.json`` and the training runs' ``log_history.jsonl`` (each figure names its input files) and prints which figure
   came from which file.
 * It is deterministic: a fixed style, no timestamps, no software version in the PNG metadata, so
   the same JSON gives byte-identical PNGs.
@@ -142,9 +142,16 @@ def draw_demo_scripted(data: dict[str, dict]) -> plt.Figure:
     return fig
 
 
+def _curve(history: list[dict]) -> dict[str, list]:
+    """TRL's logged steps (those with a reward) as series keyed by metric name."""
+    logged = [h for h in history if "reward" in h]
+    keys = {k for h in logged for k in h}
+    return {k: [h.get(k) for h in logged] for k in keys}
+
+
 def draw_training(data: dict[str, dict]) -> plt.Figure:
     metrics, config = data["metrics.json"], data["config.json"]
-    curve = metrics["curve"]
+    curve = _curve(data["log_history.jsonl"])
     prov = config["provenance"]
     steps = curve["step"]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
@@ -260,9 +267,16 @@ FIGURES: tuple[Figure, ...] = (
            "distribution of held-out episode rewards, base vs trained"),
     Figure("success_by_bug_type", ("eval/demo_base.json", "eval/demo_trained.json"), draw_success_by_bug_type,
            "held-out success per injected bug type, base vs trained"),
-    Figure("training", ("metrics.json", "config.json"), draw_training,
+    Figure("training", ("metrics.json", "config.json", "log_history.jsonl"), draw_training,
            "GRPO training reward, task success and loss (or KL) per step", per_run=True),
 )
+
+
+def _load(path: Path):
+    """A results file: JSON, or JSON lines (TRL's log history) as a list."""
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return json.loads(path.read_text())
 
 
 def _jobs(results: Path, figure: Figure) -> list[tuple[str, Path, list[Path]]]:
@@ -288,7 +302,7 @@ def render(results: Path, out: Path, only: set[str] | None = None) -> list[tuple
                 if missing:
                     print(f"skip {stem}.png: missing {', '.join(missing)}")
                     continue
-                data = {rel: json.loads(p.read_text()) for rel, p in zip(figure.inputs, paths)}
+                data = {rel: _load(p) for rel, p in zip(figure.inputs, paths)}
                 fig = figure.draw(data)
                 target = out / f"{stem}.png"
                 fig.savefig(target, metadata={"Software": None})

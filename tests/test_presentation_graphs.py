@@ -47,9 +47,10 @@ def _fixtures(root: Path) -> None:
         "step_p50_ms_256_sessions": 6.0, "step_p99_ms_256_sessions": 25.0}})
 
     steps = list(range(1, 6))
-    _write(root, "runs/fixture-run/metrics.json", {"run_id": "fixture-run", "steps": 5, "n_train_tasks": 3, "curve": {
-        "step": steps, "reward": [0.1 * s for s in steps], "rewards/execution_reward/mean": [0.05 * s for s in steps],
-        "execution/success_rate": [0.1 * s for s in steps], "loss": [0.01 * s for s in steps]}})
+    _write(root, "runs/fixture-run/metrics.json", {"run_id": "fixture-run", "steps": 5, "n_train_tasks": 3})
+    (root / "runs/fixture-run/log_history.jsonl").write_text("".join(json.dumps(
+        {"step": s, "reward": 0.1 * s, "rewards/execution_reward/mean": 0.05 * s, "execution/success_rate": 0.1 * s,
+         "loss": 0.01 * s}) + "\n" for s in steps) + json.dumps({"train_runtime": 1.0}) + "\n")
     for i, name in enumerate(("echo_broken", "base", "trained", "oracle")):
         v = i / 3
         stat = {"mean": v, "ci95": [max(0.0, v - 0.1), min(1.0, v + 0.1)]}

@@ -317,20 +317,6 @@ class Run:
     started: float
 
 
-CURVE_KEYS = ("reward", "reward_std", "rewards/execution_reward/mean", "execution/success_rate",
-              "rewards/format_reward/mean", "loss", "kl", "entropy", "completions/mean_length")
-
-
-def training_curve(history: list[dict[str, Any]]) -> dict[str, list]:
-    """Per logged step, the series the charts plot (``step`` plus each of ``CURVE_KEYS`` TRL logged)."""
-    logged = [h for h in history if "reward" in h]
-    curve: dict[str, list] = {"step": [h.get("step") for h in logged]}
-    for key in CURVE_KEYS:
-        if any(key in h for h in logged):
-            curve[key] = [h.get(key) for h in logged]
-    return curve
-
-
 def train(args: Args, argv: list[str] | None = None, command: str | None = None) -> Path:
     """Run GRPO with LoRA as ``args`` says; returns the run folder. ``argv`` (or ``command``) is what
     the provenance records as the command."""
@@ -450,7 +436,6 @@ def finish(run: Run) -> Path:
         "steps": trainer.state.global_step,
         "n_train_tasks": tasks_n,
         "reward": summarise_history([h for h in history if "reward" in h]),
-        "curve": training_curve(history),
         "timing": {
             "train_seconds": round(train_s, 3),
             "generation_seconds": round(generation_s, 3),
