@@ -46,8 +46,8 @@ class DemoConfig:
     """Held-out split for evaluation (unseen database seeds)."""
     eval_n: int = 30
     """Held-out tasks evaluated (the same tasks for every policy)."""
-    eval_difficulty: str = "easy"
-    """Difficulty of the held-out tasks."""
+    eval_difficulty: str = ""
+    """Difficulty of the held-out tasks; empty for all."""
     eval_bug_types: str = "keyword_typo"
     """Bug types of the held-out tasks: the kind trained on, on databases never trained on."""
     max_new_tokens: int = 96
@@ -96,7 +96,7 @@ def run(config: DemoConfig = DemoConfig()) -> list[tuple[str, Path]]:
 
     _stage("3/5 held-out evaluation: base, trained, calibrators")
     sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=0.0)
-    common = dict(split=config.eval_split, n=config.eval_n, difficulty=config.eval_difficulty,
+    common = dict(split=config.eval_split, n=config.eval_n, difficulty=config.eval_difficulty or None,
                   bug_types=config.eval_bug_types, sampling=sampling, fresh=True, progress=not config.smoke)
     paths = {
         "echo_broken": evaluate("echo_broken", name="demo_echo_broken", **common),
