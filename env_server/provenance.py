@@ -45,6 +45,9 @@ def command_line() -> str:
         return os.environ["DATAOPS_COMMAND"]
     argv = list(sys.argv)
     first = Path(argv[0]) if argv and argv[0] else Path("python")
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name and first.suffix == ".py":  # started with `python -m package.module`
+        return " ".join(shlex.quote(a) for a in ["python", "-m", spec.name.removesuffix(".__main__")] + argv[1:])
     if first.name == "__main__.py":
         head = ["python", "-m", first.parent.name]
     elif first.suffix == ".py":
