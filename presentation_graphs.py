@@ -252,6 +252,38 @@ def draw_success_by_bug_type(data: dict[str, dict]) -> plt.Figure:
     return fig
 
 
+SPLIT_EVALS = tuple(f"eval/{who}-{split}-keyword_typo.json" for split in ("heldout_iid", "heldout_ood")
+                    for who in ("base", "rl30"))
+SPLIT_COMPARES = tuple(f"eval/compare_base-{split}-keyword_typo_vs_rl30-{split}-keyword_typo.json"
+                       for split in ("heldout_iid", "heldout_ood"))
+
+
+def draw_base_vs_rl_splits(data: dict[str, dict]) -> plt.Figure:
+    splits = ("heldout_iid", "heldout_ood")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for ax, metric, title in ((axes[0], "success_rate", "success"), (axes[1], "mean_reward", "mean reward")):
+        width = 0.38
+        for i, who in enumerate(("base", "rl30")):
+            stats = [data[f"eval/{who}-{split}-keyword_typo.json"]["summary"][metric] for split in splits]
+            xs = [x + (i - 0.5) * width for x in range(len(splits))]
+            means = [st["mean"] for st in stats]
+            errors = [[m - st["ci95"][0] for m, st in zip(means, stats)], [st["ci95"][1] - m for m, st in zip(means, stats)]]
+            ax.bar(xs, means, width=width, yerr=errors, capsize=4, color=COLOURS[i],
+                   label="base" if who == "base" else "GRPO-LoRA (30 steps)")
+        labels = []
+        for split, compare_file in zip(splits, SPLIT_COMPARES):
+            summary = data[compare_file]["summary"]
+            delta = summary["success_delta" if metric == "success_rate" else "reward_delta"]
+            labels.append(f"{split} (n={summary['n_tasks']})\ndelta {delta['mean']:+.3f} "
+                          f"[{delta['ci95'][0]:+.2f}, {delta['ci95'][1]:+.2f}]")
+        ax.set_xticks(range(len(splits)), labels, fontsize=8)
+        ax.set_ylabel(f"{title} (95% CI)")
+        ax.set_title(f"Held-out {title}, keyword_typo tasks")
+        ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 FIGURES: tuple[Figure, ...] = (
     Figure("reviewer_path", ("eval/reviewer_path.json",), draw_reviewer_path,
            "careless vs careful scripted policies with and without the reviewer"),
@@ -263,6 +295,8 @@ FIGURES: tuple[Figure, ...] = (
            "oracle / echo_broken / explorer calibrators per split"),
     Figure("base_vs_rl", DEMO_EVALS + ("eval/compare_demo_base_vs_demo_trained.json",), draw_base_vs_rl,
            "held-out success and reward with bootstrap CIs: echo_broken, base, trained, oracle"),
+    Figure("base_vs_rl_splits", SPLIT_EVALS + SPLIT_COMPARES, draw_base_vs_rl_splits,
+           "base vs the 30-step GRPO-LoRA adapter per held-out split, with paired deltas and CIs"),
     Figure("reward_shift", ("eval/demo_base.json", "eval/demo_trained.json"), draw_reward_shift,
            "distribution of held-out episode rewards, base vs trained"),
     Figure("success_by_bug_type", ("eval/demo_base.json", "eval/demo_trained.json"), draw_success_by_bug_type,

@@ -58,6 +58,14 @@ def _fixtures(root: Path) -> None:
                "per_task": [{"reward": round(v * k / 4, 3)} for k in range(5)], "summary": {
                    "n_tasks": 5, "success_rate": stat, "mean_reward": stat,
                    "by_bug_type": {b: {"n_tasks": 2, "success_rate": stat} for b in ("keyword_typo", "wrong_table")}}})
+    for split in ("heldout_iid", "heldout_ood"):
+        for i, who in enumerate(("base", "rl30")):
+            stat = {"mean": 0.2 + 0.1 * i, "ci95": [0.1, 0.4]}
+            _write(root, f"eval/{who}-{split}-keyword_typo.json", {"provenance": prov, "summary": {
+                "n_tasks": 5, "success_rate": stat, "mean_reward": stat}})
+        _write(root, f"eval/compare_base-{split}-keyword_typo_vs_rl30-{split}-keyword_typo.json", {
+            "provenance": prov, "summary": {"n_tasks": 5, "success_delta": {"mean": 0.1, "ci95": [-0.1, 0.3]},
+                                            "reward_delta": {"mean": 0.1, "ci95": [-0.1, 0.3]}}})
     _write(root, "eval/compare_demo_base_vs_demo_trained.json", {"provenance": prov, "summary": {
         "success_delta": {"mean": 0.3, "ci95": [0.1, 0.5]}}})
     _write(root, "runs/fixture-run/config.json", {"provenance": {**prov, "model": "fixture", "seeds": [0]}})
