@@ -449,23 +449,23 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
                                         findings=review["findings"]))
         return results
 
-    @app.post("/review", response_model=ReviewResponse, tags=["Grading"])
-    async def review(body: GradeRequest) -> ReviewResponse:
-        """Review a batch of candidate queries, statelessly: verdict, findings and safety penalty per item."""
+    async def _run_batch(work, body: GradeRequest) -> dict[str, Any]:
+        """A batch route's body: the size cap, the work off the event loop, the elapsed time."""
         if len(body.items) > config.max_grade_items:
             raise HttpError(413, f"{len(body.items)} items; at most {config.max_grade_items} per request")
         started = time.perf_counter()
-        results = await run_in_threadpool(_review_batch, body.items)
-        return ReviewResponse(results=results, elapsed_ms=round((time.perf_counter() - started) * 1000, 3))
+        results = await run_in_threadpool(work, body.items)
+        return {"results": results, "elapsed_ms": round((time.perf_counter() - started) * 1000, 3)}
+
+    @app.post("/review", response_model=ReviewResponse, tags=["Grading"])
+    async def review(body: GradeRequest) -> ReviewResponse:
+        """Review a batch of candidate queries, statelessly: verdict, findings and safety penalty per item."""
+        return ReviewResponse(**await _run_batch(_review_batch, body))
 
     @app.post("/grade", response_model=GradeResponse, tags=["Grading"])
     async def grade(body: GradeRequest) -> GradeResponse:
         """Grade a batch of candidate queries, statelessly. One result per item, in order."""
-        if len(body.items) > config.max_grade_items:
-            raise HttpError(413, f"{len(body.items)} items; at most {config.max_grade_items} per request")
-        started = time.perf_counter()
-        results = await run_in_threadpool(_grade_batch, body.items)
-        return GradeResponse(results=results, elapsed_ms=round((time.perf_counter() - started) * 1000, 3))
+        return GradeResponse(**await _run_batch(_grade_batch, body))
 
     @app.get("/benchmark", tags=["Health"])
     async def benchmark(n: int = Query(default=50, ge=5, le=500)) -> dict[str, Any]:

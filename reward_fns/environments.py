@@ -42,7 +42,9 @@ class EpisodeSession(Protocol):
     def close(self) -> None: ...
 
 
-class _LocalSession:
+class LocalSession:
+    """An episode on an in-process :class:`DataOpsEnv` (pass one to share a grader and its caches)."""
+
     def __init__(self, env: DataOpsEnv):
         self.env = env
 
@@ -92,7 +94,7 @@ def open_session(base_url: str | None = None, transport: str = "http") -> Episod
         backend = default_backend()
         if not isinstance(backend, InProcessBackend):  # pragma: no cover - default_backend is local without a URL
             raise RuntimeError("no server URL and no in-process backend")
-        return _LocalSession(DataOpsEnv(backend.tasks, grader=backend.grader, reward_config=backend.reward_config))
+        return LocalSession(DataOpsEnv(backend.tasks, grader=backend.grader, reward_config=backend.reward_config))
     first = parse_base_urls(url)[0]
     if transport == "ws":
         return _WebSocketSession(first)
@@ -284,6 +286,7 @@ __all__ = [
     "DebugEnvironment",
     "FAMILY_ENVIRONMENTS",
     "GroundedEnvironment",
+    "LocalSession",
     "RepairEnvironment",
     "environment_factories",
     "open_session",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Sequence
 
-from reward_fns.backend import GradingBackend, default_backend
+from reward_fns.backend import GradeOutcome, GradingBackend, default_backend
 from reward_fns.parsing import Extraction, extract_sql
 
 LogExtra = Callable[[str, list], None]
@@ -43,8 +43,11 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-class _BackendUser:
-    """Holds a backend: the one given, or :func:`default_backend` resolved on first use."""
+class _CompletionReward:
+    """Shared call shape: task ids checked against the completions, SQL extracted from each. The
+    backend is the one given, or :func:`default_backend` resolved on each use (not pickled)."""
+
+    __name__ = "reward"
 
     def __init__(self, backend: GradingBackend | None = None):
         self._given = backend
@@ -61,12 +64,6 @@ class _BackendUser:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(backend={self._given!r})"
-
-
-class _CompletionReward(_BackendUser):
-    """Shared call shape: task ids checked against the completions, SQL extracted from each."""
-
-    __name__ = "reward"
 
     def __call__(
         self,
@@ -108,6 +105,12 @@ class ExecutionReward(_CompletionReward):
     """
 
     __name__ = "execution_reward"
+
+    def outcomes(self, completions: Sequence[Any], task_ids: Sequence[str]) -> list[tuple[str, GradeOutcome]]:
+        """The submitted SQL and the grader's outcome for each completion: what this reward is made of
+        (the curriculum probe and evaluation read success and reasons from it)."""
+        sqls = [extract_sql(c).sql or "" for c in completions]
+        return list(zip(sqls, self.backend.grade(list(zip(task_ids, sqls))))) if sqls else []
 
     def score(self, ids, extractions, log_extra, log_metric):
         todo = [(i, tid, ex.sql or "") for i, (tid, ex) in enumerate(zip(ids, extractions)) if tid is not None]

@@ -38,7 +38,7 @@ from env_server.reward import RewardConfig
 from env_server.tasks.registry import TaskRegistry, load_tasks
 from env_server.tasks.spec import Task
 from reward_fns.backend import InProcessBackend
-from reward_fns.parsing import extract_sql
+from reward_fns.execution import ExecutionReward
 from reward_fns.prompts import single_turn_messages
 from training.generation import SamplingConfig
 from training.policies import POLICIES, Policy, make_policy
@@ -172,9 +172,8 @@ def run_single_turn(policy: Policy, tasks: list[Task], seed: int, env: DataOpsEn
         chunk = tasks[start: start + batch]
         prompts = [single_turn_messages(env.reset(task_id=t.task_id)) for t in chunk]
         completions = policy.complete(chunk, prompts, seed)
-        sqls = [extract_sql(c).sql or "" for c in completions]
-        outcomes = backend.grade([(t.task_id, s) for t, s in zip(chunk, sqls)])
-        for task, completion, sql, outcome in zip(chunk, completions, sqls, outcomes):
+        graded = ExecutionReward(backend).outcomes(completions, [t.task_id for t in chunk])
+        for task, completion, (sql, outcome) in zip(chunk, completions, graded):
             yield _record(task, seed, outcome.reward, outcome.grade, 1, sql, completion)
         bar.update(len(chunk))
     bar.close()
@@ -243,7 +242,8 @@ def evaluate(
     reward_config = RewardConfig()
     env = DataOpsEnv(registry, grader=grader, reward_config=reward_config)
     backend = InProcessBackend(registry, grader=grader, reward_config=reward_config)
-    policy = make_policy(policy_name, model=model, adapter=adapter, sampling=sampling, progress=progress)
+    policy = make_policy(policy_name, model=model, adapter=adapter, sampling=sampling, progress=progress,
+                         grader=grader)
     records = list(done)
     with partial.open("a") as sink:
         for seed in range(seeds):

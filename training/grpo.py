@@ -192,8 +192,8 @@ def learnable_tasks(args: Args, tasks: list[Task], prompts, model, tokenizer, re
         progress=args.progress, desc="curriculum probe")
     kept, rates = [], {}
     for task, samples in zip(tasks, completions):
-        graded = reward.backend.grade([(task.task_id, _sql(s)) for s in samples])
-        rate = sum(g.grade["success"] for g in graded) / len(graded)
+        graded = reward.outcomes(samples, [task.task_id] * len(samples))
+        rate = sum(outcome.grade["success"] for _, outcome in graded) / len(graded)
         rates[task.task_id] = rate
         if 0.0 < rate < 1.0:
             kept.append(task)
@@ -204,12 +204,6 @@ def learnable_tasks(args: Args, tasks: list[Task], prompts, model, tokenizer, re
         "pass_rates": rates,
     }
     return kept, summary
-
-
-def _sql(completion: str) -> str:
-    from reward_fns.parsing import extract_sql
-
-    return extract_sql(completion).sql or ""
 
 
 # -- timing: where the wall time goes ------------------------------------------------------------------------------
@@ -239,10 +233,10 @@ class TimedReward:
     """A reward function that also charges its wall time to the run's clock (keeps ``__name__`` for TRL's logs)."""
 
     def __init__(self, fn: Callable, clock: Clock):
-        self.fn, self.clock, self.__name__ = fn, clock, fn.__name__
+        self.timed, self.__name__ = clock.wrap("reward", fn), fn.__name__
 
     def __call__(self, *args, **kwargs):
-        return self.clock.wrap("reward", self.fn)(*args, **kwargs)
+        return self.timed(*args, **kwargs)
 
 
 # -- the run -------------------------------------------------------------------------------------------------------
@@ -375,13 +369,13 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
     weights = [1.0, args.format_weight, args.safety_weight]
     environment_factory = None
     if args.multi_turn:
-        from reward_fns.environments import FAMILY_ENVIRONMENTS, _LocalSession
+        from reward_fns.environments import FAMILY_ENVIRONMENTS, LocalSession
 
         ensure_tool_chat_template(tokenizer)
         families = sorted({t.family for t in tasks})
 
         def factory_for(cls):
-            return lambda: cls(_LocalSession(DataOpsEnv(registry, grader=grader, reward_config=reward_config)))
+            return lambda: cls(LocalSession(DataOpsEnv(registry, grader=grader, reward_config=reward_config)))
 
         environment_factory = {f: factory_for(FAMILY_ENVIRONMENTS[f]) for f in families}
         reward_funcs, weights = [TimedReward(format_reward, clock)], [0.0]  # the environment's get_reward is the reward

@@ -204,8 +204,11 @@ POLICIES = ("hf", "openai", *SCRIPTED)
 
 
 def make_policy(name: str, *, model: str | None = None, adapter: str | None = None,
-                sampling: SamplingConfig = SamplingConfig(), progress: bool = True) -> Policy:
-    """The policy called ``name`` (one of ``POLICIES``)."""
+                sampling: SamplingConfig = SamplingConfig(), progress: bool = True,
+                grader: Grader | None = None) -> Policy:
+    """The policy called ``name`` (one of ``POLICIES``); ``grader`` shares built databases with the caller."""
+    if name == "random_valid":
+        return RandomValidPolicy(grader)
     if name in SCRIPTED:
         return SCRIPTED[name]()
     if name == "hf":
