@@ -4,6 +4,11 @@
 :class:`~env_server.sandbox.TemplateCache`; share one instance between environments and graders
 that should share built databases. Variant ``k`` (``k >= 1``) is the main database perturbed by
 :func:`env_server.variants.perturb` with a seed derived from the database identity and ``k``.
+
+A spec with ``setup_sql`` (a repair task's corruption) is built from its base database: variant
+``k`` of the base, then the setup statements with ``:salt`` bound to :func:`salt` of ``k``. So the
+corruption lands on different rows of every variant, and a repair that hard-codes what it saw on
+the task database does not carry over.
 """
 from __future__ import annotations
 
@@ -27,8 +32,10 @@ class Databases:
     def identity(self, db: DbSpec) -> str:
         """What the contents of ``db`` depend on: its spec, or a file's path, size and modification
         time (a stat, not a read: this runs on every grade and reset)."""
-        if db.sqlite_path is not None:
-            path = Path(db.sqlite_path).resolve()
+        if db.setup_sql:
+            return f"{self.identity(db.base)}+{db.key.rsplit('+', 1)[1]}"
+        if db.sqlite_path is not None or db.sql_path is not None:
+            path = Path(str(db.sqlite_path or db.sql_path)).resolve()
             try:
                 stat = path.stat()
             except OSError:
@@ -39,6 +46,16 @@ class Databases:
     def template(self, db: DbSpec, variant: int = 0) -> Template:
         """The cached template of ``db`` (``variant=0``) or of its variant ``variant``."""
         identity = self.identity(db)
+        if db.setup_sql:
+            base = db.base
+
+            def build_setup(conn: sqlite3.Connection) -> None:
+                source = self.template(base, variant)
+                with source.lock:
+                    source.conn.backup(conn)
+                apply_setup(conn, db.setup_sql or (), salt(identity, variant))
+
+            return self.cache.get((identity, variant), build_setup)
         if variant == 0:
             return self.cache.get((identity, 0), lambda conn: _build_main(db, conn))
 
@@ -73,6 +90,13 @@ def _build_main(db: DbSpec, conn: sqlite3.Connection) -> None:
         if db.data_sql:
             conn.executescript(db.data_sql)
         conn.commit()
+    elif db.sql_path is not None:
+        from env_server.transpile import load_file
+
+        path = Path(db.sql_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"task database dump not found: {path}")
+        load_file(conn, path, dialect=db.dialect or "sqlite")
     else:
         path = Path(str(db.sqlite_path))
         if not path.is_file():
@@ -84,4 +108,19 @@ def _build_main(db: DbSpec, conn: sqlite3.Connection) -> None:
             source.close()
 
 
-__all__ = ["Databases"]
+def salt(identity: str, variant: int) -> int:
+    """The ``:salt`` bound in ``setup_sql`` for ``variant`` of the database ``identity``."""
+    return variant_seed(f"{identity}|salt", variant) % 1_000_003
+
+
+def apply_setup(conn: sqlite3.Connection, statements: tuple[str, ...] | list[str], salt_value: int) -> None:
+    """Run trusted setup statements with ``:salt`` bound; a failure names the statement."""
+    for number, statement in enumerate(statements, start=1):
+        try:
+            conn.execute(statement, {"salt": salt_value})
+        except sqlite3.Error as exc:
+            raise ValueError(f"setup statement {number} failed ({exc}): {statement[:200]}") from None
+    conn.commit()
+
+
+__all__ = ["Databases", "apply_setup", "salt"]

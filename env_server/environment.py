@@ -16,8 +16,15 @@ Reward
     episode's running total, so the rewards of an episode sum to its total
     (``state.episode_return``). ``metadata["reward_components"]`` holds the running components.
 
+Families
+    debug: fix ``broken_sql`` and ``submit_query`` it. repair: change the database with
+    ``execute_sql`` (write mode: INSERT, UPDATE, DELETE, CREATE TABLE/VIEW; DROP and ALTER are refused
+    by the sandbox and count as invalid actions), then ``finish``; the successful writes are graded
+    by replaying them on the variants. analyst: ``submit_answer`` a typed answer. grounded: search
+    the docs corpus with ``search_docs``, then ``submit_answer`` with ``citations``.
+
 Episode End
-    *terminated* when the agent submits (debug: ``submit_query``); *truncated* when
+    *terminated* when the agent submits (``submit_query``, ``submit_answer``, ``finish``); *truncated* when
     ``max_steps`` actions have been taken without one. Stepping after the end, or before any
     reset, raises :class:`EnvUsageError` (the server turns it into a 409).
 
@@ -43,6 +50,7 @@ from env_server.grading import Grader
 from env_server.models import DataOpsAction, DataOpsObservation, DataOpsState, Grade, QueryResult
 from env_server.reward import RewardConfig, compose
 from env_server.sandbox import SandboxConfig, execute
+from env_server.schema import introspect
 from env_server.tasks.registry import TaskRegistry, load_tasks
 from env_server.tasks.spec import Task
 
@@ -53,8 +61,9 @@ FAMILY_ACTIONS: dict[str, tuple[str, ...]] = {
     "analyst": READ_ACTIONS + ("submit_answer",),
     "grounded": READ_ACTIONS + ("search_docs", "submit_answer"),
 }
-SUPPORTED_FAMILIES = ("debug",)
+SUPPORTED_FAMILIES = ("debug", "repair", "analyst", "grounded")
 SAMPLE_ROWS = 5
+SEARCH_HITS = 5
 
 
 class EnvUsageError(RuntimeError):
@@ -68,6 +77,25 @@ class InvalidResetError(ValueError):
 
 def goal_text(task: Task) -> str:
     """The instructions an agent reads for ``task``."""
+    if task.family == "repair":
+        return (
+            f"This SQLite database needs repair. {task.question} Inspect it with inspect_schema, sample_rows "
+            "and read-only run_query; change it with execute_sql (INSERT, UPDATE, DELETE, CREATE TABLE or VIEW; "
+            "DROP and ALTER are refused); then call finish to have every table graded. Write rules, not values "
+            "you read: your statements are replayed on other copies of the data."
+        )
+    if task.family == "analyst":
+        return (
+            f"Answer this business question from the data: {task.question} The database is SQLite and "
+            "read-only. Query it with run_query, then give only the answer with submit_answer."
+        )
+    if task.family == "grounded":
+        return (
+            f"{task.question} The business terms in the question are defined in the company documents: find "
+            "them with search_docs and apply the current definition (not superseded or draft ones). Query the "
+            "read-only SQLite database with run_query, then submit_answer with the answer and, in citations, "
+            "the ids of the documents the definition comes from."
+        )
     order = " Row order matters: keep the ORDER BY." if task.order_matters else " Row order does not matter."
     return (
         "The SQL query below is broken. Fix it so that it returns: "
@@ -118,6 +146,8 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         self._conn: sqlite3.Connection | None = None
         self._task: Task | None = None
         self._seen: set[str] = set()
+        self._writes: list[str] = []
+        self._docs: list[dict[str, Any]] = []
         self._state = DataOpsState()
 
     # -- OpenEnv API ---------------------------------------------------------------------------
@@ -142,6 +172,8 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         self._conn = self.grader.databases.clone(task.db)
         self._task = task
         self._seen = set()
+        self._writes = []
+        self._docs = []
         max_steps = self.max_steps_override or task.max_steps
         self._state = DataOpsState(
             episode_id=episode_id or uuid.uuid4().hex,
@@ -271,7 +303,7 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         if kind not in allowed:
             return self._invalid(f"{kind} is not allowed for {task.family} tasks; allowed: {', '.join(allowed)}")
         if kind == "inspect_schema":
-            schema = self.grader.databases.schema(task.db)
+            schema = self._schema()
             rows = [
                 [t.name, c.name, c.type, "PK" if c.primary_key else ("FK" if c.references else ""),
                  f"{c.references[0]}.{c.references[1]}" if c.references else None]
@@ -283,14 +315,48 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         if kind == "sample_rows":
             if not action.table:
                 return self._invalid("sample_rows needs 'table'")
-            table = self.grader.databases.schema(task.db).table(action.table)
+            table = self._schema().table(action.table)
             if table is None:
-                names = self.grader.databases.schema(task.db).table_names
+                names = self._schema().table_names
                 return self._invalid(f"unknown table {action.table!r}; tables: {', '.join(names)}")
             sql = f'SELECT * FROM "{table.name}" LIMIT {SAMPLE_ROWS}'
             return self._run(sql, config), f"First {SAMPLE_ROWS} rows of {table.name}.", None
+        if kind == "finish":
+            grade = self.grader.grade_repair(task, self._writes, final=self._conn)
+            verdict = "Repaired" if grade.success else "Not repaired"
+            return None, f"{verdict}: {grade.reason}.", grade
+        if kind == "search_docs":
+            if not action.query or not action.query.strip():
+                return self._invalid("search_docs needs 'query'")
+            key = "search:" + _normalise_sql(action.query)
+            repeated = key in self._seen
+            self._seen.add(key)
+            if repeated:
+                self._state.repeated_queries += 1
+            domain = task.docs_domain or task.db.domain
+            self._docs = self.grader.docs.search(action.query, domain=domain, k=SEARCH_HITS)
+            rows = [[h["doc_id"], h["title"], h["status"], h["snippet"]] for h in self._docs]
+            result = QueryResult(columns=["doc_id", "title", "status", "snippet"], rows=rows, row_count=len(rows))
+            message = f"{len(rows)} document(s) found." + (" Same search as before (repeat penalty)." if repeated else "")
+            return result, message, None
+        if kind == "submit_answer":
+            if action.answer is None or (isinstance(action.answer, str) and not action.answer.strip()):
+                return self._invalid("submit_answer needs 'answer'")
+            grade = self.grader.grade_answer(task, action.answer, action.citations)
+            verdict = "Correct" if grade.success else "Not correct"
+            return None, f"{verdict}: {grade.reason}.", grade
         if not action.sql or not action.sql.strip():
             return self._invalid(f"{kind} needs 'sql'")
+        if kind == "execute_sql":
+            execution = execute(self._conn, action.sql, mode="write", config=config)
+            result = QueryResult.from_execution(execution)
+            if execution.ok:
+                self._writes.append(action.sql)
+                return result, f"Statement ran ({execution.changes} row(s) changed).", None
+            if execution.error_kind is not None and execution.error_kind.value == "not_authorized":
+                self._state.invalid_actions += 1
+                return result, "Refused by the sandbox (invalid-action penalty).", None
+            return result, f"Statement failed ({result.error_kind}); nothing changed.", None
         if kind == "run_query":
             key = _normalise_sql(action.sql)
             if key in self._seen:
@@ -308,6 +374,14 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         grade = self.grader.grade_query(task, action.sql)
         verdict = "Correct" if grade.success else "Not correct"
         return result, f"{verdict}: {grade.reason}.", grade
+
+    def _schema(self):
+        """The schema the agent sees: the live database's for repairs (it changes), else the cached one."""
+        task = self._task
+        assert task is not None and self._conn is not None
+        if task.family == "repair":
+            return introspect(self._conn)
+        return self.grader.databases.schema(task.db)
 
     def _run(self, sql: str, config: SandboxConfig) -> QueryResult:
         assert self._conn is not None
@@ -328,10 +402,11 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
             task_id=task.task_id,
             family=task.family,
             goal=goal_text(task),
-            schema_summary=self.grader.databases.schema(task.db).text,
+            schema_summary=self._schema().text,
             broken_sql=task.broken_sql if task.family == "debug" else None,
             allowed_actions=list(FAMILY_ACTIONS[task.family]),
             last_result=result,
+            docs=list(self._docs),
             review_findings=findings or [],
             steps_remaining=max(0, self._state.max_steps - self._state.step_count),
             message=message,

@@ -24,12 +24,31 @@ Cost
     off early and scores 0 as a ``timeout``. Step counts do not depend on the machine or its load,
     so the same submission always gets the same grade.
 
+Answers (analyst, grounded)
+    The gold answer is the gold query's result on the task database, typed (int, float with a
+    tolerance, string, or a set graded by F1) by :mod:`env_server.answers`, which strips
+    preambles and markdown and scores 0 for a scalar answer that sprays several candidates.
+    Grounded answers are graded a second time for their citations: F1 against the documents the
+    current definition lives in. Success needs the right value, every required document, no
+    superseded or draft document, and at least half of the citations relevant, so citing the
+    whole corpus fails.
+
+Repairs
+    The agent's successful write statements are replayed, in order, on K variants of the corrupted
+    database (each corrupted on different rows, :mod:`env_server.databases`). Every table of the
+    final state, on the task database and on each variant, is compared with the gold-repaired state
+    of that database (:mod:`env_server.state_diff`). Success needs every table exact everywhere; a
+    repair that writes values it read off the task database matches there and fails on the
+    variants. Damage to tables that needed no change, and tables that should not exist, count
+    against the repair like any other difference.
+
 A fault in the task itself (a gold query that does not run) raises :class:`GraderError`: a grader
 bug must never turn into a silent 0.
 """
 from __future__ import annotations
 
 import math
+import sqlite3
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
@@ -37,7 +56,7 @@ from typing import Iterable, Sequence
 
 from env_server.databases import Databases
 from env_server.models import Grade
-from env_server.sandbox import ErrorKind, Execution, SandboxConfig
+from env_server.sandbox import ErrorKind, Execution, SandboxConfig, execute
 from env_server.tasks.spec import Task
 
 
@@ -163,11 +182,25 @@ def _plural(n: int, word: str) -> str:
 class Grader:
     """Grades submissions against task references. Thread-safe; share one per process."""
 
-    def __init__(self, databases: Databases | None = None, config: GradingConfig | None = None):
+    def __init__(self, databases: Databases | None = None, config: GradingConfig | None = None, docs=None):
         self.databases = databases or Databases()
         self.config = config or GradingConfig()
         self._references: OrderedDict[tuple, Reference] = OrderedDict()
+        self._targets: OrderedDict[tuple, tuple] = OrderedDict()
         self._lock = threading.Lock()
+        self._docs = docs
+
+    @property
+    def docs(self):
+        """The docs corpus grounded answers cite (``data/docs`` unless one was given); loaded on first use."""
+        if self._docs is None:
+            from env_server.docs import DocCorpus
+
+            corpus = DocCorpus.load()
+            with self._lock:
+                if self._docs is None:
+                    self._docs = corpus
+        return self._docs
 
     @property
     def sandbox_config(self) -> SandboxConfig:
@@ -267,12 +300,165 @@ class Grader:
             )
         return Grade(success=success, score=score, components=components, reason=reason)
 
+    def grade_answer(self, task: Task, answer: object, citations: list[str] | None = None) -> Grade:
+        """Grade a typed ``answer`` (analyst, grounded) and, for grounded tasks, its ``citations``."""
+        from env_server.answers import check_answer, gold_value
+
+        if task.answer_type is None:
+            raise GraderError(f"task {task.task_id} has no answer_type")
+        try:
+            gold = gold_value(list(self.reference(task, 0).rows), task.answer_type)
+        except ValueError as exc:
+            raise GraderError(f"gold answer of task {task.task_id} is unusable: {exc}") from None
+        check = check_answer(answer, gold, task.answer_type, task.tolerance)
+        value_score = check.score if task.answer_type == "set" else float(check.correct)
+        components = {"value": round(value_score, 6), "sprayed": float(check.sprayed)}
+        if task.family != "grounded":
+            score = 1.0 if check.correct else round(self.config.partial_credit * value_score, 6)
+            return Grade(success=check.correct, score=score, components=components, reason=check.reason)
+        cited = list(dict.fromkeys(str(c).strip() for c in (citations or []) if str(c).strip()))
+        required = set(task.doc_ids)
+        superseded = sorted(c for c in cited if c in self.docs and self.docs.get(c).status != "current")
+        relevant = sum(c in required for c in cited)
+        precision = relevant / len(cited) if cited else 0.0
+        recall = relevant / len(required) if required else 1.0
+        f1 = 0.0 if relevant == 0 else 2 * precision * recall / (precision + recall)
+        components |= {
+            "citation_f1": round(f1, 6),
+            "citation_precision": round(precision, 6),
+            "citation_recall": round(recall, 6),
+            "superseded_cited": float(len(superseded)),
+        }
+        problems = []
+        if recall < 1:
+            problems.append(f"{len(required) - relevant} of {len(required)} required document(s) not cited")
+        if superseded:
+            problems.append(f"cites superseded or draft document(s) {', '.join(superseded)}")
+        if cited and precision < 0.5:
+            problems.append(f"only {relevant} of {len(cited)} citations are relevant")
+        success = check.correct and not problems
+        score = 1.0 if success else round(
+            self.config.partial_credit * value_score * f1 * (0.0 if superseded else 1.0), 6
+        )
+        reason = check.reason if not problems else f"{check.reason}; citations: {'; '.join(problems)}"
+        return Grade(success=success, score=score, components=components, reason=reason)
+
+    def repair_target(self, task: Task, variant: int = 0) -> tuple:
+        """``(start, target)`` snapshots of ``variant``: the corrupted state and the gold-repaired one (cached)."""
+        from env_server.state_diff import snapshot
+
+        if not task.gold_repair_sql:
+            raise GraderError(f"task {task.task_id} has no gold_repair_sql")
+        key = (tuple(task.gold_repair_sql), self.databases.identity(task.db), variant)
+        with self._lock:
+            found = self._targets.get(key)
+            if found is not None:
+                self._targets.move_to_end(key)
+                return found
+        template = self.databases.template(task.db, variant)
+        with template.lock:
+            start = snapshot(template.conn)
+        conn = self.databases.template(task.db, variant).clone(self.sandbox_config)
+        try:
+            for number, statement in enumerate(task.gold_repair_sql, start=1):
+                try:
+                    conn.execute(statement)
+                except sqlite3.Error as exc:
+                    raise GraderError(
+                        f"gold repair statement {number} of task {task.task_id} fails on variant {variant}: {exc}"
+                    ) from None
+            target = snapshot(conn)
+        finally:
+            conn.close()
+        with self._lock:
+            self._targets[key] = (start, target)
+            while len(self._targets) > max(64, self.config.reference_cache_size // 100):
+                self._targets.popitem(last=False)
+        return start, target
+
+    def grade_repair(self, task: Task, statements: Sequence[str], final: sqlite3.Connection | None = None) -> Grade:
+        """Grade a repair: the write ``statements`` the agent ran successfully, in order, and (optionally)
+        its final connection. Without ``final`` the statements are replayed on the task database too."""
+        from env_server.state_diff import diff, snapshot
+
+        k = self.config.variants
+        progresses: list[float] = []
+        passed = 0
+        main_diff: dict = {}
+        for variant in range(k + 1):
+            start, target = self.repair_target(task, variant)
+            if variant == 0 and final is not None:
+                state = snapshot(final)
+            else:
+                conn = self.databases.template(task.db, variant).clone(self.sandbox_config)
+                try:
+                    for statement in statements:
+                        execute(conn, statement, mode="write", config=self.sandbox_config)
+                    state = snapshot(conn)
+                finally:
+                    conn.close()
+            table_diff = diff(state, target)
+            needed = sum(d.distance for d in diff(start, target).values())
+            remaining = sum(d.distance for d in table_diff.values())
+            progress = 1.0 - remaining / needed if needed else float(remaining == 0)
+            progresses.append(progress)
+            if variant == 0:
+                main_diff = table_diff
+                start_diff = diff(start, target)
+                if remaining:
+                    break  # success is ruled out; the variants cannot change that
+            elif remaining == 0:
+                passed += 1
+        untouched = [name for name, d in start_diff.items() if d.exact]
+        damaged = [name for name in untouched if not main_diff[name].exact]
+        exact = [name for name, d in main_diff.items() if d.exact]
+        components = {
+            "row_f1": round(sum(d.f1 for d in main_diff.values()) / max(1, len(main_diff)), 6),
+            "tables_exact": round(len(exact) / max(1, len(main_diff)), 6),
+            "progress": round(progresses[0], 6),
+            "variants_passed": passed / k if k else 1.0,
+            "damaged_tables": float(len(damaged)),
+        }
+        wrong = [d.describe() for d in main_diff.values() if not d.exact]
+        if wrong:
+            reason = "the database differs from the repaired state: " + "; ".join(wrong[:4])
+            if len(wrong) > 4:
+                reason += f"; and {len(wrong) - 4} more table(s)"
+            if damaged:
+                reason += f" (damaged tables that needed no change: {', '.join(damaged)})"
+            score = round(self.config.partial_credit * max(0.0, progresses[0]), 6)
+            return Grade(success=False, score=score, components=components, reason=reason)
+        if passed == k:
+            return Grade(success=True, score=1.0, components=components,
+                         reason=f"every table matches the repaired state on the task database and all {k} variants")
+        score = round(self.config.partial_credit * max(0.0, min(progresses)), 6)
+        return Grade(
+            success=False, score=score, components=components,
+            reason=(f"matches on the task database but only on {passed} of {k} variants: the repair writes "
+                    "values specific to this database instead of applying the rule"),
+        )
+
     # -- task validity -------------------------------------------------------------------------
 
     def task_problems(self, task: Task) -> list[str]:
-        """Why ``task`` should not be kept (empty when it is valid). Checks the debug rules:
-        the gold result is non-empty, it differs across variants, and the broken query errors or
-        gives a different result on the task database."""
+        """Why ``task`` should not be kept (empty when it is valid).
+
+        Query and answer tasks: the gold result is non-empty and differs across the variants (so it
+        depends on the data), an answer task's gold has its answer type's shape, and a debug task's
+        broken query errors or gives a different result on the task database. Repair tasks: the
+        gold repair runs on the task database and every variant and changes each of them."""
+        if task.family == "repair":
+            problems = []
+            for variant in range(self.config.variants + 1):
+                try:
+                    start, target = self.repair_target(task, variant)
+                except (GraderError, ValueError) as exc:
+                    return [str(exc)]
+                from env_server.state_diff import distance
+
+                if distance(start, target) == 0:
+                    problems.append(f"the gold repair changes nothing on variant {variant}")
+            return problems
         problems: list[str] = []
         try:
             references = [self.reference(task, v) for v in range(self.config.variants + 1)]
@@ -285,6 +471,13 @@ class Grader:
             results_match(list(r.rows), r.width, main, task.order_matters, self.config) for r in references[1:]
         ):
             problems.append("gold result is the same on every variant")
+        if task.answer_type is not None:
+            from env_server.answers import gold_value
+
+            try:
+                gold_value(list(main.rows), task.answer_type)
+            except ValueError as exc:
+                problems.append(f"gold answer unusable: {exc}")
         if task.broken_sql is not None:
             broken = self.run(task, task.broken_sql, 0)
             if broken.ok and results_match(broken.rows, len(broken.columns), main, task.order_matters, self.config):

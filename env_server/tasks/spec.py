@@ -1,10 +1,18 @@
 """The task spec: one JSON object per line, and its JSONL reader and writer.
 
-A task names its database in one of three ways (``db``):
+A task names its database in one of four ways (``db``):
 
 * generated: ``{"domain": "ecommerce", "seed": 7}``;
 * embedded SQL: ``{"schema_sql": "CREATE TABLE ...", "data_sql": "INSERT ..."}``;
-* a file: ``{"sqlite_path": "path/to/file.sqlite"}`` (relative paths resolve against the JSONL file).
+* a file: ``{"sqlite_path": "path/to/file.sqlite"}``;
+* a SQL dump in another dialect, transpiled to SQLite with sqlglot when first built:
+  ``{"sql_path": "path/to/dump.sql", "dialect": "postgres"}``.
+
+Relative paths resolve against the JSONL file. Any of them may add ``setup_sql``: trusted statements
+run on the built database (and on each of its variants) before an episode sees it. Repair tasks
+plant their corruption this way; a statement may use the named parameter ``:salt``, bound to a
+different integer for the task database and for every variant, so that which rows are corrupted
+changes from one variant to the next.
 
 For convenience a custom task may put ``schema_sql``/``data_sql``/``sqlite_path`` at the top level;
 they are moved into ``db`` when the task is read.
@@ -13,10 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Family = Literal["debug", "repair", "analyst", "grounded"]
 Difficulty = Literal["easy", "medium", "hard"]
@@ -34,16 +43,25 @@ class DbSpec(BaseModel):
     schema_sql: str | None = Field(default=None, description="Embedded CREATE TABLE statements.")
     data_sql: str | None = Field(default=None, description="Embedded INSERT statements.")
     sqlite_path: str | None = Field(default=None, description="Path to a .sqlite file.")
+    sql_path: str | None = Field(default=None, description="Path to a SQL dump (DDL + INSERTs) in `dialect`.")
+    dialect: str | None = Field(default=None, description="sqlglot dialect of `sql_path`, e.g. 'postgres' (default sqlite).")
+    setup_sql: tuple[str, ...] | None = Field(
+        default=None, description="Trusted statements applied after building (repair corruptions); may use :salt."
+    )
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> "DbSpec":
         generated = self.domain is not None
         embedded = self.schema_sql is not None
         on_disk = self.sqlite_path is not None
-        if generated + embedded + on_disk != 1:
+        dump = self.sql_path is not None
+        if generated + embedded + on_disk + dump != 1:
             raise ValueError(
-                "db must name exactly one source: {domain, seed}, {schema_sql, data_sql} or {sqlite_path}"
+                "db must name exactly one source: {domain, seed}, {schema_sql, data_sql}, {sqlite_path} "
+                "or {sql_path, dialect}"
             )
+        if self.dialect is not None and not dump:
+            raise ValueError("'dialect' goes with 'sql_path'")
         if generated and self.seed is None:
             raise ValueError("a generated db needs both 'domain' and 'seed'")
         if self.data_sql is not None and not embedded:
@@ -51,13 +69,23 @@ class DbSpec(BaseModel):
         return self
 
     @property
+    def base(self) -> "DbSpec":
+        """The same database without ``setup_sql``."""
+        return self.model_copy(update={"setup_sql": None}) if self.setup_sql else self
+
+    @property
     def key(self) -> str:
         """A stable identity of the database contents, used for caching and variant seeds."""
+        if self.setup_sql:
+            digest = hashlib.sha256("\n;\n".join(self.setup_sql).encode()).hexdigest()
+            return f"{self.base.key}+setup:{digest[:24]}"
         if self.domain is not None:
             return f"domain:{self.domain}:{self.seed}"
         if self.schema_sql is not None:
             digest = hashlib.sha256(f"{self.schema_sql}\n--data--\n{self.data_sql or ''}".encode()).hexdigest()
             return f"sql:{digest[:24]}"
+        if self.sql_path is not None:
+            return f"dump:{self.dialect or 'sqlite'}:{self.sql_path}"
         return f"file:{self.sqlite_path}"
 
 
@@ -81,11 +109,16 @@ class Task(BaseModel):
     bug_types: list[str] = Field(default_factory=list, description="debug: the injected bug types.")
     # repair
     corruption: str | None = Field(default=None, description="repair: the kind of corruption planted.")
-    gold_repair_sql: str | None = Field(default=None, description="repair: statements that repair the database.")
+    gold_repair_sql: list[str] | None = Field(
+        default=None, description="repair: statements that repair the database, in order (a string is split)."
+    )
     # analyst / grounded
     answer_type: Literal["int", "float", "string", "set"] | None = Field(default=None, description="Typed answer.")
     tolerance: float | None = Field(default=None, description="float answers: allowed relative error.")
     doc_ids: list[str] = Field(default_factory=list, description="grounded: documents a correct answer cites.")
+    docs_domain: str | None = Field(
+        default=None, description="grounded: the corpus section search_docs looks in (default: the db's domain)."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -97,6 +130,11 @@ class Task(BaseModel):
                 data["db"] = lifted
         return data
 
+    @field_validator("gold_repair_sql", mode="before")
+    @classmethod
+    def _split_statements(cls, value: Any) -> Any:
+        return split_statements(value) if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _family_fields(self) -> "Task":
         required = {
@@ -105,10 +143,34 @@ class Task(BaseModel):
             "analyst": ("gold_sql", "answer_type"),
             "grounded": ("gold_sql", "answer_type"),
         }[self.family]
-        missing = [name for name in required if getattr(self, name) in (None, "")]
+        missing = [name for name in required if getattr(self, name) in (None, "", [])]
         if missing:
             raise ValueError(f"a {self.family} task needs {', '.join(missing)}")
+        if self.family == "grounded" and not self.doc_ids:
+            raise ValueError("a grounded task needs doc_ids: the documents a correct answer cites")
         return self
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a script into its statements with SQLite's own notion of a complete statement.
+
+    >>> split_statements("DELETE FROM t WHERE a = ';'; UPDATE t SET b = 1;")
+    ["DELETE FROM t WHERE a = ';';", 'UPDATE t SET b = 1;']
+    """
+    statements: list[str] = []
+    current = ""
+    pieces = sql.split(";")
+    for i, piece in enumerate(pieces):
+        current += piece
+        if i < len(pieces) - 1:
+            current += ";"
+            if sqlite3.complete_statement(current):  # the ';' ends a statement (not inside a string)
+                if current.strip().strip(";").strip():
+                    statements.append(current.strip())
+                current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements
 
 
 def load_jsonl(path: str | Path) -> list[Task]:
@@ -123,10 +185,11 @@ def load_jsonl(path: str | Path) -> list[Task]:
                 data = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-            if isinstance(data, dict) and "sqlite_path" in (data.get("db") or data):
-                holder = data["db"] if "db" in data else data
-                if not Path(holder["sqlite_path"]).is_absolute():
-                    holder["sqlite_path"] = str((path.parent / holder["sqlite_path"]).resolve())
+            if isinstance(data, dict):
+                holder = data.get("db") if isinstance(data.get("db"), dict) else data
+                for field_name in ("sqlite_path", "sql_path"):
+                    if isinstance(holder.get(field_name), str) and not Path(holder[field_name]).is_absolute():
+                        holder[field_name] = str((path.parent / holder[field_name]).resolve())
             try:
                 tasks.append(Task.model_validate(data))
             except ValidationError as exc:

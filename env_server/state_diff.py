@@ -1,0 +1,110 @@
+"""Database-state diffs for repair grading: snapshot every table, then compare two snapshots.
+
+A :class:`Snapshot` holds, for each table and view, its kind, column names and rows as a multiset
+of canonical rows (numbers to 9 significant digits, ``1 == 1.0``, as the query grader compares).
+:func:`diff` compares a candidate state with the target state table by table:
+
+* a table present in both with the same columns (names, case-insensitive, in order): its distance
+  is the size of the multiset symmetric difference of the rows, and its row F1 the multiset F1;
+* a table whose columns differ (a created table with the wrong schema) is entirely wrong;
+* a table the target has and the candidate lacks, or the other way round, is entirely wrong.
+
+Distances add up across tables, so progress from a start state toward the target is
+``1 - distance(candidate, target) / distance(start, target)``: 0 for doing nothing, negative for
+damage, 1 only at the target.
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+
+from env_server.grading import canonical_row
+
+
+@dataclass(frozen=True)
+class TableState:
+    """One table (or view) of a snapshot."""
+
+    kind: str
+    columns: tuple[str, ...]
+    rows: Counter = field(compare=False)
+    size: int = 0
+
+
+Snapshot = dict[str, TableState]
+"""Table name (lower case) to its state."""
+
+
+def snapshot(conn: sqlite3.Connection) -> Snapshot:
+    """Every table and view of ``conn`` (trusted call: no authorizer may be installed)."""
+    names = conn.execute(
+        "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    ).fetchall()
+    state: Snapshot = {}
+    for name, kind in names:
+        try:
+            cursor = conn.execute(f'SELECT * FROM "{name}"')
+            rows = Counter(canonical_row(r) for r in cursor.fetchall())
+            columns = tuple(d[0].lower() for d in cursor.description or ())
+        except sqlite3.Error:  # a view that no longer runs (its table changed) reads as empty and broken
+            rows, columns = Counter(), ("<broken view>",)
+        state[name.lower()] = TableState(kind=kind, columns=columns, rows=rows, size=sum(rows.values()))
+    return state
+
+
+@dataclass(frozen=True)
+class TableDiff:
+    """How one table of a candidate state differs from the target."""
+
+    table: str
+    distance: int
+    f1: float
+    missing: int
+    """Target rows the candidate lacks."""
+    extra: int
+    """Candidate rows the target lacks."""
+    problem: str | None = None
+    """Set when the table is wrong as a whole: missing, unexpected, or with the wrong columns."""
+
+    @property
+    def exact(self) -> bool:
+        return self.distance == 0
+
+    def describe(self) -> str:
+        if self.problem:
+            return f"{self.table}: {self.problem}"
+        return f"{self.table}: {self.missing} row(s) missing, {self.extra} unexpected (row F1 {self.f1:.2f})"
+
+
+def _f1(overlap: int, a: int, b: int) -> float:
+    return 1.0 if a == b == 0 else 2 * overlap / (a + b)
+
+
+def diff(candidate: Snapshot, target: Snapshot) -> dict[str, TableDiff]:
+    """Table-by-table difference of ``candidate`` from ``target`` (every table of either)."""
+    out: dict[str, TableDiff] = {}
+    for name in sorted(set(candidate) | set(target)):
+        have, want = candidate.get(name), target.get(name)
+        if want is None:
+            assert have is not None
+            out[name] = TableDiff(name, have.size + 1, 0.0, 0, have.size, "unexpected table (the target has none)")
+        elif have is None:
+            out[name] = TableDiff(name, want.size + 1, 0.0, want.size, 0, "missing (the target has it)")
+        elif have.columns != want.columns or have.kind != want.kind:
+            problem = (
+                f"is a {have.kind}, the target is a {want.kind}"
+                if have.kind != want.kind
+                else f"columns {list(have.columns)} differ from the target's {list(want.columns)}"
+            )
+            out[name] = TableDiff(name, have.size + want.size + 1, 0.0, want.size, have.size, problem)
+        else:
+            overlap = sum((have.rows & want.rows).values())
+            missing, extra = want.size - overlap, have.size - overlap
+            out[name] = TableDiff(name, missing + extra, _f1(overlap, have.size, want.size), missing, extra)
+    return out
+
+
+def distance(candidate: Snapshot, target: Snapshot) -> int:
+    """Total distance of ``candidate`` from ``target`` over all tables."""
+    return sum(d.distance for d in diff(candidate, target).values())

@@ -1,0 +1,85 @@
+"""The grounded family's building blocks: business documents (``Doc``) and metrics defined by them (``Metric``).
+
+A ``Doc`` is one short business document of the corpus in ``data/docs/``: a metric definition, a
+policy, or a note. Distractors are documents too: a *superseded* definition or a *draft* says so in
+its own text and names the document that replaced it; a near-synonym is a current document about a
+different concept with a similar name.
+
+A ``Metric`` turns a current definition into questions: a question template, the gold SQL that
+applies the current definition, and the *naive* SQL a reader who skipped the documents would
+write. The grounded generator keeps a question only when the two give different answers.
+"""
+from __future__ import annotations
+
+import random
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+DocStatus = Literal["current", "superseded", "draft"]
+DocKind = Literal["definition", "policy", "note"]
+AnswerType = Literal["int", "float", "string", "set"]
+DOC_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,79}$")
+
+
+@dataclass(frozen=True)
+class Doc:
+    """One business document."""
+
+    doc_id: str
+    """Stable id, lowercase letters, digits and dashes, e.g. ``ecommerce-net-revenue-v2``."""
+    title: str
+    """A short title, e.g. "Net revenue (current definition)"."""
+    domain: str
+    """The domain it belongs to (``ecommerce``, ..., ``external-broker``), or ``general``."""
+    kind: DocKind
+    """definition, policy or note."""
+    status: DocStatus
+    """current, superseded or draft. Only current documents define anything."""
+    body: str
+    """Two to six plain-English sentences. Non-current documents say so in their own text."""
+    superseded_by: str | None = None
+    """For superseded and draft documents: the id of the current document."""
+    source: str | None = None
+    """Provenance for documents derived from outside material (repository, commit, file, licence)."""
+
+    def __post_init__(self) -> None:
+        if not DOC_ID.match(self.doc_id):
+            raise ValueError(f"doc id {self.doc_id!r} must match {DOC_ID.pattern}")
+        if self.status != "current" and not self.superseded_by:
+            raise ValueError(f"doc {self.doc_id}: a {self.status} document must name the current one in superseded_by")
+
+
+Parameters = Callable[[sqlite3.Connection, random.Random], list[dict[str, str]]]
+"""Given the task database (trusted connection) and a seeded rng, candidate parameter bindings for
+the question and SQL templates (e.g. ``[{"month": "2024-03", "month_name": "March 2024"}]``)."""
+
+
+def no_parameters(conn: sqlite3.Connection, rng: random.Random) -> list[dict[str, str]]:
+    """For metrics whose question takes no parameter."""
+    return [{}]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A business metric whose current definition lives in ``doc_ids``."""
+
+    metric_id: str
+    """Unique id, e.g. ``ecommerce-net-revenue``."""
+    domain: str
+    """The database domain it applies to (generated domain name, or ``external-<db>``)."""
+    doc_ids: tuple[str, ...]
+    """The current documents a correct answer must cite (the definition, plus any policy it needs)."""
+    question: str
+    """``str.format`` template over the parameters; uses the business term, not the definition."""
+    gold_sql: str
+    """``str.format`` template: the current definition as SQL; one column, one row for scalars."""
+    naive_sql: str
+    """``str.format`` template: what a reader who ignored the documents would compute."""
+    answer_type: AnswerType
+    tolerance: float | None = None
+    """Relative tolerance for float answers."""
+    parameters: Parameters = field(default=no_parameters, compare=False)
+    distractor_ids: tuple[str, ...] = ()
+    """Superseded, draft or near-synonym documents about the same concept (citing a superseded one costs)."""
