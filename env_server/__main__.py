@@ -1,4 +1,4 @@
-"""Command line: ``python -m env_server {serve, build-data, bench, demo, eval-reviewer}``."""
+"""Command line: ``python -m env_server {serve, build-data, bench, demo, eval-reviewer, exploits}``."""
 from __future__ import annotations
 
 import argparse
@@ -16,9 +16,27 @@ def main(argv: list[str] | None = None) -> None:
                        help="custom task file (or folder) added to the built-in tasks; repeatable")
     serve.add_argument("--session-cap", type=int, default=512, help="live sessions per worker (default 512)")
     serve.add_argument("--session-ttl", type=float, default=900.0, help="idle seconds before eviction (default 900)")
-    build = sub.add_parser("build-data", help="generate data/tasks/*.jsonl and data/README.md")
-    build.add_argument("--out", type=Path, default=None, help="output folder (default: the repository's data/)")
+    build = sub.add_parser(
+        "build-data",
+        help="generate data/tasks/*.jsonl, data/docs/ and data/README.md; or, with --from-sqlite/--from-sql, "
+        "tasks for your own database",
+    )
+    build.add_argument("--out", type=Path, default=None,
+                       help="output folder (default: the repository's data/); with --from-*: the JSONL file to write "
+                       "(default ./<name>.tasks.jsonl)")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
+    build.add_argument("--no-external", action="store_true",
+                       help="skip the heldout_external split (needs ../shared/external/defog-data)")
+    source = build.add_mutually_exclusive_group()
+    source.add_argument("--from-sqlite", type=Path, metavar="PATH", help="bring your own database: a SQLite file")
+    source.add_argument("--from-sql", type=Path, metavar="PATH",
+                        help="bring your own database: a SQL dump (CREATE TABLE + INSERT); see --dialect")
+    build.add_argument("--dialect", default=None,
+                       help="sqlglot dialect of --from-sql, e.g. postgres, mysql (default: sqlite)")
+    build.add_argument("--name", default=None, help="with --from-*: name used in task ids (default: the file name)")
+    build.add_argument("--families", default="debug,analyst,repair",
+                       help="with --from-*: comma-separated families (default debug,analyst,repair)")
+    build.add_argument("--per-family", type=int, default=40, help="with --from-*: tasks per family (default 40)")
     bench = sub.add_parser("bench", help="measure reset latency and grading cost; write results/bench/core.json")
     bench.add_argument("--tasks", type=int, default=200, help="train tasks sampled")
     bench.add_argument("--resets", type=int, default=2000, help="resets timed")
@@ -27,6 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     which.add_argument("--reviewer", action="store_true",
                        help="our reviewer vs the keyword baseline on the labelled corpus; write results/bench/reviewer.json")
     sub.add_parser("demo", help="build data if missing, play scripted episodes, print a summary")
+    hacks = sub.add_parser("exploits", help="play the hack suite (scripted exploits and correct solutions) on held-out "
+                           "tasks of every family; write results/eval/exploits.json")
+    hacks.add_argument("--per-family", type=int, default=24, help="tasks per family (default 24)")
+    hacks.add_argument("--seed", type=int, default=0, help="sampling seed")
     review = sub.add_parser("eval-reviewer", help="careless vs careful policies with and without review; "
                             "write results/eval/reviewer_path.json")
     review.add_argument("--tasks", type=int, default=60, help="held-out tasks sampled (default 60)")
@@ -35,11 +57,25 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command == "serve":
         serve_main(args)
+    elif args.command == "build-data" and (args.from_sqlite or args.from_sql):
+        from env_server.tasks.byo import BYO_FAMILIES, main as byo_main
+
+        families = [f.strip() for f in args.families.split(",") if f.strip()]
+        unknown = [f for f in families if f not in BYO_FAMILIES]
+        if unknown:
+            parser.error(f"--families: {', '.join(unknown)} cannot be generated for your own database "
+                         f"(choose from {', '.join(BYO_FAMILIES)})")
+        if args.from_sqlite and args.dialect:
+            parser.error("--dialect goes with --from-sql")
+        byo_main(args.from_sqlite or args.from_sql, dialect=(args.dialect or "sqlite") if args.from_sql else None,
+                 out=args.out, name=args.name, families=families, per_family=args.per_family, progress=not args.quiet)
     elif args.command == "build-data":
         from env_server.tasks.build import main as build_main
         from env_server.tasks.registry import data_dir
 
-        build_main(args.out or data_dir(), progress=not args.quiet)
+        if args.dialect or args.name:
+            parser.error("--dialect and --name go with --from-sqlite/--from-sql")
+        build_main(args.out or data_dir(), progress=not args.quiet, external=not args.no_external)
     elif args.command == "bench" and args.reviewer:
         from env_server.bench_reviewer import main as bench_reviewer_main
 
@@ -56,6 +92,10 @@ def main(argv: list[str] | None = None) -> None:
         from env_server.review_eval import run as review_run
 
         print(f"wrote {review_run(n_tasks=args.tasks, seed=args.seed)}")
+    elif args.command == "exploits":
+        from env_server.exploits import main as exploits_main
+
+        print(f"wrote {exploits_main(per_family=args.per_family, seed=args.seed)}")
     elif args.command == "demo":
         from env_server.demo import main as demo_main
 

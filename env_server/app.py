@@ -118,8 +118,12 @@ class EnvResponse(BaseModel):
 class GradeItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    task_id: str = Field(max_length=500, description="The task the SQL answers.")
-    sql: str = Field(description="The candidate query.")
+    task_id: str = Field(max_length=500, description="The task the submission answers.")
+    sql: str | None = Field(
+        default=None, description="debug: the candidate query; repair: the write statements, in order (a script)."
+    )
+    answer: Any = Field(default=None, description="analyst and grounded: the answer.")
+    citations: list[str] | None = Field(default=None, description="grounded: doc ids supporting the answer.")
 
 
 class GradeRequest(BaseModel):
@@ -426,9 +430,12 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
     def _grade_batch(items: list[GradeItem]) -> list[GradeResult]:
         resolved = _resolve(items)
         results = []
-        for task, item in zip(resolved, items):
+        for i, (task, item) in enumerate(zip(resolved, items)):
+            needs = "answer" if task.family in ("analyst", "grounded") else "sql"
+            if getattr(item, needs) is None:
+                raise HttpError(422, f"items[{i}].{needs} is required: task {task.task_id} is a {task.family} task")
             try:
-                grade = grader.grade_query(task, item.sql)
+                grade = grader.grade_submission(task, item.sql, item.answer, item.citations)
             except GraderError as exc:
                 raise HttpError(500, f"task error (not your request): {exc}") from None
             breakdown = compose(grade, reward_config)
@@ -442,7 +449,9 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
         resolved = _resolve(items)
         reviewer = app.state.reviewer = getattr(app.state, "reviewer", None) or make_reviewer()
         results = []
-        for task, item in zip(resolved, items):
+        for i, (task, item) in enumerate(zip(resolved, items)):
+            if item.sql is None:
+                raise HttpError(422, f"items[{i}].sql is required: /review reviews SQL")
             review = reviewer.review(item.sql, family=task.family, schema=grader.databases.schema(task.db)).as_dict()
             penalty = review_penalty(review["verdict"], reward_config)
             results.append(ReviewResult(task_id=task.task_id, verdict=review["verdict"], penalty=penalty,

@@ -61,6 +61,8 @@ from env_server.tasks.spec import Task
 
 
 PARTIAL_CREDIT = 0.1
+TARGET_CACHE_SIZE = 128
+"""Repair targets (start and gold-repaired snapshots) kept in memory; each holds a whole database."""
 """Default ceiling of a failed submission's score; ``RewardConfig`` checks dominance against it."""
 
 
@@ -300,6 +302,20 @@ class Grader:
             )
         return Grade(success=success, score=score, components=components, reason=reason)
 
+    def grade_submission(
+        self, task: Task, sql: str | None = None, answer: object = None, citations: list[str] | None = None
+    ) -> Grade:
+        """The grade of a one-shot submission in the family's own terms: debug ``sql`` (a query), repair
+        ``sql`` (a script of write statements, replayed in order), analyst and grounded ``answer``
+        (and ``citations``). What ``POST /grade`` and the reward functions call."""
+        if task.family == "debug":
+            return self.grade_query(task, sql or "")
+        if task.family == "repair":
+            from env_server.tasks.spec import split_statements
+
+            return self.grade_repair(task, split_statements(sql or ""))
+        return self.grade_answer(task, answer, citations)
+
     def grade_answer(self, task: Task, answer: object, citations: list[str] | None = None) -> Grade:
         """Grade a typed ``answer`` (analyst, grounded) and, for grounded tasks, its ``citations``."""
         from env_server.answers import check_answer, gold_value
@@ -372,7 +388,7 @@ class Grader:
             conn.close()
         with self._lock:
             self._targets[key] = (start, target)
-            while len(self._targets) > max(64, self.config.reference_cache_size // 100):
+            while len(self._targets) > TARGET_CACHE_SIZE:
                 self._targets.popitem(last=False)
         return start, target
 

@@ -1,7 +1,7 @@
 """Where reward functions grade: in this process, or on env servers over HTTP.
 
 Both backends answer the same two questions for a batch of ``(task_id, sql)`` items, and give the
-same answers, because both end in the same code: :meth:`env_server.grading.Grader.grade_query`
+same answers, because both end in the same code: :meth:`env_server.grading.Grader.grade_submission`
 composed by :func:`env_server.reward.compose` (what ``DataOpsEnv`` reports and ``POST /grade``
 returns), and the reviewer's verdict (what ``step_with_review`` and ``POST /review`` use).
 
@@ -120,7 +120,7 @@ class InProcessBackend:
         return list(self._pool.map(lambda pair: fn(*pair), resolved))
 
     def _grade_one(self, task: Task, sql: str) -> GradeOutcome:
-        grade = self.grader.grade_query(task, sql)
+        grade = self.grader.grade_submission(task, sql=sql)
         breakdown = compose(grade, self.reward_config)
         return GradeOutcome(task.task_id, breakdown.total, breakdown.components, grade.model_dump())
 

@@ -1,8 +1,12 @@
-"""``python -m env_server build-data``: generate every task file and ``data/README.md``, deterministically.
+"""``python -m env_server build-data``: generate every task file, the docs corpus and ``data/README.md``, deterministically.
 
-Writes ``data/tasks/<family>_<split>.jsonl`` and a README whose count tables are computed from
-the files just written. Running it twice gives byte-identical files (a test checks this against
-the committed data).
+Writes ``data/tasks/<family>_<split>.jsonl`` for the four families and the splits ``fixed`` (seed
+tasks of the four designs; grounded has none), ``train``, ``heldout_iid``, ``heldout_ood`` and
+``heldout_external`` (defog-data, read from ``../shared/external``), then ``data/docs/*.md`` (the
+business-documents corpus, glossary documents included), and a README whose count tables are
+computed from the files just written. Running it twice gives byte-identical files (a test checks
+this against the committed data). Fixed tasks must score 1.0 with their reference solutions, or
+the build fails.
 """
 from __future__ import annotations
 
@@ -11,61 +15,142 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
+from env_server.docs import DocCorpus, write_corpus
 from env_server.grading import Grader
-from env_server.tasks import debug
-from env_server.tasks.spec import SPLITS, Task, save_jsonl
+from env_server.tasks import analyst, debug, grounded, repair
+from env_server.tasks.spec import FAMILIES, SPLITS, Task, save_jsonl
 
 REBUILD_COMMAND = "python -m env_server build-data"
+GENERATORS = {"debug": debug, "repair": repair, "analyst": analyst, "grounded": grounded}
+EXTERNAL_SPLIT = "heldout_external"
 
 
-def build(out_dir: Path, splits: Iterable[str] = SPLITS, progress: bool = True, sizes: dict[str, int] | None = None) -> dict[str, list[Task]]:
-    """Generate tasks for ``splits`` into ``out_dir/tasks`` and write ``out_dir/README.md``."""
-    grader = Grader()
+def corpus() -> list:
+    """Every document of ``data/docs``: the generated domains' and the defog-data glossaries'."""
+    from env_server.tasks.definitions import DOCS
+    from env_server.tasks.external import glossary_docs
+
+    return sorted([*DOCS, *glossary_docs()], key=lambda d: d.doc_id)
+
+
+def check_fixed(grader: Grader, tasks: list[Task]) -> None:
+    """Every fixed task must be valid and score 1.0 with its reference solution."""
+    for task in tasks:
+        if task.family == "repair":
+            grade = grader.grade_repair(task, task.gold_repair_sql or [])
+            problems = grader.task_problems(task)
+        elif task.family == "debug":
+            grade = grader.grade_query(task, task.gold_sql or "")
+            problems = grader.task_problems(task)
+        else:
+            from env_server.answers import gold_value
+
+            gold = gold_value(list(grader.reference(task).rows), task.answer_type)  # type: ignore[arg-type]
+            answer = sorted(gold) if task.answer_type == "set" else gold  # type: ignore[arg-type]
+            grade = grader.grade_answer(task, answer, task.doc_ids)
+            problems = []
+        if problems or grade.score != 1.0:
+            raise RuntimeError(
+                f"fixed task {task.task_id} is invalid: {'; '.join(problems) or grade.reason} (score {grade.score})"
+            )
+
+
+def build(
+    out_dir: Path,
+    splits: Iterable[str] = SPLITS,
+    progress: bool = True,
+    sizes: dict[str, int] | None = None,
+    families: Iterable[str] = FAMILIES,
+    external: bool = True,
+) -> dict[str, list[Task]]:
+    """Generate tasks for ``families`` × ``splits`` (+ ``heldout_external`` unless ``external`` is
+    False) into ``out_dir/tasks``, the docs into ``out_dir/docs``, and write ``out_dir/README.md``."""
+    families = list(families)
+    docs_dir = out_dir / "docs"
+    write_corpus(corpus(), docs_dir)
+    grader = Grader(docs=DocCorpus.load(docs_dir))  # grade against the corpus just written
     files: dict[str, list[Task]] = {}
-    fixed = debug.fixed_tasks()
-    for task in fixed:
-        problems = grader.task_problems(task)
-        if problems:
-            raise RuntimeError(f"fixed task {task.task_id} is invalid: {'; '.join(problems)}")
-    files["debug_fixed"] = fixed
-    for split in splits:
-        n = (sizes or {}).get(split)
-        files[f"debug_{split}"] = debug.generate_split(split, n=n, grader=grader, progress=progress)
+    for family in families:
+        fixed = getattr(GENERATORS[family], "fixed_tasks", None)
+        if fixed is not None:
+            tasks = fixed()
+            check_fixed(grader, tasks)
+            files[f"{family}_fixed"] = tasks
+    for family in families:
+        for split in splits:
+            n = (sizes or {}).get(split)
+            files[f"{family}_{split}"] = GENERATORS[family].generate_split(split, n=n, grader=grader, progress=progress)
+    if external:
+        from env_server.tasks.external_split import generate
+
+        for family, tasks in generate(families, grader=grader, progress=progress).items():
+            if tasks:
+                files[f"{family}_{EXTERNAL_SPLIT}"] = tasks
     tasks_dir = out_dir / "tasks"
     tasks_dir.mkdir(parents=True, exist_ok=True)
+    for stale in tasks_dir.glob("*.jsonl"):
+        if stale.stem not in files:
+            stale.unlink()
     for name, tasks in files.items():
         save_jsonl(tasks, tasks_dir / f"{name}.jsonl")
-    (out_dir / "README.md").write_text(readme(files), encoding="utf-8")
+    (out_dir / "README.md").write_text(readme(files, corpus()), encoding="utf-8")
     return files
 
 
-def _cross_table(title: str, by_split: dict[str, list[Task]], key) -> list[str]:
+def _cross_table(title: str, by_split: dict[str, list[Task]], key, note: str = "") -> list[str]:
     """A table with one row per value of ``key`` and one column per split."""
     splits = list(by_split)
     counts = {split: Counter(v for t in tasks for v in key(t)) for split, tasks in by_split.items()}
     values = sorted({v for c in counts.values() for v in c})
-    lines = [f"## {title}", "", "| | " + " | ".join(splits) + " |", "|---|" + "---:|" * len(splits)]
+    if not values:
+        return []
+    lines = [f"## {title}", ""] + ([note, ""] if note else [])
+    lines += ["| | " + " | ".join(splits) + " |", "|---|" + "---:|" * len(splits)]
     for value in values:
         lines.append(f"| {value} | " + " | ".join(f"{counts[s][value]:,}" if counts[s][value] else "" for s in splits) + " |")
     return lines + [""]
 
 
-def readme(files: dict[str, list[Task]]) -> str:
-    """The data README, with every count computed from ``files``."""
+def _tag(task: Task, prefix: str) -> list[str]:
+    return [tag.split(":", 1)[1] for tag in task.tags if tag.startswith(prefix + ":")]
+
+
+def _domain(task: Task) -> str:
+    if task.db.domain:
+        return task.db.domain
+    if task.db.sql_path:
+        return "external-" + Path(task.db.sql_path).stem
+    return "custom"
+
+
+SPLIT_ORDER = ("fixed", "train", "heldout_iid", "heldout_ood", EXTERNAL_SPLIT)
+
+
+def readme(files: dict[str, list[Task]], docs: list | None = None) -> str:
+    """The data README, with every count computed from ``files`` (and the docs corpus)."""
     everything = [t for tasks in files.values() for t in tasks]
     by_split: dict[str, list[Task]] = {}
-    for task in everything:
-        by_split.setdefault(task.split, []).append(task)
+    for split in SPLIT_ORDER:
+        chosen = [t for t in everything if t.split == split]
+        if chosen:
+            by_split[split] = chosen
+
+    def family_split(family: str) -> dict[str, list[Task]]:
+        return {s: [t for t in tasks if t.family == family] for s, tasks in by_split.items()}
+
     lines = [
         "# data/",
         "",
-        "Generated task sets. Do not edit by hand: rebuild with",
+        "Generated task sets and the business-documents corpus. Do not edit by hand: rebuild with",
         "",
         f"    {REBUILD_COMMAND}",
         "",
         "The build is deterministic; `tests/test_build_data.py` rebuilds and compares with these files.",
         "Each line of a `tasks/*.jsonl` file is one task spec (see `env_server/tasks/spec.py`). Every count",
-        "below is computed by the build from the files it wrote.",
+        "below is computed by the build from the files it wrote. `heldout_external` tasks reference the",
+        "defog-data databases in `../shared/external/defog-data` by path (Apache-2.0; transpiled from",
+        "PostgreSQL to SQLite when first used); nothing of them is copied here but their glossary lines,",
+        "which are documents of the corpus, each with its source.",
         "",
         "## Files",
         "",
@@ -76,20 +161,33 @@ def readme(files: dict[str, list[Task]]) -> str:
         lines.append(f"| `tasks/{name}.jsonl` | {tasks[0].family} | {tasks[0].split} | {len(tasks):,} |")
     lines += [f"| **total** | | | **{len(everything):,}** |", ""]
     lines += _cross_table("Tasks per family", by_split, lambda t: [t.family])
-    lines += _cross_table("Tasks per domain", by_split, lambda t: [t.db.domain or "custom"])
-    lines += _cross_table("Tasks per difficulty", by_split, lambda t: [t.difficulty])
-    lines += _cross_table("Tasks per bug type (a multi-bug task counts once per bug)", by_split, lambda t: t.bug_types)
+    lines += _cross_table("Tasks per domain (all families)", by_split, lambda t: [_domain(t)])
+    lines += _cross_table("Tasks per difficulty (all families)", by_split, lambda t: [f"{t.family} / {t.difficulty}"])
     lines += _cross_table(
-        "Tasks per gold-query template",
-        by_split,
-        lambda t: [tag.split(":", 1)[1] for tag in t.tags if tag.startswith("template:")],
+        "debug: tasks per bug type", family_split("debug"), lambda t: t.bug_types, "A multi-bug task counts once per bug."
     )
+    lines += _cross_table("debug: tasks per gold-query template", family_split("debug"), lambda t: _tag(t, "template"))
+    lines += _cross_table("repair: tasks per corruption", family_split("repair"), lambda t: [t.corruption or "?"])
+    lines += _cross_table("analyst: tasks per question template", family_split("analyst"), lambda t: _tag(t, "template"))
+    lines += _cross_table("analyst and grounded: tasks per answer type",
+                          {s: [t for t in ts if t.answer_type] for s, ts in by_split.items()},
+                          lambda t: [f"{t.family} / {t.answer_type}"])
+    lines += _cross_table("grounded: tasks per metric", family_split("grounded"), lambda t: _tag(t, "metric"))
+    if docs:
+        lines += ["## Documents (`docs/`)", "", "| domain | current | superseded | draft | total |", "|---|---:|---:|---:|---:|"]
+        by_domain: dict[str, Counter] = {}
+        for doc in docs:
+            by_domain.setdefault(doc.domain, Counter())[doc.status] += 1
+        for domain, count in sorted(by_domain.items()):
+            lines.append(f"| {domain} | {count['current']} | {count['superseded'] or ''} | {count['draft'] or ''} | {sum(count.values())} |")
+        total = Counter(d.status for d in docs)
+        lines += [f"| **total** | **{total['current']}** | **{total['superseded']}** | **{total['draft']}** | **{len(docs)}** |", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def main(out_dir: Path, progress: bool = True) -> None:
+def main(out_dir: Path, progress: bool = True, external: bool = True) -> None:
     started = time.perf_counter()
-    files = build(out_dir, progress=progress)
+    files = build(out_dir, progress=progress, external=external)
     total = sum(len(t) for t in files.values())
     print(f"wrote {total:,} tasks in {len(files)} files to {out_dir / 'tasks'} in {time.perf_counter() - started:.1f}s")
     for name, tasks in files.items():

@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Mapping, Sequence
 
 from tqdm import tqdm
 
@@ -79,21 +79,44 @@ def tasks_for_database(
 
     ``usage`` counts bug types generated so far; the least used applicable type is tried first,
     so that rare bug types are not crowded out by ones that apply to every query."""
+    yield from tasks_for_db(
+        grader,
+        split,
+        DbSpec(domain=slot.domain, seed=seed),
+        name=f"{slot.domain}-s{seed}",
+        bug_types=slot.bug_types,
+        nouns=get_domain(slot.domain).nouns,
+        rng_key=f"debug|{split}|{slot.domain}|{seed}",
+        usage=usage,
+    )
+
+
+def tasks_for_db(
+    grader: Grader,
+    split: str,
+    db: DbSpec,
+    name: str,
+    bug_types: Sequence[str] = TRAIN_BUG_TYPES,
+    nouns: Mapping[str, str] | None = None,
+    rng_key: str | None = None,
+    usage: Counter | None = None,
+    golds_per_database: int = GOLDS_PER_DATABASE,
+) -> Iterator[Task]:
+    """Valid debug tasks on any database ``db`` (generated or brought by the user); ids start with
+    ``debug-<name>-``."""
     usage = Counter() if usage is None else usage
-    domain = get_domain(slot.domain)
-    db = DbSpec(domain=slot.domain, seed=seed)
-    rng = random.Random(f"debug|{split}|{slot.domain}|{seed}")
+    rng = random.Random(rng_key or f"debug|{split}|{name}")
     template = grader.databases.template(db)
     schema = grader.databases.schema(db)
     with template.lock:
-        golds = synthesise(template.conn, schema, rng, domain.nouns)
+        golds = synthesise(template.conn, schema, rng, nouns or {})
     rng.shuffle(golds)
     used = 0
     for gold in golds:
-        if used >= GOLDS_PER_DATABASE:
+        if used >= golds_per_database:
             break
         base = Task(
-            task_id=f"debug-{slot.domain}-s{seed}-{gold.template}",
+            task_id=f"debug-{name}-{gold.template}",
             family="debug",
             split=split,
             db=db,
@@ -106,7 +129,7 @@ def tasks_for_database(
         reference = grader.reference(base)
         if not reference.rows or len(reference.rows) > MAX_GOLD_ROWS:
             continue
-        candidates = [b for b in applicable(gold.sql, schema) if b in slot.bug_types]
+        candidates = [b for b in applicable(gold.sql, schema) if b in bug_types]
         rng.shuffle(candidates)
         candidates.sort(key=lambda b: usage[b])
         kept = 0
@@ -118,7 +141,7 @@ def tasks_for_database(
                 continue
             bugs = [bug]
             if gold.level >= 2 and rng.random() < MULTI_BUG_RATE:
-                others = [b for b in applicable(broken, schema) if b in slot.bug_types and b != bug]
+                others = [b for b in applicable(broken, schema) if b in bug_types and b != bug]
                 if others:
                     second_bug = min(others, key=lambda b: (usage[b], rng.random()))
                     second = inject(broken, second_bug, schema, rng)

@@ -207,13 +207,27 @@ def dump_task(task: Task) -> str:
     }, ensure_ascii=False, sort_keys=True)
 
 
+def relative_to(task: Task, folder: str | Path) -> Task:
+    """``task`` with its database file path (``sqlite_path`` or ``sql_path``) relative to ``folder``,
+    as :func:`load_jsonl` resolves it, so a task file can move with its database."""
+    import os
+
+    changes = {}
+    for name in ("sqlite_path", "sql_path"):
+        value = getattr(task.db, name)
+        if value is not None and Path(value).is_absolute():
+            changes[name] = Path(os.path.relpath(value, Path(folder).resolve())).as_posix()
+    return task.model_copy(update={"db": task.db.model_copy(update=changes)}) if changes else task
+
+
 def save_jsonl(tasks: Iterable[Task], path: str | Path) -> int:
-    """Write tasks to ``path`` (one line each, deterministic). Returns how many were written."""
+    """Write tasks to ``path`` (one line each, deterministic), with database paths relative to its
+    folder. Returns how many were written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     with path.open("w", encoding="utf-8") as handle:
         for task in tasks:
-            handle.write(dump_task(task) + "\n")
+            handle.write(dump_task(relative_to(task, path.parent)) + "\n")
             count += 1
     return count

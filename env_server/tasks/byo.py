@@ -1,0 +1,119 @@
+"""Bring your own database: generate debug, analyst and repair tasks for a database the generators
+have never seen.
+
+``python -m env_server build-data --from-sqlite PATH`` (or ``--from-sql PATH --dialect postgres``)
+profiles the database (column classes, the foreign-key graph), then runs the same generators as
+the built-in families on it: gold queries and injected bugs (debug), typed business questions
+(analyst) and planted corruptions with their repair rule (repair). Every task is validated by the
+grader exactly as the built-in ones are. The tasks reference the database by path (relative to
+the output file), so nothing is copied; serve them with ``python -m env_server serve --tasks OUT``.
+A database with only a handful of rows per table gets no repair task: a corruption needs rows to
+hide in, and the summary says so.
+"""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from tqdm import tqdm
+
+from env_server.grading import Grader
+from env_server.tasks import analyst, debug, repair
+from env_server.tasks.bugs import BUG_TYPES
+from env_server.tasks.corruptions import CORRUPTION_KINDS
+from env_server.tasks.questions import QUESTION_TEMPLATES
+from env_server.tasks.spec import DbSpec, Task, save_jsonl
+
+BYO_FAMILIES: tuple[str, ...] = ("debug", "analyst", "repair")
+PER_FAMILY = 40
+MAX_ROUNDS = 12
+"""Generation rounds (each with a fresh seed) tried per family before settling for fewer tasks."""
+
+
+def slug(text: str) -> str:
+    """A task-id-safe name: lower case, letters, digits and dashes."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "db"
+
+
+def _round(grader: Grader, family: str, split: str, db: DbSpec, name: str, r: int) -> Iterator[Task]:
+    key = f"{family}|{split}|{name}|round{r}"
+    if family == "debug":
+        return debug.tasks_for_db(grader, split, db, f"{name}-r{r}", BUG_TYPES, rng_key=key)
+    if family == "analyst":
+        return analyst.tasks_for_db(grader, split, db, f"{name}-r{r}", QUESTION_TEMPLATES, rng_key=key)
+    if family == "repair":
+        return repair.tasks_for_db(grader, split, db, f"{name}-r{r}", CORRUPTION_KINDS, rng_key=key)
+    raise ValueError(f"unknown family {family!r}; choose from {', '.join(BYO_FAMILIES)}")
+
+
+def tasks_for_database(
+    db: DbSpec,
+    name: str,
+    families: Sequence[str] = BYO_FAMILIES,
+    per_family: int = PER_FAMILY,
+    split: str = "custom",
+    grader: Grader | None = None,
+    progress: bool = True,
+) -> dict[str, list[Task]]:
+    """Up to ``per_family`` valid tasks per family on ``db``, deterministically."""
+    grader = grader or Grader()
+    grader.databases.schema(db)  # build it once now: a broken file fails here, with its own message
+    out: dict[str, list[Task]] = {}
+    for family in families:
+        tasks: list[Task] = []
+        seen: set[str] = set()
+        bar = tqdm(total=per_family, desc=f"{family}/{name}", unit="task", disable=not progress, leave=False)
+        for r in range(MAX_ROUNDS):
+            for task in _round(grader, family, split, db, name, r):
+                key = task.gold_sql or "\n".join(task.gold_repair_sql or [])
+                key += "|" + (task.broken_sql or "") + "|" + task.question
+                if key in seen:
+                    continue
+                seen.add(key)
+                tasks.append(task)
+                bar.update(1)
+                if len(tasks) >= per_family:
+                    break
+            if len(tasks) >= per_family:
+                break
+        bar.close()
+        out[family] = tasks
+    return out
+
+
+def main(
+    path: Path,
+    dialect: str | None,
+    out: Path | None,
+    name: str | None = None,
+    families: Sequence[str] = BYO_FAMILIES,
+    per_family: int = PER_FAMILY,
+    progress: bool = True,
+) -> Path:
+    """Generate tasks for the database at ``path`` and write them to ``out`` (JSONL)."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise SystemExit(f"no such file: {path}")
+    name = slug(name or path.stem)
+    db = DbSpec(sqlite_path=str(path)) if dialect is None else DbSpec(sql_path=str(path), dialect=dialect)
+    out = Path(out or f"{name}.tasks.jsonl")
+    started = time.perf_counter()
+    try:
+        by_family = tasks_for_database(db, name, families, per_family, progress=progress)
+    except (ValueError, OSError) as exc:
+        raise SystemExit(f"cannot generate tasks for {path}: {exc}") from None
+    tasks = [t for family in families for t in by_family[family]]
+    if not tasks:
+        raise SystemExit(f"no valid task could be generated for {path}: does it have tables with data?")
+    save_jsonl(tasks, out)
+    print(f"wrote {len(tasks)} tasks for {path.name} to {out} in {time.perf_counter() - started:.1f}s")
+    for family in families:
+        hint = ""
+        if not by_family[family]:
+            hint = (" (its tables have too few rows to plant a corruption in)" if family == "repair"
+                    else " (nothing in its schema fits the generators)")
+        print(f"  {family}: {len(by_family[family])}{hint}")
+    print(f"serve them with: python -m env_server serve --tasks {out}")
+    return out

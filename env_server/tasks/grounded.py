@@ -1,0 +1,119 @@
+"""The grounded family: answer an analytics question under the business definitions of the docs
+corpus, and cite them.
+
+Generation: each :class:`~env_server.tasks.grounding.Metric` of a domain
+(:mod:`env_server.tasks.definitions` for the generated domains, :mod:`env_server.tasks.external`
+for the defog-data databases) is bound to parameters drawn from the task database. A binding is
+kept only when
+
+* the gold SQL (the current definition) gives a usable answer of the metric's type,
+* the *naive* SQL (what someone who skipped the documents would compute) gives a different
+  answer: the question cannot be answered right without the definition, and
+* the grader finds nothing wrong with the task (the answer depends on the data).
+
+The task's ``doc_ids`` are the current documents the definition lives in; ``docs_domain`` says
+which corpus section ``search_docs`` looks in.
+
+Splits: ``train`` and ``heldout_iid`` over the train domains (seeds from 0 and from 10,000),
+``heldout_ood`` over the two held-out domains, whose metrics and documents never appear in
+train, and ``heldout_external`` over the defog-data databases (:mod:`env_server.tasks.external_split`).
+"""
+from __future__ import annotations
+
+import random
+from typing import Iterable, Iterator
+
+from env_server.answers import check_answer, gold_value
+from env_server.grading import Grader
+from env_server.tasks import splits
+from env_server.tasks.debug import OOD_DOMAINS, TRAIN_DOMAINS
+from env_server.tasks.definitions import METRICS
+from env_server.tasks.grounding import Metric
+from env_server.tasks.spec import DbSpec, Task
+
+BINDINGS_PER_METRIC = 2
+"""Bindings kept per metric and database, so questions spread over many databases."""
+MAX_STEPS = 12
+
+
+def _answer(grader: Grader, db: DbSpec, sql: str, answer_type: str) -> object | None:
+    execution = grader.databases.template(db).execute(sql, config=grader.sandbox_config)
+    if not execution.ok:
+        return None
+    try:
+        return gold_value(list(execution.rows), answer_type)  # type: ignore[arg-type]
+    except ValueError:
+        return None
+
+
+def naive_differs(grader: Grader, db: DbSpec, metric: Metric, gold: object, naive_sql: str) -> bool:
+    """Whether the naive reading's answer would be graded wrong against ``gold``."""
+    naive = _answer(grader, db, naive_sql, metric.answer_type)
+    if naive is None:
+        return True
+    if metric.answer_type == "set":
+        naive = sorted(naive)  # type: ignore[arg-type]
+    return not check_answer(naive, gold, metric.answer_type, metric.tolerance).correct
+
+
+def tasks_for_db(
+    grader: Grader,
+    split: str,
+    db: DbSpec,
+    name: str,
+    metrics: Iterable[Metric],
+    docs_domain: str,
+    rng_key: str | None = None,
+    per_metric: int = BINDINGS_PER_METRIC,
+) -> Iterator[Task]:
+    """Valid grounded tasks on ``db`` for ``metrics``; ids start with ``grounded-<name>-``."""
+    rng = random.Random(rng_key or f"grounded|{split}|{name}")
+    template = grader.databases.template(db)
+    for metric in metrics:
+        with template.lock:
+            bindings = metric.parameters(template.conn, rng)
+        kept = 0
+        for index, binding in enumerate(bindings):
+            if kept >= per_metric:
+                break
+            gold_sql = metric.gold_sql.format(**binding)
+            gold = _answer(grader, db, gold_sql, metric.answer_type)
+            if gold is None or not naive_differs(grader, db, metric, gold, metric.naive_sql.format(**binding)):
+                continue
+            task = Task(
+                task_id=f"grounded-{name}-{metric.metric_id}-{index + 1}",
+                family="grounded",
+                split=split,
+                difficulty="hard" if len(metric.doc_ids) > 1 else "medium",
+                db=db,
+                question=metric.question.format(**binding),
+                gold_sql=gold_sql,
+                answer_type=metric.answer_type,
+                tolerance=metric.tolerance,
+                doc_ids=list(metric.doc_ids),
+                docs_domain=docs_domain,
+                max_steps=MAX_STEPS,
+                tags=[f"metric:{metric.metric_id}"],
+            )
+            if grader.task_problems(task):
+                continue
+            kept += 1
+            yield task
+
+
+def generate_split(split: str, n: int | None = None, grader: Grader | None = None, progress: bool = True) -> list[Task]:
+    """``n`` valid grounded tasks for ``split`` (default ``FAMILY_SPLIT_SIZES``), deterministically."""
+    grader = grader or Grader()
+    domains = {"train": TRAIN_DOMAINS, "heldout_iid": TRAIN_DOMAINS, "heldout_ood": OOD_DOMAINS}.get(split)
+    if domains is None:
+        raise ValueError(f"unknown split {split!r}; expected train, heldout_iid or heldout_ood")
+    layout = [splits.Slot(d, ()) for d in domains]
+
+    def tasks_for(slot: splits.Slot, seed: int) -> Iterator[Task]:
+        metrics = [m for m in METRICS if m.domain == slot.domain]
+        return tasks_for_db(
+            grader, split, DbSpec(domain=slot.domain, seed=seed), f"{slot.domain}-s{seed}", metrics, slot.domain,
+            rng_key=f"grounded|{split}|{slot.domain}|{seed}",
+        )
+
+    return splits.fill("grounded", split, n or splits.FAMILY_SPLIT_SIZES[split], layout, tasks_for, progress)

@@ -1,0 +1,81 @@
+"""How the repair, analyst and grounded families split their tasks, and the loop that fills a split.
+
+The same scheme as the debug family (:mod:`env_server.tasks.debug`):
+
+* ``train``: the five train domains, seeds from 0, every kind (template, corruption) except the
+  held-out ones;
+* ``heldout_iid``: the same domains and kinds on unseen seeds (from 10,000);
+* ``heldout_ood``: seeds from 20,000; the two held-out domains with every kind, plus the train
+  domains with only the held-out kinds. Neither appears anywhere in ``train``;
+* ``heldout_external``: databases from outside the project (``../shared/external/defog-data``),
+  built by :mod:`env_server.tasks.external_split`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Sequence
+
+from tqdm import tqdm
+
+from env_server.tasks.debug import OOD_DOMAINS, SEED_START, TRAIN_DOMAINS
+from env_server.tasks.spec import Task
+
+FAMILY_SPLIT_SIZES: dict[str, int] = {"train": 1000, "heldout_iid": 150, "heldout_ood": 150}
+MAX_SEEDS = 3_000
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One domain and the kinds (templates, corruptions) allowed on it in a split."""
+
+    domain: str
+    kinds: tuple[str, ...]
+
+
+def slots(split: str, kinds: Sequence[str], held_out: Sequence[str]) -> list[Slot]:
+    """The domain/kind combinations ``split`` draws from, in round-robin order."""
+    train_kinds = tuple(k for k in kinds if k not in held_out)
+    if split in ("train", "heldout_iid"):
+        return [Slot(d, train_kinds) for d in TRAIN_DOMAINS]
+    if split == "heldout_ood":
+        return [Slot(d, tuple(kinds)) for d in OOD_DOMAINS] + [Slot(d, tuple(held_out)) for d in TRAIN_DOMAINS if held_out]
+    raise ValueError(f"unknown split {split!r}; expected train, heldout_iid or heldout_ood")
+
+
+def fill(
+    family: str,
+    split: str,
+    n: int,
+    plan: Iterable[Slot],
+    tasks_for: Callable[[Slot, int], Iterator[Task]],
+    progress: bool = True,
+) -> list[Task]:
+    """``n`` tasks for ``split``: walk seeds from the split's start, asking ``tasks_for(slot, seed)``
+    for each slot in turn, until ``n`` tasks with distinct ids are collected (deterministic)."""
+    plan = list(plan)
+    tasks: list[Task] = []
+    seen: set[str] = set()
+    seed = SEED_START[split]
+    bar = tqdm(total=n, desc=f"{family}/{split}", unit="task", disable=not progress, leave=False)
+    while len(tasks) < n:
+        for slot in plan:
+            for task in tasks_for(slot, seed):
+                if task.task_id in seen:
+                    continue
+                seen.add(task.task_id)
+                tasks.append(task)
+                bar.update(1)
+                if len(tasks) >= n:
+                    break
+            if len(tasks) >= n:
+                break
+        seed += 1
+        if seed - SEED_START[split] > MAX_SEEDS:
+            raise RuntimeError(f"could not generate {n} {family}/{split} tasks from {MAX_SEEDS:,} seeds; got {len(tasks)}")
+    bar.close()
+    return tasks
+
+
+def difficulty(level: int) -> str:
+    """easy/medium/hard from a 1–3 complexity level."""
+    return "easy" if level <= 1 else "medium" if level == 2 else "hard"
