@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import sqlite3
 from collections import Counter
-from functools import lru_cache
+from functools import cache
 
 import pytest
 
@@ -36,21 +36,21 @@ def _copy(conn: sqlite3.Connection) -> sqlite3.Connection:
     return dest
 
 
-@lru_cache(maxsize=None)
+@cache
 def _clean(domain: str, seed: int) -> sqlite3.Connection:
     conn = sqlite3.connect(":memory:", check_same_thread=False)
     populate(conn, DOMAINS[domain], seed)
     return conn
 
 
-@lru_cache(maxsize=None)
+@cache
 def _variant(domain: str, seed: int) -> sqlite3.Connection:
     conn = _copy(_clean(domain, seed))
     perturb(conn, VARIANT_SEED)
     return conn
 
 
-@lru_cache(maxsize=None)
+@cache
 def _plan(domain: str, seed: int) -> tuple[Corruption, ...]:
     conn = _clean(domain, seed)
     return tuple(plan(conn, introspect(conn), random.Random(seed), DOMAINS[domain].nouns))
@@ -246,7 +246,7 @@ def test_failing_setup_names_the_statement():
 
 def _foreign_database() -> sqlite3.Connection:
     """A small database unlike the generated domains: TEXT primary keys, no foreign keys, a timestamp, a
-    table without a primary key (and a spaced column name), a WITHOUT ROWID table and a quoted name."""
+    table without a primary key (and a spaced column name) and a WITHOUT ROWID table."""
     rng = random.Random(3)
     conn = sqlite3.connect(":memory:")
     conn.executescript(
@@ -256,7 +256,6 @@ def _foreign_database() -> sqlite3.Connection:
         CREATE TABLE tiny (k TEXT PRIMARY KEY, v TEXT);
         CREATE TABLE readings ("Sensor Name" TEXT, value REAL, taken TEXT);
         CREATE TABLE pairs (a INTEGER, b INTEGER, w REAL, PRIMARY KEY (a, b)) WITHOUT ROWID;
-        CREATE TABLE "we""ird" (x INTEGER PRIMARY KEY, y REAL);
         """
     )
     families = ("tools", "garden", "paint", "kitchen")
@@ -277,7 +276,7 @@ def _foreign_database() -> sqlite3.Connection:
          for _ in range(120)],
     )
     conn.executemany("INSERT INTO pairs VALUES (?, ?, ?)", [(i, i % 7, rng.random()) for i in range(60)])
-    conn.executemany('INSERT INTO "we""ird" VALUES (?, ?)', [(i, rng.random()) for i in range(60)])
+
     conn.commit()
     return conn
 
@@ -287,7 +286,7 @@ def test_plan_works_on_an_unseen_database():
     corruptions = plan(conn, introspect(conn), random.Random(0))
     assert corruptions
     touched = {t for c in corruptions for t in c.tables}
-    assert not touched & {"tiny", "pairs", 'we"ird'}  # too small, no rowid, a name the profiler cannot quote
+    assert not touched & {"tiny", "pairs"}  # too few rows; no rowid
     assert {"format_drift", "case_whitespace", "duplicates", "unit_swap"} <= {c.kind for c in corruptions}
     assert all(" " not in c.target for c in corruptions)
     variant = _copy(conn)

@@ -7,6 +7,24 @@ variants: each variant is the clean database perturbed by :func:`env_server.vari
 then corrupted again with a different ``salt``. The agent's statements are replayed on the variants,
 so a repair only passes if it applies the stated rule rather than ids or values read off one db.
 
+The kinds (:data:`CORRUPTION_KINDS`), each chosen generically from column profiles:
+
+``format_drift``       some ISO dates (or timestamps) rewritten as e.g. DD/MM/YYYY; repair: back to ISO.
+``case_whitespace``    some values of a canonical text column upper-cased and/or padded; repair:
+                       ``LOWER(TRIM(x))`` (or ``TRIM(x)`` where the clean values have upper case).
+``duplicates``         copies of some rows inserted with new ids; repair: keep the lowest id of each
+                       group of rows equal in every other column.
+``null_impute``        some values of a nullable measure set to NULL; repair: every NULL becomes the
+                       mean of the known values rounded to 2 decimals (pre-existing NULLs included).
+``orphans``            some foreign keys pointed at missing parents; repair: delete the child rows whose
+                       non-NULL key matches no parent (pre-existing orphans included).
+``legacy_migration``   some rows moved to ``legacy_<table>`` under renamed columns, plus a few invalid
+                       rows; repair: insert the valid ones back with the column mapping.
+``missing_aggregate``  a per-category (or per-month) summary table missing, or present but stale;
+                       repair: create it, or delete its rows and insert the right ones.
+``unit_swap``          some values of a positive measure stored ×100 (or ×1000); repair: divide the
+                       values above a stated threshold that separates the two on every variant.
+
 Hence every :class:`Corruption` here is rule-based:
 
 * ``setup_sql`` works on any perturbed copy of the clean database, and which rows it hits depends
@@ -31,8 +49,8 @@ import random
 import re
 import sqlite3
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
 
 from env_server.schema import Column, SchemaInfo, Table
 from env_server.tasks.gold_queries import ColumnProfile, TableProfile, profile
@@ -192,7 +210,7 @@ def _all_text(db: _Db, table: str, column: str) -> bool:
     ) == 0
 
 
-def _non_key(db: _Db, table: Table, *kinds: str) -> list[ColumnProfile]:
+def _columns_of_kind(db: _Db, table: Table, *kinds: str) -> list[ColumnProfile]:
     prof = db.profiles[table.name]
     return [c for c in prof.columns.values() if c.kind in kinds]
 
@@ -232,7 +250,7 @@ def _format_drift(db: _Db, rng: random.Random) -> list[Corruption]:
     """ISO date (or timestamp) columns where a salted subset is rewritten into another date format."""
     out = []
     for table in _usable_tables(db):
-        for col in _non_key(db, table, "date"):
+        for col in _columns_of_kind(db, table, "date"):
             t, c = table.name, col.name
             x = _q(c)
             if not _all_text(db, t, c) or db.scalar(
@@ -244,8 +262,9 @@ def _format_drift(db: _Db, rng: random.Random) -> list[Corruption]:
             name = rng.choice(sorted(_FORMATS))
             example, to_fmt, glob, back = _FORMATS[name]
             has_time = bool(db.scalar(f"SELECT COUNT(*) FROM {_q(t)} WHERE length({x}) > 10"))
-            setup = (f"UPDATE {_q(t)} SET {x} = {to_fmt.format(x=x)} "
-                     f"WHERE {_pick(t, _HIT_BAND, f'{x} GLOB {_lit(_ISO_GLOB)}')}",)
+            update = (f"UPDATE {_q(t)} SET {x} = {to_fmt.format(x=x)} "
+                      f"WHERE {_pick(t, _HIT_BAND, f'{x} GLOB {_lit(_ISO_GLOB)}')}")
+            setup = (update,)
             gold = (f"UPDATE {_q(t)} SET {x} = {back.format(x=x)} WHERE {x} GLOB {_lit(glob)}",)
             rest = ("; whatever follows the date (the time of day) stays exactly as it is" if has_time
                     else "")
@@ -267,7 +286,7 @@ def _case_whitespace(db: _Db, rng: random.Random) -> list[Corruption]:
     salted subset gets upper-cased and/or padded with spaces."""
     out = []
     for table in _usable_tables(db):
-        for col in _non_key(db, table, "category", "label", "text"):
+        for col in _columns_of_kind(db, table, "category", "label", "text"):
             t, c = table.name, col.name
             x = _q(c)
             if not _all_text(db, t, c):
@@ -329,8 +348,9 @@ def _duplicates(db: _Db, rng: random.Random) -> list[Corruption]:
         # a copy's key is the table's highest key plus the original's: unique, above every original, and
         # scattered (not the block right after the last id), so ids read off one database do not carry over
         key = _q(pk.name) if pk is not None else "rowid"
-        setup = (f"INSERT INTO {_q(t)} ({key}, {cols}) SELECT (SELECT MAX({key}) FROM {_q(t)}) + {key}, {cols} "
-                 f"FROM {_q(t)} WHERE {_pick(t, _HIT_BAND)} ORDER BY rowid",)
+        copies = (f"INSERT INTO {_q(t)} ({key}, {cols}) SELECT (SELECT MAX({key}) FROM {_q(t)}) + {key}, {cols} "
+                  f"FROM {_q(t)} WHERE {_pick(t, _HIT_BAND)} ORDER BY rowid")
+        setup = (copies,)
         if pk is not None:
             gold = (f"DELETE FROM {_q(t)} WHERE {key} NOT IN (SELECT MIN({key}) FROM {_q(t)} GROUP BY {cols})",)
             goal = (
@@ -364,7 +384,7 @@ def _null_impute(db: _Db, rng: random.Random) -> list[Corruption]:
     measures, categories = [], []
     for table in _usable_tables(db):
         t = table.name
-        for col in _non_key(db, table, "measure", "category"):
+        for col in _columns_of_kind(db, table, "measure", "category"):
             declared = table.column(col.name)
             if declared is None or declared.not_null:
                 continue
@@ -442,8 +462,9 @@ def _orphans(db: _Db, rng: random.Random) -> list[Corruption]:
             else:
                 continue
             setup = (f"UPDATE {_q(t)} SET {_q(fk)} = {bogus} WHERE {_pick(t, _HIT_BAND, f'{_q(fk)} IS NOT NULL')}",)
-            gold = (f"DELETE FROM {_q(t)} WHERE {_q(fk)} IS NOT NULL "
-                    f"AND {_q(fk)} NOT IN (SELECT {_q(pc)} FROM {_q(p)} WHERE {_q(pc)} IS NOT NULL)",)
+            delete = (f"DELETE FROM {_q(t)} WHERE {_q(fk)} IS NOT NULL "
+                      f"AND {_q(fk)} NOT IN (SELECT {_q(pc)} FROM {_q(p)} WHERE {_q(pc)} IS NOT NULL)")
+            gold = (delete,)
             also = (f" Do not delete or change anything in {p}, in tables that reference {t}, or elsewhere: only "
                     f"these rows of {t} go." if t.lower() in referenced else
                     f" Change nothing else (no other row of {t}, no other table).")
@@ -514,12 +535,14 @@ def _legacy_migration(db: _Db, rng: random.Random) -> list[Corruption]:
             f"DELETE FROM {_q(t)} WHERE {_pick(t, _HIT_BAND)}",
         )
         valid = describe(names[ruled])[0]
-        gold = (
+        new_key = f"l.{_q(names[pk.name])}"
+        insert = (
             f"INSERT INTO {_q(t)} ({', '.join(_q(c) for c in columns)}) "
             f"SELECT {', '.join(_q(names[c]) for c in columns)} FROM {_q(legacy)} AS l "
-            f"WHERE {valid} AND NOT EXISTS (SELECT 1 FROM {_q(t)} AS m WHERE m.{_q(pk.name)} = l.{_q(names[pk.name])}) "
-            f"ORDER BY l.{_q(names[pk.name])}",
+            f"WHERE {valid} AND NOT EXISTS (SELECT 1 FROM {_q(t)} AS m WHERE m.{_q(pk.name)} = {new_key}) "
+            f"ORDER BY {new_key}"
         )
+        gold = (insert,)
         mapping = ", ".join(f"{legacy}.{names[c]} -> {t}.{c}" for c in order)
         goal = (
             f"Unfinished migration of {db.noun(t)}: some rows of {t} still live only in the legacy table {legacy}, "
@@ -575,17 +598,16 @@ def _missing_aggregate(db: _Db, rng: random.Random) -> list[Corruption]:
         groups: list[tuple[str, str, str, str, str]] = []  # (name, expression, type, label, words)
         for col in prof.of_kind("category"):
             declared = table.column(col.name)
-            groups.append((col.name, _q(col.name), declared.type if declared else "",
-                           col.name, f"one row per distinct non-NULL {col.name} of {t} (rows with a NULL "
-                                     f"{col.name} are left out)"))
+            words = f"one row per distinct non-NULL {col.name} of {t} (rows with a NULL {col.name} are left out)"
+            groups.append((col.name, _q(col.name), declared.type if declared else "", col.name, words))
         for col in prof.of_kind("date"):
             x = _q(col.name)
             if _all_text(db, t, col.name) and not db.scalar(
                 f"SELECT COUNT(*) FROM {_q(t)} WHERE {x} IS NOT NULL AND NOT ({x} GLOB '{_ISO_GLOB}')"
             ):
-                groups.append(("month", f"substr({x}, 1, 7)", "TEXT", f"{col.name}_month",
-                               f"one row per month of {t}.{col.name}, the month written 'YYYY-MM' (the first 7 "
-                               f"characters of {col.name}; rows with a NULL {col.name} are left out)"))
+                words = (f"one row per month of {t}.{col.name}, the month written 'YYYY-MM' (the first 7 "
+                         f"characters of {col.name}; rows with a NULL {col.name} are left out)")
+                groups.append(("month", f"substr({x}, 1, 7)", "TEXT", f"{col.name}_month", words))
         if not groups:
             continue
         name, expr, gtype, label, words = rng.choice(groups)
@@ -680,7 +702,7 @@ def _unit_swap(db: _Db, rng: random.Random) -> list[Corruption]:
     ints: list[Corruption] = []
     for table in _usable_tables(db):
         t = table.name
-        for col in _non_key(db, table, "measure"):
+        for col in _columns_of_kind(db, table, "measure"):
             x = _q(col.name)
             lo, hi, negatives, decimals = db.conn.execute(
                 f"SELECT MIN(CASE WHEN {x} > 0 THEN {x} END), MAX({x}), SUM({x} < 0), SUM(ROUND({x}, 2) <> {x}) "
