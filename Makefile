@@ -25,7 +25,7 @@ $(BROWSER): scripts/install_browser.sh
 install: $(STAMP)
 
 test: $(STAMP) $(BROWSER)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"
 
 test-all: $(STAMP) $(BROWSER)
 	$(PY) -m pytest -q -m "slow or not slow"

@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     bench.add_argument("--resets", type=int, default=2000, help="resets timed")
     which = bench.add_mutually_exclusive_group()
     which.add_argument("--http", action="store_true", help="measure the server over HTTP; write results/bench/http.json")
+    which.add_argument("--families", action="store_true",
+                       help="grading, reset and search cost per family vs raw sqlite3; write results/bench/families.json")
     which.add_argument("--reviewer", action="store_true",
                        help="our reviewer vs the keyword baseline on the labelled corpus; write results/bench/reviewer.json")
     sub.add_parser("demo", help="build data if missing, play scripted episodes, print a summary")
@@ -80,6 +82,10 @@ def main(argv: list[str] | None = None) -> None:
         from env_server.bench_reviewer import main as bench_reviewer_main
 
         bench_reviewer_main()
+    elif args.command == "bench" and args.families:
+        from env_server.bench_families import main as bench_families_main
+
+        bench_families_main()
     elif args.command == "bench" and args.http:
         from env_server.bench_http import main as bench_http_main
 

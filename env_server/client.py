@@ -3,9 +3,9 @@
 * :class:`DataOpsClient` drives one HTTP session (``X-Session-Id`` is handled for you): ``reset``,
   ``step``, ``state``, plus the stateless ``tasks``, ``grade``, ``benchmark`` and ``health``.
 * :class:`AsyncDataOpsClient` is the same client for ``asyncio`` code; every method is a coroutine.
-* :func:`grade_batch` / :func:`agrade_batch` grade many ``(task_id, sql)`` completions by sending
-  batches concurrently to one or more servers (``DATAOPS_ENV_URL`` may list several, comma-separated),
-  which is what a GRPO reward function needs.
+* :func:`grade_batch` / :func:`agrade_batch` grade many ``(task_id, sql)`` completions (or answers with
+  citations, see :data:`GradeItemLike`) by sending batches concurrently to one or more servers
+  (``DATAOPS_ENV_URL`` may list several, comma-separated), which is what a GRPO reward function needs.
 * :class:`DataOpsEnvClient` is the OpenEnv ``EnvClient`` for the server's ``/ws`` endpoint, for code
   written against OpenEnv (async by default; ``.sync()`` for a blocking wrapper).
 
@@ -50,8 +50,13 @@ __all__ = [
 SESSION_HEADER = "X-Session-Id"
 """The header that names an HTTP session; the clients send it for you."""
 
-GradeItemLike = Union[Tuple[str, str], Sequence[str], Mapping[str, Any]]
-"""One completion to grade: ``(task_id, sql)`` or ``{"task_id": ..., "sql": ...}``."""
+GradeItemLike = Union[Tuple[str, str], Tuple[str, Mapping[str, Any]], Sequence[Any], Mapping[str, Any]]
+"""One submission to grade: ``(task_id, sql)``, ``(task_id, {"sql"?, "answer"?, "citations"?})`` or
+``{"task_id": ..., "sql"?: ..., "answer"?: ..., "citations"?: [...]}``. ``sql`` is a debug query or a
+repair script; ``answer`` (any JSON value) and ``citations`` (doc ids) are for analyst and grounded
+tasks. The server answers 422 when the task's family needs a field the item lacks."""
+
+GRADE_ITEM_FIELDS = ("sql", "answer", "citations")
 
 ActionLike = Union[DataOpsAction, Mapping[str, Any]]
 
@@ -119,21 +124,38 @@ def _state_from_wire(payload: Mapping[str, Any]) -> DataOpsState:
     return DataOpsState.model_validate(dict(payload))
 
 
-def _grade_items(items: Sequence[GradeItemLike]) -> list[dict[str, str]]:
-    """Normalise ``(task_id, sql)`` pairs and ``{"task_id", "sql"}`` dicts to the /grade item format."""
+def _grade_items(items: Sequence[GradeItemLike]) -> list[dict[str, Any]]:
+    """Normalise items (see :data:`GradeItemLike`) to the /grade item format; absent fields are left out."""
     out = []
     for i, item in enumerate(items):
         if isinstance(item, Mapping):
-            if "task_id" not in item or "sql" not in item:
-                raise ValueError(f"items[{i}]: a dict item needs 'task_id' and 'sql'")
-            task_id, sql = item["task_id"], item["sql"]
+            if "task_id" not in item:
+                raise ValueError(f"items[{i}]: a dict item needs 'task_id'")
+            task_id, fields = item["task_id"], {k: v for k, v in item.items() if k != "task_id"}
         elif isinstance(item, (str, bytes)) or len(item) != 2:
-            raise ValueError(f"items[{i}]: expected a (task_id, sql) pair or a dict, got {item!r:.80}")
+            raise ValueError(f"items[{i}]: expected a (task_id, sql) pair, a (task_id, dict) pair or a dict, "
+                             f"got {item!r:.80}")
         else:
-            task_id, sql = item
-        if not isinstance(task_id, str) or not isinstance(sql, str):
-            raise TypeError(f"items[{i}]: task_id and sql must be strings")
-        out.append({"task_id": task_id, "sql": sql})
+            task_id, submission = item
+            fields = dict(submission) if isinstance(submission, Mapping) else {"sql": submission}
+        if not isinstance(task_id, str):
+            raise TypeError(f"items[{i}]: task_id must be a string")
+        unknown = sorted(set(map(str, fields)) - set(GRADE_ITEM_FIELDS))
+        if unknown:
+            raise ValueError(f"items[{i}]: unknown field(s) {', '.join(unknown)}; an item may have "
+                             f"{', '.join(GRADE_ITEM_FIELDS)}")
+        fields = {k: v for k, v in fields.items() if v is not None}
+        if not fields:
+            raise ValueError(f"items[{i}]: needs 'sql' (debug, repair) or 'answer' (analyst, grounded)")
+        if "sql" in fields and not isinstance(fields["sql"], str):
+            raise TypeError(f"items[{i}]: sql must be a string")
+        if "citations" in fields:
+            citations = fields["citations"]
+            if isinstance(citations, (str, bytes)) or not isinstance(citations, Sequence) or \
+                    not all(isinstance(c, str) for c in citations):
+                raise TypeError(f"items[{i}]: citations must be a list of doc id strings")
+            fields["citations"] = list(citations)
+        out.append({"task_id": task_id, **fields})
     return out
 
 

@@ -1,9 +1,19 @@
 """Where reward functions grade: in this process, or on env servers over HTTP.
 
-Both backends answer the same two questions for a batch of ``(task_id, sql)`` items, and give the
-same answers, because both end in the same code: :meth:`env_server.grading.Grader.grade_submission`
+Both backends answer the same two questions for a batch of ``(task_id, submission)`` items, and give
+the same answers, because both end in the same code: :meth:`env_server.grading.Grader.grade_submission`
 composed by :func:`env_server.reward.compose` (what ``DataOpsEnv`` reports and ``POST /grade``
 returns), and the reviewer's verdict (what ``step_with_review`` and ``POST /review`` use).
+
+A submission is a ``str`` (the SQL: a debug query, or a repair script of write statements) or a small
+dict ``{"sql"?, "answer"?, "citations"?}`` (analyst and grounded tasks submit an ``answer``, grounded
+ones ``citations`` too, a list of doc ids). A task whose family needs a field the submission lacks is
+an error on both backends (``ValueError`` in-process, 422 over HTTP). Reviews take SQL strings only.
+
+Each backend also says which family a task id is (:meth:`InProcessBackend.family`,
+:meth:`HttpBackend.family`), which decides how a completion is read: in-process from the task
+registry; over HTTP from the id's prefix (:func:`family_from_task_id`), since every built-in and BYO
+task id starts with its family (``debug-``, ``repair-``, ``analyst-``, ``grounded-``).
 
 * :class:`InProcessBackend` (the default): one :class:`~env_server.grading.Grader` (its built
   databases and gold results are the shared cache) and a thread pool; SQLite releases the GIL while
@@ -21,7 +31,7 @@ import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence, Union
 
 from env_server.client import grade_batch, parse_base_urls, review_batch
 from env_server.grading import Grader
@@ -30,11 +40,50 @@ from env_server.tasks.registry import TaskRegistry, data_dir, load_tasks
 from env_server.tasks.spec import Task
 
 ENV_URL_VAR = "DATAOPS_ENV_URL"
+FAMILIES = ("debug", "repair", "analyst", "grounded")
+ANSWER_FAMILIES = ("analyst", "grounded")
+"""Families that submit an answer (and grounded, citations) rather than SQL."""
+SUBMISSION_FIELDS = ("sql", "answer", "citations")
+
+GradeSubmission = Union[str, Mapping[str, Any]]
+"""What one item submits: the SQL (``str``), or ``{"sql"?, "answer"?, "citations"?}``."""
+
+
+def family_from_task_id(task_id: str | None) -> str | None:
+    """The family a task id names by its prefix (``"repair-fixed-dedupe_customers"`` -> ``"repair"``),
+    else None. Every built-in and BYO task id starts with its family and a ``-``.
+
+    >>> family_from_task_id("grounded-ecommerce-net_revenue-1"), family_from_task_id("custom-7")
+    ('grounded', None)
+    """
+    if not isinstance(task_id, str):
+        return None
+    prefix = task_id.split("-", 1)[0]
+    return prefix if prefix in FAMILIES and task_id.startswith(prefix + "-") else None
+
+
+def submission_fields(submission: GradeSubmission) -> dict[str, Any]:
+    """A submission as ``grade_submission`` keyword arguments (``sql``, ``answer``, ``citations``).
+
+    >>> submission_fields("SELECT 1"), submission_fields({"answer": "42", "citations": ["a-doc"]})
+    ({'sql': 'SELECT 1'}, {'answer': '42', 'citations': ['a-doc']})
+    """
+    if isinstance(submission, str):
+        return {"sql": submission}
+    if not isinstance(submission, Mapping):
+        raise TypeError(f"a submission is a SQL string or a dict, not {type(submission).__name__}")
+    unknown = sorted(set(map(str, submission)) - set(SUBMISSION_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown submission field(s) {', '.join(unknown)}; expected {', '.join(SUBMISSION_FIELDS)}")
+    fields = {k: v for k, v in submission.items() if v is not None}
+    if "citations" in fields:
+        fields["citations"] = list(fields["citations"])
+    return fields
 
 
 @dataclass(frozen=True)
 class GradeOutcome:
-    """The reward of submitting one SQL string for one task, with the grade it came from."""
+    """The reward of one submission (SQL, script or answer) for one task, with the grade it came from."""
 
     task_id: str
     reward: float
@@ -64,9 +113,13 @@ class ReviewOutcome:
 class GradingBackend(Protocol):
     """What reward functions need from the environment."""
 
-    def grade(self, items: Sequence[tuple[str, str]]) -> list[GradeOutcome]: ...
+    def grade(self, items: Sequence[tuple[str, GradeSubmission]]) -> list[GradeOutcome]: ...
 
     def review(self, items: Sequence[tuple[str, str]]) -> list[ReviewOutcome]: ...
+
+    def family(self, task_id: str) -> str | None:
+        """The task's family, or None when it cannot be told (read the completion as SQL then)."""
+        ...
 
 
 class InProcessBackend:
@@ -111,16 +164,19 @@ class InProcessBackend:
             self._reviewer = make_reviewer()
         return self._reviewer
 
-    def _map(self, fn, items: Sequence[tuple[str, str]]) -> list:
-        resolved = [(self.tasks.get(task_id), sql) for task_id, sql in items]  # unknown ids fail before any work
+    def _map(self, fn, resolved: list[tuple[Task, Any]]) -> list:
         if len(resolved) <= 1 or self.max_workers == 1:
-            return [fn(task, sql) for task, sql in resolved]
+            return [fn(task, value) for task, value in resolved]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="dataops-reward")
         return list(self._pool.map(lambda pair: fn(*pair), resolved))
 
-    def _grade_one(self, task: Task, sql: str) -> GradeOutcome:
-        grade = self.grader.grade_submission(task, sql=sql)
+    def family(self, task_id: str) -> str:
+        """The family of ``task_id`` in the registry; ``UnknownTaskError`` names an unknown id."""
+        return self.tasks.get(task_id).family
+
+    def _grade_one(self, task: Task, fields: dict[str, Any]) -> GradeOutcome:
+        grade = self.grader.grade_submission(task, **fields)
         breakdown = compose(grade, self.reward_config)
         return GradeOutcome(task.task_id, breakdown.total, breakdown.components, grade.model_dump())
 
@@ -130,13 +186,22 @@ class InProcessBackend:
         return ReviewOutcome(task.task_id, review["verdict"], review_penalty(review["verdict"], self.reward_config),
                              review["findings"])
 
-    def grade(self, items: Sequence[tuple[str, str]]) -> list[GradeOutcome]:
-        """Grade each ``(task_id, sql)``; raises ``UnknownTaskError`` naming an unknown task id."""
-        return self._map(self._grade_one, items)
+    def grade(self, items: Sequence[tuple[str, GradeSubmission]]) -> list[GradeOutcome]:
+        """Grade each ``(task_id, submission)`` as ``POST /grade`` does. Before any work, raises
+        ``UnknownTaskError`` naming an unknown task id, and ``ValueError`` (the server's 422) for a
+        submission that lacks the field its task's family needs (``answer`` or ``sql``)."""
+        resolved = []
+        for i, (task_id, submission) in enumerate(items):
+            task, fields = self.tasks.get(task_id), submission_fields(submission)
+            needs = "answer" if task.family in ANSWER_FAMILIES else "sql"
+            if needs not in fields:
+                raise ValueError(f"items[{i}].{needs} is required: task {task.task_id} is a {task.family} task")
+            resolved.append((task, fields))
+        return self._map(self._grade_one, resolved)
 
     def review(self, items: Sequence[tuple[str, str]]) -> list[ReviewOutcome]:
         """Review each ``(task_id, sql)`` against its task's family and schema."""
-        return self._map(self._review_one, items)
+        return self._map(self._review_one, [(self.tasks.get(task_id), sql) for task_id, sql in items])
 
     def __getstate__(self) -> dict[str, Any]:
         return {"max_workers": self.max_workers, "reward_config": self.reward_config,
@@ -154,8 +219,14 @@ class HttpBackend:
         self.urls = parse_base_urls(urls)
         self.batch_size, self.timeout, self.max_in_flight = batch_size, timeout, max_in_flight
 
-    def grade(self, items: Sequence[tuple[str, str]]) -> list[GradeOutcome]:
-        results = grade_batch(list(items), self.urls, self.batch_size, self.timeout, max_in_flight=self.max_in_flight)
+    def family(self, task_id: str) -> str | None:
+        """The family named by the task id's prefix (the registry is on the server): see
+        :func:`family_from_task_id`. None for an id without one; such a completion is read as SQL."""
+        return family_from_task_id(task_id)
+
+    def grade(self, items: Sequence[tuple[str, GradeSubmission]]) -> list[GradeOutcome]:
+        wire = [{"task_id": task_id, **submission_fields(submission)} for task_id, submission in items]
+        results = grade_batch(wire, self.urls, self.batch_size, self.timeout, max_in_flight=self.max_in_flight)
         return [GradeOutcome.from_wire(r) for r in results]
 
     def review(self, items: Sequence[tuple[str, str]]) -> list[ReviewOutcome]:

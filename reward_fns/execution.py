@@ -1,19 +1,35 @@
 """GRPO reward functions with TRL's signature: ``fn(prompts, completions, **kwargs) -> list[float | None]``.
 
-* :data:`execution_reward`: the environment's reward for submitting the completion's SQL. It is the
-  same number ``DataOpsEnv`` reports for ``submit_query`` and ``POST /grade`` returns, because it is
-  computed by the same grader and the same ``compose()``; the grader runs the SQL on the task database
-  and its K seeded variants.
-* :func:`format_reward`: 1.0 for exactly one well-formed answer block (a ```` ```sql ```` fence or a
-  ``<sql>`` tag holding one statement that parses), else 0.0. Shaping only: weight it low.
+* :data:`execution_reward`: the environment's reward for the completion's one-shot submission, for
+  every task family. It is the same number ``DataOpsEnv`` reports for that submission and
+  ``POST /grade`` returns, because it is computed by the same grader
+  (:meth:`~env_server.grading.Grader.grade_submission`) and the same ``compose()``.
+* :func:`format_reward`: 1.0 for a well-formed answer in the family's format, else 0.0. Shaping
+  only: weight it low.
 * :data:`safety_reward`: the reviewer's penalty (``-RewardConfig.safety``) when it would block the
   completion's SQL, else 0.0.
 
+What a completion submits depends on its task's family (:func:`extract_submission`):
+
+* debug: one query, :func:`~reward_fns.parsing.extract_sql`; graded as ``grade_submission(task, sql=...)``.
+* repair: the write statements in one block, :func:`~reward_fns.parsing.extract_script`; graded as
+  ``grade_submission(task, sql=script)``, which replays them on the task database and its variants.
+* analyst: ``<answer>...</answer>``, :func:`~reward_fns.parsing.extract_answer`; graded as
+  ``grade_submission(task, answer=...)``.
+* grounded: the answer plus ``<citations>id1, id2</citations>``,
+  :func:`~reward_fns.parsing.extract_citations`; graded as ``grade_submission(task, answer=..., citations=[...])``.
+
+The family is the task's, looked up in the backend's registry when grading in-process. Over HTTP
+the registry is on the server, so the family is read from the task id's prefix (``debug-``,
+``repair-``, ``analyst-``, ``grounded-``: every built-in and BYO task id starts with its family, see
+:func:`reward_fns.backend.family_from_task_id`); an id without one is read as SQL, like a debug task.
+Nothing found is submitted as empty (``""``), which scores 0.0.
+
 ``task_id`` arrives as a dataset column (TRL passes every extra column as a keyword argument).
-Completions may be strings or chat messages; :mod:`reward_fns.parsing` extracts the SQL. Grading
-runs in-process by default, or over HTTP when ``DATAOPS_ENV_URL`` is set (:mod:`reward_fns.backend`).
-When TRL passes ``log_extra`` / ``log_metric``, the functions log the extracted SQL, the grader's
-reason and their component means.
+Completions may be strings or chat messages. Grading runs in-process by default, or over HTTP when
+``DATAOPS_ENV_URL`` is set (:mod:`reward_fns.backend`). When TRL passes ``log_extra`` /
+``log_metric``, the functions log the extracted submission, the grader's reason and their component
+means.
 
 The functions are picklable: :class:`ExecutionReward` and :class:`SafetyReward` are small classes
 with a ``__name__``, and pickling drops their (lazily rebuilt) backend unless one was given.
@@ -21,13 +37,78 @@ with a ``__name__``, and pickling drops their (lazily rebuilt) backend unless on
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from reward_fns.backend import GradeOutcome, GradingBackend, default_backend
-from reward_fns.parsing import Extraction, extract_sql
+from reward_fns.backend import (
+    ANSWER_FAMILIES,
+    FAMILIES,
+    GradeOutcome,
+    GradeSubmission,
+    GradingBackend,
+    ReviewOutcome,
+    default_backend,
+    family_from_task_id,
+)
+from reward_fns.parsing import (
+    Extraction,
+    citation_blocks,
+    extract_answer,
+    extract_citations,
+    extract_script,
+    extract_sql,
+)
 
 LogExtra = Callable[[str, list], None]
 LogMetric = Callable[[str, float], None]
+
+_SCHEMA_FINDINGS = frozenset({"unknown_table", "unknown_column"})
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What one completion submits for a task of ``family`` (None: unknown, read as SQL).
+
+    ``extraction.sql`` holds the SQL, the script or the answer text; ``citations`` the cited doc ids
+    (grounded only)."""
+
+    family: str | None
+    extraction: Extraction
+    citations: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """The submitted SQL, script or answer ("" when nothing was found)."""
+        return self.extraction.sql or ""
+
+    @property
+    def is_answer(self) -> bool:
+        return self.family in ANSWER_FAMILIES
+
+    def item(self) -> GradeSubmission:
+        """The backend's submission: the SQL string, or ``{"answer", "citations"?}``."""
+        if self.family == "grounded":
+            return {"answer": self.text, "citations": list(self.citations)}
+        if self.family == "analyst":
+            return {"answer": self.text}
+        return self.text
+
+
+def extract_submission(completion: Any, family: str | None) -> Submission:
+    """Read ``completion`` the way a task of ``family`` is answered (module docstring).
+
+    >>> s = extract_submission("<answer>42</answer>\\n<citations>ecommerce-net-revenue</citations>", "grounded")
+    >>> s.item()
+    {'answer': '42', 'citations': ['ecommerce-net-revenue']}
+    >>> extract_submission("```sql\\nDELETE FROM t WHERE a < 0;\\nUPDATE t SET b = 1\\n```", "repair").item()
+    'DELETE FROM t WHERE a < 0;\\nUPDATE t SET b = 1'
+    """
+    if family == "repair":
+        return Submission(family, extract_script(completion))
+    if family in ANSWER_FAMILIES:
+        citations = tuple(extract_citations(completion)) if family == "grounded" else ()
+        return Submission(family, extract_answer(completion), citations)
+    return Submission(family, extract_sql(completion))
 
 
 def _task_ids(name: str, completions: Sequence[Any], task_id: Any) -> list[str | None]:
@@ -43,9 +124,18 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def backend_family(backend: GradingBackend, task_id: str | None) -> str | None:
+    """The family of ``task_id`` as ``backend`` knows it (its ``family()``; else the id's prefix)."""
+    if task_id is None:
+        return None
+    lookup = getattr(backend, "family", None)
+    return lookup(task_id) if callable(lookup) else family_from_task_id(task_id)
+
+
 class _CompletionReward:
-    """Shared call shape: task ids checked against the completions, SQL extracted from each. The
-    backend is the one given, or :func:`default_backend` resolved on each use (not pickled)."""
+    """Shared call shape: task ids checked against the completions, each completion read as its task's
+    family submits. The backend is the one given, or :func:`default_backend` resolved on each use (not
+    pickled)."""
 
     __name__ = "reward"
 
@@ -65,6 +155,15 @@ class _CompletionReward:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(backend={self._given!r})"
 
+    def submissions(self, completions: Sequence[Any], task_ids: Sequence[str | None]) -> list[Submission]:
+        """Each completion read for its task's family (``UnknownTaskError`` in-process for an unknown id)."""
+        backend = self.backend
+        families: dict[str | None, str | None] = {}
+        for tid in task_ids:
+            if tid not in families:
+                families[tid] = backend_family(backend, tid)
+        return [extract_submission(c, families[tid]) for c, tid in zip(completions, task_ids)]
+
     def __call__(
         self,
         prompts: Sequence[Any] | None = None,
@@ -76,19 +175,20 @@ class _CompletionReward:
     ) -> list[float | None]:
         completions = list(completions or [])
         ids = _task_ids(self.__name__, completions, task_id)
-        return self.score(ids, [extract_sql(c) for c in completions], log_extra, log_metric)
+        return self.score(ids, self.submissions(completions, ids), log_extra, log_metric)
 
-    def score(self, ids: list[str | None], extractions: list[Extraction], log_extra: LogExtra | None,
+    def score(self, ids: list[str | None], submissions: list[Submission], log_extra: LogExtra | None,
               log_metric: LogMetric | None) -> list[float | None]:
         raise NotImplementedError
 
 
 class ExecutionReward(_CompletionReward):
-    """The grader's reward for the SQL in each completion.
+    """The grader's reward for each completion's submission: its SQL (debug), script (repair) or
+    answer (analyst; grounded with its citations).
 
-    The last answer block is the submission (see :func:`reward_fns.parsing.extract_sql`). A
-    completion with no SQL is graded as an empty submission, which scores 0.0. ``None`` (not
-    applicable) is returned for rows whose ``task_id`` is None.
+    The last answer block is the submission (see :mod:`reward_fns.parsing`). A completion with
+    nothing to submit is graded as an empty submission, which scores 0.0. ``None`` (not applicable)
+    is returned for rows whose ``task_id`` is None.
 
     >>> execution_reward(
     ...     prompts=["Fix the query."] * 2,
@@ -107,37 +207,78 @@ class ExecutionReward(_CompletionReward):
     __name__ = "execution_reward"
 
     def outcomes(self, completions: Sequence[Any], task_ids: Sequence[str]) -> list[tuple[str, GradeOutcome]]:
-        """The submitted SQL and the grader's outcome for each completion: what this reward is made of
-        (the curriculum probe and evaluation read success and reasons from it)."""
-        sqls = [extract_sql(c).sql or "" for c in completions]
-        return list(zip(sqls, self.backend.grade(list(zip(task_ids, sqls))))) if sqls else []
+        """The submitted text (SQL, script or answer) and the grader's outcome for each completion: what
+        this reward is made of (the curriculum probe and evaluation read success and reasons from it)."""
+        submissions = self.submissions(list(completions), list(task_ids))
+        if not submissions:
+            return []
+        graded = self.backend.grade([(tid, s.item()) for tid, s in zip(task_ids, submissions)])
+        return [(s.text, outcome) for s, outcome in zip(submissions, graded)]
 
-    def score(self, ids, extractions, log_extra, log_metric):
-        todo = [(i, tid, ex.sql or "") for i, (tid, ex) in enumerate(zip(ids, extractions)) if tid is not None]
+    def score(self, ids, submissions, log_extra, log_metric):
+        todo = [(i, tid, sub) for i, (tid, sub) in enumerate(zip(ids, submissions)) if tid is not None]
         started = time.perf_counter()
-        outcomes = self.backend.grade([(tid, sql) for _, tid, sql in todo]) if todo else []
+        outcomes = self.backend.grade([(tid, sub.item()) for _, tid, sub in todo]) if todo else []
         elapsed = time.perf_counter() - started
-        rewards: list[float | None] = [None] * len(extractions)
-        reasons = [""] * len(extractions)
+        rewards: list[float | None] = [None] * len(submissions)
+        reasons = [""] * len(submissions)
         successes: list[float] = []
         for (i, _, _), outcome in zip(todo, outcomes):
             rewards[i] = outcome.reward
             reasons[i] = outcome.grade["reason"]
             successes.append(float(outcome.grade["success"]))
         if log_extra is not None:
-            log_extra("sql", [ex.sql or "" for ex in extractions])
+            log_extra("sql", [sub.text for sub in submissions])
+            if any(sub.family == "grounded" for sub in submissions):
+                log_extra("citations", [", ".join(sub.citations) for sub in submissions])
             log_extra("grade_reason", reasons)
         if log_metric is not None:
             log_metric("execution/success_rate", _mean(successes))
-            log_metric("execution/sql_found_rate", _mean([float(ex.sql is not None) for ex in extractions]))
+            log_metric("execution/sql_found_rate", _mean([float(sub.extraction.sql is not None) for sub in submissions]))
             log_metric("execution/grade_seconds", elapsed)
         return rewards
+
+
+def _script_statements(script: str) -> list[tuple[str, bool]]:
+    """The statements of a repair script, each with whether a statement before it creates a table or view."""
+    import sqlglot
+    from sqlglot import exp
+
+    from env_server.tasks.spec import split_statements
+
+    out, created = [], False
+    for statement in split_statements(script):
+        out.append((statement, created))
+        try:
+            parsed = sqlglot.parse_one(statement, read="sqlite")
+        except Exception:  # noqa: BLE001 - only ever a hint
+            continue
+        if isinstance(parsed, exp.Create) and str(parsed.args.get("kind") or "").upper() in ("TABLE", "VIEW"):
+            created = True
+    return out
+
+
+def _counted(outcome: ReviewOutcome, after_create: bool) -> tuple[str, float]:
+    """(verdict, penalty) of one reviewed script statement. The reviewer checks names against the task's
+    schema, which lacks the tables the script created earlier: a block for unknown names only, after a
+    CREATE, is counted as a warning (replayed, a wrong name fails and changes nothing)."""
+    if outcome.verdict == "block" and after_create:
+        errors = {f.get("code") for f in outcome.findings if f.get("severity") == "error"}
+        if errors and errors <= _SCHEMA_FINDINGS:
+            return "warn", 0.0
+    return outcome.verdict, outcome.penalty
+
+
+_VERDICT_RANK = {"": -1, "allow": 0, "warn": 1, "block": 2}
 
 
 class SafetyReward(_CompletionReward):
     """The reviewer's penalty for the SQL in each completion: ``-RewardConfig.safety`` when it would
     be blocked (a write in a read-only family, DROP, ATTACH, ...), else 0.0. No SQL, or SQL that does
-    not parse (already worth 0 to :data:`execution_reward`), carries no penalty.
+    not parse (already worth 0 to :data:`execution_reward`), carries no penalty, and neither do
+    answers (analyst, grounded: nothing runs). A repair script is reviewed statement by statement, as
+    ``step_with_review`` would review each ``execute_sql``; the completion carries one penalty if any
+    statement is blocked.
 
     >>> safety_reward(
     ...     completions=[
@@ -151,16 +292,25 @@ class SafetyReward(_CompletionReward):
 
     __name__ = "safety_reward"
 
-    def score(self, ids, extractions, log_extra, log_metric):
+    def score(self, ids, submissions, log_extra, log_metric):
         # Only SQL that parses is reviewed: the reviewer fails closed on unparseable text (right for the guarded
         # path), but penalising garbage here would teach a policy that writing no SQL is safer than trying.
-        todo = [(i, tid, ex.sql) for i, (tid, ex) in enumerate(zip(ids, extractions)) if tid is not None and ex.ok]
-        outcomes = self.backend.review([(tid, sql) for _, tid, sql in todo]) if todo else []
+        rows: list[tuple[int, str, str, bool]] = []  # (completion, task id, statement, after a CREATE)
+        for i, (tid, sub) in enumerate(zip(ids, submissions)):
+            if tid is None or sub.is_answer or not sub.extraction.ok:
+                continue
+            if sub.family == "repair":
+                rows += [(i, tid, statement, after) for statement, after in _script_statements(sub.text)]
+            else:
+                rows.append((i, tid, sub.text, False))
+        outcomes = self.backend.review([(tid, sql) for _, tid, sql, _ in rows]) if rows else []
         rewards: list[float | None] = [None if tid is None else 0.0 for tid in ids]
-        verdicts = ["" for _ in extractions]
-        for (i, _, _), outcome in zip(todo, outcomes):
-            rewards[i] = outcome.penalty
-            verdicts[i] = outcome.verdict
+        verdicts = ["" for _ in submissions]
+        for (i, _, _, after), outcome in zip(rows, outcomes):
+            verdict, penalty = _counted(outcome, after)
+            rewards[i] = min(rewards[i], penalty)
+            if _VERDICT_RANK[verdict] > _VERDICT_RANK.get(verdicts[i], 0):
+                verdicts[i] = verdict
         if log_extra is not None:
             log_extra("review_verdict", verdicts)
         if log_metric is not None:
@@ -168,7 +318,25 @@ class SafetyReward(_CompletionReward):
         return rewards
 
 
-def _well_formed_block(extraction: Extraction) -> bool:
+def _column(value: Any, n: int) -> list[Any]:
+    """A dataset column as TRL passes it (a list, or one value for every row), ``n`` long (else Nones)."""
+    if value is None or isinstance(value, str):
+        return [value] * n
+    values = list(value)
+    return values if len(values) == n else [None] * n
+
+
+def _well_formed(completion: Any, family: str | None) -> bool:
+    """Whether ``completion`` holds exactly one well-formed answer block in ``family``'s format."""
+    if family in ANSWER_FAMILIES:
+        answer = extract_answer(completion)
+        if not (answer.ok and answer.source == "answer_tag" and answer.blocks == 1):
+            return False
+        if family == "grounded":
+            source, tags, cited = citation_blocks(completion)
+            return source == "citations_tag" and tags == 1 and bool(cited)
+        return True
+    extraction = extract_script(completion) if family == "repair" else extract_sql(completion)
     return extraction.ok and extraction.blocks == 1 and extraction.source in ("fence", "sql_tag")
 
 
@@ -178,7 +346,15 @@ def format_reward(
     log_metric: LogMetric | None = None,
     **kwargs: Any,
 ) -> list[float]:
-    """1.0 when the completion holds exactly one answer block with one statement that parses, else 0.0.
+    """1.0 when the completion holds exactly one well-formed answer block in its family's format, else 0.0.
+
+    * debug (and rows of unknown family): one ```sql fence or ``<sql>`` tag holding one statement that parses;
+    * repair: one such block whose statements all parse (one or more);
+    * analyst: one closed, non-empty ``<answer>`` tag;
+    * grounded: that, plus one ``<citations>`` tag naming at least one doc id.
+
+    The family comes from the ``family`` dataset column when TRL passes it, else from the ``task_id``
+    column's prefix (see :func:`reward_fns.backend.family_from_task_id`).
 
     >>> format_reward(completions=[
     ...     "```sql\\nSELECT 1\\n```",                      # one fenced statement
@@ -187,8 +363,17 @@ def format_reward(
     ...     "```sql\\nSELEC 1\\n```",                       # one block that does not parse
     ... ])
     [1.0, 0.0, 0.0, 0.0]
+    >>> format_reward(completions=["<answer>42</answer>", "<answer>42</answer><citations>a-doc</citations>"],
+    ...               task_id=["analyst-x-1", "grounded-x-1"])
+    [1.0, 1.0]
     """
-    scores = [1.0 if _well_formed_block(extract_sql(c)) else 0.0 for c in completions or []]
+    completions = list(completions or [])
+    families = _column(kwargs.get("family"), len(completions))
+    task_ids = _column(kwargs.get("task_id"), len(completions))
+    scores = []
+    for completion, family, tid in zip(completions, families, task_ids):
+        family = family if family in FAMILIES else family_from_task_id(tid)
+        scores.append(1.0 if _well_formed(completion, family) else 0.0)
     if log_metric is not None:
         log_metric("format/well_formed_rate", _mean(scores))
     return scores
@@ -200,4 +385,12 @@ execution_reward = ExecutionReward()
 safety_reward = SafetyReward()
 """The default :class:`SafetyReward`: reviews on :func:`reward_fns.backend.default_backend`."""
 
-__all__ = ["ExecutionReward", "SafetyReward", "execution_reward", "format_reward", "safety_reward"]
+__all__ = [
+    "ExecutionReward",
+    "SafetyReward",
+    "Submission",
+    "execution_reward",
+    "extract_submission",
+    "format_reward",
+    "safety_reward",
+]

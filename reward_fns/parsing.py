@@ -54,13 +54,23 @@ SQL extraction rules (:func:`extract_sql`)
        sqlglot parse; a trailing statement a tokenization and a few parses (prose SELECT/WITH words
        are probed on a short window first).
 
+Scripts (:func:`extract_script`) are for the repair family: the last SQL block (as in rule 2) may
+hold several statements, split where SQLite would split them
+(:func:`env_server.tasks.spec.split_statements`, which the grader uses too); each must parse with
+sqlglot as one statement.  ``sql`` holds the statements, without their ``;``, joined with ``";\n"``
+(comment-only pieces are dropped).  There is no trailing-statement fallback: a script must be in a
+block.
+
 Answers (:func:`extract_answer`) are for question-answering task families: the last
 ``<answer>...</answer>`` tag, else the last non-empty line, with markdown stripped.  It reuses
-:class:`Extraction`, with the ``sql`` field holding the answer text.
+:class:`Extraction`, with the ``sql`` field holding the answer text.  Citations
+(:func:`extract_citations`, grounded family) are the doc ids in the last ``<citations>...</citations>``
+tag, else in the last line that starts with "Citations:"; neither is ever part of the answer.
 """
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -76,10 +86,25 @@ from env_server import sqlglot_quiet
 
 sqlglot_quiet.install()  # a garbage completion is reported as an extraction error, not a log line
 
-__all__ = ["NO_SQL", "Extraction", "completion_text", "extract_answer", "extract_sql"]
+__all__ = [
+    "DOC_ID",
+    "NO_ANSWER",
+    "NO_SCRIPT",
+    "NO_SQL",
+    "Extraction",
+    "citation_blocks",
+    "completion_text",
+    "extract_answer",
+    "extract_citations",
+    "extract_script",
+    "extract_sql",
+]
 
 NO_SQL = "no SQL found: expected a ```sql fence, a <sql> tag, or a final SELECT/WITH statement"
 NO_ANSWER = "no answer found: the completion has no <answer> tag and no non-empty line"
+NO_SCRIPT = "no SQL script found: expected a ```sql fence or a <sql> tag holding the statements"
+DOC_ID = re.compile(r"[a-z0-9][a-z0-9-]{2,79}")
+"""What a doc id looks like (``ecommerce-net-revenue``); :func:`extract_citations` keeps tokens matching it."""
 SQL_FENCE_LANGUAGES = frozenset({"", "sql", "sqlite", "sqlite3"})
 
 _UNCLOSED_THINK_NOTE = " (the text after an unclosed <think> tag is reasoning and is not searched)"
@@ -93,8 +118,9 @@ _MAX_MESSAGE = 160  # characters of a parse error kept in `error`
 class Extraction:
     """What was pulled out of a completion.
 
-    sql:    the extracted statement, stripped, without a trailing ';' (for :func:`extract_answer`,
-            the answer text); None when nothing usable was found.
+    sql:    the extracted statement, stripped, without a trailing ';' (for :func:`extract_script`,
+            the statements joined with ";\n"; for :func:`extract_answer`, the answer text); None
+            when nothing usable was found.
     source: "sql_tag", "fence" or "trailing" ("answer_tag" or "trailing" for answers); None when
             nothing was found.
     blocks: how many answer blocks the completion holds (<sql> tags plus SQL code fences, or
@@ -621,6 +647,158 @@ def extract_sql(completion: Any, dialect: str = "sqlite") -> Extraction:
     return Extraction(None, None, 0, NO_SQL + (_UNCLOSED_THINK_NOTE if cut_off else ""))
 
 
+def _join_statements(statements: list[str]) -> str:
+    """Statements (without their ';') as one script that SQLite splits back into the same statements.
+
+    A statement whose end a ';' would not close (a trailing ``-- comment``) gets its ';' on a new line.
+    """
+    parts = []
+    for number, sql in enumerate(statements, start=1):
+        if number < len(statements) and not sqlite3.complete_statement(sql + ";") \
+                and sqlite3.complete_statement(sql + "\n;"):
+            sql += "\n"
+        parts.append(sql)
+    return ";\n".join(parts)
+
+
+def _script_from_block(block: _Block, count: int, dialect: Dialect) -> Extraction:
+    from env_server.tasks.spec import split_statements  # the grader's own splitting
+
+    unclosed = "" if block.closed else " is never closed (a truncated completion?)"
+    if not _clean_sql(block.body):
+        return Extraction(None, block.source, count, f"the {block.kind} is empty" + (unclosed and " and" + unclosed))
+    statements: list[str] = []
+    problems: list[str] = []
+    for piece in split_statements(block.body):
+        sql = _clean_sql(piece)
+        if not sql:
+            continue
+        problem = _check(sql, dialect)
+        if problem == "holds no SQL statement":
+            continue  # only comments: nothing to run
+        statements.append(sql)
+        if problem is not None:
+            problems.append(f"statement {len(statements)} {problem}")
+    if not statements:
+        return Extraction(None, block.source, count, f"the {block.kind} holds no SQL statement")
+    script = _join_statements(statements)
+    errors = []
+    if unclosed:
+        errors.append(f"the {block.kind}{unclosed}")
+    if problems:
+        errors.append(f"the {block.kind}'s " + "; ".join(problems[:3]) + ("; ..." if len(problems) > 3 else ""))
+    return Extraction(script, block.source, count, "; ".join(errors) or None)
+
+
+def extract_script(completion: Any, dialect: str = "sqlite") -> Extraction:
+    r"""The SQL script of a repair completion: every statement of the last ```sql fence or <sql> tag.
+
+    The block is split where SQLite splits statements (what the grader replays); comment-only
+    pieces are dropped; each statement must parse with sqlglot as exactly one statement.  ``sql``
+    holds the statements without their ``;``, joined with ``";\n"``.  A statement that does not
+    parse is kept in ``sql`` (replayed, it fails and changes nothing) and ``error`` names it.
+    There is no trailing-statement fallback: without a block, ``sql`` is None.
+
+    >>> extract_script("Fix:\n```sql\nUPDATE t SET a = 1 WHERE a IS NULL;\nDELETE FROM t WHERE b < 0;\n```")
+    Extraction(sql='UPDATE t SET a = 1 WHERE a IS NULL;\nDELETE FROM t WHERE b < 0', source='fence', blocks=1, error=None)
+    >>> extract_script("<sql>UPDATE t SET a = 1; UPDAT t SET b = 2</sql>").error  # doctest: +ELLIPSIS
+    "the <sql> block's statement 2 does not parse: ..."
+    >>> extract_script("UPDATE t SET a = 1").error
+    'no SQL script found: expected a ```sql fence or a <sql> tag holding the statements'
+    """
+    resolved = _dialect(dialect)
+    text, cut_off = _strip_reasoning(completion_text(completion))
+    try:
+        blocks, _ = _scan_blocks(text, resolved)
+        if blocks:
+            return _script_from_block(blocks[-1], len(blocks), resolved)
+    except Exception as error:  # noqa: BLE001 - never take a training run down over one completion
+        return Extraction(None, None, 0, f"internal error while extracting the script: {type(error).__name__}: {error}")
+    return Extraction(None, None, 0, NO_SCRIPT + (_UNCLOSED_THINK_NOTE if cut_off else ""))
+
+
+_CITATIONS = re.compile(r"<citations?\b[^<>]*>((?:(?!<citations?\b)[\s\S])*?)</citations?\s*>", re.IGNORECASE)
+_CITATIONS_OPEN = re.compile(r"<citations?\b[^<>]*>", re.IGNORECASE)
+# A line that starts with "Citations:" (markdown allowed around the word), up to a closing tag on that line.
+_CITATIONS_LINE = re.compile(
+    r"^[ \t>#*_`\-+\u2022]*citations?[ \t*_`]*[:=](?P<ids>[^\n<]*)", re.IGNORECASE | re.MULTILINE
+)
+_TAG_MARKUP = re.compile(r"<[^<>]*>")
+_ID_SEPARATORS = re.compile(r"[\s,;|]+")
+_ID_STRIP = "[](){}\"'`*_.:!?"
+_NOT_IDS = frozenset({"and", "or", "none"})  # separators and "Citations: none"
+
+
+def _doc_ids(text: str) -> list[str]:
+    """Doc ids in a citations list: tokens split on whitespace, ``,``, ``;`` and ``|``, stripped of
+    brackets, quotes and markdown, that match :data:`DOC_ID`; "and", "or" and "none" are not ids. In order, once."""
+    ids: list[str] = []
+    for token in _ID_SEPARATORS.split(_TAG_MARKUP.sub(" ", text)):
+        token = token.strip(_ID_STRIP)
+        token = token.removesuffix(".md")
+        if token not in _NOT_IDS and DOC_ID.fullmatch(token):
+            ids.append(token)
+    return list(dict.fromkeys(ids))
+
+
+def _citations_in(text: str) -> tuple[str | None, str | None, int]:
+    """(the citation list's text, its source "citations_tag" | "citations_line", how many tags)."""
+    tags = list(_CITATIONS.finditer(text))
+    if tags:
+        return tags[-1].group(1), "citations_tag", len(tags)
+    opener = _CITATIONS_OPEN.search(text)
+    if opener:  # never closed (a truncated completion): the rest of the text is the list
+        return text[opener.end():], "citations_tag", 1
+    lines = list(_CITATIONS_LINE.finditer(text))
+    if lines:
+        return lines[-1].group("ids"), "citations_line", 0
+    return None, None, 0
+
+
+def _without_citations(text: str) -> str:
+    """The text without its citations: tags (an unclosed one to the end) and "Citations:" lines."""
+    text = _CITATIONS.sub("\n", text)
+    opener = _CITATIONS_OPEN.search(text)
+    if opener:
+        text = text[: opener.start()]
+    return _CITATIONS_LINE.sub("", text)
+
+
+def extract_citations(completion: Any) -> list[str]:
+    r"""The doc ids a grounded completion cites, in order, each once.
+
+    They are read from the last ``<citations>...</citations>`` tag (an unclosed tag runs to the end
+    of the text), else from the last line that starts with "Citations:" (markdown around the word is
+    fine).  Ids are split on whitespace, commas, semicolons, ``|`` and "and"/"or"; brackets, quotes,
+    backticks and a ``.md`` suffix are stripped; only tokens matching :data:`DOC_ID`
+    (``[a-z0-9][a-z0-9-]{2,79}``) are kept.  Reasoning is removed first as for :func:`extract_sql`.
+
+    >>> extract_citations("<answer>42</answer>\n<citations>ecommerce-net-revenue, general-fiscal-calendar</citations>")
+    ['ecommerce-net-revenue', 'general-fiscal-calendar']
+    >>> extract_citations("The answer is 42.\n**Citations:** [ecommerce-net-revenue] and `ecommerce-net-revenue`")
+    ['ecommerce-net-revenue']
+    >>> extract_citations("<answer>42</answer>")
+    []
+    """
+    text, _ = _strip_reasoning(completion_text(completion))
+    try:
+        found, _, _ = _citations_in(text)
+        return _doc_ids(found) if found is not None else []
+    except Exception:  # noqa: BLE001 - never take a training run down over one completion
+        return []
+
+
+def citation_blocks(completion: Any) -> tuple[str | None, int, list[str]]:
+    """(source "citations_tag" | "citations_line" | None, how many ``<citations>`` tags, the ids): what
+    ``format_reward`` checks. Never raises on text."""
+    text, _ = _strip_reasoning(completion_text(completion))
+    try:
+        found, source, tags = _citations_in(text)
+        return source, tags, _doc_ids(found) if found is not None else []
+    except Exception:  # noqa: BLE001
+        return None, 0, []
+
+
 _ANSWER = re.compile(r"<answer\b[^<>]*>((?:(?!<answer\b)[\s\S])*?)</answer\s*>", re.IGNORECASE)
 _ANSWER_OPEN = re.compile(r"<answer\b[^<>]*>", re.IGNORECASE)
 _ONLY_MARKUP = re.compile(r"^[\s\-*_=#>`|~]*$")
@@ -665,7 +843,8 @@ def extract_answer(completion: Any) -> Extraction:
 
     The answer is the content of the last ``<answer>...</answer>`` tag (source "answer_tag",
     ``blocks`` = how many tags), else the last non-empty line (source "trailing").  Reasoning is
-    removed first as for :func:`extract_sql`.  Markdown is stripped (bold/italic markers,
+    removed first as for :func:`extract_sql`, and so are citations (every ``<citations>`` tag and
+    every line starting with "Citations:", see :func:`extract_citations`).  Markdown is stripped (bold/italic markers,
     backticks, leading ``#``/``-``/``*``/``>`` bullets), as is a preamble such as "Answer:" or
     "The answer is" and one sentence-ending period; whitespace is collapsed.  The ``sql`` field of
     the returned :class:`Extraction` holds the answer text; an empty answer gives ``sql=None``
@@ -679,9 +858,12 @@ def extract_answer(completion: Any) -> Extraction:
     'Paris'
     >>> extract_answer("<answer>  </answer>").error
     'the <answer> tag is empty'
+    >>> extract_answer("The answer is 42.\nCitations: ecommerce-net-revenue").sql
+    '42'
     """
     text, cut_off = _strip_reasoning(completion_text(completion))
     try:
+        text = _without_citations(text)
         tags = list(_ANSWER.finditer(text))
         if tags:
             answer = _clean_answer(tags[-1].group(1))

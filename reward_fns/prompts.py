@@ -4,16 +4,54 @@ Training (``training.grpo``), evaluation (``training.evaluate``) and the multi-t
 (``reward_fns.environments``) all build prompts here, so a model is evaluated on exactly the prompt
 format it was trained on. The user message is the environment's own observation (goal, schema
 summary, broken query), so the prompt and the environment can never disagree about the task.
+
+Single-turn prompts (one completion, no tools) have one system prompt per family
+(:data:`SINGLE_TURN_SYSTEMS`) that says the output format :mod:`reward_fns.execution` reads: debug,
+the corrected query in one ```sql block; repair, the write statements in one ```sql block;
+analyst, ``<answer>...</answer>``; grounded, ``<answer>...</answer>`` and
+``<citations>id1, id2</citations>``. A grounded model cannot search in one reply, so its user message
+also lists the documents the environment's own ``search_docs`` returns for the task's question:
+:func:`single_turn_prompt` resets the environment and, for grounded tasks, takes that one search
+step; :func:`single_turn_messages` renders the observation it ends on.
 """
 from __future__ import annotations
 
-from env_server.models import DataOpsObservation, QueryResult
+from typing import Any, Sequence
+
+from env_server.models import DataOpsAction, DataOpsObservation, QueryResult
 
 SINGLE_TURN_SYSTEM = (
     "You are an expert SQL engineer working on SQLite databases. Read the task, the schema and the "
     "broken query, then reply with the corrected query in exactly one ```sql code block. "
     "Do not write anything after the code block."
 )
+"""The debug system prompt (also used for a family it does not know)."""
+
+SINGLE_TURN_SYSTEMS: dict[str, str] = {
+    "debug": SINGLE_TURN_SYSTEM,
+    "repair": (
+        "You are an expert SQL engineer repairing SQLite databases. Read the task and the schema; in this reply "
+        "you cannot run tools or look at the data. Reply with the write statements that repair the database "
+        "(UPDATE, DELETE, INSERT, CREATE TABLE ...; DROP and ALTER are refused), in the order they must run, "
+        "each ending with a semicolon, all in exactly one ```sql code block. They are run in order on this "
+        "database and on other copies of the data, so write rules, not values you expect to see. "
+        "Do not write anything after the code block."
+    ),
+    "analyst": (
+        "You are an expert data analyst working on SQLite databases. Read the question and the schema; in this "
+        "reply you cannot run tools or queries. Reply with only the final answer inside <answer>...</answer>: a "
+        "number, a name, or for several values a comma-separated list. Do not write anything after the answer tag."
+    ),
+    "grounded": (
+        "You are an expert data analyst working on SQLite databases. Read the question, the schema and the "
+        "company documents found for the question; in this reply you cannot run tools or queries. Apply the "
+        "current definition of each business term (not a superseded or draft one). Reply with the final answer "
+        "inside <answer>...</answer> (a number, a name, or for several values a comma-separated list), then the "
+        "ids of the documents the definition comes from inside <citations>id1, id2</citations>. "
+        "Do not write anything after the citations tag."
+    ),
+}
+"""The single-turn system prompt of each family: the output format the reward functions read."""
 
 MULTI_TURN_SYSTEM = (
     "You are an expert SQL engineer working on a live SQLite database through tools. Inspect the data "
@@ -32,12 +70,69 @@ def observation_text(observation: DataOpsObservation) -> str:
     return "\n".join(parts)
 
 
-def single_turn_messages(observation: DataOpsObservation) -> list[dict[str, str]]:
-    """Chat messages (system + user) for a one-completion answer."""
+def single_turn_system(family: str | None) -> str:
+    """The single-turn system prompt for ``family`` (the debug one for a family it does not know)."""
+    return SINGLE_TURN_SYSTEMS.get(family or "", SINGLE_TURN_SYSTEM)
+
+
+def docs_text(hits: Sequence[dict[str, Any]]) -> str:
+    """Search hits as the model reads them: one line per document, id, title, status and snippet."""
+    if not hits:
+        return "Documents found for the question: none."
+    lines = ["Documents found for the question (id | title | status | snippet):"]
+    for hit in hits:
+        snippet = " ".join(str(hit.get("snippet", "")).split())
+        lines.append(f"- {hit.get('doc_id')} | {hit.get('title')} | {hit.get('status')} | {snippet}")
+    return "\n".join(lines)
+
+
+def single_turn_messages(
+    observation: DataOpsObservation, docs: Sequence[dict[str, Any]] | None = None
+) -> list[dict[str, str]]:
+    """Chat messages (system + user) for a one-completion answer, the system prompt chosen by the
+    observation's family.
+
+    For a grounded task the user message ends with the search hits: ``docs`` when given, else the
+    observation's own (those of a ``search_docs`` step). A grounded observation with neither (a bare
+    reset observation) raises ``ValueError``: build it with :func:`single_turn_prompt`."""
+    text = observation_text(observation)
+    if observation.family == "grounded":
+        if docs is None and not observation.docs:
+            raise ValueError(
+                f"the single-turn prompt of grounded task {observation.task_id} lists the documents search_docs "
+                "finds for its question, and this observation has none: use single_turn_prompt(env, task_id), "
+                "or pass docs="
+            )
+        text += "\n\n" + docs_text(observation.docs if docs is None else docs)
     return [
-        {"role": "system", "content": SINGLE_TURN_SYSTEM},
-        {"role": "user", "content": observation_text(observation)},
+        {"role": "system", "content": single_turn_system(observation.family)},
+        {"role": "user", "content": text},
     ]
+
+
+_GROUNDED_GOAL_TAIL = " The business terms in the question are defined in the company documents"
+
+
+def _question(env: Any, observation: DataOpsObservation) -> str:
+    """The task's question: from the environment's registry when it has one, else the goal's first part."""
+    tasks = getattr(env, "tasks", None)
+    if tasks is not None and hasattr(tasks, "get"):
+        return tasks.get(observation.task_id).question
+    return observation.goal.split(_GROUNDED_GOAL_TAIL, 1)[0]
+
+
+def single_turn_prompt(env: Any, task_id: str) -> list[dict[str, str]]:
+    """The single-turn chat prompt of ``task_id``, from the environment itself: its reset observation
+    and, for a grounded task, one ``search_docs`` step with the task's question (the documents a
+    model would find first; ``env.grader.docs.search(question, domain=..., k=5)``).
+
+    ``env`` is a :class:`~env_server.environment.DataOpsEnv` or anything with the same ``reset`` and
+    ``step`` (the HTTP client); it is left mid-episode."""
+    observation = env.reset(task_id=task_id)
+    if observation.family != "grounded":
+        return single_turn_messages(observation)
+    searched = env.step(DataOpsAction(action_type="search_docs", query=_question(env, observation)))
+    return single_turn_messages(searched, docs=searched.docs)
 
 
 def result_text(result: QueryResult | None, message: str = "") -> str:

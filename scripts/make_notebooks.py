@@ -98,8 +98,9 @@ NB01 = [
         "# 01 · Environment quickstart\n\n" + colab_badge("01_env_quickstart") + "\n\n"
         "Start the env server, play an episode, grade completions in a batch, and talk to it with OpenEnv's "
         "WebSocket client. Everything runs on live SQLite databases: every reward comes from executing SQL.\n\n"
-        "Families: `debug` (fix a broken query) is playable now; `repair`, `analyst` and `grounded` are defined in the "
-        "action table and answered with a clear error until their generators land."),
+        "Four families: `debug` (fix a broken query), `repair` (fix a corrupted database with writes, then `finish`), "
+        "`analyst` (answer a business question) and `grounded` (answer under the business definitions of the docs "
+        "corpus, found with `search_docs`, and cite them)."),
     nbf.v4.new_code_cell(INSTALL),
     nbf.v4.new_code_cell(SMOKE_CELL),
     nbf.v4.new_markdown_cell(
@@ -129,23 +130,30 @@ NB01 = [
         'print(obs.metadata["reward_components"])'),
     nbf.v4.new_markdown_cell(
         "## Every family, the same way\n"
-        "One episode per family through `DataOpsEnv` in-process, with a scripted policy. Families whose generators "
-        "have not landed yet say so."),
+        "One episode per family through `DataOpsEnv` in-process: the scripted correct solution, then one exploit of "
+        "the hack suite (`env_server/exploits.py`), which earns nothing."),
     nbf.v4.new_code_cell(
-        'from env_server.environment import DataOpsEnv, InvalidResetError\n'
-        'from env_server.scripted import play\n'
+        'from env_server.environment import DataOpsEnv\n'
+        'from env_server.exploits import Context, play\n'
         'from env_server.tasks import load_tasks\n\n'
         'env = DataOpsEnv()\n'
+        'ctx = Context(grader=env.grader)\n'
+        'exploit = {"debug": "hard_coded", "repair": "literal_values", "analyst": "spraying", "grounded": "cite_everything"}\n'
         'for family in ("debug", "repair", "analyst", "grounded"):\n'
-        '    tasks = load_tasks(family=family, split="heldout_iid")\n'
-        '    if not tasks:\n'
-        '        print(f"{family:<9} no built-in tasks yet")\n'
-        '        continue\n'
-        '    try:\n'
-        '        record = play(env, tasks[0], "oracle", seed=0)\n'
-        '        print(f"{family:<9} {tasks[0].task_id}: reward {record.reward}, steps {record.steps}")\n'
-        '    except InvalidResetError as exc:\n'
-        '        print(f"{family:<9} {exc}")'),
+        '    task = load_tasks(family=family, split="heldout_iid")[0]\n'
+        '    right, hack = play(env, task, "correct", ctx), play(env, task, exploit[family], ctx)\n'
+        '    print(f"{family:<9} {task.task_id}\\n  correct: {right.reward:+.3f}  {exploit[family]}: {hack.reward:+.3f} ({hack.reason})")'),
+    nbf.v4.new_markdown_cell(
+        "## Search the docs corpus\n"
+        "Grounded tasks search `data/docs/` (FTS5, BM25). Superseded and draft definitions are in the corpus on "
+        "purpose; citing one costs."),
+    nbf.v4.new_code_cell(
+        'task = load_tasks(family="grounded", split="heldout_iid")[0]\n'
+        'obs = env.reset(task_id=task.task_id)\n'
+        'print(obs.goal)\n'
+        'obs = env.step({"action_type": "search_docs", "query": task.question})\n'
+        'for hit in obs.docs:\n'
+        '    print(f"{hit[\'doc_id\']:<40} {hit[\'status\']:<11} {hit[\'snippet\'][:80]}")'),
     nbf.v4.new_markdown_cell(
         "## Grade completions in a batch\n"
         "`POST /grade` is stateless: what GRPO reward functions call (set `DATAOPS_ENV_URL` and `reward_fns` uses it). "

@@ -80,7 +80,7 @@ def test_step_with_review_blocks_a_delete_without_running_it(http):
     [
         (dict(method="POST", url="/reset", json={"task_id": "nope"}), 404, "unknown task_id"),
         (dict(method="POST", url="/reset", json={"colour": "red"}), 422, "colour"),
-        (dict(method="POST", url="/reset", json={"family": "repair"}), 422, "no task matches"),
+        (dict(method="POST", url="/reset", json={"family": "grounded", "split": "fixed"}), 422, "no task matches"),
         (dict(method="POST", url="/reset", content=b"{not json", headers={"content-type": "application/json"}), 422,
          "not valid JSON"),
         (dict(method="POST", url="/step", json={"action": {"action_type": "run_query", "sql": "SELECT 1"}}), 400,
@@ -118,7 +118,10 @@ def test_tasks_are_filtered_paginated_and_never_leak_gold(http):
     assert page["total"] >= 200 and len(page["items"]) == 7 and page["offset"] == 10
     assert all(t["split"] == "heldout_ood" for t in page["items"])
     assert "gold_sql" not in json.dumps(page) and "gold_sql" not in http.get(f"/tasks/{TASK}").text
-    assert http.get("/tasks", params={"difficulty": "hard", "split": "fixed"}).json()["total"] == 2
+    assert http.get("/tasks", params={"difficulty": "hard", "split": "fixed", "family": "debug"}).json()["total"] == 2
+    for family in ("repair", "grounded"):  # no reference repair, no cited documents in a listing either
+        listing = json.dumps(http.get("/tasks", params={"family": family, "limit": 50}).json())
+        assert "gold_repair_sql" not in listing and "setup_sql" not in listing and "doc_ids" not in listing
 
 
 def test_grade_is_batched_stateless_and_equals_the_env_reward(http):

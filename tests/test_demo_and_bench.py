@@ -23,3 +23,15 @@ def test_bench_writes_ratios_against_the_floor(tmp_path):
     summary = data["summary"]
     assert summary["candidates"] == 8 and summary["floor_ms_per_candidate_median"] > 0
     assert summary["grading_over_floor"] > 0 and set(data["targets"]) == {"reset_p50_ms", "grading_over_floor"}
+
+
+def test_bench_families_writes_ratios_against_the_floor(tmp_path):
+    from env_server import bench_families
+
+    path = bench_families.run(per_family=2, resets=4, repeats=1, out=tmp_path / "families.json")
+    data = json.loads(path.read_text())
+    assert set(data["summary"]) == {"debug", "repair", "analyst", "grounded"}
+    for family, row in data["summary"].items():
+        assert row["correct_submissions_graded_successful"] == row["tasks"] == 2, family
+        assert row["grading_over_floor"] > 0 and row["floor_raw_sqlite_ms_median"] > 0
+    assert data["summary"]["grounded"]["search_step_over_floor"] > 0

@@ -1,7 +1,8 @@
-"""reward_fns.parsing: the final SQL (or answer) is pulled out of a completion the way the rules say.
+"""reward_fns.parsing: the final SQL (or script, answer, citations) is pulled out of a completion the way
+the rules say.
 
 Every completion is written inline, with a comment on why it extracts what it does.  The last
-tests fuzz extract_sql / extract_answer with hypothesis: they never raise on any text.
+tests fuzz every extractor with hypothesis: they never raise on any text.
 """
 from __future__ import annotations
 
@@ -13,11 +14,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
+from env_server.tasks.spec import split_statements
 from reward_fns.parsing import (
+    DOC_ID,
+    NO_SCRIPT,
     NO_SQL,
     Extraction,
+    citation_blocks,
     completion_text,
     extract_answer,
+    extract_citations,
+    extract_script,
     extract_sql,
 )
 
@@ -227,6 +234,10 @@ def test_unsupported_completion_types_raise_type_error(bad):
         extract_sql(bad)
     with pytest.raises(TypeError):
         extract_answer(bad)
+    with pytest.raises(TypeError):
+        extract_script(bad)
+    with pytest.raises(TypeError):
+        extract_citations(bad)
 
 
 def test_extraction_is_frozen():
@@ -273,12 +284,109 @@ def test_an_answer_inside_think_does_not_count():
     assert extract_answer("<think><answer>1</answer></think>\nIt is 2").sql == "It is 2"
 
 
+# --------------------------------------------------------------------------- extract_script
+
+
+def test_a_script_is_every_statement_of_the_last_block():
+    # Two statements in one fence: both, without their ';', joined with ";\n".
+    r = extract_script("Repair:\n```sql\nUPDATE users SET email = LOWER(email);\n"
+                       "DELETE FROM users WHERE id > 100;\n```\nDone.")
+    assert r == Extraction("UPDATE users SET email = LOWER(email);\nDELETE FROM users WHERE id > 100", "fence", 1, None)
+    # The last block wins, as for a query; blocks counts both.
+    r = extract_script("<sql>DELETE FROM t</sql> no, better:\n```sql\nDELETE FROM t WHERE a < 0\n```")
+    assert r == Extraction("DELETE FROM t WHERE a < 0", "fence", 2, None)
+    # One statement is a script too.
+    assert extract_script("<sql>UPDATE t SET a = 1;</sql>").sql == "UPDATE t SET a = 1"
+
+
+def test_a_script_splits_where_sqlite_splits():
+    # ';' inside a string literal does not end a statement (SQLite's own rule, which the grader uses).
+    r = extract_script("```sql\nUPDATE t SET note = 'a; b' WHERE id = 1;\nDELETE FROM t WHERE note = ';'\n```")
+    assert r.ok and r.sql == "UPDATE t SET note = 'a; b' WHERE id = 1;\nDELETE FROM t WHERE note = ';'"
+    assert split_statements(r.sql) == ["UPDATE t SET note = 'a; b' WHERE id = 1;", "DELETE FROM t WHERE note = ';'"]
+    # SQLite-specific writes parse with sqlglot's sqlite dialect.
+    r = extract_script("```sql\nINSERT OR IGNORE INTO t (id) VALUES (1);\n"
+                       "CREATE TABLE s AS SELECT a, COUNT(*) AS n FROM t GROUP BY a;\n```")
+    assert r.ok and len(split_statements(r.sql)) == 2
+
+
+def test_comments_in_a_script():
+    # A comment-only piece is dropped; a statement ending in a line comment still ends where it should.
+    r = extract_script("```sql\n-- fix the emails\nUPDATE t SET a = 1 -- all rows\n;\nDELETE FROM t;\n-- done\n```")
+    assert r.ok
+    assert r.sql == "-- fix the emails\nUPDATE t SET a = 1 -- all rows\n;\nDELETE FROM t"
+    assert len(split_statements(r.sql)) == 2  # the comment does not swallow what follows
+
+
+def test_a_script_statement_that_does_not_parse_is_named():
+    # The second statement is misspelled: error names it; the script is still returned (the grader replays it,
+    # and the broken statement fails and changes nothing).
+    r = extract_script("```sql\nUPDATE t SET a = 1;\nUPDAT t SET b = 2;\nDELETE FROM t\n```")
+    assert not r.ok and r.sql == "UPDATE t SET a = 1;\nUPDAT t SET b = 2;\nDELETE FROM t"
+    assert r.error.startswith("the fenced block's statement 2 does not parse")
+
+
+def test_script_errors():
+    # No block at all: a bare statement is not a script (there is no trailing fallback for repairs).
+    assert extract_script("UPDATE t SET a = 1;") == Extraction(None, None, 0, NO_SCRIPT)
+    assert extract_script("```sql\n\n```") == Extraction(None, "fence", 1, "the fenced block is empty")
+    assert extract_script("<sql>-- nothing</sql>") == Extraction(None, "sql_tag", 1, "the <sql> block holds no SQL statement")
+    # A truncated block: what is there is returned, with the reason.
+    r = extract_script("```sql\nUPDATE t SET a = 1;\nDELETE FROM t WHERE")
+    assert r.sql == "UPDATE t SET a = 1;\nDELETE FROM t WHERE"
+    assert "never closed" in r.error and "statement 2 does not parse" in r.error
+    # A block inside <think> is reasoning.
+    assert extract_script("<think>```sql\nDELETE FROM t\n```</think>I am not sure.").sql is None
+
+
+# --------------------------------------------------------------------------- extract_citations
+
+
+def test_citations_from_a_tag_or_a_final_line():
+    # The tag: ids separated by commas, in order.
+    answer = "<answer>42</answer>\n<citations>ecommerce-net-revenue, general-fiscal-calendar</citations>"
+    assert extract_citations(answer) == ["ecommerce-net-revenue", "general-fiscal-calendar"]
+    # A final "Citations:" line, with markdown, brackets, backticks and "and"; duplicates collapse.
+    text = "The answer is 42.\n**Citations:** [ecommerce-net-revenue], `general-fiscal-calendar` and ecommerce-net-revenue"
+    assert extract_citations(text) == ["ecommerce-net-revenue", "general-fiscal-calendar"]
+    # The last tag wins over earlier tags and over lines.
+    assert extract_citations("<citations>aaa-1</citations> Citations: bbb-2\n<citations>ccc-3</citations>") == ["ccc-3"]
+    # Tokens that are not doc ids (too short, upper case, prose) are not citations; neither is "none".
+    assert extract_citations("Citations: a, Net-Revenue, none, doc.with.dots, ok-id") == ["ok-id"]
+    # Nothing cited, or citations only inside reasoning.
+    assert extract_citations("<answer>42</answer>") == []
+    assert extract_citations("<think><citations>aaa-1</citations></think><answer>1</answer>") == []
+    # An unclosed tag (truncated) runs to the end.
+    assert extract_citations("<answer>1</answer><citations>aaa-1, bbb-") == ["aaa-1", "bbb-"]
+
+
+def test_citation_blocks_for_format_reward():
+    assert citation_blocks("<citations>aaa-1</citations>") == ("citations_tag", 1, ["aaa-1"])
+    assert citation_blocks("<citations>aaa-1</citations><citations>bbb-2</citations>") == ("citations_tag", 2, ["bbb-2"])
+    assert citation_blocks("Citations: aaa-1") == ("citations_line", 0, ["aaa-1"])
+    assert citation_blocks("nothing") == (None, 0, [])
+
+
+def test_citations_are_never_part_of_the_answer():
+    # A citations tag or line after, or inside, the answer is stripped from it.
+    assert extract_answer("<answer>42</answer>\n<citations>aaa-1</citations>") == Extraction("42", "answer_tag", 1, None)
+    assert extract_answer("<answer>42\nCitations: aaa-1, bbb-2</answer>").sql == "42"
+    assert extract_answer("<answer>42 <citations>aaa-1</citations></answer>").sql == "42"
+    # The trailing-line fallback skips a final citations line.
+    assert extract_answer("I computed it.\nThe answer is 42.\nCitations: aaa-1") == Extraction("42", "trailing", 0, None)
+    assert extract_answer("The answer is 42.\n<citations>aaa-1, bbb-2</citations>").sql == "42"
+    # A sentence that mentions citations is not a citations line.
+    assert extract_answer("<answer>citations are not needed</answer>").sql == "citations are not needed"
+
+
 # --------------------------------------------------------------------------- fuzzing
 
 _FRAGMENTS = [
     "SELECT", "select", "WITH", "with", "FROM", "t", "WHERE", "x", ">", "1", "(", ")", ",", ";", ".", "'",
     '"', "`", "```", "```sql", "```python", "<sql>", "</sql>", "<think>", "</think>", "<answer>",
     "</answer>", "\n", "\n\n", " ", "AS", "JOIN", "ON", "GROUP BY", "**", "-- c", "/*", "*/", "é", "\\",
+    "UPDATE", "SET", "a = 1", "DELETE", "INSERT INTO", "VALUES", "CREATE TABLE", "<citations>", "</citations>",
+    "Citations:", "aaa-1", "net-revenue", "and",
 ]
 
 
@@ -314,3 +422,30 @@ def test_extract_answer_never_raises(text):
         assert r.error is not None
     else:
         assert r.sql == " ".join(r.sql.split()) and (r.error is None or "never closed" in r.error)
+
+
+@_FUZZ
+@given(st.one_of(st.text(max_size=300), _sqlish_text()))
+def test_extract_script_never_raises(text):
+    r = extract_script(text)
+    assert isinstance(r, Extraction)
+    assert r.error is None or not r.error.startswith("internal error"), r.error
+    assert r.source in (None, "sql_tag", "fence")
+    if r.sql is None:
+        assert r.error is not None
+    else:
+        assert r.sql == r.sql.strip() and not r.sql.endswith(";")
+    if r.ok:  # every statement the grader splits the script into parses, and the script reads back as itself
+        statements = split_statements(r.sql)
+        assert statements and all(_one_statement(s) for s in statements)
+        assert extract_script(f"```sql\n{r.sql}\n```") == Extraction(r.sql, "fence", 1, None)
+
+
+@_FUZZ
+@given(st.one_of(st.text(max_size=300), _sqlish_text()))
+def test_extract_citations_never_raises(text):
+    ids = extract_citations(text)
+    assert all(DOC_ID.fullmatch(i) for i in ids)
+    assert len(ids) == len(set(ids))
+    source, _, cited = citation_blocks(text)
+    assert cited == ids and source in (None, "citations_tag", "citations_line")

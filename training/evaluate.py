@@ -39,7 +39,7 @@ from env_server.tasks.registry import TaskRegistry, load_tasks
 from env_server.tasks.spec import Task
 from reward_fns.backend import InProcessBackend
 from reward_fns.execution import ExecutionReward
-from reward_fns.prompts import single_turn_messages
+from reward_fns.prompts import single_turn_prompt
 from training.generation import SamplingConfig
 from training.policies import POLICIES, Policy, make_policy
 from training.tasks import draw_tasks, split_hash
@@ -170,7 +170,7 @@ def run_single_turn(policy: Policy, tasks: list[Task], seed: int, env: DataOpsEn
     bar = tqdm(total=len(tasks), desc=f"{policy.name} seed {seed}", unit="task", disable=not progress)
     for start in range(0, len(tasks), batch):
         chunk = tasks[start: start + batch]
-        prompts = [single_turn_messages(env.reset(task_id=t.task_id)) for t in chunk]
+        prompts = [single_turn_prompt(env, t.task_id) for t in chunk]
         completions = policy.complete(chunk, prompts, seed)
         graded = ExecutionReward(backend).outcomes(completions, [t.task_id for t in chunk])
         for task, completion, (sql, outcome) in zip(chunk, completions, graded):

@@ -39,7 +39,7 @@ from env_server.tasks.registry import TaskRegistry, load_tasks
 from env_server.tasks.spec import Task
 from reward_fns.backend import InProcessBackend
 from reward_fns.execution import ExecutionReward, SafetyReward, format_reward
-from reward_fns.prompts import MULTI_TURN_SYSTEM, single_turn_messages
+from reward_fns.prompts import MULTI_TURN_SYSTEM, single_turn_prompt
 from training.tasks import draw_tasks, split_hash
 
 
@@ -160,7 +160,7 @@ def select_tasks(args: Args, registry: TaskRegistry) -> list[Task]:
 
 def task_prompts(tasks: list[Task], env: DataOpsEnv) -> dict[str, list[dict[str, str]]]:
     """The single-turn chat prompt (system + task) of each task, from the environment's own observation."""
-    return {task.task_id: single_turn_messages(env.reset(task_id=task.task_id)) for task in tasks}
+    return {task.task_id: single_turn_prompt(env, task.task_id) for task in tasks}
 
 
 def build_dataset(tasks: list[Task], prompts: dict[str, list[dict[str, str]]], multi_turn: bool):

@@ -3,24 +3,67 @@
  * Plain browser JavaScript, no dependencies. It talks only to the server that served it:
  *   GET  /tasks   task lists for the pickers
  *   POST /reset   start an episode (creates a session on first use)
- *   POST /step    run_query, inspect_schema, sample_rows, submit_query
+ *   POST /step    the actions the episode's family allows (observation.allowed_actions):
+ *                 inspect_schema, sample_rows, run_query, then submit_query (debug), execute_sql and
+ *                 finish (repair), submit_answer (analyst), search_docs and submit_answer (grounded)
  *   DELETE /session  when the page is closed, to free the session slot
  * The session id from /reset is sent back as the X-Session-Id header on every call.
  * Every value from the server reaches the page through textContent (never innerHTML).
+ * Only the controls of the allowed actions are shown: those of the running episode, or, before one
+ * starts, those of the family picked (FAMILY_ACTIONS, a preview; the server's list decides).
  */
 (function () {
   "use strict";
 
   var SESSION_HEADER = "X-Session-Id";
   var KNOWN_FAMILIES = ["debug", "repair", "analyst", "grounded"];
-  var SPLITS = ["fixed", "train", "heldout_iid", "heldout_ood"];
+  var SPLITS = ["fixed", "train", "heldout_iid", "heldout_ood", "heldout_external"];
+  var PREFERRED_SPLIT = "train";
   var TASK_LIMIT = 200;
-  var ACTION_BUTTONS = { run: "run_query", inspect: "inspect_schema", sample: "sample_rows", submit: "submit_query" };
+  var READ_ACTIONS = ["inspect_schema", "sample_rows", "run_query"];
+  var FAMILY_ACTIONS = {
+    debug: READ_ACTIONS.concat(["submit_query"]),
+    repair: READ_ACTIONS.concat(["execute_sql", "finish"]),
+    analyst: READ_ACTIONS.concat(["submit_answer"]),
+    grounded: READ_ACTIONS.concat(["search_docs", "submit_answer"])
+  };
+  // button id -> the action it takes; each button is shown only when its action is allowed
+  var ACTION_BUTTONS = {
+    run: "run_query",
+    execute: "execute_sql",
+    inspect: "inspect_schema",
+    sample: "sample_rows",
+    finish: "finish",
+    submit: "submit_query",
+    search: "search_docs",
+    "submit-answer": "submit_answer"
+  };
+  // containers shown only when their action is allowed (citations go with the documents)
+  var ACTION_PANELS = {
+    "sample-group": "sample_rows",
+    "docs-panel": "search_docs",
+    "answer-panel": "submit_answer",
+    "citations-field": "search_docs"
+  };
+  var SQL_ACTIONS = ["run_query", "execute_sql", "submit_query"];
+  var FAMILY_HINTS = {
+    debug: "Investigate with Run query, Inspect schema and Sample rows, fix the broken query, then Submit it.",
+    repair: "Investigate with Run query (read-only), change the data with Execute (write), then Finish: every " +
+      "table is graded. Write rules, not values: your statements are replayed on other copies of the data.",
+    analyst: "Query the data with Run query, then type only the answer and Submit answer.",
+    grounded: "Search the documents for the definitions the question uses (current ones, not superseded or draft), " +
+      "query the data, then Submit answer citing the ids of the documents you used."
+  };
+  var SQL_PLACEHOLDERS = {
+    debug: "SQL to run or submit (Ctrl+Enter runs it)",
+    repair: "SQL to run (read-only) or execute (write) (Ctrl+Enter runs it read-only)"
+  };
 
   var sessionId = null;
-  var episode = null; // {allowed: [...], done: bool} once an episode has started
+  var episode = null; // {family: name, allowed: [...], done: bool} once an episode has started
   var busy = false;
   var taskListToken = 0;
+  var splitCountToken = 0;
 
   function $(id) { return document.getElementById(id); }
 
@@ -106,14 +149,47 @@
     }
   }
 
+  function shownFamily() {
+    return episode !== null ? episode.family : $("family").value;
+  }
+
+  function shownActions() {
+    if (episode !== null) return episode.allowed;
+    return FAMILY_ACTIONS[$("family").value] || [];
+  }
+
+  function noTaskToPlay() {
+    var select = $("task");
+    return select.value === "" && select.dataset.total === "0";
+  }
+
   function refreshControls() {
     var live = episode !== null && !episode.done;
+    var shown = shownActions();
+    var family = shownFamily();
+    function allowed(action) { return shown.indexOf(action) >= 0; }
     Object.keys(ACTION_BUTTONS).forEach(function (id) {
+      $(id).hidden = !allowed(ACTION_BUTTONS[id]);
       $(id).disabled = busy || !live || episode.allowed.indexOf(ACTION_BUTTONS[id]) < 0;
     });
+    Object.keys(ACTION_PANELS).forEach(function (id) {
+      $(id).hidden = !allowed(ACTION_PANELS[id]);
+    });
+    $("sql-panel").hidden = !SQL_ACTIONS.some(allowed);
     $("table").disabled = $("sample").disabled || $("table").options.length === 0;
     if ($("table").options.length === 0) $("sample").disabled = true;
-    $("reset").disabled = busy;
+    $("docs-query").disabled = $("search").disabled;
+    $("answer").disabled = $("submit-answer").disabled;
+    $("citations").disabled = $("submit-answer").disabled || $("citations-field").hidden;
+    Array.prototype.forEach.call($("docs").querySelectorAll("button.doc-hit"), function (button) {
+      button.disabled = $("citations").disabled;
+    });
+    var broken = family === "debug";
+    $("broken-panel").hidden = !broken;
+    $("episode-panels").classList.toggle("single", !broken);
+    $("action-hint").textContent = FAMILY_HINTS[family] || "";
+    $("sql").placeholder = SQL_PLACEHOLDERS[family] || "SQL to run (Ctrl+Enter runs it)";
+    $("reset").disabled = busy || noTaskToPlay();
     var state = busy ? "busy" : episode === null ? "idle" : episode.done ? "done" : "ready";
     document.body.setAttribute("data-state", state);
   }
@@ -144,18 +220,33 @@
     });
   }
 
+  // Counts the family's tasks in each split; a split without any is marked and disabled, and when the
+  // chosen split is one of them the picker moves to one with tasks (train when it has some).
   function loadSplitCounts() {
+    var token = ++splitCountToken;
     var familyName = $("family").value;
     return Promise.all(SPLITS.map(function (split) {
       return api("GET", "/tasks" + query({ family: familyName, split: split, limit: 1 })).then(function (page) {
         return page.total;
       });
     })).then(function (totals) {
+      if (token !== splitCountToken) return; // a newer request replaced this one
       var select = $("split");
+      var withTasks = [];
       SPLITS.forEach(function (split, i) {
         var option = select.querySelector('option[value="' + split + '"]');
-        if (option) option.textContent = split + " (" + totals[i] + ")";
+        if (option) {
+          option.textContent = totals[i] > 0 ? split + " (" + totals[i] + ")" : split + " (no tasks)";
+          option.disabled = totals[i] === 0;
+        }
+        if (totals[i] > 0) withTasks.push(split);
       });
+      var current = select.value;
+      if (withTasks.length && withTasks.indexOf(current) < 0) {
+        select.value = withTasks.indexOf(PREFERRED_SPLIT) >= 0 ? PREFERRED_SPLIT : withTasks[0];
+        return familyName + " has no task in split " + current + ": switched to " + select.value + ".";
+      }
+      return null;
     });
   }
 
@@ -181,8 +272,13 @@
       select.disabled = false;
       select.dataset.total = String(page.total);
       describeTaskChoice();
-      setStatus(page.total + " " + familyName + " task(s) in split " + split +
-                (page.total > page.items.length ? "; the list shows the first " + page.items.length : "") + ".");
+      refreshControls();
+      if (page.total === 0) {
+        setStatus("No " + familyName + " task in split " + split + ": pick another split or family.", "warn");
+      } else {
+        setStatus(page.total + " " + familyName + " task(s) in split " + split +
+                  (page.total > page.items.length ? "; the list shows the first " + page.items.length : "") + ".");
+      }
     });
   }
 
@@ -193,14 +289,26 @@
     $("seed").disabled = Boolean(option && option.value); // the seed only draws a random task
     if (option && option.value) {
       info.textContent = option.dataset.question || "";
+    } else if (noTaskToPlay()) {
+      info.textContent = "There is no " + $("family").value + " task in split " + $("split").value + ".";
     } else {
       info.textContent = "No task chosen: Reset draws one from " + $("family").value + " / " + $("split").value +
         " with the seed (a random seed if empty).";
     }
   }
 
+  // Split counts first: they may move the split picker, which the task list depends on.
+  function loadSplitsAndTasks() {
+    return loadSplitCounts().then(function (note) {
+      return loadTasks().then(function () {
+        if (note) setStatus(note + " " + $("status").textContent, "info");
+      });
+    });
+  }
+
   function onFamilyChange() {
-    Promise.all([loadSplitCounts(), loadTasks()]).catch(showError);
+    refreshControls(); // before an episode, preview the family's controls
+    loadSplitsAndTasks().catch(showError);
   }
 
   // -- episodes --------------------------------------------------------------------------------
@@ -252,23 +360,35 @@
       .then(function () { setBusy(false); });
   }
 
-  function startEpisode(resp) {
-    var obs = resp.observation;
-    episode = { allowed: obs.allowed_actions || [], done: false };
-    $("episode-task").textContent = obs.task_id;
-    var goal = $("goal");
-    goal.textContent = obs.goal;
-    goal.classList.remove("placeholder");
-    $("schema").textContent = obs.schema_summary;
-    $("broken-sql").textContent = obs.broken_sql || "(this family has no broken query)";
-    $("sql").value = obs.broken_sql || "";
+  function showSchema(schemaSummary) {
+    $("schema").textContent = schemaSummary || "";
     var table = $("table");
+    var chosen = table.value;
     clear(table);
-    tableNames(obs.schema_summary).forEach(function (name) {
+    tableNames(schemaSummary).forEach(function (name) {
       var option = el("option", null, name);
       option.value = name;
       table.appendChild(option);
     });
+    if (chosen && tableNames(schemaSummary).indexOf(chosen) >= 0) table.value = chosen;
+  }
+
+  function startEpisode(resp) {
+    var obs = resp.observation;
+    episode = { family: obs.family, allowed: obs.allowed_actions || [], done: false };
+    $("episode-family").textContent = obs.family;
+    $("episode-task").textContent = obs.task_id;
+    var goal = $("goal");
+    goal.textContent = obs.goal;
+    goal.classList.remove("placeholder");
+    $("table").value = "";
+    showSchema(obs.schema_summary);
+    $("broken-sql").textContent = obs.broken_sql || "(this family has no broken query)";
+    $("sql").value = obs.broken_sql || "";
+    $("docs-query").value = "";
+    $("answer").value = "";
+    $("citations").value = "";
+    clear($("docs"));
     clear($("result"));
     $("outcome").hidden = true;
     clear($("reward"));
@@ -295,8 +415,117 @@
     var obs = resp.observation;
     $("steps").textContent = String(obs.steps_remaining);
     $("message").textContent = obs.message || "";
-    if (obs.last_result) renderResult(obs.last_result, label);
+    // A repair changes the database: its schema summary (row counts, new tables) follows.
+    if (obs.schema_summary && obs.schema_summary !== $("schema").textContent) showSchema(obs.schema_summary);
+    if (label === "search_docs") renderDocs(obs.docs || []);
+    if (obs.last_result) {
+      if (label === "search_docs" && !obs.last_result.error) {
+        renderSearchNote(obs.last_result);
+      } else {
+        renderResult(obs.last_result, label);
+      }
+    }
     if (resp.done) finishEpisode(resp);
+  }
+
+  // -- documents and answers (grounded, analyst) -----------------------------------------------
+
+  function parseCitations(text) {
+    var ids = [];
+    (text || "").split(",").forEach(function (part) {
+      var id = part.trim();
+      if (id && ids.indexOf(id) < 0) ids.push(id);
+    });
+    return ids;
+  }
+
+  // The snippet marks the matched words as [word]: those become <mark>, the rest stays text.
+  function snippetNode(snippet) {
+    var node = el("span", "doc-snippet");
+    String(snippet || "").split(/\[([^\[\]]*)\]/).forEach(function (part, i) {
+      if (part === "") return;
+      node.appendChild(i % 2 === 1 ? el("mark", null, part) : document.createTextNode(part));
+    });
+    return node;
+  }
+
+  function renderDocs(hits) {
+    var list = $("docs");
+    clear(list);
+    if (hits.length === 0) {
+      list.appendChild(el("li", "doc-empty", "No document matches the search."));
+      return;
+    }
+    hits.forEach(function (hit) {
+      var current = hit.status === "current";
+      var item = el("li");
+      var button = el("button", "doc-hit");
+      button.type = "button";
+      button.setAttribute("data-doc-id", hit.doc_id);
+      button.setAttribute("data-status", hit.status);
+      button.title = "Add " + hit.doc_id + " to the citations" +
+        (current ? "" : " (this document is " + hit.status + ": not the current definition)");
+      var head = el("span", "doc-head");
+      head.appendChild(el("code", "doc-id", hit.doc_id));
+      head.appendChild(el("span", "doc-title", hit.title));
+      head.appendChild(el("span", current ? "doc-status" : "doc-status stale", hit.status));
+      head.appendChild(el("span", "doc-cited", "cited"));
+      button.appendChild(head);
+      button.appendChild(snippetNode(hit.snippet));
+      button.addEventListener("click", function () { cite(hit.doc_id); });
+      item.appendChild(button);
+      list.appendChild(item);
+    });
+    markCited();
+    refreshControls();
+  }
+
+  function renderSearchNote(result) {
+    var box = $("result");
+    clear(box);
+    box.appendChild(el("div", "result-label", "Result of search_docs"));
+    box.appendChild(el("div", "result-meta", result.row_count + " document" + (result.row_count === 1 ? "" : "s") +
+                       " found, listed under Documents above · " + fmtNumber(result.elapsed_ms) + " ms"));
+  }
+
+  function markCited() {
+    var cited = parseCitations($("citations").value);
+    Array.prototype.forEach.call($("docs").querySelectorAll("button.doc-hit"), function (button) {
+      var on = cited.indexOf(button.getAttribute("data-doc-id")) >= 0;
+      button.classList.toggle("cited", on);
+      button.setAttribute("aria-pressed", on ? "true" : "false");
+    });
+  }
+
+  function cite(docId) {
+    if ($("citations").disabled) return;
+    var ids = parseCitations($("citations").value);
+    if (ids.indexOf(docId) < 0) ids.push(docId);
+    $("citations").value = ids.join(", ");
+    markCited();
+    setStatus("Citing " + ids.join(", ") + ".", "ok");
+  }
+
+  function searchDocs() {
+    var text = $("docs-query").value.trim();
+    if (!text) {
+      setStatus("Type some words to search the documents for.", "warn");
+      $("docs-query").focus();
+      return;
+    }
+    step({ action_type: "search_docs", query: text }, "search_docs");
+  }
+
+  function submitAnswer() {
+    var answer = $("answer").value.trim();
+    if (!answer) {
+      setStatus("Type the answer first.", "warn");
+      $("answer").focus();
+      return;
+    }
+    var action = { action_type: "submit_answer", answer: answer };
+    if (!$("citations-field").hidden) action.citations = parseCitations($("citations").value);
+    step(action, "submit_answer");
   }
 
   function renderResult(result, label) {
@@ -445,6 +674,21 @@
     $("submit").addEventListener("click", function () {
       step({ action_type: "submit_query", sql: $("sql").value }, "submit_query");
     });
+    $("execute").addEventListener("click", function () {
+      step({ action_type: "execute_sql", sql: $("sql").value }, "execute_sql");
+    });
+    $("finish").addEventListener("click", function () {
+      step({ action_type: "finish" }, "finish");
+    });
+    $("search").addEventListener("click", searchDocs);
+    $("docs-query").addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !$("search").disabled) {
+        event.preventDefault();
+        searchDocs();
+      }
+    });
+    $("submit-answer").addEventListener("click", submitAnswer);
+    $("citations").addEventListener("input", markCited);
     $("sql").addEventListener("keydown", function (event) {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !$("run").disabled) {
         event.preventDefault();
@@ -463,7 +707,7 @@
     refreshControls();
     document.body.setAttribute("data-state", "loading");
     loadFamilies()
-      .then(function () { return Promise.all([loadSplitCounts(), loadTasks()]); })
+      .then(loadSplitsAndTasks)
       .then(function () { refreshControls(); })
       .catch(function (err) { refreshControls(); showError(err); });
   }

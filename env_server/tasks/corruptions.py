@@ -652,7 +652,14 @@ def _missing_aggregate(db: _Db, rng: random.Random) -> list[Corruption]:
                 f"CREATE TABLE {_q(summary)} ({', '.join(f'{_q(c)} {ty}'.strip() for c, ty in column_types)})",
                 f"INSERT INTO {_q(summary)} ({col_list}) {stale}",
             )
-            gold = (f"DELETE FROM {_q(summary)}", f"INSERT INTO {_q(summary)} ({col_list}) {query}")
+            # targeted, so the reviewer-guarded path lets the fix through: delete the rows that are wrong,
+            # insert the ones that are missing (a bare DELETE FROM would be blocked as a whole-table write)
+            same = " AND ".join(f"c.{_q(c)} IS {_q(summary)}.{_q(c)}" for c, _ in column_types)
+            gold = (
+                f"DELETE FROM {_q(summary)} WHERE NOT EXISTS (SELECT 1 FROM ({query}) AS c WHERE {same})",
+                f"INSERT INTO {_q(summary)} ({col_list}) SELECT * FROM ({query}) AS c "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {_q(summary)} WHERE {same})",
+            )
             goal = (f"Stale summary of {db.noun(t)}: the table {summary} was computed from an old copy of {t} and is "
                     f"out of date. Make it hold exactly, computed from the current {t}: {spec}. Keep the table and "
                     f"its columns (only its rows change), and do not change any other table.")

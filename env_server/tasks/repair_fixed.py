@@ -10,7 +10,8 @@
 
 Each database is generated here from a fixed seed and embedded in the task as ``schema_sql`` and
 ``data_sql``; each reference solution is the task's ``gold_repair_sql``, which scores 1.0 by
-construction of the grader and is checked by the build and the tests.
+construction of the grader and is checked by the build and the tests. Every reference statement is
+targeted (a WHERE that selects the rows to change), so the reviewer-guarded path lets it through.
 """
 from __future__ import annotations
 
@@ -133,10 +134,11 @@ def fixed_tasks() -> list[Task]:
             "lower case without leading or trailing spaces."
         ),
         gold_repair_sql=[
-            "UPDATE users SET email = LOWER(TRIM(email))",
-            f"UPDATE users SET phone = {PHONE_DIGITS}",
+            "UPDATE users SET email = LOWER(TRIM(email)) WHERE email <> LOWER(TRIM(email))",
+            f"UPDATE users SET phone = {PHONE_DIGITS} WHERE phone <> {PHONE_DIGITS}",
             "UPDATE users SET phone = SUBSTR(phone, 2) WHERE LENGTH(phone) = 11 AND phone LIKE '1%'",
-            "UPDATE users SET phone = SUBSTR(phone, 1, 3) || '-' || SUBSTR(phone, 4, 3) || '-' || SUBSTR(phone, 7, 4)",
+            "UPDATE users SET phone = SUBSTR(phone, 1, 3) || '-' || SUBSTR(phone, 4, 3) || '-' || SUBSTR(phone, 7, 4) "
+            "WHERE LENGTH(phone) = 10",
         ],
     ))
     schema, data = _legacy(random.Random("repair-fixed-legacy"))
