@@ -50,7 +50,7 @@ def test_a_sample_of_committed_tasks_is_still_valid(grader):
 
 
 def test_fixed_seed_design_tasks(grader):
-    fixed = load_tasks(split="fixed")
+    fixed = load_tasks(split="fixed", family="debug")
     assert {t.task_id for t in fixed} == {
         "debug-fixed-syntax_fix", "debug-fixed-logic_fix", "debug-fixed-multi_bug", "debug-fixed-join_explosion"}
     for task in fixed:

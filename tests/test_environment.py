@@ -125,8 +125,9 @@ def test_reset_with_a_seed_is_reproducible_and_filters_apply():
     a, b = DataOpsEnv(tasks), DataOpsEnv(tasks)
     assert a.reset(seed=7).task_id == b.reset(seed=7).task_id
     assert a.reset(seed=3, difficulty="hard").task_id in {t.task_id for t in tasks if t.difficulty == "hard"}
+    assert a.reset(seed=3, family="repair").family == "repair"
     with pytest.raises(ValueError, match="no task matches"):
-        a.reset(family="repair")
+        a.reset(family="grounded", difficulty="easy")
     with pytest.raises(KeyError, match="unknown task_id"):
         a.reset(task_id="nope")
 

@@ -72,10 +72,10 @@ def test_registry_rejects_duplicates_and_suggests_ids():
     registry = TaskRegistry(tasks)
     with pytest.raises(KeyError, match="did you mean debug-fixed-logic_fix"):
         registry.get("debug-fixed-logic_fx")
-    assert len(registry.filter(difficulty="hard")) == 2
+    assert len(registry.filter(difficulty="hard", family="debug")) == 2
 
 
 def test_load_tasks_filters_and_reads_folders(tmp_path):
     assert {t.split for t in load_tasks(split="heldout_ood")} == {"heldout_ood"}
-    save_jsonl(load_tasks(split="fixed"), tmp_path / "x.jsonl")
+    save_jsonl(load_tasks(split="fixed", family="debug"), tmp_path / "x.jsonl")
     assert len(load_tasks(tmp_path)) == 4
