@@ -360,8 +360,9 @@ class Grader:
         return Grade(success=success, score=score, components=components, reason=reason)
 
     def repair_target(self, task: Task, variant: int = 0) -> tuple:
-        """``(start, target)`` snapshots of ``variant``: the corrupted state and the gold-repaired one (cached)."""
-        from env_server.state_diff import snapshot
+        """``(start, target, start_diff)`` of ``variant``: snapshots of the corrupted state and of the
+        gold-repaired one, and the table diff between them (cached: each holds a whole database)."""
+        from env_server.state_diff import diff, snapshot
 
         if not task.gold_repair_sql:
             raise GraderError(f"task {task.task_id} has no gold_repair_sql")
@@ -386,11 +387,12 @@ class Grader:
             target = snapshot(conn)
         finally:
             conn.close()
+        found = (start, target, diff(start, target))
         with self._lock:
-            self._targets[key] = (start, target)
+            self._targets[key] = found
             while len(self._targets) > TARGET_CACHE_SIZE:
                 self._targets.popitem(last=False)
-        return start, target
+        return found
 
     def grade_repair(self, task: Task, statements: Sequence[str], final: sqlite3.Connection | None = None) -> Grade:
         """Grade a repair: the write ``statements`` the agent ran successfully, in order, and (optionally)
@@ -402,7 +404,7 @@ class Grader:
         passed = 0
         main_diff: dict = {}
         for variant in range(k + 1):
-            start, target = self.repair_target(task, variant)
+            start, target, start_diff_v = self.repair_target(task, variant)
             if variant == 0 and final is not None:
                 state = snapshot(final)
             else:
@@ -414,13 +416,13 @@ class Grader:
                 finally:
                     conn.close()
             table_diff = diff(state, target)
-            needed = sum(d.distance for d in diff(start, target).values())
+            needed = sum(d.distance for d in start_diff_v.values())
             remaining = sum(d.distance for d in table_diff.values())
             progress = 1.0 - remaining / needed if needed else float(remaining == 0)
             progresses.append(progress)
             if variant == 0:
                 main_diff = table_diff
-                start_diff = diff(start, target)
+                start_diff = start_diff_v
                 if remaining:
                     break  # success is ruled out; the variants cannot change that
             elif remaining == 0:
@@ -467,12 +469,10 @@ class Grader:
             problems = []
             for variant in range(self.config.variants + 1):
                 try:
-                    start, target = self.repair_target(task, variant)
+                    _, _, start_diff = self.repair_target(task, variant)
                 except (GraderError, ValueError) as exc:
                     return [str(exc)]
-                from env_server.state_diff import distance
-
-                if distance(start, target) == 0:
+                if all(d.exact for d in start_diff.values()):
                     problems.append(f"the gold repair changes nothing on variant {variant}")
             return problems
         problems: list[str] = []

@@ -36,6 +36,15 @@ Snapshot = dict[str, TableState]
 """Table name (lower case) to its state."""
 
 
+def _canonical(row: tuple) -> tuple:
+    """``canonical_row`` where it changes anything: only floats are rounded. Integers stay as they are,
+    since ``1 == 1.0`` and ``hash(1) == hash(1.0)`` already make them equal keys of a Counter."""
+    for value in row:
+        if type(value) is float:
+            return canonical_row(row)
+    return row
+
+
 def snapshot(conn: sqlite3.Connection) -> Snapshot:
     """Every table and view of ``conn`` (trusted call: no authorizer may be installed)."""
     names = conn.execute(
@@ -45,7 +54,7 @@ def snapshot(conn: sqlite3.Connection) -> Snapshot:
     for name, kind in names:
         try:
             cursor = conn.execute(f'SELECT * FROM "{name}"')
-            rows = Counter(canonical_row(r) for r in cursor.fetchall())
+            rows = Counter(map(_canonical, cursor.fetchall()))
             columns = tuple(d[0].lower() for d in cursor.description or ())
         except sqlite3.Error:  # a view that no longer runs (its table changed) reads as empty and broken
             rows, columns = Counter(), ("<broken view>",)
