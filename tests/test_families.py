@@ -178,3 +178,15 @@ def test_reviewer_lets_every_reference_repair_through(tasks):
             if reviewer.review(statement, family="repair", schema=schema).verdict == "block":
                 blocked.append((task.task_id, statement[:120]))
     assert not blocked, blocked[:5]
+
+
+def test_seed_design_tasks_score_one_with_their_reference_solutions(env, tasks):
+    """The five DataOps-Env repairs and the three SQL Data Analyst questions, played through the env."""
+    from env_server.exploits import Context, play
+
+    fixed = [t for t in tasks if t.split == "fixed" and t.family in ("repair", "analyst")]
+    assert sorted(t.family for t in fixed) == ["analyst"] * 3 + ["repair"] * 5
+    ctx = Context(grader=env.grader)
+    for task in fixed:
+        outcome = play(env, task, "correct", ctx)
+        assert outcome.success and outcome.reward == pytest.approx(1.0), (task.task_id, outcome.reason)

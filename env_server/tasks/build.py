@@ -25,12 +25,21 @@ GENERATORS = {"debug": debug, "repair": repair, "analyst": analyst, "grounded": 
 EXTERNAL_SPLIT = "heldout_external"
 
 
-def corpus() -> list:
-    """Every document of ``data/docs``: the generated domains' and the defog-data glossaries'."""
+def corpus(external: bool = True) -> list:
+    """Every document of ``data/docs``: the generated domains' and the defog-data glossaries'.
+
+    With ``external=False`` the glossary documents are left out when ``../shared/external`` is not
+    there (with ``external=True`` its absence is an error that says where it is looked for)."""
     from env_server.tasks.definitions import DOCS
     from env_server.tasks.external import glossary_docs
 
-    return sorted([*DOCS, *glossary_docs()], key=lambda d: d.doc_id)
+    try:
+        glossary = glossary_docs()
+    except FileNotFoundError:
+        if external:
+            raise
+        glossary = []
+    return sorted([*DOCS, *glossary], key=lambda d: d.doc_id)
 
 
 def check_fixed(grader: Grader, tasks: list[Task]) -> None:
@@ -67,7 +76,8 @@ def build(
     False) into ``out_dir/tasks``, the docs into ``out_dir/docs``, and write ``out_dir/README.md``."""
     families = list(families)
     docs_dir = out_dir / "docs"
-    write_corpus(corpus(), docs_dir)
+    docs = corpus(external)
+    write_corpus(docs, docs_dir)
     grader = Grader(docs=DocCorpus.load(docs_dir))  # grade against the corpus just written
     files: dict[str, list[Task]] = {}
     for family in families:
@@ -93,7 +103,7 @@ def build(
             stale.unlink()
     for name, tasks in files.items():
         save_jsonl(tasks, tasks_dir / f"{name}.jsonl")
-    (out_dir / "README.md").write_text(readme(files, corpus()), encoding="utf-8")
+    (out_dir / "README.md").write_text(readme(files, docs), encoding="utf-8")
     return files
 
 
