@@ -334,7 +334,10 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
             if repeated:
                 self._state.repeated_queries += 1
             domain = task.docs_domain or task.db.domain
-            self._docs = self.grader.docs.search(action.query, domain=domain, k=SEARCH_HITS)
+            try:
+                self._docs = self.grader.docs.search(action.query, domain=domain, k=SEARCH_HITS)
+            except FileNotFoundError as exc:  # a custom data folder without a docs corpus
+                return QueryResult.failure(f"no docs corpus to search: {exc}", kind="runtime"), str(exc), None
             rows = [[h["doc_id"], h["title"], h["status"], h["snippet"]] for h in self._docs]
             result = QueryResult(columns=["doc_id", "title", "status", "snippet"], rows=rows, row_count=len(rows))
             message = f"{len(rows)} document(s) found." + (" Same search as before (repeat penalty)." if repeated else "")

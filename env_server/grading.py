@@ -57,7 +57,7 @@ from typing import Iterable, Sequence
 from env_server.databases import Databases
 from env_server.models import Grade
 from env_server.sandbox import ErrorKind, Execution, SandboxConfig, execute
-from env_server.tasks.spec import Task
+from env_server.tasks.spec import Task, split_statements
 
 
 PARTIAL_CREDIT = 0.1
@@ -311,8 +311,6 @@ class Grader:
         if task.family == "debug":
             return self.grade_query(task, sql or "")
         if task.family == "repair":
-            from env_server.tasks.spec import split_statements
-
             return self.grade_repair(task, split_statements(sql or ""))
         return self.grade_answer(task, answer, citations)
 
