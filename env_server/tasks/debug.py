@@ -25,20 +25,16 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
-from tqdm import tqdm
-
 from env_server.grading import Grader
 from env_server.tasks.bugs import BUG_TYPES, applicable, inject
 from env_server.tasks.domains import get_domain
 from env_server.tasks.gold_queries import GoldQuery, synthesise
 from env_server.tasks.spec import DbSpec, Task
+from env_server.tasks.splits import OOD_DOMAINS, TRAIN_DOMAINS, fill
 
-TRAIN_DOMAINS: tuple[str, ...] = ("ecommerce", "hr", "finance", "logistics", "education")
-OOD_DOMAINS: tuple[str, ...] = ("healthcare", "streaming")
 OOD_BUG_TYPES: tuple[str, ...] = ("alias_misuse", "where_vs_having")
 TRAIN_BUG_TYPES: tuple[str, ...] = tuple(b for b in BUG_TYPES if b not in OOD_BUG_TYPES)
 SPLIT_SIZES: dict[str, int] = {"train": 2000, "heldout_iid": 200, "heldout_ood": 200}
-SEED_START: dict[str, int] = {"train": 0, "heldout_iid": 10_000, "heldout_ood": 20_000}
 GOLDS_PER_DATABASE = 6
 """Gold queries used per database, so that tasks spread over many databases."""
 BUGS_PER_GOLD = 2
@@ -173,29 +169,9 @@ def generate_split(split: str, n: int | None = None, grader: Grader | None = Non
     """``n`` valid debug tasks for ``split`` (default: ``SPLIT_SIZES``), deterministically."""
     n = SPLIT_SIZES[split] if n is None else n
     grader = grader or Grader()
-    plan = slots(split)
-    tasks: list[Task] = []
-    seen: set[str] = set()
-    seed = SEED_START[split]
     usage: Counter = Counter()
-    bar = tqdm(total=n, desc=f"debug/{split}", unit="task", disable=not progress, leave=False)
-    while len(tasks) < n:
-        for slot in plan:
-            for task in tasks_for_database(grader, split, slot, seed, usage):
-                if task.task_id in seen:
-                    continue
-                seen.add(task.task_id)
-                tasks.append(task)
-                bar.update(1)
-                if len(tasks) >= n:
-                    break
-            if len(tasks) >= n:
-                break
-        seed += 1
-        if seed - SEED_START[split] > 5_000:
-            raise RuntimeError(f"could not generate {n} {split} tasks from 5,000 seeds; got {len(tasks)}")
-    bar.close()
-    return tasks
+    return fill("debug", split, n, slots(split), lambda slot, seed: tasks_for_database(grader, split, slot, seed, usage),
+                progress)
 
 
 def fixed_tasks() -> list[Task]:

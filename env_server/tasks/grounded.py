@@ -26,7 +26,6 @@ from typing import Iterable, Iterator
 from env_server.answers import check_answer, gold_value
 from env_server.grading import Grader
 from env_server.tasks import splits
-from env_server.tasks.debug import OOD_DOMAINS, TRAIN_DOMAINS
 from env_server.tasks.definitions import METRICS
 from env_server.tasks.grounding import Metric
 from env_server.tasks.spec import DbSpec, Task
@@ -104,7 +103,7 @@ def tasks_for_db(
 def generate_split(split: str, n: int | None = None, grader: Grader | None = None, progress: bool = True) -> list[Task]:
     """``n`` valid grounded tasks for ``split`` (default ``FAMILY_SPLIT_SIZES``), deterministically."""
     grader = grader or Grader()
-    domains = {"train": TRAIN_DOMAINS, "heldout_iid": TRAIN_DOMAINS, "heldout_ood": OOD_DOMAINS}.get(split)
+    domains = {"train": splits.TRAIN_DOMAINS, "heldout_iid": splits.TRAIN_DOMAINS, "heldout_ood": splits.OOD_DOMAINS}.get(split)
     if domains is None:
         raise ValueError(f"unknown split {split!r}; expected train, heldout_iid or heldout_ood")
     layout = [splits.Slot(d, ()) for d in domains]

@@ -1,6 +1,6 @@
-"""How the repair, analyst and grounded families split their tasks, and the loop that fills a split.
+"""How every family splits its tasks, and the loop that fills a split.
 
-The same scheme as the debug family (:mod:`env_server.tasks.debug`):
+The scheme (the debug family applies it with bug types as its kinds):
 
 * ``train``: the five train domains, seeds from 0, every kind (template, corruption) except the
   held-out ones;
@@ -13,15 +13,18 @@ The same scheme as the debug family (:mod:`env_server.tasks.debug`):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from tqdm import tqdm
 
-from env_server.tasks.debug import OOD_DOMAINS, SEED_START, TRAIN_DOMAINS
 from env_server.tasks.spec import Task
 
+TRAIN_DOMAINS: tuple[str, ...] = ("ecommerce", "hr", "finance", "logistics", "education")
+OOD_DOMAINS: tuple[str, ...] = ("healthcare", "streaming")
+SEED_START: dict[str, int] = {"train": 0, "heldout_iid": 10_000, "heldout_ood": 20_000}
 FAMILY_SPLIT_SIZES: dict[str, int] = {"train": 1000, "heldout_iid": 150, "heldout_ood": 150}
-MAX_SEEDS = 3_000
+"""Split sizes of repair, analyst and grounded (debug has its own, larger ones)."""
+MAX_SEEDS = 5_000
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,13 @@ def fill(
     family: str,
     split: str,
     n: int,
-    plan: Iterable[Slot],
-    tasks_for: Callable[[Slot, int], Iterator[Task]],
+    plan: Iterable[Any],
+    tasks_for: Callable[[Any, int], Iterator[Task]],
     progress: bool = True,
 ) -> list[Task]:
     """``n`` tasks for ``split``: walk seeds from the split's start, asking ``tasks_for(slot, seed)``
-    for each slot in turn, until ``n`` tasks with distinct ids are collected (deterministic)."""
+    for each slot of ``plan`` in turn, until ``n`` tasks with distinct ids are collected
+    (deterministic). A slot is whatever ``tasks_for`` understands (a :class:`Slot`, or debug's own)."""
     plan = list(plan)
     tasks: list[Task] = []
     seen: set[str] = set()
