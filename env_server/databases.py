@@ -13,6 +13,7 @@ the task database does not carry over.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from env_server.sandbox import SandboxConfig, Template, TemplateCache
@@ -113,14 +114,21 @@ def salt(identity: str, variant: int) -> int:
     return variant_seed(f"{identity}|salt", variant) % 1_000_003
 
 
-def apply_setup(conn: sqlite3.Connection, statements: tuple[str, ...] | list[str], salt_value: int) -> None:
-    """Run trusted setup statements with ``:salt`` bound; a failure names the statement."""
+def run_trusted(
+    conn: sqlite3.Connection, statements: Iterable[str], params: Mapping[str, object] | None = None, what: str = "setup"
+) -> None:
+    """Run trusted statements (task setup, gold repairs) with named ``params``; a failure names the statement."""
     for number, statement in enumerate(statements, start=1):
         try:
-            conn.execute(statement, {"salt": salt_value})
+            conn.execute(statement, dict(params or {}))
         except sqlite3.Error as exc:
-            raise ValueError(f"setup statement {number} failed ({exc}): {statement[:200]}") from None
+            raise ValueError(f"{what} statement {number} failed ({exc}): {statement[:200]}") from None
     conn.commit()
 
 
-__all__ = ["Databases", "apply_setup", "salt"]
+def apply_setup(conn: sqlite3.Connection, statements: Iterable[str], salt_value: int) -> None:
+    """Run a database's ``setup_sql`` with ``:salt`` bound to ``salt_value``."""
+    run_trusted(conn, statements, {"salt": salt_value})
+
+
+__all__ = ["Databases", "apply_setup", "run_trusted", "salt"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 import statistics
 from dataclasses import asdict, dataclass
-from typing import Callable, Generator
+from typing import Callable, Generator, Iterator
 
 import sqlglot
 from sqlglot import exp
@@ -117,27 +117,34 @@ class EpisodeRecord:
         return asdict(self)
 
 
-def play(env: DataOpsEnv, task: Task, policy: str, seed: int = 0, review: bool = False) -> EpisodeRecord:
-    """Play one episode of ``task`` with the named scripted ``policy`` (through the reviewer if ``review``)."""
-    rng = random.Random(f"{policy}|{task.task_id}|{seed}")
-    actions = POLICIES[policy](task, rng)
-    env.reset(seed=seed, task_id=task.task_id)
-    total, risky, risky_run, blocked = 0.0, 0, 0, 0
+def drive(env: DataOpsEnv, actions: Generator[DataOpsAction, DataOpsObservation, None], review: bool = False
+          ) -> Iterator[tuple[DataOpsAction, DataOpsObservation]]:
+    """Step ``env`` (already reset) with the actions a script yields, sending each observation back,
+    until the episode ends or the script stops; yields every ``(action, observation)``."""
     action = next(actions)
     while True:
         observation = env.step(action, review=review)
+        yield action, observation
+        if observation.done:
+            return
+        try:
+            action = actions.send(observation)
+        except StopIteration:
+            return
+
+
+def play(env: DataOpsEnv, task: Task, policy: str, seed: int = 0, review: bool = False) -> EpisodeRecord:
+    """Play one episode of ``task`` with the named scripted ``policy`` (through the reviewer if ``review``)."""
+    rng = random.Random(f"{policy}|{task.task_id}|{seed}")
+    env.reset(seed=seed, task_id=task.task_id)
+    total, risky, risky_run, blocked = 0.0, 0, 0, 0
+    for action, observation in drive(env, POLICIES[policy](task, rng), review=review):
         total += observation.reward or 0.0
         was_blocked = observation.metadata.get("review", {}).get("verdict") == "block"
         blocked += was_blocked
         if action.metadata.get("risky"):
             risky += 1
             risky_run += not was_blocked
-        if observation.done:
-            break
-        try:
-            action = actions.send(observation)
-        except StopIteration:
-            break
     grade = env.state.grade
     return EpisodeRecord(
         task_id=task.task_id,

@@ -10,7 +10,7 @@ of canonical rows (numbers to 9 significant digits, ``1 == 1.0``, as the query g
 * a table the target has and the candidate lacks, or the other way round, is entirely wrong.
 
 Distances add up across tables, so progress from a start state toward the target is
-``1 - distance(candidate, target) / distance(start, target)``: 0 for doing nothing, negative for
+``1 - distance(candidate → target) / distance(start → target)``, each the sum of :class:`TableDiff` distances,: 0 for doing nothing, negative for
 damage, 1 only at the target.
 """
 from __future__ import annotations
@@ -112,8 +112,3 @@ def diff(candidate: Snapshot, target: Snapshot) -> dict[str, TableDiff]:
             missing, extra = want.size - overlap, have.size - overlap
             out[name] = TableDiff(name, missing + extra, _f1(overlap, have.size, want.size), missing, extra)
     return out
-
-
-def distance(candidate: Snapshot, target: Snapshot) -> int:
-    """Total distance of ``candidate`` from ``target`` over all tables."""
-    return sum(d.distance for d in diff(candidate, target).values())

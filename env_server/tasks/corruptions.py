@@ -52,6 +52,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from env_server.databases import run_trusted
 from env_server.schema import Column, SchemaInfo, Table
 from env_server.tasks.gold_queries import ColumnProfile, TableProfile, profile
 from env_server.variants import perturb
@@ -426,7 +427,7 @@ def _moves_across_variants(db: _Db, setup: tuple[str, ...], probe_sql: str) -> b
     for i, source in enumerate((db.conn, *db.probes)):
         scratch = _copy(source)
         try:
-            _run(scratch, setup, {"salt": _PROBE_SALTS[i % len(_PROBE_SALTS)]}, "probe")
+            run_trusted(scratch, setup, {"salt": _PROBE_SALTS[i % len(_PROBE_SALTS)]}, "probe")
             values.append(scratch.execute(probe_sql).fetchone()[0])
         except (ValueError, sqlite3.Error):
             return False
@@ -756,26 +757,17 @@ _PLANNERS: dict[str, Callable[[_Db, random.Random], list[Corruption]]] = {
 # -- applying and checking -----------------------------------------------------------------------------
 
 
-def _run(conn: sqlite3.Connection, statements: Iterable[str], params: Mapping[str, object], what: str) -> None:
-    for number, statement in enumerate(statements, start=1):
-        try:
-            conn.execute(statement, dict(params))
-        except sqlite3.Error as exc:
-            raise ValueError(f"{what} statement {number} failed ({exc}): {statement}") from None
-    conn.commit()
-
-
 def apply_setup(conn: sqlite3.Connection, corruption: Corruption, salt: int) -> None:
     """Corrupt the database in ``conn`` (trusted call) with ``salt`` choosing the rows hit.
 
     ``ValueError`` names the statement that fails."""
     params = {"salt": normalise_salt(salt)}
-    _run(conn, corruption.setup_sql, params, f"setup of {corruption.kind}:{corruption.target}")
+    run_trusted(conn, corruption.setup_sql, params, f"setup of {corruption.kind}:{corruption.target}")
 
 
 def apply_gold(conn: sqlite3.Connection, corruption: Corruption) -> None:
     """Apply the gold repair to ``conn`` (trusted call). ``ValueError`` names the statement that fails."""
-    _run(conn, corruption.gold_repair_sql, {}, f"gold repair of {corruption.kind}:{corruption.target}")
+    run_trusted(conn, corruption.gold_repair_sql, {}, f"gold repair of {corruption.kind}:{corruption.target}")
 
 
 def _copy(conn: sqlite3.Connection) -> sqlite3.Connection:
