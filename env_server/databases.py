@@ -9,10 +9,20 @@ A spec with ``setup_sql`` (a repair task's corruption) is built from its base da
 ``k`` of the base, then the setup statements with ``:salt`` bound to :func:`salt` of ``k``. So the
 corruption lands on different rows of every variant, and a repair that hard-codes what it saw on
 the task database does not carry over.
+
+Variants of read-only tasks also store their rows in a seeded shuffled physical order
+(:func:`env_server.variants.shuffle_rows`), so a query that leans on scan order (a dropped
+tiebreaker) fails there. The bases of repair tasks use the unshuffled variant, since repairs may
+address rows by ``rowid``.
+
+A file database is identified by a hash of its contents (computed once per path, size and
+modification time), so variant seeds, and with them every grade, are the same on every clone.
 """
 from __future__ import annotations
 
+import hashlib
 import sqlite3
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -20,7 +30,7 @@ from env_server.sandbox import SandboxConfig, Template, TemplateCache
 from env_server.schema import SchemaInfo, introspect
 from env_server.tasks.domains import get_domain, populate
 from env_server.tasks.spec import DbSpec
-from env_server.variants import perturb, variant_seed
+from env_server.variants import perturb, shuffle_rows, variant_seed
 
 
 class Databases:
@@ -29,10 +39,12 @@ class Databases:
     def __init__(self, config: SandboxConfig | None = None, capacity: int = 1024):
         self.config = config or SandboxConfig()
         self.cache = TemplateCache(self.config, capacity=capacity)
+        self._digests: dict[tuple[str, int, int], str] = {}
+        self._digest_lock = threading.Lock()
 
     def identity(self, db: DbSpec) -> str:
-        """What the contents of ``db`` depend on: its spec, or a file's path, size and modification
-        time (a stat, not a read: this runs on every grade and reset)."""
+        """What the contents of ``db`` depend on: its spec, or a hash of a file's contents (read once
+        per path, size and modification time; after that a stat)."""
         if db.setup_sql:
             return f"{self.identity(db.base)}+{db.key.rsplit('+', 1)[1]}"
         if db.sqlite_path is not None or db.sql_path is not None:
@@ -41,17 +53,28 @@ class Databases:
                 stat = path.stat()
             except OSError:
                 raise FileNotFoundError(f"task database file not found: {path}") from None
-            return f"file:{path}:{stat.st_size}:{stat.st_mtime_ns}"
+            key = (str(path), stat.st_size, stat.st_mtime_ns)
+            with self._digest_lock:
+                digest = self._digests.get(key)
+            if digest is None:
+                try:
+                    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:32]
+                except OSError:
+                    raise FileNotFoundError(f"task database file not readable: {path}") from None
+                with self._digest_lock:
+                    self._digests[key] = digest
+            return f"file:{digest}"
         return db.key
 
-    def template(self, db: DbSpec, variant: int = 0) -> Template:
-        """The cached template of ``db`` (``variant=0``) or of its variant ``variant``."""
+    def template(self, db: DbSpec, variant: int = 0, *, shuffled: bool = True) -> Template:
+        """The cached template of ``db`` (``variant=0``) or of its variant ``variant``. Variants of a
+        database without ``setup_sql`` store rows in a shuffled order unless ``shuffled=False``."""
         identity = self.identity(db)
         if db.setup_sql:
             base = db.base
 
             def build_setup(conn: sqlite3.Connection) -> None:
-                source = self.template(base, variant)
+                source = self.template(base, variant, shuffled=False)
                 with source.lock:
                     source.conn.backup(conn)
                 apply_setup(conn, db.setup_sql or (), salt(identity, variant))
@@ -65,8 +88,10 @@ class Databases:
             with main.lock:
                 main.conn.backup(conn)
             perturb(conn, variant_seed(identity, variant))
+            if shuffled:
+                shuffle_rows(conn, variant_seed(f"{identity}|order", variant))
 
-        return self.cache.get((identity, variant), build_variant)
+        return self.cache.get((identity, variant, "shuffled" if shuffled else "stable"), build_variant)
 
     def schema(self, db: DbSpec) -> SchemaInfo:
         """Tables, columns and keys of the main database of ``db`` (introspected once)."""

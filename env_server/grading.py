@@ -16,13 +16,22 @@ Score
     databases it was run on, so any failure scores at most ``partial_credit`` (default 0.1): near
     misses get a small gradient, and no exploit can earn more than that.
 
+Order
+    When order matters, rows are compared position by position, except inside tie groups: rows
+    whose ORDER BY keys are equal (or differ only by float noise within the tolerance) may come in
+    any order (:mod:`env_server.order_keys`). Variants store rows in a shuffled physical order, so
+    an answer that leans on SQLite's scan order where the question fixes a tiebreaker fails there.
+
 Cost
-    Grading stops at the first database that rules success out: a candidate whose result differs
-    on the task database is not run on the variants. Each run gets a budget of SQLite VM steps
-    relative to the gold query's own count on that database (``budget_factor`` times it, at least
-    ``min_budget_steps``; the sandbox's wall-time limit still applies), so a join explosion is cut
-    off early and scores 0 as a ``timeout``. Step counts do not depend on the machine or its load,
-    so the same submission always gets the same grade.
+    References (gold results) are computed once per (gold query, database, variant), with a step
+    ceiling (``reference_max_steps``) and no wall-clock limit, and cached; a reference that fails is
+    cached as a failure too, so a broken task is reported once and costs nothing after. A candidate
+    gets one budget of SQLite VM steps for the whole submission, shared by the task database and its
+    variants: ``budget_factor`` times the gold's own steps over the same databases, and never less
+    than ``min_budget_steps`` (about a second of SQLite work), so any query a data engineer would
+    accept on that table size passes. Grading stops at the first database that rules success out.
+    Step counts do not depend on the machine or its load, so the same submission always gets the
+    same grade; running out of budget is reported as a ``timeout``, never as a wrong answer.
 
 Answers (analyst, grounded)
     The gold answer is the gold query's result on the task database, typed (int, float with a
@@ -83,9 +92,14 @@ class GradingConfig:
     partial_credit: float = PARTIAL_CREDIT
     """The most a failed submission can score (times its worst row F1)."""
     budget_factor: float = 20.0
-    """A candidate may use this many times the gold query's VM steps on the same database..."""
-    min_budget_steps: int = 1_500_000
-    """...but never fewer than this many (about 50 ms of work on a 2020s CPU)."""
+    """A candidate may use this many times the gold query's VM steps over the same databases..."""
+    min_budget_steps: int = 250_000_000
+    """...but never fewer than this many, over the task database and its variants together (one to two
+    seconds of SQLite work on a 2020s CPU core)."""
+    reference_max_steps: int = 20_000_000_000
+    """Ceiling of a gold query's own run (no wall-clock limit applies to references)."""
+    repair_budget_steps: int = 250_000_000
+    """VM steps a repair script may use in one replay, all its statements together."""
     reference_cache_size: int = 100_000
     """Gold results kept in memory (one per gold query, database and variant)."""
 
@@ -100,6 +114,8 @@ class Reference:
     canonical: Counter
     vm_steps: int = 0
     """SQLite VM steps the gold query used on this database."""
+    ties: tuple[tuple[int, int], ...] = ()
+    """``(start, end)`` of each run of rows whose order the ORDER BY keys leave open (ordered tasks)."""
 
 
 def _canonical_value(value: object) -> object:
@@ -142,7 +158,7 @@ def _rows_close(a: Iterable[tuple], b: Iterable[tuple], config: GradingConfig) -
     )
 
 
-def reference_of(execution: Execution) -> Reference:
+def reference_of(execution: Execution, ties: tuple[tuple[int, int], ...] = ()) -> Reference:
     rows = tuple(execution.rows)
     return Reference(
         width=len(execution.columns),
@@ -150,15 +166,36 @@ def reference_of(execution: Execution) -> Reference:
         counter=Counter(rows),
         canonical=Counter(canonical_row(r) for r in rows),
         vm_steps=execution.vm_steps,
+        ties=ties,
     )
 
 
+def _multiset_match(rows: Sequence[tuple], gold_rows: Sequence[tuple], config: GradingConfig) -> bool:
+    if Counter(rows) == Counter(gold_rows):
+        return True
+    if Counter(canonical_row(r) for r in rows) == Counter(canonical_row(r) for r in gold_rows):
+        return True
+    return _rows_close(sorted(rows, key=_sort_key), sorted(gold_rows, key=_sort_key), config)
+
+
 def results_match(rows: list[tuple], width: int, gold: Reference, ordered: bool, config: GradingConfig) -> bool:
-    """Whether candidate ``rows`` (with ``width`` columns) equal the gold result."""
+    """Whether candidate ``rows`` (with ``width`` columns) equal the gold result: as multisets, or,
+    when ``ordered``, position by position except within the gold's tie groups."""
     if width != gold.width or len(rows) != len(gold.rows):
         return False
     if ordered:
-        return list(gold.rows) == rows or _rows_close(rows, gold.rows, config)
+        if list(gold.rows) == rows or _rows_close(rows, gold.rows, config):
+            return True
+        if not gold.ties:
+            return False
+        position = 0
+        for start, end in gold.ties:
+            if not _rows_close(rows[position:start], gold.rows[position:start], config):
+                return False
+            if not _multiset_match(rows[start:end], gold.rows[start:end], config):
+                return False
+            position = end
+        return _rows_close(rows[position:], gold.rows[position:], config)
     if Counter(rows) == gold.counter:
         return True
     if Counter(canonical_row(r) for r in rows) == gold.canonical:
@@ -187,7 +224,7 @@ class Grader:
     def __init__(self, databases: Databases | None = None, config: GradingConfig | None = None, docs=None):
         self.databases = databases or Databases()
         self.config = config or GradingConfig()
-        self._references: OrderedDict[tuple, Reference] = OrderedDict()
+        self._references: OrderedDict[tuple, Reference | GraderError] = OrderedDict()
         self._targets: OrderedDict[tuple, tuple] = OrderedDict()
         self._lock = threading.Lock()
         self._docs = docs
@@ -215,54 +252,106 @@ class Grader:
         template = self.databases.template(task.db, variant)
         return template.execute(sql, config=self.sandbox_config, purpose="grading", max_vm_steps=max_vm_steps)
 
-    def budget_steps(self, reference: Reference) -> int:
-        """The VM steps a candidate may use on the database ``reference`` was computed on."""
-        return max(self.config.min_budget_steps, int(self.config.budget_factor * reference.vm_steps))
+    def budget_steps(self, references: Sequence[Reference]) -> int:
+        """The VM steps a candidate may use over the databases ``references`` were computed on, together."""
+        gold = sum(r.vm_steps for r in references)
+        return max(self.config.min_budget_steps, int(self.config.budget_factor * gold))
 
-    def reference(self, task: Task, variant: int = 0) -> Reference:
-        """The gold result of ``task`` on database ``variant``, cached by what it depends on: the gold
-        SQL and the database (so tasks that share both, e.g. one gold query with several bugs, share it)."""
-        if not task.gold_sql:
-            raise GraderError(f"task {task.task_id} has no gold_sql")
-        key = (task.gold_sql, self.databases.identity(task.db), variant)
-        with self._lock:
-            found = self._references.get(key)
-            if found is not None:
-                self._references.move_to_end(key)
-                return found
-        execution = self.run(task, task.gold_sql, variant)
+    def _trusted_run(self, task: Task, sql: str, variant: int) -> Execution:
+        template = self.databases.template(task.db, variant)
+        return template.execute(sql, config=self.sandbox_config, purpose="grading",
+                                max_vm_steps=self.config.reference_max_steps, wall_limit_s=math.inf)
+
+    def _compute_reference(self, task: Task, variant: int) -> Reference:
+        from env_server.order_keys import keyed_query, tie_groups
+
+        assert task.gold_sql
+        try:
+            execution = self._trusted_run(task, task.gold_sql, variant)
+        except FileNotFoundError as exc:
+            raise GraderError(f"database of task {task.task_id} is missing: {exc}") from None
         if not execution.ok:
             raise GraderError(
                 f"gold SQL of task {task.task_id} fails on database variant {variant}: "
                 f"{execution.error_kind.value if execution.error_kind else ''}: {execution.error}"
             )
-        reference = reference_of(execution)
+        ties: tuple[tuple[int, int], ...] = ()
+        keyed = keyed_query(task.gold_sql) if task.order_matters and len(execution.rows) > 1 else None
+        if keyed is not None:
+            if keyed.extra:
+                with_keys = self._trusted_run(task, keyed.sql, variant)
+                width = len(execution.columns)
+                rows = [tuple(r[:width]) for r in with_keys.rows] if with_keys.ok else None
+                key_rows = with_keys.rows if rows == execution.rows else None
+            else:
+                key_rows = execution.rows
+            if key_rows is not None:
+                keys = [[row[p] for p in keyed.positions] for row in key_rows]
+                ties = tie_groups(keys, self.config.rel_tol, self.config.abs_tol)
+        return reference_of(execution, ties)
+
+    def reference(self, task: Task, variant: int = 0) -> Reference:
+        """The gold result of ``task`` on database ``variant``, cached by what it depends on: the gold
+        SQL, the database and whether order matters (so tasks that share them, e.g. one gold query with
+        several bugs, share it). A failing reference is cached too and raises the same GraderError."""
+        if not task.gold_sql:
+            raise GraderError(f"task {task.task_id} has no gold_sql")
+        try:
+            identity = self.databases.identity(task.db)
+        except FileNotFoundError as exc:
+            raise GraderError(f"database of task {task.task_id} is missing: {exc}") from None
+        key = (task.gold_sql, identity, variant, task.order_matters)
         with self._lock:
-            self._references[key] = reference
-            while len(self._references) > self.config.reference_cache_size:
-                self._references.popitem(last=False)
-        return reference
+            found = self._references.get(key)
+            if found is not None:
+                self._references.move_to_end(key)
+        if found is None:
+            try:
+                found = self._compute_reference(task, variant)
+            except GraderError as exc:
+                found = exc
+            with self._lock:
+                self._references[key] = found
+                while len(self._references) > self.config.reference_cache_size:
+                    self._references.popitem(last=False)
+        if isinstance(found, GraderError):
+            raise GraderError(str(found))
+        return found
 
     # -- grading -----------------------------------------------------------------------------
 
     def grade_query(self, task: Task, sql: str) -> Grade:
         """Grade candidate ``sql`` for a query task (debug, analyst or grounded value SQL)."""
         k = self.config.variants
+        references = [self.reference(task, variant) for variant in range(k + 1)]
+        budget = self.budget_steps(references)
+        remaining = budget
         f1s: list[float] = []
+        failing: list[str] = []
+        order_only = False
         passed = 0
-        for variant in range(k + 1):
-            gold = self.reference(task, variant)
-            budget = self.budget_steps(gold)
-            execution = self.run(task, sql, variant, max_vm_steps=budget)
+        for variant, gold in enumerate(references):
+            execution = self.run(task, sql, variant, max_vm_steps=max(remaining, 1))
+            remaining -= execution.vm_steps
+            where = "the task database" if variant == 0 else f"variant {variant}"
             if not execution.ok:
                 kind = execution.error_kind or ErrorKind.RUNTIME
+                detail = execution.error
+                if kind is ErrorKind.TIMEOUT:
+                    gold_steps = sum(r.vm_steps for r in references)
+                    detail = (
+                        f"ran out of its grading budget of {budget:,} SQLite VM steps on {where} (the budget covers "
+                        f"the task database and its {k} variants together: {self.config.budget_factor:g}x the "
+                        f"reference query's {gold_steps:,} steps there, at least {self.config.min_budget_steps:,})"
+                    )
+                    return Grade(
+                        success=False,
+                        score=0.0,
+                        components={"executes": 0.0 if variant == 0 else 1.0, "row_f1": 0.0, "variants_passed": 0.0},
+                        reason=f"the query did not finish (timeout): {detail}",
+                        error_kind=kind.value,
+                    )
                 if variant == 0:
-                    detail = execution.error
-                    if kind is ErrorKind.TIMEOUT:
-                        detail = (
-                            f"stopped after its grading budget of {budget:,} SQLite VM steps "
-                            f"({self.config.budget_factor:g}x the reference query's, at least {self.config.min_budget_steps:,})"
-                        )
                     return Grade(
                         success=False,
                         score=0.0,
@@ -271,6 +360,7 @@ class Grader:
                         error_kind=kind.value,
                     )
                 f1s.append(0.0)
+                failing.append(f"{variant} ({kind.value})")
                 continue
             width = len(execution.columns)
             match = results_match(execution.rows, width, gold, task.order_matters, self.config)
@@ -290,6 +380,9 @@ class Grader:
                 )
             if variant > 0 and match:
                 passed += 1
+            elif variant > 0:
+                failing.append(str(variant))
+                order_only = order_only or f1 == 1.0
         success = passed == k
         score = 1.0 if success else round(self.config.partial_credit * min(f1s), 6)
         components = {"executes": 1.0, "row_f1": 1.0, "variants_passed": passed / k if k else 1.0}
@@ -297,9 +390,15 @@ class Grader:
             reason = f"equivalent to the reference on the task database and all {k} variants"
         else:
             reason = (
-                f"matches on the task database but only on {passed} of {k} variants: "
-                "the query does not compute the answer from the data"
+                f"matches on the task database but only on {passed} of {k} variants (not on variant "
+                f"{', '.join(failing)}): the query does not compute the answer from the data"
             )
+            if order_only:
+                reason = (
+                    f"matches on the task database but only on {passed} of {k} variants (not on variant "
+                    f"{', '.join(failing)}): the right rows in another order there; the query relies on an order "
+                    "the question does not fix (e.g. it drops a tiebreaker)"
+                )
         return Grade(success=success, score=score, components=components, reason=reason)
 
     def grade_submission(
@@ -358,22 +457,55 @@ class Grader:
         return Grade(success=success, score=score, components=components, reason=reason)
 
     def repair_target(self, task: Task, variant: int = 0) -> tuple:
-        """``(start, target, start_diff)`` of ``variant``: snapshots of the corrupted state and of the
-        gold-repaired one, and the table diff between them (cached: each holds a whole database)."""
+        """``(start, target, start_diff, gold_steps)`` of ``variant``: snapshots of the corrupted state and
+        of the gold-repaired one, the table diff between them, and the VM steps the gold repair took
+        (cached, failures included: each holds a whole database)."""
         from env_server.state_diff import diff, snapshot
 
         if not task.gold_repair_sql:
             raise GraderError(f"task {task.task_id} has no gold_repair_sql")
-        key = (tuple(task.gold_repair_sql), self.databases.identity(task.db), variant)
+        try:
+            identity = self.databases.identity(task.db)
+        except FileNotFoundError as exc:
+            raise GraderError(f"database of task {task.task_id} is missing: {exc}") from None
+        key = (tuple(task.gold_repair_sql), identity, variant)
         with self._lock:
             found = self._targets.get(key)
             if found is not None:
                 self._targets.move_to_end(key)
-                return found
-        template = self.databases.template(task.db, variant)
+        if found is None:
+            try:
+                found = self._compute_target(task, variant)
+            except GraderError as exc:
+                found = exc
+            with self._lock:
+                self._targets[key] = found
+                while len(self._targets) > TARGET_CACHE_SIZE:
+                    self._targets.popitem(last=False)
+        if isinstance(found, GraderError):
+            raise GraderError(str(found))
+        return found
+
+    def _compute_target(self, task: Task, variant: int) -> tuple:
+        from env_server.state_diff import diff, snapshot
+
+        assert task.gold_repair_sql
+        try:
+            template = self.databases.template(task.db, variant)
+        except (FileNotFoundError, ValueError) as exc:
+            raise GraderError(f"database of task {task.task_id} cannot be built: {exc}") from None
         with template.lock:
-            start = snapshot(template.conn)
-        conn = self.databases.template(task.db, variant).clone(self.sandbox_config)
+            start = snapshot(template.conn, self.sandbox_config)
+        conn = template.clone(self.sandbox_config)
+        calls = 0
+
+        def count() -> int:
+            nonlocal calls
+            calls += 1
+            return 0
+
+        interval = self.sandbox_config.progress_interval
+        conn.set_progress_handler(count, interval)
         try:
             for number, statement in enumerate(task.gold_repair_sql, start=1):
                 try:
@@ -382,37 +514,64 @@ class Grader:
                     raise GraderError(
                         f"gold repair statement {number} of task {task.task_id} fails on variant {variant}: {exc}"
                     ) from None
-            target = snapshot(conn)
+            conn.set_progress_handler(None, 0)
+            target = snapshot(conn, self.sandbox_config)
         finally:
             conn.close()
-        found = (start, target, diff(start, target))
-        with self._lock:
-            self._targets[key] = found
-            while len(self._targets) > TARGET_CACHE_SIZE:
-                self._targets.popitem(last=False)
-        return found
+        return (start, target, diff(start, target), calls * interval)
+
+    def repair_budget(self, task: Task) -> int:
+        """VM steps a repair script may use over all its replays together (task database and variants)."""
+        gold = sum(self.repair_target(task, v)[3] for v in range(self.config.variants + 1))
+        return max(self.config.repair_budget_steps, int(self.config.budget_factor * gold))
+
+    def _replay(self, task: Task, variant: int, statements: Sequence[str], budget: int) -> tuple[object, int, bool]:
+        """Replay ``statements`` on a fresh copy of ``variant``: ``(snapshot, steps used, ran out of budget)``."""
+        from env_server.state_diff import snapshot
+
+        conn = self.databases.template(task.db, variant).clone(self.sandbox_config)
+        used = 0
+        try:
+            for statement in statements:
+                execution = execute(conn, statement, mode="write", config=self.sandbox_config, purpose="grading",
+                                    max_vm_steps=max(budget - used, 1))
+                used += execution.vm_steps
+                if execution.error_kind is ErrorKind.TIMEOUT:
+                    return None, used, True
+            return snapshot(conn, self.sandbox_config), used, False
+        finally:
+            conn.close()
 
     def grade_repair(self, task: Task, statements: Sequence[str], final: sqlite3.Connection | None = None) -> Grade:
         """Grade a repair: the write ``statements`` the agent ran successfully, in order, and (optionally)
-        its final connection. Without ``final`` the statements are replayed on the task database too."""
+        its final connection. Without ``final`` the statements are replayed on the task database too.
+        All replays share one VM-step budget (:meth:`repair_budget`)."""
         from env_server.state_diff import diff, snapshot
 
         k = self.config.variants
+        targets = [self.repair_target(task, variant) for variant in range(k + 1)]
+        budget = self.repair_budget(task)
+        used = 0
         progresses: list[float] = []
         passed = 0
         main_diff: dict = {}
-        for variant in range(k + 1):
-            start, target, start_diff_v = self.repair_target(task, variant)
+        for variant, (start, target, start_diff_v, _) in enumerate(targets):
             if variant == 0 and final is not None:
-                state = snapshot(final)
+                state = snapshot(final, self.sandbox_config)
             else:
-                conn = self.databases.template(task.db, variant).clone(self.sandbox_config)
-                try:
-                    for statement in statements:
-                        execute(conn, statement, mode="write", config=self.sandbox_config)
-                    state = snapshot(conn)
-                finally:
-                    conn.close()
+                state, steps, ran_out = self._replay(task, variant, statements, budget - used)
+                used += steps
+                if ran_out:
+                    where = "the task database" if variant == 0 else f"variant {variant}"
+                    return Grade(
+                        success=False, score=0.0,
+                        components={"row_f1": 0.0, "tables_exact": 0.0, "progress": 0.0, "variants_passed": 0.0,
+                                    "damaged_tables": 0.0},
+                        reason=(f"the repair did not finish (timeout): replaying it ran out of its grading budget of "
+                                f"{budget:,} SQLite VM steps on {where} (shared by the task database and its {k} "
+                                f"variants)"),
+                        error_kind="timeout",
+                    )
             table_diff = diff(state, target)
             needed = sum(d.distance for d in start_diff_v.values())
             remaining = sum(d.distance for d in table_diff.values())
@@ -467,7 +626,7 @@ class Grader:
             problems = []
             for variant in range(self.config.variants + 1):
                 try:
-                    _, _, start_diff = self.repair_target(task, variant)
+                    _, _, start_diff, _ = self.repair_target(task, variant)
                 except (GraderError, ValueError) as exc:
                     return [str(exc)]
                 if all(d.exact for d in start_diff.values()):

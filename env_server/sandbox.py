@@ -43,6 +43,8 @@ Not covered
 """
 from __future__ import annotations
 
+import math
+import re
 import sqlite3
 import threading
 import time
@@ -93,6 +95,14 @@ class SandboxConfig:
     """Largest size a database may grow to, in pages (64 MiB at 4 KiB pages)."""
     max_columns: int = 200
     """Most columns in a table, index or result."""
+    max_rows_snapshot: int = 1_000_000
+    """Rows read from one table or view when a repair's database state is snapshotted for grading."""
+    grading_wall_limit_s: float = 20.0
+    """Safety net of a grading run. Grading budgets are VM steps (the same on every machine); this wall
+    limit is far above what any step budget takes, so it never decides a grade under normal load."""
+    max_repeat_width: int = 100_000
+    """Largest width or precision ``printf``/``format`` may use (``%.*c`` repeats a character that many
+    times inside one VM step, out of reach of the step budget)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,9 +117,11 @@ _WRITE_ACTIONS = frozenset(
         sqlite3.SQLITE_DELETE,
         sqlite3.SQLITE_CREATE_TABLE,
         sqlite3.SQLITE_CREATE_VIEW,
-        sqlite3.SQLITE_CREATE_TEMP_TABLE,
-        sqlite3.SQLITE_CREATE_TEMP_VIEW,
     }
+)
+_TEMP_ACTIONS = frozenset(
+    {sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_CREATE_TEMP_VIEW, sqlite3.SQLITE_CREATE_TEMP_INDEX,
+     sqlite3.SQLITE_CREATE_TEMP_TRIGGER}
 )
 _READ_ONLY_PRAGMAS = frozenset(
     {"table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list"}
@@ -157,7 +169,10 @@ def _make_authorizer(mode: Mode, denials: list[str]) -> Callable[..., int]:
             return sqlite3.SQLITE_DENY
         what = _ACTION_NAMES.get(action, f"operation {action}")
         target = f" on {arg1}" if isinstance(arg1, str) and action not in (sqlite3.SQLITE_TRANSACTION,) else ""
-        if mode == "read" and action in _WRITE_ACTIONS:
+        if action in _TEMP_ACTIONS:
+            # a TEMP object would shadow the main table of the same name for every unqualified read
+            denials.append(f"{what}{target} is not allowed: TEMP objects are refused, change the main database")
+        elif mode == "read" and action in _WRITE_ACTIONS:
             denials.append(f"{what}{target} is not allowed: this episode is read-only")
         else:
             denials.append(f"{what}{target} is not allowed in {mode} mode")
@@ -176,6 +191,70 @@ def new_connection() -> sqlite3.Connection:
     return sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
 
 
+_PRINTF_SPEC = re.compile(r"%([-+ 0#!,]*)(\*|\d*)(?:\.(\*|\d*))?(l{0,2})(.)", re.S)
+_LEADING_NUMBER = re.compile(r"\s*[-+]?\d+")
+_GUARD_MESSAGE = "user-defined function raised exception"
+
+
+def _as_int(value: object) -> int:
+    """The integer SQLite's printf would take from a ``*`` argument (generously: the largest reading)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return int(value) if math.isfinite(value) else 2**31
+    if isinstance(value, str):
+        try:
+            number = float(value)
+            return int(number) if math.isfinite(number) else 2**31
+        except ValueError:
+            match = _LEADING_NUMBER.match(value)
+            return int(match.group()) if match else 0
+    return 0
+
+
+def printf_widths(fmt: object, args: tuple) -> list[int]:
+    """Every width and precision a ``printf(fmt, *args)`` call would use (absolute values)."""
+    if not isinstance(fmt, str):
+        return []
+    widths: list[int] = []
+    position = 0
+    for match in _PRINTF_SPEC.finditer(fmt):
+        if match.group(5) == "%" and not (match.group(1) or match.group(2) or match.group(3) is not None):
+            continue
+        for part in (match.group(2), match.group(3)):
+            if part == "*":
+                widths.append(abs(_as_int(args[position])) if position < len(args) else 0)
+                position += 1
+            elif part:
+                widths.append(int(part))
+        if match.group(5) != "%":
+            position += 1
+    return widths
+
+
+def _install_printf_guard(conn: sqlite3.Connection, config: SandboxConfig) -> None:
+    """Replace ``printf``/``format`` on ``conn`` by a guard that refuses widths and precisions above
+    ``max_repeat_width`` and delegates the rest to the built-in on a private helper connection.
+    (``printf('%.*c', 2147483647, 'x')`` spends seconds inside one VM step, out of the budget's reach.)"""
+    helper = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    helper.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, config.max_value_length)
+    cap = config.max_repeat_width
+
+    def guarded(fmt: object = None, *args: object) -> object:
+        if any(width > cap for width in printf_widths(fmt, args)):
+            raise ValueError(f"printf width or precision over {cap}")
+        placeholders = ", ".join("?" * (len(args) + 1))
+        return helper.execute(f"SELECT printf({placeholders})", (fmt, *args)).fetchone()[0]
+
+    for name in ("printf", "format"):
+        conn.create_function(name, -1, guarded, deterministic=True)
+
+
+def quote_ident(name: str) -> str:
+    """``name`` as a quoted SQLite identifier (embedded double quotes doubled)."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
 def harden(conn: sqlite3.Connection, config: SandboxConfig) -> sqlite3.Connection:
     """Apply the size limits of ``config`` to ``conn``. Call before any agent SQL runs on it."""
     conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, config.max_value_length)
@@ -189,7 +268,10 @@ def harden(conn: sqlite3.Connection, config: SandboxConfig) -> sqlite3.Connectio
     conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)
     conn.execute(f"PRAGMA max_page_count = {int(config.max_page_count)}")
     conn.execute("PRAGMA temp_store = MEMORY")
-    conn.execute("PRAGMA trusted_schema = OFF")
+    # ON so that views may call the printf guard (an application function); the authorizer still
+    # denies every dangerous function, and no other application function is ever registered.
+    conn.execute("PRAGMA trusted_schema = ON")
+    _install_printf_guard(conn, config)
     return conn
 
 
@@ -239,6 +321,8 @@ def _classify(exc: BaseException, denials: list[str], timed_out: bool) -> tuple[
         return ErrorKind.NOT_AUTHORIZED, f"not authorized: {message}"
     if isinstance(exc, sqlite3.ProgrammingError) and "one statement" in message:
         return ErrorKind.NOT_AUTHORIZED, "not authorized: only one statement per call is allowed"
+    if _GUARD_MESSAGE in message:
+        return ErrorKind.TOO_LARGE, "printf()/format() with a width or precision over the limit, or a result over the length limit"
     if name == "SQLITE_INTERRUPT" or timed_out:
         return ErrorKind.TIMEOUT, f"{message}: the statement ran out of its time or step budget"
     if name in ("SQLITE_TOOBIG", "SQLITE_FULL", "SQLITE_NOMEM") or isinstance(exc, MemoryError):
@@ -264,13 +348,18 @@ def execute(
     config: SandboxConfig,
     purpose: Literal["agent", "grading"] = "agent",
     max_vm_steps: int | None = None,
+    max_rows: int | None = None,
+    wall_limit_s: float | None = None,
 ) -> Execution:
     """Run one statement of untrusted ``sql`` on ``conn`` under ``mode`` and the budgets of ``config``.
 
     ``purpose="agent"`` returns at most ``max_rows_returned`` rows and counts up to
-    ``max_rows_counted``; ``purpose="grading"`` returns every row up to ``max_rows_graded`` and
-    reports ``too_large`` beyond it. ``max_vm_steps`` tightens the step budget for this call (it
-    never loosens it); unlike wall time, a step count is the same on every machine. Never raises.
+    ``max_rows_counted``, under the wall-time limit ``time_limit_s``. ``purpose="grading"`` returns
+    every row up to ``max_rows`` (default ``max_rows_graded``) and reports ``too_large`` beyond it;
+    its budget is the step count alone (``max_vm_steps``, which may exceed the agent's), so a grade
+    is the same on every machine and under any load, with ``grading_wall_limit_s`` only as a safety
+    net (``wall_limit_s`` replaces it: references, which are trusted, pass ``math.inf``).
+    ``max_vm_steps`` of an agent call tightens its budget and never loosens it. Never raises.
     """
     started = time.perf_counter()
     if not isinstance(sql, str):
@@ -284,8 +373,14 @@ def execute(
         return Execution(error="no SQL statement was given", error_kind=ErrorKind.SYNTAX)
 
     denials: list[str] = []
-    deadline = started + config.time_limit_s
-    steps = config.max_vm_steps if max_vm_steps is None else min(config.max_vm_steps, max_vm_steps)
+    if purpose == "grading":
+        deadline = started + (config.grading_wall_limit_s if wall_limit_s is None else wall_limit_s)
+        steps = config.max_vm_steps if max_vm_steps is None else max_vm_steps
+        row_cap = config.max_rows_graded if max_rows is None else max_rows
+    else:
+        deadline = started + config.time_limit_s
+        steps = config.max_vm_steps if max_vm_steps is None else min(config.max_vm_steps, max_vm_steps)
+        row_cap = config.max_rows_graded
     max_calls = max(1, steps // config.progress_interval)
     calls = 0
     timed_out = False
@@ -307,12 +402,12 @@ def execute(
         if cursor.description is not None:
             result.columns = [d[0] for d in cursor.description]
             if purpose == "grading":
-                rows = cursor.fetchmany(config.max_rows_graded + 1)
-                if len(rows) > config.max_rows_graded:
+                rows = cursor.fetchmany(row_cap + 1)
+                if len(rows) > row_cap:
                     cursor.close()
                     return Execution(
                         columns=result.columns,
-                        error=f"result has more than {config.max_rows_graded:,} rows",
+                        error=f"result has more than {row_cap:,} rows",
                         error_kind=ErrorKind.TOO_LARGE,
                         elapsed_ms=(time.perf_counter() - started) * 1000,
                     )
@@ -366,10 +461,12 @@ class Template:
         config: SandboxConfig,
         purpose: Literal["agent", "grading"] = "grading",
         max_vm_steps: int | None = None,
+        wall_limit_s: float | None = None,
     ) -> Execution:
         """Run read-only ``sql`` directly on the template (safe: the authorizer forbids writes)."""
         with self.lock:
-            return execute(self.conn, sql, mode="read", config=config, purpose=purpose, max_vm_steps=max_vm_steps)
+            return execute(self.conn, sql, mode="read", config=config, purpose=purpose, max_vm_steps=max_vm_steps,
+                           wall_limit_s=wall_limit_s)
 
 
 Builder = Callable[[sqlite3.Connection], None]

@@ -77,18 +77,25 @@ class SchemaInfo:
 
 
 def introspect(conn: sqlite3.Connection) -> SchemaInfo:
-    """Read the schema of ``conn`` (trusted call: run it before any authorizer is installed)."""
+    """Read the schema of the main database of ``conn`` (trusted call: run it with no authorizer installed).
+
+    Only ``main`` is read, with every name quoted, so agent-made names (quotes, spaces) and TEMP
+    objects cannot break or redirect it; row counts use ``COUNT(*)`` on tables only, which SQLite
+    answers from the b-tree without running any agent-written view."""
+    from env_server.sandbox import quote_ident
+
     names = [
         row[0]
         for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            "SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
         )
     ]
     tables = []
     for name in names:
+        quoted = quote_ident(name)
         fks = {
             row[3]: (row[2], row[4] or "id")
-            for row in conn.execute(f'PRAGMA foreign_key_list("{name}")').fetchall()
+            for row in conn.execute(f"PRAGMA main.foreign_key_list({quoted})").fetchall()
         }
         columns = tuple(
             Column(
@@ -98,8 +105,8 @@ def introspect(conn: sqlite3.Connection) -> SchemaInfo:
                 not_null=bool(row[3]) or bool(row[5]),
                 references=fks.get(row[1]),
             )
-            for row in conn.execute(f'PRAGMA table_info("{name}")').fetchall()
+            for row in conn.execute(f"PRAGMA main.table_info({quoted})").fetchall()
         )
-        count = conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0]
+        count = conn.execute(f"SELECT COUNT(*) FROM main.{quoted}").fetchone()[0]
         tables.append(Table(name=name, columns=columns, row_count=count))
     return SchemaInfo(tables=tuple(tables))

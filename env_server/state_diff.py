@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from env_server.grading import canonical_row
+from env_server.sandbox import SandboxConfig, execute, quote_ident
 
 
 @dataclass(frozen=True)
@@ -45,20 +46,34 @@ def _canonical(row: tuple) -> tuple:
     return row
 
 
-def snapshot(conn: sqlite3.Connection) -> Snapshot:
-    """Every table and view of ``conn`` (trusted call: no authorizer may be installed)."""
+def snapshot(conn: sqlite3.Connection, config: SandboxConfig | None = None) -> Snapshot:
+    """Every table and view of the main schema of ``conn``, read under the sandbox's budgets.
+
+    Names are read from ``main.sqlite_master`` and every read is qualified with ``main.``, so a TEMP
+    object can never stand in for the table of the same name. Any TEMP object is part of the state
+    (as ``temp.<name>``, which no target has). Each read goes through :func:`sandbox.execute` in
+    read mode with a step budget shared by the whole snapshot (``max_vm_steps``) and a row cap
+    (``max_rows_snapshot``): an agent-made view over an endless recursive CTE reads as broken
+    instead of running forever."""
+    config = config or SandboxConfig()
     names = conn.execute(
-        "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        "SELECT name, type FROM main.sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY name"
     ).fetchall()
     state: Snapshot = {}
+    budget = config.max_vm_steps
     for name, kind in names:
-        try:
-            cursor = conn.execute(f'SELECT * FROM "{name}"')
-            rows = Counter(map(_canonical, cursor.fetchall()))
-            columns = tuple(d[0].lower() for d in cursor.description or ())
-        except sqlite3.Error:  # a view that no longer runs (its table changed) reads as empty and broken
-            rows, columns = Counter(), ("<broken view>",)
+        execution = execute(conn, f"SELECT * FROM main.{quote_ident(name)}", mode="read", config=config,
+                            purpose="grading", max_vm_steps=max(budget, 1), max_rows=config.max_rows_snapshot)
+        budget -= execution.vm_steps
+        if execution.ok:
+            rows = Counter(map(_canonical, execution.rows))
+            columns = tuple(c.lower() for c in execution.columns)
+        else:  # a view that no longer runs, or ran out of budget, reads as empty and broken
+            rows, columns = Counter(), (f"<unreadable {kind}: {execution.error_kind.value if execution.error_kind else ''}>",)
         state[name.lower()] = TableState(kind=kind, columns=columns, rows=rows, size=sum(rows.values()))
+    for name, kind in conn.execute("SELECT name, type FROM temp.sqlite_master").fetchall():
+        state[f"temp.{name.lower()}"] = TableState(kind=f"temp {kind}", columns=("<temp object>",), rows=Counter(), size=0)
     return state
 
 

@@ -21,6 +21,8 @@ import random
 import re
 import sqlite3
 
+from env_server.sandbox import quote_ident
+
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$")
 _MOVE_FRACTION = 0.35
@@ -112,3 +114,158 @@ def perturb(conn: sqlite3.Connection, seed: int) -> None:
             if updates:
                 conn.executemany(f'UPDATE OR IGNORE "{table}" SET "{column}" = ? WHERE rowid = ?', updates)
     conn.commit()
+
+
+def _rowid_alias(conn: sqlite3.Connection, table: str) -> str | None:
+    """The table's ``INTEGER PRIMARY KEY`` column (an alias of ``rowid``), if it has one."""
+    info = conn.execute(f"PRAGMA main.table_info({quote_ident(table)})").fetchall()
+    keys = [row for row in info if row[5]]
+    if len(keys) == 1 and (keys[0][2] or "").upper() == "INTEGER":
+        try:
+            conn.execute(f"SELECT rowid = {quote_ident(keys[0][1])} FROM main.{quote_ident(table)} LIMIT 0")
+        except sqlite3.OperationalError:
+            return None
+        desc = conn.execute(
+            "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ? AND sql LIKE '%PRIMARY KEY DESC%'",
+            (table,),
+        ).fetchone()
+        return None if desc else keys[0][1]
+    return None
+
+
+def _rebuilt_definition(conn: sqlite3.Connection, table: str, new_name: str, alias: str) -> str:
+    """``CREATE TABLE new_name`` with ``table``'s columns, types, NOT NULL, defaults and foreign keys,
+    where the rowid alias ``alias`` becomes ``INTEGER PRIMARY KEY DESC`` (SQLite's documented quirk:
+    then it is not a rowid alias, so rows can be stored in any physical order)."""
+    parts = []
+    for _cid, name, decl, notnull, default, pk in conn.execute(f"PRAGMA main.table_info({quote_ident(table)})"):
+        text = f"{quote_ident(name)} {decl or ''}".rstrip()
+        if name == alias:
+            text += " PRIMARY KEY DESC"
+        if notnull:
+            text += " NOT NULL"
+        if default is not None:
+            text += f" DEFAULT ({default})"
+        parts.append(text)
+    fks: dict[int, list[tuple]] = {}
+    for row in conn.execute(f"PRAGMA main.foreign_key_list({quote_ident(table)})"):
+        fks.setdefault(row[0], []).append(row)
+    for rows in fks.values():
+        local = ", ".join(quote_ident(r[3]) for r in rows)
+        remote = ", ".join(quote_ident(r[4]) for r in rows if r[4])
+        parts.append(f"FOREIGN KEY ({local}) REFERENCES {quote_ident(rows[0][2])}" + (f" ({remote})" if remote else ""))
+    return f"CREATE TABLE main.{quote_ident(new_name)} ({', '.join(parts)})"
+
+
+def shuffle_rows(conn: sqlite3.Connection, seed: int) -> None:
+    """Store every rowid table's rows in a seeded random physical order, in place.
+
+    Without this a scan returns rows in ``id`` order on every variant, so a query that drops a
+    required tiebreaker ("ties broken by id") still gives the gold order everywhere. A table whose
+    ``id`` is an ``INTEGER PRIMARY KEY`` (stored in ``id`` order by definition) is rebuilt with
+    ``INTEGER PRIMARY KEY DESC``: the same column, type, key and values, ``PRAGMA table_info``
+    unchanged, but no longer the rowid. Used for the variants of read-only tasks only: ``rowid``
+    values change, which repairs (that write) may rely on. Virtual tables and their shadow tables,
+    and ``WITHOUT ROWID`` tables (stored in key order), are left as they are."""
+    rng = random.Random(seed)
+    schema = conn.execute("SELECT name, type, sql FROM main.sqlite_master").fetchall()
+    virtual = [name for name, kind, sql in schema if kind == "table" and (sql or "").upper().startswith("CREATE VIRTUAL")]
+    tables = sorted(
+        name for name, kind, sql in schema
+        if kind == "table" and not name.startswith("sqlite_") and name not in virtual
+        and not any(name.startswith(f"{v}_") for v in virtual)
+    )
+    conn.execute("PRAGMA legacy_alter_table = ON")  # renaming must not rewrite (or check) views
+    try:
+        for table in tables:
+            try:
+                rowids = [r[0] for r in conn.execute(f"SELECT rowid FROM main.{quote_ident(table)}")]
+            except sqlite3.OperationalError:  # WITHOUT ROWID
+                continue
+            if len(rowids) < 2:
+                continue
+            rng.shuffle(rowids)
+            alias = _rowid_alias(conn, table)
+            indexes = [sql for name, kind, sql in schema if kind == "index" and sql and
+                       conn.execute("SELECT tbl_name FROM main.sqlite_master WHERE name = ?", (name,)).fetchone() == (table,)]
+            quoted = quote_ident(table)
+            scratch = f"__dataops_shuffle_{table}"
+            definition = conn.execute(
+                "SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = ?", (table,)
+            ).fetchone()[0]
+            rebuilt = _own_definition(definition, scratch, alias)
+            conn.execute(rebuilt or _rebuilt_definition(conn, table, scratch, alias or ""))
+            conn.executemany(
+                f"INSERT INTO main.{quote_ident(scratch)} SELECT * FROM main.{quoted} WHERE rowid = ?",
+                [(r,) for r in rowids],
+            )
+            conn.execute(f"DROP TABLE main.{quoted}")
+            conn.execute(f"ALTER TABLE main.{quote_ident(scratch)} RENAME TO {quoted}")
+            for sql in indexes:
+                conn.execute(sql)
+        conn.commit()
+    finally:
+        conn.execute("PRAGMA legacy_alter_table = OFF")
+
+
+def _split_top_level(body: str) -> list[str]:
+    """The comma-separated parts of a column list, ignoring commas inside parentheses and quotes."""
+    parts, depth, quote, current = [], 0, "", []
+    for ch in body:
+        if quote:
+            current.append(ch)
+            if ch == quote:
+                quote = ""
+            continue
+        if ch in "\"'`[":
+            quote = "]" if ch == "[" else ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+_NAME_TOKEN = re.compile(r'\s*("(?:[^"]|"")*"|\[[^\]]*\]|`(?:[^`]|``)*`|\'(?:[^\']|\'\')*\'|[^\s(]+)\s*\(', re.S)
+_PK = re.compile(r"PRIMARY\s+KEY(\s+(ASC|DESC))?", re.I)
+
+
+def _unquote(token: str) -> str:
+    token = token.strip()
+    if token[:1] in "\"'`[" and len(token) > 1:
+        inner = token[1:-1]
+        return inner.replace(token[0] * 2, token[0]) if token[0] != "[" else inner
+    return token
+
+
+def _own_definition(definition: str, new_name: str, alias: str | None) -> str | None:
+    """The table's own ``CREATE TABLE`` text under ``new_name`` (collations, CHECKs and UNIQUEs kept), with
+    the rowid alias ``alias`` turned into ``PRIMARY KEY DESC``; None where the text is not understood."""
+    head = re.match(r"\s*CREATE\s+TABLE\s+", definition, re.I)
+    if head is None:
+        return None
+    name = _NAME_TOKEN.match(definition, head.end())
+    if name is None:
+        return None
+    body_start = name.end()
+    body_end = definition.rstrip().rfind(")")
+    if body_end <= body_start:
+        return None
+    body, tail = definition[body_start:body_end], definition[body_end:]
+    if alias is not None:
+        parts = _split_top_level(body)
+        for i, part in enumerate(parts):
+            first = part.strip().split(None, 1)
+            if first and _unquote(first[0]).lower() == alias.lower() and _PK.search(part):
+                parts[i] = re.sub(r"\bAUTOINCREMENT\b", "", _PK.sub("PRIMARY KEY DESC", part, count=1), flags=re.I)
+                break
+        else:
+            return None
+        body = ",".join(parts)
+    return f"CREATE TABLE main.{quote_ident(new_name)} ({body}{tail}"
