@@ -124,7 +124,7 @@ def serve_main(args: argparse.Namespace) -> None:
     os.environ["DATAOPS_SESSION_CAP"] = str(args.session_cap)
     os.environ["DATAOPS_SESSION_TTL_S"] = str(args.session_ttl)
     uvicorn.run("env_server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level="info")
+                log_level="info", timeout_graceful_shutdown=3)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,20 @@ stateless ``/reset``, ``/step`` and ``/state`` are replaced by session-aware one
 * ``GET /benchmark``: reset, step and grade latency measured now, on this server.
 * ``GET /``: the playground page (``env_server/static/``).
 
-Every client mistake is a 4xx with a message saying what to fix. Configuration comes from
-:class:`ServerConfig` (or ``DATAOPS_*`` environment variables, for ``uvicorn --workers``).
+Every client mistake is a 4xx with a message saying what to fix; a task whose database is missing
+or whose reference does not run is a 503 (``code: task_unavailable``) on ``/reset`` and ``/step``
+and a per-item error in ``/grade``. Bodies are capped by the bytes actually read (chunked or not),
+and ``NaN``/``Infinity`` in a body are a 422. Non-finite floats in results are sent as the strings
+``"Infinity"``, ``"-Infinity"`` and ``"NaN"`` (JSON has no such numbers). A ``/grade`` batch has a
+time budget: items not started within it come back with ``status: "not_graded"`` (send them again;
+:func:`env_server.client.agrade_batch` does). Configuration comes from :class:`ServerConfig` (or
+``DATAOPS_*`` environment variables, for ``uvicorn --workers``).
 """
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import random
 import statistics
@@ -65,7 +72,10 @@ class ServerConfig:
     max_body_bytes: int = 2_000_000
     """Largest request body accepted."""
     max_grade_items: int = 1024
-    """Largest /grade batch."""
+    """Largest /grade and /review batch."""
+    grade_batch_budget_s: float = 1.5
+    """Seconds a /grade batch may spend; items not started by then come back ``not_graded``. With
+    one submission's own step budget (about a second of work at most) a batch answers within ~3 s."""
     worker_threads: int = 4
     """Threads that run episodes and grading off the event loop (sessions are serialised anyway)."""
 
@@ -101,7 +111,8 @@ class StepBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: dict[str, Any] = Field(description="A DataOpsAction: {'action_type': ..., 'sql': ...}.")
-    timeout_s: float | None = Field(default=None, gt=0, le=30, description="Tighter time budget for this step.")
+    timeout_s: float | None = Field(default=None, gt=0, le=30, allow_inf_nan=False,
+                                    description="Tighter time budget for this step.")
     request_id: str | None = Field(default=None, max_length=255, description="Echoed for tracing.")
 
 
@@ -134,9 +145,12 @@ class GradeRequest(BaseModel):
 
 class GradeResult(BaseModel):
     task_id: str
-    reward: float = Field(description="compose(grade).total: the reward of submitting this SQL.")
-    reward_components: dict[str, float]
-    grade: Grade
+    status: str = Field(default="graded", description="graded; not_graded (the batch's time budget ran out "
+                        "before this item: send it again); task_error (the task cannot be graded: see error).")
+    reward: float | None = Field(default=None, description="compose(grade).total: the reward of submitting this SQL.")
+    reward_components: dict[str, float] = Field(default_factory=dict)
+    grade: Grade | None = None
+    error: str | None = Field(default=None, description="Why the item was not graded.")
 
 
 class GradeResponse(BaseModel):
@@ -227,9 +241,68 @@ def _document_errors(app: FastAPI) -> None:
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, code: str | None = None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.code = status, message, code
+
+
+class BodyGuard:
+    """ASGI middleware: reads a request body whole, refusing it (413) once the bytes actually received
+    exceed ``limit`` (Content-Length or chunked), and refusing ``NaN``/``Infinity`` in a JSON body (422)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            return await _send_json(send, 413, {"detail": f"request body over {self.limit:,} bytes; send smaller batches"})
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                return await _send_json(send, 413, {"detail": f"request body over {self.limit:,} bytes; send smaller batches"})
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if (b"NaN" in body or b"Infinity" in body) and _has_non_finite(body):
+            return await _send_json(send, 422, {"detail": "NaN and Infinity are not valid JSON numbers; send finite numbers"})
+        delivered = False
+
+        async def replay():
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+
+def _has_non_finite(body: bytes) -> bool:
+    def refuse(constant: str):
+        raise ValueError(constant)
+
+    try:
+        json.loads(body, parse_constant=refuse)
+    except ValueError as exc:
+        return str(exc) in ("NaN", "Infinity", "-Infinity")
+    return False
+
+
+async def _send_json(send, status: int, payload: dict) -> None:
+    body = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 # -- the app --------------------------------------------------------------------------------------
@@ -264,13 +337,22 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
     )
     app.title = "DataOps-Gym env server"
     app.description = __doc__
+    # OpenEnv's stateless episode routes are replaced below; its task-registry routes
+    # (/{env_name}/tasks, ...) answer 501 for an environment without OpenEnv's task registry, so they
+    # are not mounted (GET /tasks serves tasks here).
     app.router.routes = [
-        r for r in app.router.routes if getattr(r, "path", None) not in ("/reset", "/step", "/state", "/")
+        r for r in app.router.routes
+        if getattr(r, "path", None) not in ("/reset", "/step", "/state", "/")
+        and not str(getattr(r, "path", "")).startswith("/{env_name}")
     ]
     sessions = SessionStore(factory, cap=config.session_cap, ttl_s=config.session_ttl_s)
     workers = ThreadPoolExecutor(max_workers=config.worker_threads, thread_name_prefix="dataops-env")
 
-    app.router.on_shutdown.append(lambda: workers.shutdown(wait=False))
+    def _shutdown() -> None:
+        sessions.interrupt_all()  # running statements stop at their next VM step
+        workers.shutdown(wait=False, cancel_futures=True)
+
+    app.router.on_shutdown.append(_shutdown)
 
     async def run_in_threadpool(fn, *args, **kwargs):
         """Run blocking env/grader work off the event loop, on a small pool (fewer GIL contenders)."""
@@ -282,7 +364,8 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
 
     @app.exception_handler(HttpError)
     async def _http_error(_: Request, exc: HttpError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        payload = {"detail": exc.message} if exc.code is None else {"detail": exc.message, "code": exc.code}
+        return JSONResponse(payload, status_code=exc.status)
 
     @app.exception_handler(SessionError)
     async def _session_error(_: Request, exc: SessionError) -> JSONResponse:
@@ -300,14 +383,7 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
             problems.append(f"{where}: {err.get('msg')}")
         return JSONResponse({"detail": "; ".join(problems), "errors": _jsonable(exc.errors())}, status_code=422)
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > config.max_body_bytes):
-            return JSONResponse(
-                {"detail": f"request body over {config.max_body_bytes:,} bytes; send smaller batches"}, status_code=413
-            )
-        return await call_next(request)
+    app.add_middleware(BodyGuard, limit=config.max_body_bytes)
 
     # -- episodes -------------------------------------------------------------------------------
 
@@ -324,8 +400,9 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
             raise HttpError(404, str(exc)) from None
         except InvalidResetError as exc:
             raise HttpError(422, str(exc)) from None
-        except GraderError as exc:
-            raise HttpError(500, f"task error (not your request): {exc}") from None
+        except (GraderError, FileNotFoundError) as exc:
+            raise HttpError(503, f"this task cannot be played on this server (not your request): {exc}",
+                            code="task_unavailable") from None
 
     def _respond(session_id: str, observation: DataOpsObservation) -> JSONResponse:
         payload = {"session_id": session_id, **serialize_observation(observation)}
@@ -345,7 +422,7 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
                 async with sessions.use(session.id) as held:
                     observation = await run_in_threadpool(_run_env, held.env.reset, **kwargs)
             except BaseException:
-                sessions.close(session.id)
+                sessions.close(session.id).env.close()
                 raise
             return _respond(session.id, observation)
         async with sessions.use(x_session_id) as held:
@@ -389,7 +466,9 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
         """End the session and free its slot."""
         if x_session_id is None:
             raise HttpError(400, f"missing {SESSION_HEADER} header")
-        sessions.close(x_session_id)
+        session = sessions.close(x_session_id)  # interrupts its running statement; never blocks the loop
+        async with session.lock:  # wait for an in-flight request to see the interrupt and return
+            await run_in_threadpool(session.env.close)
         return {"closed": x_session_id}
 
     @app.get("/sessions", tags=["Health"])
@@ -429,15 +508,25 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
 
     def _grade_batch(items: list[GradeItem]) -> list[GradeResult]:
         resolved = _resolve(items)
-        results = []
         for i, (task, item) in enumerate(zip(resolved, items)):
             needs = "answer" if task.family in ("analyst", "grounded") else "sql"
             if getattr(item, needs) is None:
                 raise HttpError(422, f"items[{i}].{needs} is required: task {task.task_id} is a {task.family} task")
+        deadline = time.perf_counter() + config.grade_batch_budget_s
+        results = []
+        for task, item in zip(resolved, items):
+            if results and time.perf_counter() > deadline:
+                results.append(GradeResult(
+                    task_id=task.task_id, status="not_graded",
+                    error=f"the batch's time budget ({config.grade_batch_budget_s:g} s) ran out before this item; "
+                          "send it again"))
+                continue
             try:
                 grade = grader.grade_submission(task, item.sql, item.answer, item.citations)
-            except GraderError as exc:
-                raise HttpError(500, f"task error (not your request): {exc}") from None
+            except (GraderError, FileNotFoundError) as exc:
+                results.append(GradeResult(task_id=task.task_id, status="task_error",
+                                           error=f"this task cannot be graded on this server (not your submission): {exc}"))
+                continue
             breakdown = compose(grade, reward_config)
             results.append(GradeResult(task_id=task.task_id, reward=breakdown.total,
                                        reward_components=breakdown.components, grade=grade))
@@ -452,7 +541,12 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
         for i, (task, item) in enumerate(zip(resolved, items)):
             if item.sql is None:
                 raise HttpError(422, f"items[{i}].sql is required: /review reviews SQL")
-            review = reviewer.review(item.sql, family=task.family, schema=grader.databases.schema(task.db)).as_dict()
+            try:
+                schema = grader.databases.schema(task.db)
+            except (FileNotFoundError, ValueError) as exc:
+                raise HttpError(503, f"items[{i}]: the database of task {task.task_id} is unavailable: {exc}",
+                                code="task_unavailable") from None
+            review = reviewer.review(item.sql, family=task.family, schema=schema).as_dict()
             penalty = review_penalty(review["verdict"], reward_config)
             results.append(ReviewResult(task_id=task.task_id, verdict=review["verdict"], penalty=penalty,
                                         findings=review["findings"]))

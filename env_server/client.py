@@ -492,10 +492,27 @@ async def agrade_batch(
 
         async def send(index: int, batch: list[dict[str, str]]) -> list[dict[str, Any]]:
             url = urls[index % len(urls)]
-            call = _grade_call(batch, path)
-            async with gates[url]:
-                response = await http.request(call.method, url + call.path, json=call.json)
-            return call.parse(_decode(response))
+            results: list[dict[str, Any] | None] = [None] * len(batch)
+            pending = list(range(len(batch)))
+            while pending:  # items the server's batch budget left ungraded are sent again
+                call = _grade_call([batch[i] for i in pending], path)
+                async with gates[url]:
+                    response = await http.request(call.method, url + call.path, json=call.json)
+                answered = call.parse(_decode(response))
+                again = []
+                for i, result in zip(pending, answered):
+                    status = result.get("status", "graded")
+                    if status == "not_graded":
+                        again.append(i)
+                    elif status == "task_error":
+                        raise DataOpsClientError(503, f"task {result.get('task_id')}: {result.get('error')}", result)
+                    else:
+                        results[i] = result
+                if len(again) == len(pending):
+                    raise DataOpsClientError(503, f"the server graded none of {len(again)} item(s): "
+                                             f"{answered[0].get('error')}", answered[0])
+                pending = again
+            return results  # type: ignore[return-value]
 
         tasks = [asyncio.ensure_future(send(i, batch)) for i, batch in enumerate(batches)]
         try:

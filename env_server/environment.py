@@ -49,7 +49,7 @@ from openenv.core.env_server.types import EnvironmentMetadata
 from env_server.grading import Grader
 from env_server.models import DataOpsAction, DataOpsObservation, DataOpsState, Grade, QueryResult
 from env_server.reward import RewardConfig, compose
-from env_server.sandbox import SandboxConfig, execute
+from env_server.sandbox import SandboxConfig, execute, quote_ident
 from env_server.schema import introspect
 from env_server.tasks.registry import TaskRegistry, load_tasks
 from env_server.tasks.spec import Task
@@ -263,6 +263,16 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
             version="0.1.0",
         )
 
+    def interrupt(self) -> None:
+        """Stop the statement running on this episode's database, if any, at its next VM step.
+        Safe from any thread; the episode stays usable."""
+        conn = self._conn
+        if conn is not None:
+            try:
+                conn.interrupt()
+            except sqlite3.ProgrammingError:  # closed meanwhile
+                pass
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -319,7 +329,7 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
             if table is None:
                 names = self._schema().table_names
                 return self._invalid(f"unknown table {action.table!r}; tables: {', '.join(names)}")
-            sql = f'SELECT * FROM "{table.name}" LIMIT {SAMPLE_ROWS}'
+            sql = f"SELECT * FROM main.{quote_ident(table.name)} LIMIT {SAMPLE_ROWS}"
             return self._run(sql, config), f"First {SAMPLE_ROWS} rows of {table.name}.", None
         if kind == "finish":
             grade = self.grader.grade_repair(task, self._writes, final=self._conn)

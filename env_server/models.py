@@ -6,6 +6,7 @@ a description, so the server's ``/docs`` and ``/schema`` explain themselves.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from openenv.core.env_server.types import Action, Observation, State
@@ -43,7 +44,10 @@ class QueryResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     columns: list[str] = Field(default_factory=list, description="Result column names.")
-    rows: list[list[Any]] = Field(default_factory=list, description="Rows, capped (see truncated).")
+    rows: list[list[Any]] = Field(
+        default_factory=list,
+        description='Rows, capped (see truncated). Non-finite floats are the strings "Infinity", "-Infinity", "NaN".',
+    )
     row_count: int = Field(default=0, description="Rows the statement produced (a lower bound when very large).")
     truncated: bool = Field(default=False, description="True when rows holds fewer rows than row_count.")
     error: str | None = Field(default=None, description="SQLite's (or the environment's) message on failure.")
@@ -70,7 +74,14 @@ class QueryResult(BaseModel):
         return cls(error=message, error_kind=kind)
 
 
+NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
 def _cell(value: Any) -> Any:
+    """One result value in JSON-safe form: blobs as hex, long text cut, and non-finite floats (which JSON
+    cannot carry) as the strings ``"Infinity"``, ``"-Infinity"`` and ``"NaN"``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else NON_FINITE[value]
     if isinstance(value, bytes):
         text = "x'" + value[:64].hex() + "'"
         return text + ("..." if len(value) > 64 else "")

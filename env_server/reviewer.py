@@ -903,26 +903,43 @@ class StaticReviewer:
                 _position(table),
             )
 
+    @staticmethod
+    def _scope_chain(ctx: _Context, column: exp.Column, memo: dict[int, tuple[tuple, tuple, bool]]) -> tuple[tuple, bool]:
+        """``(scopes, skip)`` of ``column``: the scopes it can see, innermost first, and whether it names an
+        output column rather than a source column (nearest enclosing construct is a compound select's ORDER
+        BY, a PRAGMA or a CREATE). Walks up only to the nearest ancestor already resolved, so a pass over
+        every column is linear in the size of the tree, not quadratic in its depth. ``memo`` maps a node to
+        ``(every scope above it, scopes it sees, skip)``."""
+        path: list[tuple[exp.Expr, exp.Expr]] = []
+        node: exp.Expr = column
+        parent = column.parent
+        above: tuple[tuple, tuple, bool] = ((), (), False)
+        while parent is not None:
+            known = memo.get(id(node))
+            if known is not None:
+                above = known
+                break
+            path.append((node, parent))
+            node, parent = parent, parent.parent
+        every, chain, skip = above
+        for node, parent in reversed(path):
+            if isinstance(parent, _SCOPE_TYPES):
+                if not (isinstance(parent, exp.Insert) and node is not parent.args.get("conflict")
+                        and node is not parent.this):  # the SELECT feeding an INSERT does not see its target
+                    every = (ctx.scope(parent),) + every
+                    chain, skip = every, False
+            elif isinstance(parent, exp.SetOperation) and node is not parent.this and node is not parent.expression:
+                chain, skip = (), True  # ORDER BY of a compound select: output names
+            elif isinstance(parent, (exp.Pragma, exp.Create, exp.Schema)):
+                chain, skip = (), True
+            memo[id(node)] = (every, chain, skip)
+        return chain, skip
+
     def _columns(self, ctx: _Context, columns: list[exp.Column]) -> None:
+        memo: dict[int, tuple[tuple, tuple, bool]] = {}
         for column in columns:
-            chain: list[_Scope] = []
-            node: exp.Expr = column
-            parent = column.parent
-            skip = False
-            while parent is not None:
-                if isinstance(parent, _SCOPE_TYPES):
-                    if isinstance(parent, exp.Insert) and node is not parent.args.get("conflict") and node is not parent.this:
-                        # the SELECT/VALUES feeding an INSERT does not see the target's columns
-                        pass
-                    else:
-                        chain.append(ctx.scope(parent))
-                elif isinstance(parent, exp.SetOperation) and not chain and node is not parent.this and node is not parent.expression:
-                    skip = True  # ORDER BY of a compound select: output names
-                    break
-                elif isinstance(parent, (exp.Pragma, exp.Create, exp.Schema)) and not chain:
-                    skip = True
-                    break
-                node, parent = parent, parent.parent
+            scopes, skip = self._scope_chain(ctx, column, memo)
+            chain: list[_Scope] = list(scopes)
             if skip or not chain:
                 continue
             name_node = column.this

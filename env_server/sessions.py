@@ -115,12 +115,22 @@ class SessionStore:
                 session.in_flight -= 1
                 session.last_used = self.clock()
 
-    def close(self, session_id: str) -> None:
-        """End a session and free its slot."""
+    def close(self, session_id: str) -> Session:
+        """End a session and free its slot: its running statement, if any, is interrupted. Returns it; the
+        caller closes ``session.env`` once no request holds it (closing a connection that another thread
+        is using would wait for that thread)."""
         session = self._get(session_id)
         with self._lock:
             self._sessions.pop(session.id, None)
-        session.env.close()
+        session.env.interrupt()
+        return session
+
+    def interrupt_all(self) -> None:
+        """Interrupt the running statement of every live session (server shutdown)."""
+        with self._lock:
+            live = list(self._sessions.values())
+        for session in live:
+            session.env.interrupt()
 
     def reap(self) -> list[str]:
         """Evict sessions idle for longer than the TTL that have no request in flight."""
