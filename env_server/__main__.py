@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     which.add_argument("--http", action="store_true", help="measure the server over HTTP; write results/bench/http.json")
     which.add_argument("--families", action="store_true",
                        help="grading, reset and search cost per family vs raw sqlite3; write results/bench/families.json")
+    which.add_argument("--hostile", action="store_true",
+                       help="every attack class against a real server; write results/bench/hostile.json")
     which.add_argument("--reviewer", action="store_true",
                        help="our reviewer vs the keyword baseline on the labelled corpus; write results/bench/reviewer.json")
     sub.add_parser("demo", help="build data if missing, play scripted episodes, print a summary")
@@ -78,6 +80,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.dialect or args.name:
             parser.error("--dialect and --name go with --from-sqlite/--from-sql")
         build_main(args.out or data_dir(), progress=not args.quiet, external=not args.no_external)
+    elif args.command == "bench" and args.hostile:
+        from env_server.bench_hostile import main as bench_hostile_main
+
+        bench_hostile_main()
     elif args.command == "bench" and args.reviewer:
         from env_server.bench_reviewer import main as bench_reviewer_main
 

@@ -123,6 +123,7 @@ _TEMP_ACTIONS = frozenset(
     {sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_CREATE_TEMP_VIEW, sqlite3.SQLITE_CREATE_TEMP_INDEX,
      sqlite3.SQLITE_CREATE_TEMP_TRIGGER}
 )
+_CREATES = frozenset({sqlite3.SQLITE_CREATE_TABLE, sqlite3.SQLITE_CREATE_VIEW})
 _READ_ONLY_PRAGMAS = frozenset(
     {"table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list"}
 )
@@ -148,8 +149,8 @@ def _make_authorizer(mode: Mode, denials: list[str]) -> Callable[..., int]:
     """Build the authorizer for ``mode``; each refusal appends a readable reason to ``denials``."""
     allowed = _READ_ACTIONS | _WRITE_ACTIONS if mode == "write" else _READ_ACTIONS
 
-    def authorize(action: int, arg1: Any, arg2: Any, _db: Any, _trigger: Any) -> int:
-        if action in allowed:
+    def authorize(action: int, arg1: Any, arg2: Any, db_name: Any, _trigger: Any) -> int:
+        if action in allowed and not (db_name == "temp" and action in _CREATES):
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_UPDATE and arg1 in _SCHEMA_TABLES:
             # SQLite's own bookkeeping: registering a table-valued function (json_each,
@@ -169,7 +170,7 @@ def _make_authorizer(mode: Mode, denials: list[str]) -> Callable[..., int]:
             return sqlite3.SQLITE_DENY
         what = _ACTION_NAMES.get(action, f"operation {action}")
         target = f" on {arg1}" if isinstance(arg1, str) and action not in (sqlite3.SQLITE_TRANSACTION,) else ""
-        if action in _TEMP_ACTIONS:
+        if action in _TEMP_ACTIONS or (db_name == "temp" and action in _CREATES):
             # a TEMP object would shadow the main table of the same name for every unqualified read
             denials.append(f"{what}{target} is not allowed: TEMP objects are refused, change the main database")
         elif mode == "read" and action in _WRITE_ACTIONS:

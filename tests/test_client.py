@@ -352,3 +352,20 @@ def test_32_concurrent_ws_clients(live_server, debug_tasks):
         assert not probe.done
         assert final.done and final.reward >= 0.9 and final.metadata["grade"]["success"], task.task_id
         assert state.task_id == task.task_id and state.step_count == 2 and state.done
+
+
+def test_grade_batch_resends_items_the_server_left_ungraded():
+    """A server whose batch budget is spent after one item still grades every item, in order, through the client."""
+    from env_server.app import ServerConfig, create_app
+    from env_server.client import grade_batch
+    from env_server.serving import serve_in_thread
+
+    url, stop = serve_in_thread(create_app(ServerConfig(grade_batch_budget_s=0.0)))
+    try:
+        items = [("debug-fixed-syntax_fix", "SELECT 1"), ("debug-fixed-logic_fix", "SELECT 2"),
+                 ("debug-fixed-syntax_fix", "SELECT 3")]
+        results = grade_batch(items, url, batch_size=3)
+        assert [r["task_id"] for r in results] == [t for t, _ in items]
+        assert all(r["status"] == "graded" and r["grade"] is not None for r in results)
+    finally:
+        stop()

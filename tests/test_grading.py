@@ -124,3 +124,104 @@ def test_comparison_rules():
 def test_gold_results_are_cached(grader):
     task = _task(REVENUE)
     assert grader.reference(task, 1) is grader.reference(task, 1)
+
+
+# -- budgets: a correct slow query is never failed, running out is never called a wrong answer ------
+
+BOOKINGS = DbSpec(
+    schema_sql="CREATE TABLE bookings (id INTEGER PRIMARY KEY, guest TEXT, price REAL);",
+    data_sql=(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
+        "INSERT INTO bookings SELECT i, 'guest ' || i, ROUND(((i * 7919) % 10007) / 3.0, 2) FROM n;"
+    ),
+)
+TOP5 = "SELECT id, price FROM bookings ORDER BY price DESC, id LIMIT 5"
+
+
+def test_a_correlated_subquery_rewrite_of_a_top_n_on_3000_rows_succeeds(grader):
+    task = Task(task_id="top5", family="debug", db=BOOKINGS, question="the 5 most expensive bookings",
+                gold_sql=TOP5, broken_sql="SELECT 1", order_matters=True)
+    correlated = ("SELECT id, price FROM bookings b WHERE (SELECT COUNT(*) FROM bookings b2 WHERE b2.price > b.price "
+                  "OR (b2.price = b.price AND b2.id < b.id)) < 5 ORDER BY price DESC, id")
+    ranked = ("SELECT id, price FROM (SELECT id, price, ROW_NUMBER() OVER (ORDER BY price DESC, id) AS r FROM bookings) "
+              "WHERE r <= 5 ORDER BY r")
+    for candidate in (correlated, ranked):
+        grade = grader.grade_query(task, candidate)
+        assert grade.success, grade.reason
+
+
+def test_running_out_of_budget_is_a_timeout_not_a_wrong_answer():
+    small = Grader(config=GradingConfig(min_budget_steps=20_000, budget_factor=1.0))
+    task = Task(task_id="top5", family="debug", db=BOOKINGS, question="q", gold_sql=TOP5, broken_sql="SELECT 1",
+                order_matters=True)
+    slow = ("SELECT id, price FROM bookings b WHERE (SELECT COUNT(*) FROM bookings b2 WHERE b2.price > b.price "
+            "OR (b2.price = b.price AND b2.id < b.id)) < 5 ORDER BY price DESC, id")
+    grade = small.grade_query(task, slow)
+    assert not grade.success and grade.error_kind == "timeout"
+    assert "budget" in grade.reason and "does not compute" not in grade.reason
+
+
+def test_a_failing_reference_is_computed_once_and_reported_every_time():
+    grader = Grader()
+    task = _task("SELECT no_such_column FROM orders")
+    calls = []
+    original = grader._trusted_run
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    grader._trusted_run = counting  # type: ignore[method-assign]
+    for _ in range(3):
+        with pytest.raises(GraderError, match="no_such_column"):
+            grader.grade_query(task, "SELECT 1")
+    assert len(calls) == 1
+
+
+def test_the_reference_has_no_wall_clock_limit():
+    from dataclasses import replace
+
+    from env_server.databases import Databases
+    from env_server.sandbox import SandboxConfig
+
+    # a grading wall limit of a millisecond (a loaded machine, in effect) changes neither reference nor grade
+    databases = Databases(replace(SandboxConfig(), grading_wall_limit_s=1e-9))
+    grader = Grader(databases)
+    task = Task(task_id="top5", family="debug", db=BOOKINGS, question="q", gold_sql=TOP5, broken_sql="SELECT 1",
+                order_matters=True)
+    assert len(grader.reference(task).rows) == 5
+
+
+# -- order: implicit scan order is caught, float noise is forgiven ----------------------------------
+
+TIES = DbSpec(
+    schema_sql="CREATE TABLE items (id INTEGER PRIMARY KEY, category TEXT, price REAL);",
+    data_sql=(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400) "
+        "INSERT INTO items SELECT i, 'c' || (i % 7), (i % 9) * 5.0 FROM n;"
+    ),
+)
+
+
+def test_dropping_a_required_tiebreaker_fails_on_the_shuffled_variants(grader):
+    task = Task(task_id="ties", family="debug", db=TIES, question="items by price, ties broken by id",
+                gold_sql="SELECT id, price FROM items ORDER BY price DESC, id", broken_sql="SELECT 1", order_matters=True)
+    assert grader.grade_query(task, "SELECT id, price FROM items ORDER BY price DESC, id ASC").success
+    grade = grader.grade_query(task, "SELECT id, price FROM items ORDER BY price DESC")
+    assert not grade.success and "order" in grade.reason
+
+
+def test_rows_tied_on_every_sort_key_may_come_in_any_order(grader):
+    task = Task(task_id="ties2", family="debug", db=TIES, question="categories by item count",
+                gold_sql="SELECT category, COUNT(*) AS n FROM items GROUP BY category ORDER BY n DESC",
+                broken_sql="SELECT 1", order_matters=True)
+    other = "SELECT category, COUNT(*) AS n FROM items GROUP BY category ORDER BY n DESC, category DESC"
+    assert grader.grade_query(task, other).success
+
+
+def test_float_noise_in_a_sort_key_does_not_decide_the_order():
+    config = GradingConfig()
+    gold = reference_of(Execution(columns=["name", "total"], rows=[("b", 43.62), ("a", 43.61999999999999), ("c", 1.0)]),
+                        ties=((0, 2),))
+    assert results_match([("a", 43.62), ("b", 43.62), ("c", 1.0)], 2, gold, True, config)
+    assert not results_match([("c", 1.0), ("a", 43.62), ("b", 43.62)], 2, gold, True, config)

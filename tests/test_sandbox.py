@@ -207,3 +207,38 @@ def test_template_cache_builds_once_and_evicts():
     cache.get(("b",), builder)
     cache.get(("c",), builder)
     assert len(cache) == 2 and cache.builds == 3
+
+
+@pytest.mark.parametrize("sql", [
+    "CREATE TEMP TABLE t AS SELECT 1", "CREATE TEMP VIEW users AS SELECT 1 AS id", "CREATE TABLE temp.t(a)",
+    "CREATE TEMPORARY VIEW v AS SELECT 1",
+])
+def test_temp_objects_are_refused_in_write_mode(db, sql):
+    result = execute(db, sql, mode="write", config=CONFIG)
+    assert result.error_kind is ErrorKind.NOT_AUTHORIZED and "TEMP" in result.error
+    assert db.execute("SELECT COUNT(*) FROM temp.sqlite_master").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT printf('%.*c', 2147483647, 'x')", "SELECT printf('%.2147483647c', 'x')",
+    "SELECT format('%!.*c', '2147483647', 'x')", "SELECT printf('%.*c%.*c', 2147483647, 'x', 2147483647, 'y')",
+])
+def test_huge_printf_widths_are_refused_at_once(db, sql):
+    import time
+
+    started = time.monotonic()
+    result = execute(db, sql, mode="read", config=CONFIG)
+    assert time.monotonic() - started < 0.5
+    assert result.error_kind is ErrorKind.TOO_LARGE and "printf" in result.error
+
+
+def test_ordinary_printf_and_format_still_work(db):
+    result = execute(db, "SELECT printf('%5.2f|%-3d|%s|%%', 3.14159, 7, 'ab'), format('%q', 'it''s'), "
+                         "length(printf('%.*c', 1000, 'x'))", mode="read", config=CONFIG)
+    assert result.rows == [(" 3.14|7  |ab|%", "it''s", 1000)]
+
+
+def test_quote_ident_doubles_quotes():
+    from env_server.sandbox import quote_ident
+
+    assert quote_ident('x"y') == '"x""y"'

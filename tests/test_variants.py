@@ -64,3 +64,23 @@ def test_unique_constraints_survive():
     perturb(conn, 5)
     codes = [r[0] for r in conn.execute("SELECT code FROM t")]
     assert len(codes) == len(set(codes))
+
+
+def test_shuffled_variants_keep_contents_and_schema_but_not_scan_order():
+    from env_server.variants import shuffle_rows
+
+    main = _shop()
+    shuffled = _copy(main)
+    shuffle_rows(shuffled, 3)
+    tables = [r[0] for r in main.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    moved = 0
+    for table in tables:
+        before = main.execute(f'SELECT * FROM "{table}"').fetchall()
+        after = shuffled.execute(f'SELECT * FROM "{table}"').fetchall()
+        assert sorted(before, key=repr) == sorted(after, key=repr)
+        assert main.execute(f'PRAGMA table_info("{table}")').fetchall() == shuffled.execute(
+            f'PRAGMA table_info("{table}")').fetchall()
+        assert main.execute(f'PRAGMA foreign_key_list("{table}")').fetchall() == shuffled.execute(
+            f'PRAGMA foreign_key_list("{table}")').fetchall()
+        moved += before != after
+    assert moved == len(tables)

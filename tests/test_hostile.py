@@ -1,0 +1,36 @@
+"""Every attack class of the hostile bench against a real server process (``python -m env_server serve``):
+each answered within 3 s, none with a 5xx, no hack rewarded, the server healthy after and stopped by
+SIGTERM within 5 s. The figures themselves are written by ``python -m env_server bench --hostile``."""
+from __future__ import annotations
+
+import pytest
+
+from env_server.bench_hostile import ATTACKS, run
+
+
+@pytest.fixture(scope="module")
+def figures():
+    return run()
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_attack_class_is_answered_in_time_without_a_server_error(figures, name):
+    result = figures["classes"][name]
+    assert result["calls"] > 0
+    assert result["slowest_s"] < 3.0, result
+    assert result["server_errors_5xx"] == 0, result
+    assert result.get("max_reward", 0.0) <= 0.1, result
+
+
+def test_each_class_gets_the_answer_it_should(figures):
+    classes = figures["classes"]
+    assert set(classes["nan_body"]["statuses"]) == {200, 422}
+    assert classes["big_body"]["statuses"] == [413]
+    assert classes["missing_db"]["unavailable_503"] == 1 and "task_error, graded" in classes["missing_db"]["notes"][0]
+    assert classes["openenv_routes"]["statuses"] == [404]
+    assert "not_graded" in classes["grade_batch"]["notes"][0]
+
+
+def test_server_is_healthy_after_and_stops_on_sigterm(figures):
+    assert figures["healthy_after"]
+    assert figures["sigterm_stop_s"] != "timeout" and figures["sigterm_stop_s"] < 5.0
