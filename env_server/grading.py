@@ -225,7 +225,7 @@ class Grader:
         self.databases = databases or Databases()
         self.config = config or GradingConfig()
         self._references: OrderedDict[tuple, Reference | GraderError] = OrderedDict()
-        self._targets: OrderedDict[tuple, tuple] = OrderedDict()
+        self._targets: OrderedDict[tuple, tuple | GraderError] = OrderedDict()
         self._lock = threading.Lock()
         self._docs = docs
 
@@ -301,19 +301,24 @@ class Grader:
         except FileNotFoundError as exc:
             raise GraderError(f"database of task {task.task_id} is missing: {exc}") from None
         key = (task.gold_sql, identity, variant, task.order_matters)
+        return self._cached(self._references, key, lambda: self._compute_reference(task, variant),
+                            self.config.reference_cache_size)
+
+    def _cached(self, cache: OrderedDict, key: tuple, compute, capacity: int):
+        """``cache[key]``, computed once by ``compute`` (a GraderError is cached too, and raised again)."""
         with self._lock:
-            found = self._references.get(key)
+            found = cache.get(key)
             if found is not None:
-                self._references.move_to_end(key)
+                cache.move_to_end(key)
         if found is None:
             try:
-                found = self._compute_reference(task, variant)
+                found = compute()
             except GraderError as exc:
                 found = exc
             with self._lock:
-                self._references[key] = found
-                while len(self._references) > self.config.reference_cache_size:
-                    self._references.popitem(last=False)
+                cache[key] = found
+                while len(cache) > capacity:
+                    cache.popitem(last=False)
         if isinstance(found, GraderError):
             raise GraderError(str(found))
         return found
@@ -460,7 +465,6 @@ class Grader:
         """``(start, target, start_diff, gold_steps)`` of ``variant``: snapshots of the corrupted state and
         of the gold-repaired one, the table diff between them, and the VM steps the gold repair took
         (cached, failures included: each holds a whole database)."""
-        from env_server.state_diff import diff, snapshot
 
         if not task.gold_repair_sql:
             raise GraderError(f"task {task.task_id} has no gold_repair_sql")
@@ -469,22 +473,7 @@ class Grader:
         except FileNotFoundError as exc:
             raise GraderError(f"database of task {task.task_id} is missing: {exc}") from None
         key = (tuple(task.gold_repair_sql), identity, variant)
-        with self._lock:
-            found = self._targets.get(key)
-            if found is not None:
-                self._targets.move_to_end(key)
-        if found is None:
-            try:
-                found = self._compute_target(task, variant)
-            except GraderError as exc:
-                found = exc
-            with self._lock:
-                self._targets[key] = found
-                while len(self._targets) > TARGET_CACHE_SIZE:
-                    self._targets.popitem(last=False)
-        if isinstance(found, GraderError):
-            raise GraderError(str(found))
-        return found
+        return self._cached(self._targets, key, lambda: self._compute_target(task, variant), TARGET_CACHE_SIZE)
 
     def _compute_target(self, task: Task, variant: int) -> tuple:
         from env_server.state_diff import diff, snapshot
