@@ -73,7 +73,7 @@ class ServerConfig:
     """Largest request body accepted."""
     max_grade_items: int = 1024
     """Largest /grade and /review batch."""
-    grade_batch_budget_s: float = 1.0
+    grade_batch_budget_s: float = 0.5
     """Seconds a /grade batch may spend; items not started by then come back ``not_graded``. With
     one submission's own step budget (about a second of work at most) a batch answers within ~3 s."""
     worker_threads: int = 4

@@ -256,7 +256,9 @@ def test_grade_batch_over_two_servers_matches_one_by_one(live_server, second_ser
     before = counter["grade"]
     results = grade_batch(items, [live_server, url2], batch_size=5)
     batches = -(-len(items) // 5)
-    assert counter["grade"] - before == batches // 2  # odd batches went to the second server
+    # odd batches went to the second server (a cold server may also get resends of items its batch budget
+    # left ungraded: those go back to the server that left them)
+    assert counter["grade"] - before >= batches // 2
     assert results == expected
     assert [r["task_id"] for r in results] == [i[0] if isinstance(i, tuple) else i["task_id"] for i in items]
     assert any(r["grade"]["success"] for r in results) and not all(r["grade"]["success"] for r in results)
