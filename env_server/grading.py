@@ -290,16 +290,19 @@ class Grader:
                 ties = tie_groups(keys, self.config.rel_tol, self.config.abs_tol)
         return reference_of(execution, ties)
 
+    def _identity(self, task: Task) -> str:
+        try:
+            return self.databases.identity(task.db)
+        except FileNotFoundError as exc:
+            raise GraderError(f"database of task {task.task_id} is missing: {exc}") from None
+
     def reference(self, task: Task, variant: int = 0) -> Reference:
         """The gold result of ``task`` on database ``variant``, cached by what it depends on: the gold
         SQL, the database and whether order matters (so tasks that share them, e.g. one gold query with
         several bugs, share it). A failing reference is cached too and raises the same GraderError."""
         if not task.gold_sql:
             raise GraderError(f"task {task.task_id} has no gold_sql")
-        try:
-            identity = self.databases.identity(task.db)
-        except FileNotFoundError as exc:
-            raise GraderError(f"database of task {task.task_id} is missing: {exc}") from None
+        identity = self._identity(task)
         key = (task.gold_sql, identity, variant, task.order_matters)
         return self._cached(self._references, key, lambda: self._compute_reference(task, variant),
                             self.config.reference_cache_size)
@@ -465,13 +468,9 @@ class Grader:
         """``(start, target, start_diff, gold_steps)`` of ``variant``: snapshots of the corrupted state and
         of the gold-repaired one, the table diff between them, and the VM steps the gold repair took
         (cached, failures included: each holds a whole database)."""
-
         if not task.gold_repair_sql:
             raise GraderError(f"task {task.task_id} has no gold_repair_sql")
-        try:
-            identity = self.databases.identity(task.db)
-        except FileNotFoundError as exc:
-            raise GraderError(f"database of task {task.task_id} is missing: {exc}") from None
+        identity = self._identity(task)
         key = (tuple(task.gold_repair_sql), identity, variant)
         return self._cached(self._targets, key, lambda: self._compute_target(task, variant), TARGET_CACHE_SIZE)
 
