@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
                        "(default ./<name>.tasks.jsonl)")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
     build.add_argument("--no-external", action="store_true",
-                       help="skip the heldout_external split (needs ../shared/external/defog-data)")
+                       help="skip the heldout_external split (needs data/external/defog-data)")
     source = build.add_mutually_exclusive_group()
     source.add_argument("--from-sqlite", type=Path, metavar="PATH", help="bring your own database: a SQLite file")
     source.add_argument("--from-sql", type=Path, metavar="PATH",

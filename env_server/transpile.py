@@ -1,7 +1,7 @@
 """Transpile a PostgreSQL (or other sqlglot dialect) SQL file into SQLite, deterministically.
 
 Used to load databases written for other engines (the defog-data databases in
-``../shared/external/defog-data``) into SQLite. sqlglot parses every statement, this module rewrites
+``data/external/defog-data``) into SQLite. sqlglot parses every statement, this module rewrites
 the syntax tree where SQLite needs something else, and sqlglot generates the SQLite text:
 
 * every current-time function (``NOW()``, ``CURRENT_DATE``, ``CURRENT_TIMESTAMP``, ``LOCALTIMESTAMP``,

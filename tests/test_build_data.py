@@ -37,7 +37,7 @@ def _compare(rebuilt_dir, names) -> None:
     for name in names:
         assert _same(committed / "tasks" / name, rebuilt_dir / "tasks" / name), name
     docs = sorted(p.name for p in (committed / "docs").glob("*.md"))
-    if not _have_external():  # the glossary documents come from ../shared/external
+    if not _have_external():  # the glossary documents come from data/external
         docs = [d for d in docs if "-glossary-" not in d]
     assert docs == sorted(p.name for p in (rebuilt_dir / "docs").glob("*.md"))
     for name in docs:
@@ -55,7 +55,7 @@ def test_rebuild_of_fixed_and_ood_tasks_and_docs_matches_committed_files(tmp_pat
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _have_external(), reason="heldout_external needs ../shared/external/defog-data")
+@pytest.mark.skipif(not _have_external(), reason="heldout_external needs data/external/defog-data")
 def test_full_rebuild_matches_committed_files(tmp_path):
     build(tmp_path, progress=False)
     committed = data_dir()

@@ -2,7 +2,7 @@
 generate debug, analyst and repair tasks for databases the generators have never seen, and those
 tasks play end to end through ``DataOpsEnv`` (the correct script solves each one).
 
-Demonstrated on defog-data databases read from ``../shared/external``: broker, car_dealership and
+Demonstrated on defog-data databases read from ``data/external``: broker, car_dealership and
 ewallet as PostgreSQL dumps, and yelp as a SQLite file. (The others hold a handful of rows per table:
 they get debug and analyst tasks, and no repair task, since a corruption needs rows to hide in.)
 """
@@ -24,10 +24,10 @@ try:
     from env_server.tasks.external import defog_dir
 
     DEFOG = defog_dir()
-except FileNotFoundError:  # pragma: no cover - the shared folder is part of the workspace
+except FileNotFoundError:  # pragma: no cover - committed in data/external
     DEFOG = None
 
-pytestmark = pytest.mark.skipif(DEFOG is None, reason="../shared/external/defog-data is not available")
+pytestmark = pytest.mark.skipif(DEFOG is None, reason="data/external/defog-data is not available")
 PER_FAMILY = 4
 
 

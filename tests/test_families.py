@@ -107,7 +107,7 @@ def _have_external() -> bool:
         return False
 
 
-@pytest.mark.skipif(not _have_external(), reason="heldout_external needs ../shared/external/defog-data")
+@pytest.mark.skipif(not _have_external(), reason="heldout_external needs data/external/defog-data")
 def test_external_grounded_task_plays(env, tasks):
     task = _one(tasks, "grounded", "heldout_external")
     observation = env.reset(task_id=task.task_id)

@@ -1,6 +1,6 @@
 """env_server.transpile: PostgreSQL dumps become SQLite, deterministically.
 
-The eleven defog-data databases (``../shared/external/defog-data``) must load with every row the
+The eleven defog-data databases (``data/external/defog-data``) must load with every row the
 source inserts, keep their foreign keys, and pin every current-time function; a small inline
 snippet covers SERIAL, BOOLEAN, interval arithmetic and casts; errors name the file and statement.
 """

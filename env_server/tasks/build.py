@@ -2,7 +2,7 @@
 
 Writes ``data/tasks/<family>_<split>.jsonl`` for the four families and the splits ``fixed`` (seed
 tasks of the four designs; grounded has none), ``train``, ``heldout_iid``, ``heldout_ood`` and
-``heldout_external`` (defog-data, read from ``../shared/external``), then ``data/docs/*.md`` (the
+``heldout_external`` (defog-data, read from ``data/external``), then ``data/docs/*.md`` (the
 business-documents corpus, glossary documents included), and a README whose count tables are
 computed from the files just written. Running it twice gives byte-identical files (a test checks
 this against the committed data). Fixed tasks must score 1.0 with their reference solutions, or
@@ -28,7 +28,7 @@ EXTERNAL_SPLIT = "heldout_external"
 def corpus(external: bool = True) -> list:
     """Every document of ``data/docs``: the generated domains' and the defog-data glossaries'.
 
-    With ``external=False`` the glossary documents are left out when ``../shared/external`` is not
+    With ``external=False`` the glossary documents are left out when ``data/external`` is not
     there (with ``external=True`` its absence is an error that says where it is looked for)."""
     from env_server.tasks.definitions import DOCS
     from env_server.tasks.external import glossary_docs
@@ -158,9 +158,9 @@ def readme(files: dict[str, list[Task]], docs: list | None = None) -> str:
         "The build is deterministic; `tests/test_build_data.py` rebuilds and compares with these files.",
         "Each line of a `tasks/*.jsonl` file is one task spec (see `env_server/tasks/spec.py`). Every count",
         "below is computed by the build from the files it wrote. `heldout_external` tasks reference the",
-        "defog-data databases in `../shared/external/defog-data` by path (Apache-2.0; transpiled from",
-        "PostgreSQL to SQLite when first used); nothing of them is copied here but their glossary lines,",
-        "which are documents of the corpus, each with its source.",
+        "defog-data databases copied in `data/external/defog-data` (Apache-2.0, see `external/README.md`) by",
+        "a path relative to the task file (transpiled from PostgreSQL to SQLite when first used); their",
+        "glossary lines are documents of the corpus, each with its source.",
         "",
         "## Files",
         "",

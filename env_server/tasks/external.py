@@ -1,7 +1,7 @@
 """Grounded material from outside the project: the defog-data glossaries and the metrics they define.
 
 Four defog-data databases (``broker``, ``car_dealership``, ``derm_treatment``, ``ewallet``; Apache-2.0,
-read from ``../shared/external/defog-data`` and never copied here) ship a ``glossary`` of business
+read from ``data/external/defog-data`` and never copied here) ship a ``glossary`` of business
 definitions in ``<db>/<db>.json``. :func:`glossary_docs` turns each glossary line into a
 :class:`~env_server.tasks.grounding.Doc` with its provenance; :func:`external_metrics` turns the
 metric definitions into :class:`~env_server.tasks.grounding.Metric` objects whose SQL runs on the
@@ -62,7 +62,8 @@ _MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", 
 
 
 def defog_dir() -> Path:
-    """The ``defog-data`` folder: from ``$DATAOPS_EXTERNAL_DIR``, else ``<repo>/../shared/external/defog-data``.
+    """The ``defog-data`` folder: from ``$DATAOPS_EXTERNAL_DIR``, else ``<repo>/data/external/defog-data``
+    (the copy committed with this repository).
 
     ``$DATAOPS_EXTERNAL_DIR`` may name the external-data folder (holding ``defog-data/``) or the
     ``defog-data`` folder itself. Raises ``FileNotFoundError`` saying where it looked.
@@ -70,15 +71,15 @@ def defog_dir() -> Path:
     configured = os.environ.get(ENV_VAR)
     candidates = (
         [Path(configured) / "defog-data", Path(configured)] if configured
-        else [_REPO.parent / "shared" / "external" / "defog-data"]
+        else [_REPO / "data" / "external" / "defog-data"]
     )
     for candidate in candidates:
         if (candidate / DEFOG_DBS[0] / f"{DEFOG_DBS[0]}.sql").is_file():
             return candidate
     looked = ", ".join(str(c) for c in candidates)
     raise FileNotFoundError(
-        f"defog-data not found (looked in {looked}). Put the defog-data checkout at "
-        f"../shared/external/defog-data next to the repository, or set ${ENV_VAR} to the folder holding it"
+        f"defog-data not found (looked in {looked}). It is committed at data/external/defog-data; "
+        f"restore it, or set ${ENV_VAR} to the folder holding it"
     )
 
 

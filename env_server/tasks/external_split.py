@@ -1,7 +1,7 @@
 """The ``heldout_external`` split: every family on databases from outside the project.
 
 The broker, car_dealership, derm_treatment and ewallet databases of defog-data
-(``../shared/external/defog-data``, Apache-2.0) are referenced by path and transpiled from
+(``data/external/defog-data``, Apache-2.0) are referenced by path and transpiled from
 PostgreSQL to SQLite with sqlglot when first built (:mod:`env_server.transpile`); nothing of them is
 copied into ``data/`` except the glossary lines, which become documents of the corpus
 (:func:`env_server.tasks.external.glossary_docs`), each with its provenance.

@@ -7,7 +7,7 @@ The scheme (the debug family applies it with bug types as its kinds):
 * ``heldout_iid``: the same domains and kinds on unseen seeds (from 10,000);
 * ``heldout_ood``: seeds from 20,000; the two held-out domains with every kind, plus the train
   domains with only the held-out kinds. Neither appears anywhere in ``train``;
-* ``heldout_external``: databases from outside the project (``../shared/external/defog-data``),
+* ``heldout_external``: databases from outside the project (``data/external/defog-data``),
   built by :mod:`env_server.tasks.external_split`.
 """
 from __future__ import annotations
