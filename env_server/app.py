@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import os
 import random
 import statistics
@@ -46,6 +45,7 @@ from openenv.core.env_server.serialization import serialize_observation
 from openenv.core.env_server.types import ConcurrencyConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from env_server.body_guard import BodyGuard
 from env_server.environment import DataOpsEnv, EnvUsageError, InvalidResetError
 from env_server.grading import Grader, GraderError
 from env_server.measure import percentile
@@ -244,65 +244,6 @@ class HttpError(Exception):
     def __init__(self, status: int, message: str, code: str | None = None):
         super().__init__(message)
         self.status, self.message, self.code = status, message, code
-
-
-class BodyGuard:
-    """ASGI middleware: reads a request body whole, refusing it (413) once the bytes actually received
-    exceed ``limit`` (Content-Length or chunked), and refusing ``NaN``/``Infinity`` in a JSON body (422)."""
-
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            return await _send_json(send, 413, {"detail": f"request body over {self.limit:,} bytes; send smaller batches"})
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                return await _send_json(send, 413, {"detail": f"request body over {self.limit:,} bytes; send smaller batches"})
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        if (b"NaN" in body or b"Infinity" in body) and _has_non_finite(body):
-            return await _send_json(send, 422, {"detail": "NaN and Infinity are not valid JSON numbers; send finite numbers"})
-        delivered = False
-
-        async def replay():
-            nonlocal delivered
-            if delivered:
-                return await receive()
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return await self.app(scope, replay, send)
-
-
-def _has_non_finite(body: bytes) -> bool:
-    def refuse(constant: str):
-        raise ValueError(constant)
-
-    try:
-        json.loads(body, parse_constant=refuse)
-    except ValueError as exc:
-        return str(exc) in ("NaN", "Infinity", "-Infinity")
-    return False
-
-
-async def _send_json(send, status: int, payload: dict) -> None:
-    body = json.dumps(payload).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
 
 
 # -- the app --------------------------------------------------------------------------------------

@@ -237,15 +237,18 @@ def _install_printf_guard(conn: sqlite3.Connection, config: SandboxConfig) -> No
     """Replace ``printf``/``format`` on ``conn`` by a guard that refuses widths and precisions above
     ``max_repeat_width`` and delegates the rest to the built-in on a private helper connection.
     (``printf('%.*c', 2147483647, 'x')`` spends seconds inside one VM step, out of the budget's reach.)"""
-    helper = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-    helper.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, config.max_value_length)
     cap = config.max_repeat_width
+    helpers: list[sqlite3.Connection] = []  # made on first use: most connections never call printf
 
     def guarded(fmt: object = None, *args: object) -> object:
         if any(width > cap for width in printf_widths(fmt, args)):
             raise ValueError(f"printf width or precision over {cap}")
+        if not helpers:
+            helper = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            helper.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, config.max_value_length)
+            helpers.append(helper)
         placeholders = ", ".join("?" * (len(args) + 1))
-        return helper.execute(f"SELECT printf({placeholders})", (fmt, *args)).fetchone()[0]
+        return helpers[0].execute(f"SELECT printf({placeholders})", (fmt, *args)).fetchone()[0]
 
     for name in ("printf", "format"):
         conn.create_function(name, -1, guarded, deterministic=True)

@@ -121,10 +121,6 @@ def _rowid_alias(conn: sqlite3.Connection, table: str) -> str | None:
     info = conn.execute(f"PRAGMA main.table_info({quote_ident(table)})").fetchall()
     keys = [row for row in info if row[5]]
     if len(keys) == 1 and (keys[0][2] or "").upper() == "INTEGER":
-        try:
-            conn.execute(f"SELECT rowid = {quote_ident(keys[0][1])} FROM main.{quote_ident(table)} LIMIT 0")
-        except sqlite3.OperationalError:
-            return None
         desc = conn.execute(
             "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ? AND sql LIKE '%PRIMARY KEY DESC%'",
             (table,),
@@ -168,10 +164,10 @@ def shuffle_rows(conn: sqlite3.Connection, seed: int) -> None:
     values change, which repairs (that write) may rely on. Virtual tables and their shadow tables,
     and ``WITHOUT ROWID`` tables (stored in key order), are left as they are."""
     rng = random.Random(seed)
-    schema = conn.execute("SELECT name, type, sql FROM main.sqlite_master").fetchall()
-    virtual = [name for name, kind, sql in schema if kind == "table" and (sql or "").upper().startswith("CREATE VIRTUAL")]
+    schema = conn.execute("SELECT name, type, sql, tbl_name FROM main.sqlite_master").fetchall()
+    virtual = [name for name, kind, sql, _ in schema if kind == "table" and (sql or "").upper().startswith("CREATE VIRTUAL")]
     tables = sorted(
-        name for name, kind, sql in schema
+        name for name, kind, sql, _ in schema
         if kind == "table" and not name.startswith("sqlite_") and name not in virtual
         and not any(name.startswith(f"{v}_") for v in virtual)
     )
@@ -186,8 +182,7 @@ def shuffle_rows(conn: sqlite3.Connection, seed: int) -> None:
                 continue
             rng.shuffle(rowids)
             alias = _rowid_alias(conn, table)
-            indexes = [sql for name, kind, sql in schema if kind == "index" and sql and
-                       conn.execute("SELECT tbl_name FROM main.sqlite_master WHERE name = ?", (name,)).fetchone() == (table,)]
+            indexes = [sql for _, kind, sql, owner in schema if kind == "index" and sql and owner == table]
             quoted = quote_ident(table)
             scratch = f"__dataops_shuffle_{table}"
             definition = conn.execute(
