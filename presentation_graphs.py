@@ -3,7 +3,8 @@
     python presentation_graphs.py [--results results] [--out results/figures] [--only NAME ...]
 
 * It reads only ``results/**/*.json`` and the training runs' ``log_history.jsonl`` (each figure names its input files) and prints which figure
-  came from which file.
+  came from which file. Every training run and every paired comparison (``eval/compare_*.json``) it finds gets
+  its own figure: no run or file name is written in this code.
 * It is deterministic: a fixed style, no timestamps, no software version in the PNG metadata, so
   the same JSON gives byte-identical PNGs.
 * It holds no scores: every plotted number is read from a results file. A figure whose input is
@@ -46,8 +47,10 @@ class Figure:
     """Paths relative to the results folder."""
     draw: Callable[[dict[str, dict]], plt.Figure]
     caption: str
-    per_run: bool = False
-    """Inputs are relative to each ``runs/<run_id>/`` folder; one PNG per run, named ``<name>_<run_id>.png``."""
+    each: str | None = None
+    """``"run"``: inputs are relative to each ``runs/<run_id>/`` folder, one PNG per run, named
+    ``<name>_<run_id>.png``. ``"compare"``: the one input is each ``eval/compare_*.json`` that has a
+    ``headline`` (written by ``training.evaluate --compare``), one PNG per file, named after it."""
 
 
 def _bars(ax, labels: list[str], series: dict[str, list[float]], ylabel: str, fmt: str = "{:.2f}") -> None:
@@ -178,108 +181,56 @@ def draw_training(data: dict[str, dict]) -> plt.Figure:
     return fig
 
 
-DEMO_EVALS = ("eval/demo_echo_broken.json", "eval/demo_base.json", "eval/demo_trained.json", "eval/demo_oracle.json")
-
-
-def _label(payload: dict) -> str:
-    return payload.get("name", "?").removeprefix("demo_")
-
-
 def _ci_bars(ax, labels: list[str], stats: list[dict], ylabel: str) -> None:
     means = [s["mean"] for s in stats]
     errors = [[m - s["ci95"][0] for m, s in zip(means, stats)], [s["ci95"][1] - m for m, s in zip(means, stats)]]
     bars = ax.bar(range(len(labels)), means, yerr=errors, capsize=4,
                   color=[COLOURS[i % len(COLOURS)] for i in range(len(labels))])
     for bar, mean, stat in zip(bars, means, stats):
-        ax.annotate(f"{mean:.2f}\n[{stat['ci95'][0]:.2f}, {stat['ci95'][1]:.2f}]",
+        ax.annotate(f"{mean:.3f}\n[{stat['ci95'][0]:.3f}, {stat['ci95'][1]:.3f}]",
                     (bar.get_x() + bar.get_width() / 2, stat["ci95"][1]), ha="center", va="bottom", fontsize=7,
                     xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylabel(ylabel)
 
 
-def draw_base_vs_rl(data: dict[str, dict]) -> plt.Figure:
-    payloads = [data[p] for p in DEMO_EVALS]
-    labels = [_label(p) for p in payloads]
-    prov = data["eval/demo_trained.json"]["provenance"]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    _ci_bars(axes[0], labels, [p["summary"]["success_rate"] for p in payloads], "success rate (95% CI)")
-    axes[0].set_title("Held-out success: calibrators, base, trained")
-    _ci_bars(axes[1], labels, [p["summary"]["mean_reward"] for p in payloads], "mean reward (95% CI)")
-    axes[1].set_title("Held-out mean reward")
-    delta = data["eval/compare_demo_base_vs_demo_trained.json"]["summary"]["success_delta"]
-    fig.suptitle(f"split {prov['split']}, {payloads[0]['summary']['n_tasks']} tasks, model {prov['model']}; "
-                 f"trained - base success: {delta['mean']:+.3f} [{delta['ci95'][0]:+.3f}, {delta['ci95'][1]:+.3f}]",
-                 fontsize=9)
-    fig.tight_layout()
-    return fig
+def _compare_title(payload: dict) -> str:
+    h = payload["headline"]
+    seeds = f"{h['train_seeds']} training seed{'s' if h['train_seeds'] != 1 else ''}"
+    return (f"{payload['a']['name']} vs {payload['b'][0]['name']} on {h['n']} paired tasks "
+            f"({payload['provenance'].get('split')}), {seeds}: delta {h['delta']:+.3f} "
+            f"[{h['ci95'][0]:+.3f}, {h['ci95'][1]:+.3f}], p = {h['p_value']:.3g} ({h['test'].split(' (')[0]})")
 
 
-def draw_reward_shift(data: dict[str, dict]) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    bins = [i / 20 for i in range(-6, 21)]
-    for i, rel in enumerate(("eval/demo_base.json", "eval/demo_trained.json")):
-        rewards = [r["reward"] for r in data[rel]["per_task"]]
-        ax.hist(rewards, bins=bins, alpha=0.6, label=f"{_label(data[rel])} (n={len(rewards)})", color=COLOURS[i])
-    ax.set_xlabel("episode reward on a held-out task")
-    ax.set_ylabel("tasks")
-    ax.set_title("Reward distribution, base vs trained")
-    ax.legend(frameon=False, fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def draw_success_by_bug_type(data: dict[str, dict]) -> plt.Figure:
-    payloads = [data[p] for p in ("eval/demo_base.json", "eval/demo_trained.json")]
-    bug_types = sorted(set().union(*(p["summary"]["by_bug_type"] for p in payloads)))
-    fig, ax = plt.subplots(figsize=(max(7, 0.8 * len(bug_types) + 2), 3.8))
-    width = 0.4
-    for i, payload in enumerate(payloads):
-        groups = payload["summary"]["by_bug_type"]
-        stats = [groups.get(b, {}).get("success_rate") for b in bug_types]
-        xs = [x + (i - 0.5) * width for x in range(len(bug_types))]
-        means = [s["mean"] if s else 0.0 for s in stats]
-        errors = [[m - s["ci95"][0] if s else 0 for m, s in zip(means, stats)],
-                  [s["ci95"][1] - m if s else 0 for m, s in zip(means, stats)]]
-        ax.bar(xs, means, width=width, yerr=errors, capsize=3, label=_label(payload), color=COLOURS[i])
-    counts = payloads[0]["summary"]["by_bug_type"]
-    ax.set_xticks(range(len(bug_types)), [f"{b}\n(n={counts.get(b, {}).get('n_tasks', 0)})" for b in bug_types],
-                  fontsize=7)
-    ax.set_ylabel("success rate (95% CI)")
-    ax.set_title("Held-out success by bug type")
-    ax.legend(frameon=False, fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-SPLIT_EVALS = tuple(f"eval/{who}-{split}-keyword_typo.json" for split in ("heldout_iid", "heldout_ood")
-                    for who in ("base", "rl30"))
-SPLIT_COMPARES = tuple(f"eval/compare_base-{split}-keyword_typo_vs_rl30-{split}-keyword_typo.json"
-                       for split in ("heldout_iid", "heldout_ood"))
-
-
-def draw_base_vs_rl_splits(data: dict[str, dict]) -> plt.Figure:
-    splits = ("heldout_iid", "heldout_ood")
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    for ax, metric, title in ((axes[0], "success_rate", "success"), (axes[1], "mean_reward", "mean reward")):
-        width = 0.38
-        for i, who in enumerate(("base", "rl30")):
-            stats = [data[f"eval/{who}-{split}-keyword_typo.json"]["summary"][metric] for split in splits]
-            xs = [x + (i - 0.5) * width for x in range(len(splits))]
-            means = [st["mean"] for st in stats]
-            errors = [[m - st["ci95"][0] for m, st in zip(means, stats)], [st["ci95"][1] - m for m, st in zip(means, stats)]]
-            ax.bar(xs, means, width=width, yerr=errors, capsize=4, color=COLOURS[i],
-                   label="base" if who == "base" else "GRPO-LoRA (30 steps)")
-        labels = []
-        for split, compare_file in zip(splits, SPLIT_COMPARES):
-            summary = data[compare_file]["summary"]
-            delta = summary["success_delta" if metric == "success_rate" else "reward_delta"]
-            labels.append(f"{split} (n={summary['n_tasks']})\ndelta {delta['mean']:+.3f} "
-                          f"[{delta['ci95'][0]:+.2f}, {delta['ci95'][1]:+.2f}]")
-        ax.set_xticks(range(len(splits)), labels, fontsize=8)
-        ax.set_ylabel(f"{title} (95% CI)")
-        ax.set_title(f"Held-out {title}, keyword_typo tasks")
-        ax.legend(frameon=False, fontsize=8)
+def draw_compare(data: dict[str, dict]) -> plt.Figure:
+    """One paired comparison (a ``compare_*.json``): both success rates with CIs, the delta per bug type, and
+    the format-valid rates."""
+    payload = data["compare.json"]
+    summary = payload["summary"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), gridspec_kw={"width_ratios": [1, 2, 1]})
+    labels = ["A: " + str(payload["a"]["name"]), "B: " + str(payload["b"][0]["name"])
+              + (f" (+{len(payload['b']) - 1} seeds)" if len(payload["b"]) > 1 else "")]
+    _ci_bars(axes[0], labels, [summary["rate_a"], summary["rate_b"]], "success rate (95% CI)")
+    axes[0].tick_params(axis="x", labelsize=7)
+    axes[0].set_title("Held-out success")
+    groups = summary.get("by_bug_type") or summary.get("by_family") or {}
+    names = sorted(groups)
+    deltas = [groups[g]["success_delta"] for g in names]
+    ys = range(len(names))
+    means = [d["mean"] for d in deltas]
+    axes[1].barh(list(ys), means, xerr=[[m - d["ci95"][0] for m, d in zip(means, deltas)],
+                                         [d["ci95"][1] - m for m, d in zip(means, deltas)]],
+                 color=[COLOURS[1] if m >= 0 else COLOURS[0] for m in means], capsize=3)
+    axes[1].set_yticks(list(ys), [f"{g} (n={groups[g]['n_tasks']}, p={groups[g]['success_test']['p_value']:.2g})"
+                                  for g in names], fontsize=7)
+    axes[1].axvline(0, color="black", linewidth=0.8)
+    axes[1].set_xlabel("success delta B - A (paired bootstrap 95% CI)")
+    axes[1].set_title("Delta by " + ("bug type" if summary.get("by_bug_type") else "family"))
+    fmt = [summary.get("format_valid_a")] + list(summary.get("format_valid_b") or [])
+    if all(f is not None for f in fmt):
+        _ci_bars(axes[2], ["A"] + [f"B{i + 1}" for i in range(len(fmt) - 1)], fmt, "format-valid rate (95% CI)")
+    axes[2].set_title("One well-formed answer block")
+    fig.suptitle(_compare_title(payload), fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -293,16 +244,11 @@ FIGURES: tuple[Figure, ...] = (
            "grading and HTTP cost as ratios to floors measured in the same runs; step latency"),
     Figure("demo_scripted", ("eval/demo_scripted.json",), draw_demo_scripted,
            "oracle / echo_broken / explorer calibrators per split"),
-    Figure("base_vs_rl", DEMO_EVALS + ("eval/compare_demo_base_vs_demo_trained.json",), draw_base_vs_rl,
-           "held-out success and reward with bootstrap CIs: echo_broken, base, trained, oracle"),
-    Figure("base_vs_rl_splits", SPLIT_EVALS + SPLIT_COMPARES, draw_base_vs_rl_splits,
-           "base vs the 30-step GRPO-LoRA adapter per held-out split, with paired deltas and CIs"),
-    Figure("reward_shift", ("eval/demo_base.json", "eval/demo_trained.json"), draw_reward_shift,
-           "distribution of held-out episode rewards, base vs trained"),
-    Figure("success_by_bug_type", ("eval/demo_base.json", "eval/demo_trained.json"), draw_success_by_bug_type,
-           "held-out success per injected bug type, base vs trained"),
+    Figure("compare", ("compare.json",), draw_compare,
+           "a paired base-vs-trained comparison: rates, delta by bug type with p-values, format-valid rates",
+           each="compare"),
     Figure("training", ("metrics.json", "config.json", "log_history.jsonl"), draw_training,
-           "GRPO training reward, task success and loss (or KL) per step", per_run=True),
+           "GRPO training reward, task success and loss (or KL) per step", each="run"),
 )
 
 
@@ -315,8 +261,13 @@ def _load(path: Path):
 
 def _jobs(results: Path, figure: Figure) -> list[tuple[str, Path, list[Path]]]:
     """``(png stem, base folder, input paths)`` for each picture ``figure`` makes."""
-    if not figure.per_run:
+    if figure.each is None:
         return [(figure.name, results, [results / p for p in figure.inputs])]
+    if figure.each == "compare":
+        found = [p for p in sorted((results / "eval").glob("compare_*.json")) if "headline" in _load(p)]
+        if not found:
+            return [(figure.name, results / "eval", [results / "eval" / "compare_<A>_vs_<B>.json"])]
+        return [(p.stem, p.parent, [p]) for p in found]
     runs = sorted(p for p in (results / "runs").glob("*") if p.is_dir())
     if not runs:
         return [(figure.name, results / "runs" / "<run_id>", [results / "runs" / "<run_id>" / p for p in figure.inputs])]

@@ -41,13 +41,20 @@ import dataclasses
 import random
 import sqlite3
 import uuid
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from openenv.core.env_server.interfaces import Environment
 from openenv.core.env_server.types import EnvironmentMetadata
 
 from env_server.grading import Grader
-from env_server.models import DataOpsAction, DataOpsObservation, DataOpsState, Grade, QueryResult
+from env_server.models import (
+    DataOpsAction,
+    DataOpsObservation,
+    DataOpsState,
+    Grade,
+    QueryResult,
+)
 from env_server.reward import RewardConfig, compose
 from env_server.sandbox import SandboxConfig, execute, quote_ident
 from env_server.schema import introspect
@@ -75,33 +82,47 @@ class InvalidResetError(ValueError):
     or a family that cannot be played yet."""
 
 
-def goal_text(task: Task) -> str:
-    """The instructions an agent reads for ``task``."""
+TOOL_INSTRUCTIONS: dict[str, str] = {
+    "debug": "Inspect the schema and run queries to investigate, then submit the corrected query with submit_query.",
+    "repair": (
+        "Inspect it with inspect_schema, sample_rows and read-only run_query; change it with execute_sql (INSERT, "
+        "UPDATE, DELETE, CREATE TABLE or VIEW; DROP and ALTER are refused); then call finish to have every table "
+        "graded. Write rules, not values you read: your statements are replayed on other copies of the data."
+    ),
+    "analyst": "Query it with run_query, then give only the answer with submit_answer.",
+    "grounded": (
+        "The business terms in the question are defined in the company documents: find them with search_docs and "
+        "apply the current definition (not superseded or draft ones). Query the read-only SQLite database with "
+        "run_query, then submit_answer with the answer and, in citations, the ids of the documents the definition "
+        "comes from."
+    ),
+}
+"""The sentence of each family's goal that names the environment's tools. A single-turn prompt, where the
+model has no tools, leaves it out (:func:`task_statement`)."""
+
+
+def task_statement(task: Task) -> str:
+    """What ``task`` asks for, without how to use the tools (the single-turn prompt's goal)."""
     if task.family == "repair":
-        return (
-            f"This SQLite database needs repair. {task.question} Inspect it with inspect_schema, sample_rows "
-            "and read-only run_query; change it with execute_sql (INSERT, UPDATE, DELETE, CREATE TABLE or VIEW; "
-            "DROP and ALTER are refused); then call finish to have every table graded. Write rules, not values "
-            "you read: your statements are replayed on other copies of the data."
-        )
+        return f"This SQLite database needs repair. {task.question}"
     if task.family == "analyst":
-        return (
-            f"Answer this business question from the data: {task.question} The database is SQLite and "
-            "read-only. Query it with run_query, then give only the answer with submit_answer."
-        )
+        return f"Answer this business question from the data: {task.question} The database is SQLite and read-only."
     if task.family == "grounded":
-        return (
-            f"{task.question} The business terms in the question are defined in the company documents: find "
-            "them with search_docs and apply the current definition (not superseded or draft ones). Query the "
-            "read-only SQLite database with run_query, then submit_answer with the answer and, in citations, "
-            "the ids of the documents the definition comes from."
-        )
+        return task.question
     order = " Row order matters: keep the ORDER BY." if task.order_matters else " Row order does not matter."
-    return (
-        "The SQL query below is broken. Fix it so that it returns: "
-        f"{task.question}.{order} The database is SQLite and read-only. Inspect the schema and run "
-        "queries to investigate, then submit the corrected query with submit_query."
-    )
+    return (f"The SQL query below is broken. Fix it so that it returns: {task.question}.{order} "
+            "The database is SQLite and read-only.")
+
+
+def goal_text(task: Task) -> str:
+    """The instructions an agent reads for ``task``: the statement, then how to use the tools."""
+    return f"{task_statement(task)} {TOOL_INSTRUCTIONS.get(task.family, TOOL_INSTRUCTIONS['debug'])}"
+
+
+def without_tool_instructions(goal: str, family: str | None) -> str:
+    """``goal`` with its family's tool sentence removed (a goal without one is returned unchanged)."""
+    tail = " " + TOOL_INSTRUCTIONS.get(family or "", TOOL_INSTRUCTIONS["debug"])
+    return goal.removesuffix(tail)
 
 
 def _normalise_sql(sql: str) -> str:

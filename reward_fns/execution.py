@@ -26,7 +26,9 @@ the registry is on the server, so the family is read from the task id's prefix (
 Nothing found is submitted as empty (``""``), which scores 0.0.
 
 ``task_id`` arrives as a dataset column (TRL passes every extra column as a keyword argument).
-Completions may be strings or chat messages. Grading runs in-process by default, or over HTTP when
+Completions may be strings or chat messages. When a prompt has started the reply (a single-turn debug or
+repair prompt ends with an assistant message holding the opening fence), the completion is read with that
+start in front (:func:`whole_replies`). Grading runs in-process by default, or over HTTP when
 ``DATAOPS_ENV_URL`` is set (:mod:`reward_fns.backend`). When TRL passes ``log_extra`` /
 ``log_metric``, the functions log the extracted submission, the grader's reason and their component
 means.
@@ -37,8 +39,9 @@ with a ``__name__``, and pickling drops their (lazily rebuilt) backend unless on
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from reward_fns.backend import (
     ANSWER_FAMILIES,
@@ -58,6 +61,7 @@ from reward_fns.parsing import (
     extract_script,
     extract_sql,
 )
+from reward_fns.prompts import with_response_prefix
 
 LogExtra = Callable[[str, list], None]
 LogMetric = Callable[[str, float], None]
@@ -173,7 +177,7 @@ class _CompletionReward:
         log_metric: LogMetric | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
-        completions = list(completions or [])
+        completions = whole_replies(prompts, list(completions or []))
         ids = _task_ids(self.__name__, completions, task_id)
         return self.score(ids, self.submissions(completions, ids), log_extra, log_metric)
 
@@ -318,6 +322,15 @@ class SafetyReward(_CompletionReward):
         return rewards
 
 
+def whole_replies(prompts: Sequence[Any] | None, completions: list[Any]) -> list[Any]:
+    """Each completion as the whole reply: when its prompt has started the reply (a final assistant message,
+    see :data:`reward_fns.prompts.RESPONSE_PREFIXES`), that start is put in front, so ``"SELECT 1\\n```"``
+    after a prompt ending in ``"```sql\\n"`` reads as one fenced block."""
+    if not prompts or len(prompts) != len(completions):
+        return completions
+    return [with_response_prefix(p, c) for p, c in zip(prompts, completions)]
+
+
 def _column(value: Any, n: int) -> list[Any]:
     """A dataset column as TRL passes it (a list, or one value for every row), ``n`` long (else Nones)."""
     if value is None or isinstance(value, str):
@@ -367,7 +380,7 @@ def format_reward(
     ...               task_id=["analyst-x-1", "grounded-x-1"])
     [1.0, 1.0]
     """
-    completions = list(completions or [])
+    completions = whole_replies(prompts, list(completions or []))
     families = _column(kwargs.get("family"), len(completions))
     task_ids = _column(kwargs.get("task_id"), len(completions))
     scores = []

@@ -16,14 +16,18 @@ step; :func:`single_turn_messages` renders the observation it ends on.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
+from env_server.environment import without_tool_instructions
 from env_server.models import DataOpsAction, DataOpsObservation, QueryResult
 
 SINGLE_TURN_SYSTEM = (
     "You are an expert SQL engineer working on SQLite databases. Read the task, the schema and the "
-    "broken query, then reply with the corrected query in exactly one ```sql code block. "
-    "Do not write anything after the code block."
+    "broken query; in this reply you cannot run tools or queries. Reply with the corrected query, one "
+    "SELECT statement, in exactly one ```sql code block, and end the reply with the closing fence. It is "
+    "run on this database and on other copies of the data, and its rows must equal those of the correct "
+    "query on every copy."
 )
 """The debug system prompt (also used for a family it does not know)."""
 
@@ -35,7 +39,7 @@ SINGLE_TURN_SYSTEMS: dict[str, str] = {
         "(UPDATE, DELETE, INSERT, CREATE TABLE ...; DROP and ALTER are refused), in the order they must run, "
         "each ending with a semicolon, all in exactly one ```sql code block. They are run in order on this "
         "database and on other copies of the data, so write rules, not values you expect to see. "
-        "Do not write anything after the code block."
+        "End the reply with the closing fence."
     ),
     "analyst": (
         "You are an expert data analyst working on SQLite databases. Read the question and the schema; in this "
@@ -62,9 +66,20 @@ MULTI_TURN_SYSTEM = (
 RESULT_ROWS_SHOWN = 10
 
 
-def observation_text(observation: DataOpsObservation) -> str:
-    """The task as the model reads it: goal, schema summary and (debug) the broken query."""
-    parts = [observation.goal, "", "Schema:", observation.schema_summary]
+RESPONSE_PREFIXES: dict[str, str] = {"debug": "```sql\n", "repair": "```sql\n"}
+"""The start of the reply a single-turn prompt writes for the model (the opening of the answer block): the
+model continues it, and its completion ends at the closing fence (:data:`FENCE`). Families not listed get
+no prefix."""
+
+FENCE = "```"
+"""The closing fence: generation stops there for a family with a response prefix."""
+
+
+def observation_text(observation: DataOpsObservation, tools: bool = True) -> str:
+    """The task as the model reads it: goal, schema summary and (debug) the broken query. With
+    ``tools=False`` (a single-turn prompt) the goal leaves out its sentence about the tools."""
+    goal = observation.goal if tools else without_tool_instructions(observation.goal, observation.family)
+    parts = [goal, "", "Schema:", observation.schema_summary]
     if observation.broken_sql:
         parts += ["", "Broken query:", "```sql", observation.broken_sql, "```"]
     return "\n".join(parts)
@@ -95,7 +110,7 @@ def single_turn_messages(
     For a grounded task the user message ends with the search hits: ``docs`` when given, else the
     observation's own (those of a ``search_docs`` step). A grounded observation with neither (a bare
     reset observation) raises ``ValueError``: build it with :func:`single_turn_prompt`."""
-    text = observation_text(observation)
+    text = observation_text(observation, tools=False)
     if observation.family == "grounded":
         if docs is None and not observation.docs:
             raise ValueError(
@@ -104,10 +119,56 @@ def single_turn_messages(
                 "or pass docs="
             )
         text += "\n\n" + docs_text(observation.docs if docs is None else docs)
-    return [
+    messages = [
         {"role": "system", "content": single_turn_system(observation.family)},
         {"role": "user", "content": text},
     ]
+    prefix = RESPONSE_PREFIXES.get(observation.family or "")
+    if prefix:
+        messages.append({"role": "assistant", "content": prefix})
+    return messages
+
+
+def response_prefix(prompt: Any) -> str:
+    """The reply a chat prompt has already started (its last message, when that is the assistant's), else "".
+
+    >>> response_prefix([{"role": "user", "content": "Fix it."}, {"role": "assistant", "content": "```sql\\n"}])
+    '```sql\\n'
+    >>> response_prefix("a plain-text prompt")
+    ''
+    """
+    if isinstance(prompt, (list, tuple)) and prompt and isinstance(prompt[-1], dict) \
+            and prompt[-1].get("role") == "assistant" and isinstance(prompt[-1].get("content"), str):
+        return prompt[-1]["content"]
+    return ""
+
+
+def with_response_prefix(prompt: Any, completion: Any) -> Any:
+    """``completion`` as the whole reply: the prompt's started reply (:func:`response_prefix`) put in front.
+
+    A completion is a string or chat messages (TRL's conversational shape); the prefix goes in front of the
+    first assistant message's content. With no prefix the completion is returned unchanged.
+
+    >>> prompt = [{"role": "user", "content": "Fix it."}, {"role": "assistant", "content": "```sql\\n"}]
+    >>> with_response_prefix(prompt, [{"role": "assistant", "content": "SELECT 1\\n```"}])
+    [{'role': 'assistant', 'content': '```sql\\nSELECT 1\\n```'}]
+    """
+    prefix = response_prefix(prompt)
+    if not prefix:
+        return completion
+    if isinstance(completion, str):
+        return prefix + completion
+    if isinstance(completion, dict):
+        return {**completion, "content": prefix + (completion.get("content") or "")}
+    if isinstance(completion, (list, tuple)):
+        out, done = [], False
+        for message in completion:
+            if not done and isinstance(message, dict) and message.get("role", "assistant") == "assistant" \
+                    and isinstance(message.get("content") or "", str):
+                message, done = {**message, "content": prefix + (message.get("content") or "")}, True
+            out.append(message)
+        return out
+    return completion
 
 
 _GROUNDED_GOAL_TAIL = " The business terms in the question are defined in the company documents"

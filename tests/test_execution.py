@@ -428,6 +428,7 @@ def test_pickled_rewards_grade_every_family(family_tasks):
 def test_single_turn_prompts_state_each_familys_format(family_tasks):
     from env_server.environment import DataOpsEnv
     from reward_fns.prompts import (
+        RESPONSE_PREFIXES,
         SINGLE_TURN_SYSTEMS,
         single_turn_messages,
         single_turn_prompt,
@@ -435,9 +436,15 @@ def test_single_turn_prompts_state_each_familys_format(family_tasks):
 
     env = DataOpsEnv(load_tasks(), grader=GRADER)
     for family, task in family_tasks.items():
-        system, user = single_turn_prompt(env, task.task_id)
+        system, user, *started = single_turn_prompt(env, task.task_id)
         assert system == {"role": "system", "content": SINGLE_TURN_SYSTEMS[family]}
         assert task.question in user["content"]
+        # one reply, no tools: the user message names none (the system prompt says there are none)
+        for tool in ("submit_query", "run_query", "execute_sql", "search_docs", "submit_answer", "finish"):
+            assert tool not in user["content"], (family, tool)
+        # debug and repair open the ```sql fence for the model; the answer families do not
+        assert started == ([{"role": "assistant", "content": RESPONSE_PREFIXES[family]}]
+                           if family in RESPONSE_PREFIXES else [])
     assert "```sql" in SINGLE_TURN_SYSTEMS["debug"] and "```sql" in SINGLE_TURN_SYSTEMS["repair"]
     assert "<answer>" in SINGLE_TURN_SYSTEMS["analyst"] and "<citations>" not in SINGLE_TURN_SYSTEMS["analyst"]
     assert "<answer>" in SINGLE_TURN_SYSTEMS["grounded"] and "<citations>" in SINGLE_TURN_SYSTEMS["grounded"]
@@ -447,7 +454,7 @@ def test_single_turn_prompts_state_each_familys_format(family_tasks):
 
     # grounded: the environment's own search for the question, its top hits listed in the user message
     task = family_tasks["grounded"]
-    [_, user] = single_turn_prompt(env, task.task_id)
+    [_, user, *_] = single_turn_prompt(env, task.task_id)
     hits = GRADER.docs.search(task.question, domain=task.docs_domain or task.db.domain, k=5)
     assert hits
     for hit in hits:

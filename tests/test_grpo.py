@@ -10,6 +10,7 @@ from env_server.grading import Grader
 from env_server.reward import compose
 from env_server.tasks.registry import TaskRegistry, load_tasks
 from reward_fns.parsing import extract_sql
+from reward_fns.prompts import with_response_prefix
 from training.grpo import Args, finish, parse_args, prepare, split_hash, summarise_history
 
 
@@ -21,22 +22,31 @@ def tiny_args(tiny_model: str, **overrides) -> Args:
     return Args(**base)
 
 
-def test_single_turn_grpo_rewards_are_our_graders(tiny_model, tmp_path, monkeypatch):
-    monkeypatch.setenv("DATAOPS_RESULTS_DIR", str(tmp_path))
-    run = prepare(tiny_args(tiny_model), argv=["--max-steps", "2"])
-    run.trainer.train()
-
-    # The last batch TRL scored: recompute every execution reward with the grader itself.
+def _recompute(run, reward_name: str):
+    """(task, whole reply, logged reward, logged reason) for the last batch TRL scored."""
     logs = run.trainer._logs
     registry = TaskRegistry(load_tasks())
     by_prompt = {json.dumps(row["prompt"]): row["task_id"] for row in run.trainer.train_dataset}
-    grader = Grader()
     completions = list(logs["completion"])
     assert completions, "TRL scored no completions"
-    for prompt, completion, reward, reason in zip(logs["prompt"], completions, logs["rewards"]["execution_reward"],
+    out = []
+    for prompt, completion, reward, reason in zip(logs["prompt"], completions, logs["rewards"][reward_name],
                                                   logs["extra"]["grade_reason"]):
-        task = registry.get(by_prompt[json.dumps(prompt)])
-        grade = grader.grade_query(task, extract_sql(completion).sql or "")
+        out.append((registry.get(by_prompt[json.dumps(prompt)]), with_response_prefix(prompt, completion), reward,
+                    reason))
+    return out
+
+
+def test_single_turn_grpo_rewards_are_our_graders(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATAOPS_RESULTS_DIR", str(tmp_path))
+    run = prepare(tiny_args(tiny_model, gate_shaping=False), argv=["--max-steps", "2"])
+    run.trainer.train()
+
+    # The last batch TRL scored: recompute every execution reward with the grader itself, on the whole reply
+    # (the prompt's opening fence, then the completion).
+    grader = Grader()
+    for task, reply, reward, reason in _recompute(run, "execution_reward"):
+        grade = grader.grade_query(task, extract_sql(reply).sql or "")
         assert reward == pytest.approx(compose(grade).total)
         assert reason == grade.reason  # logged through TRL's log_extra by our reward function
 
@@ -51,12 +61,34 @@ def test_single_turn_grpo_rewards_are_our_graders(tiny_model, tmp_path, monkeypa
         assert key in prov
     assert prov["command"] == "python -m training.grpo --max-steps 2"
     assert prov["config"]["reward_config"]["outcome"] == 1.0
+    grpo = prov["config"]["grpo"]
+    assert (grpo["loss_type"], grpo["scale_rewards"], grpo["mask_truncated_completions"]) == ("dapo", "batch", True)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["steps"] == 2
     timing = metrics["timing"]
     assert timing["reward_calls"] == 2 * 3  # 3 reward functions, 2 steps
     assert 0 < timing["reward_seconds"] < timing["train_seconds"]
     assert (run_dir / "adapter" / "adapter_config.json").exists()
+
+
+def test_gated_reward_gives_no_gradient_to_a_group_without_success(tiny_model, tmp_path, monkeypatch):
+    """The default reward: a group (one task's completions) with no success scores 0.0 everywhere, so shaping
+    (partial credit, format, safety) cannot move the policy there; elsewhere it is the sum of the three."""
+    monkeypatch.setenv("DATAOPS_RESULTS_DIR", str(tmp_path))
+    run = prepare(tiny_args(tiny_model, max_steps=1))
+    run.trainer.train()
+    grader = Grader()
+    rows = _recompute(run, "gated_reward")
+    groups: dict[str, list] = {}
+    for task, reply, reward, _ in rows:
+        groups.setdefault(task.task_id, []).append((task, reply, reward))
+    for members in groups.values():
+        grades = [grader.grade_query(task, extract_sql(reply).sql or "") for task, reply, _ in members]
+        if not any(g.success for g in grades):
+            assert all(reward == 0.0 for _, _, reward in members)
+        else:
+            for (_, _, reward), grade in zip(members, grades):
+                assert reward >= compose(grade).total - 0.1 - 1e-9
 
 
 def test_multi_turn_grpo_through_the_environment_wrapper(tiny_model, tmp_path, monkeypatch):
@@ -82,6 +114,13 @@ def test_learnable_curriculum_reports_and_fails_loudly_when_empty(tiny_model, tm
 def test_parse_args_and_helpers():
     args = parse_args(["--max-steps", "7", "--multi-turn", "--families", "debug", "--learning-rate", "0.001"])
     assert (args.max_steps, args.multi_turn, args.learning_rate) == (7, True, 0.001)
+    # GRPOConfig's own knobs are flags; a profile sets defaults that later flags override
+    args = parse_args(["--loss-type", "grpo", "--scale-rewards", "group", "--no-mask-truncated-completions",
+                       "--epsilon-high", "0.3", "--num-generations", "4", "--max-completion-length", "64"])
+    assert (args.loss_type, args.scale_rewards, args.mask_truncated_completions, args.epsilon_high,
+            args.num_generations, args.max_completion_length) == ("grpo", "group", False, 0.3, 4, 64)
+    args = parse_args(["--profile", "gpu-qwen0.5b", "--max-steps", "3"])
+    assert (args.model, args.max_steps) == ("Qwen/Qwen2.5-0.5B-Instruct", 3)
     tasks = load_tasks(split="fixed")
     assert split_hash(tasks) == split_hash(list(reversed(tasks)))
     assert split_hash(tasks) != split_hash(tasks[:-1])

@@ -51,23 +51,19 @@ def _fixtures(root: Path) -> None:
     (root / "runs/fixture-run/log_history.jsonl").write_text("".join(json.dumps(
         {"step": s, "reward": 0.1 * s, "rewards/execution_reward/mean": 0.05 * s, "execution/success_rate": 0.1 * s,
          "loss": 0.01 * s}) + "\n" for s in steps) + json.dumps({"train_runtime": 1.0}) + "\n")
-    for i, name in enumerate(("echo_broken", "base", "trained", "oracle")):
-        v = i / 3
-        stat = {"mean": v, "ci95": [max(0.0, v - 0.1), min(1.0, v + 0.1)]}
-        _write(root, f"eval/demo_{name}.json", {"name": f"demo_{name}", "provenance": {**prov, "model": "fixture"},
-               "per_task": [{"reward": round(v * k / 4, 3)} for k in range(5)], "summary": {
-                   "n_tasks": 5, "success_rate": stat, "mean_reward": stat,
-                   "by_bug_type": {b: {"n_tasks": 2, "success_rate": stat} for b in ("keyword_typo", "wrong_table")}}})
-    for split in ("heldout_iid", "heldout_ood"):
-        for i, who in enumerate(("base", "rl30")):
-            stat = {"mean": 0.2 + 0.1 * i, "ci95": [0.1, 0.4]}
-            _write(root, f"eval/{who}-{split}-keyword_typo.json", {"provenance": prov, "summary": {
-                "n_tasks": 5, "success_rate": stat, "mean_reward": stat}})
-        _write(root, f"eval/compare_base-{split}-keyword_typo_vs_rl30-{split}-keyword_typo.json", {
-            "provenance": prov, "summary": {"n_tasks": 5, "success_delta": {"mean": 0.1, "ci95": [-0.1, 0.3]},
-                                            "reward_delta": {"mean": 0.1, "ci95": [-0.1, 0.3]}}})
-    _write(root, "eval/compare_demo_base_vs_demo_trained.json", {"provenance": prov, "summary": {
-        "success_delta": {"mean": 0.3, "ci95": [0.1, 0.5]}}})
+    # a paired comparison, written by training.evaluate's own code from two fixture evaluations
+    from training.evaluate import summarise, write_comparison
+
+    for who, solved in (("base", {0, 1}), ("trained", {0, 1, 2, 3})):
+        records = [{"task_id": f"debug-t{k}", "seed": 0, "split": "heldout_ood", "family": "debug",
+                    "difficulty": "easy", "bug_types": ["keyword_typo" if k % 2 else "wrong_table"],
+                    "reward": float(k in solved), "success": k in solved, "steps": 1, "format_ok": k < 5}
+                   for k in range(8)]
+        _write(root, f"eval/fixture_{who}.json", {"name": f"fixture_{who}", "provenance": {
+            **prov, "model": "fixture", "split_sha256": "x", "config": {"policy_details": {}, "train_seed": 0}},
+            "per_task": records, "summary": summarise(records)})
+    write_comparison(root / "eval/fixture_base.json", [root / "eval/fixture_trained.json"], out_dir=root / "eval",
+                     command="fixture")
     _write(root, "runs/fixture-run/config.json", {"provenance": {**prov, "model": "fixture", "seeds": [0]}})
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -38,7 +39,7 @@ from env_server.reward import RewardConfig
 from env_server.tasks.registry import TaskRegistry, load_tasks
 from env_server.tasks.spec import Task
 from reward_fns.backend import InProcessBackend
-from reward_fns.execution import ExecutionReward
+from reward_fns.execution import ExecutionReward, format_reward
 from reward_fns.prompts import single_turn_prompt
 from training.generation import SamplingConfig
 from training.policies import POLICIES, Policy, make_policy
@@ -118,6 +119,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         errors[r.get("error_kind") or "none"] += 1
     return {
         **_group_summary(tasks),
+        "format_valid_rate": format_valid_rate(records),
         "n_records": len(records),
         "mean_steps": round(float(np.mean(steps)), 4) if steps else None,
         "error_kinds": dict(sorted(errors.items())),
@@ -127,12 +129,66 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """Paired comparison of two evaluations on their common tasks: B - A with bootstrap CIs."""
-    ta, tb = per_task_means(a["per_task"]), per_task_means(b["per_task"])
-    common = sorted(set(ta) & set(tb))
+def format_valid_rate(records: Iterable[dict[str, Any]], task_ids: Iterable[str] | None = None) -> dict | None:
+    """Share of records whose completion held exactly one well-formed answer block (``format_reward``), with a
+    bootstrap CI over records; None for policies that write no completions (multi-turn, scripted)."""
+    wanted = None if task_ids is None else set(task_ids)
+    values = [float(r["format_ok"]) for r in records
+              if r.get("format_ok") is not None and (wanted is None or r["task_id"] in wanted)]
+    return _stats(values) if values else None
+
+
+def mcnemar_exact(a_only: int, b_only: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant pairs: tasks only A solved, tasks only B solved
+    (a binomial test of ``b_only`` out of ``a_only + b_only`` at 1/2).
+
+    >>> mcnemar_exact(0, 0), mcnemar_exact(5, 5)
+    (1.0, 1.0)
+    >>> round(mcnemar_exact(2, 12), 4)
+    0.0129
+    """
+    n = a_only + b_only
+    if n == 0:
+        return 1.0
+    k = min(a_only, b_only)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    return round(min(1.0, 2 * tail), 6)
+
+
+def sign_test(deltas: Sequence[float]) -> dict[str, Any]:
+    """Exact two-sided sign test on paired per-task deltas (ties dropped). With one B seed and 0/1 successes it
+    is the exact McNemar test.
+
+    >>> sign_test([1, 1, 0, -1])
+    {'b_better': 2, 'a_better': 1, 'ties': 1, 'p_value': 1.0}
+    >>> sign_test([1.0] * 6 + [0.0] * 3)["p_value"]
+    0.03125
+    """
+    up, down = sum(d > 0 for d in deltas), sum(d < 0 for d in deltas)
+    return {"b_better": int(up), "a_better": int(down), "ties": int(len(deltas) - up - down),
+            "p_value": mcnemar_exact(down, up)}
+
+
+def _binary(tasks: dict[str, dict[str, Any]]) -> dict[str, bool]:
+    """Per-task success as 0/1: solved in at least half the evaluation seeds."""
+    return {task_id: t["success"] >= 0.5 for task_id, t in tasks.items()}
+
+
+def compare(a: dict[str, Any], b: dict[str, Any] | Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Paired comparison of A with B on their common tasks, B - A.
+
+    ``b`` is one evaluation or several (one per training seed). Per task, B's success is averaged over its
+    seeds; the summary gives both rates, the delta with a paired bootstrap CI over tasks, an exact sign test on
+    the per-task deltas (the exact McNemar test when there is one B seed), and per B seed its own exact McNemar
+    test. Breakdowns by family, difficulty and bug type carry the deltas and CIs."""
+    bs = [b] if isinstance(b, dict) else list(b)
+    ta = per_task_means(a["per_task"])
+    tbs = [per_task_means(x["per_task"]) for x in bs]
+    common = sorted(set(ta).intersection(*[set(t) for t in tbs]))
     if not common:
-        raise SystemExit("the two evaluations share no task; evaluate both on the same split")
+        raise SystemExit("the evaluations share no task; evaluate them on the same split")
+    tb = {i: {**ta[i], "success": float(np.mean([t[i]["success"] for t in tbs])),
+              "reward": float(np.mean([t[i]["reward"] for t in tbs]))} for i in common}
 
     def delta(ids: list[str]) -> dict[str, Any]:
         out: dict[str, Any] = {"n_tasks": len(ids)}
@@ -141,26 +197,49 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             out[f"{metric}_a"] = round(float(np.mean([ta[i][metric] for i in ids])), 6)
             out[f"{metric}_b"] = round(float(np.mean([tb[i][metric] for i in ids])), 6)
             out[f"{metric}_delta"] = _stats(diffs)
+        out["success_test"] = sign_test([tb[i]["success"] - ta[i]["success"] for i in ids])
         return out
 
     paired = {i: ta[i] for i in common}
     summary = {**delta(common), **_breakdowns(paired, lambda group: delta(sorted(group)))}
+    summary["p_value"] = summary["success_test"]["p_value"]
+    summary["rate_a"] = _stats([ta[i]["success"] for i in common])
+    summary["rate_b"] = _stats([tb[i]["success"] for i in common])
+    summary["test"] = ("exact McNemar (two-sided) on per-task success" if len(bs) == 1 else
+                       f"exact sign test (two-sided) on per-task success deltas, B averaged over {len(bs)} seeds")
+    a_bin = _binary({i: ta[i] for i in common})
+    per_seed = []
+    for x, t in zip(bs, tbs):
+        b_bin = _binary({i: t[i] for i in common})
+        a_only = sum(a_bin[i] and not b_bin[i] for i in common)
+        b_only = sum(b_bin[i] and not a_bin[i] for i in common)
+        per_seed.append({"name": x.get("name"), "train_seed": _train_seed(x),
+                         "success_b": round(float(np.mean([t[i]["success"] for i in common])), 6),
+                         "a_only": a_only, "b_only": b_only, "mcnemar_p": mcnemar_exact(a_only, b_only)})
+    summary["per_b_seed"] = per_seed
+    summary["format_valid_a"] = format_valid_rate(a["per_task"], common)
+    summary["format_valid_b"] = [format_valid_rate(x["per_task"], common) for x in bs]
     summary["ci_method"] = f"paired percentile bootstrap over tasks ({BOOTSTRAP_SAMPLES} resamples, seed {BOOTSTRAP_SEED})"
-    summary["only_in_a"], summary["only_in_b"] = len(set(ta) - set(tb)), len(set(tb) - set(ta))
+    summary["only_in_a"] = len(set(ta) - set(common))
+    summary["only_in_b"] = sum(len(set(t) - set(common)) for t in tbs)
     return summary
+
+
+def _train_seed(payload: dict[str, Any]) -> int | None:
+    return payload.get("provenance", {}).get("config", {}).get("train_seed")
 
 
 # -- running a policy ------------------------------------------------------------------------------------------------
 
 
 def _record(task: Task, seed: int, reward: float, grade: dict[str, Any] | None, steps: int, sql: str,
-            completion: str) -> dict[str, Any]:
+            completion: str, format_ok: bool | None = None) -> dict[str, Any]:
     return {
         "task_id": task.task_id, "seed": seed, "split": task.split, "family": task.family,
         "difficulty": task.difficulty, "bug_types": list(task.bug_types), "reward": reward,
         "success": bool(grade and grade.get("success")), "steps": steps,
         "error_kind": (grade or {}).get("error_kind"), "reason": (grade or {}).get("reason", "no submission"),
-        "sql": sql, "completion": completion[:2000],
+        "sql": sql, "completion": completion[:2000], "format_ok": format_ok,
     }
 
 
@@ -172,9 +251,11 @@ def run_single_turn(policy: Policy, tasks: list[Task], seed: int, env: DataOpsEn
         chunk = tasks[start: start + batch]
         prompts = [single_turn_prompt(env, t.task_id) for t in chunk]
         completions = policy.complete(chunk, prompts, seed)
-        graded = ExecutionReward(backend).outcomes(completions, [t.task_id for t in chunk])
-        for task, completion, (sql, outcome) in zip(chunk, completions, graded):
-            yield _record(task, seed, outcome.reward, outcome.grade, 1, sql, completion)
+        ids = [t.task_id for t in chunk]
+        graded = ExecutionReward(backend).outcomes(completions, ids)
+        formats = format_reward(completions=completions, task_id=ids)
+        for task, completion, (sql, outcome), ok in zip(chunk, completions, graded, formats):
+            yield _record(task, seed, outcome.reward, outcome.grade, 1, sql, completion, bool(ok))
         bar.update(len(chunk))
     bar.close()
 
@@ -211,17 +292,25 @@ def evaluate(
     progress: bool = True,
     fresh: bool = False,
     command: str | None = None,
+    train_seed: int | None = None,
 ) -> Path:
-    """Evaluate one policy on ``n`` tasks of ``split`` for ``seeds`` seeds; returns the results JSON path."""
+    """Evaluate one policy on ``n`` tasks of ``split`` for ``seeds`` seeds; returns the results JSON path.
+    ``train_seed`` (recorded in the provenance) names the training seed of the adapter, for comparisons that
+    aggregate several."""
     registry = TaskRegistry(load_tasks())
     tasks = draw_tasks(registry, split, families=families, n=n, seed=0, difficulty=difficulty, bug_types=bug_types)
-    name = name or "-".join(filter(None, [policy_name, Path(model).name.replace(":", "-") if model else None,
-                                          "adapter" if adapter else None, split]))
+    if name is None:
+        adapter_label = None
+        if adapter:
+            adapter_path = Path(adapter)
+            adapter_label = adapter_path.parent.name if adapter_path.name == "adapter" else adapter_path.name
+        name = "-".join(filter(None, [policy_name, Path(model).name.replace(":", "-") if model else None,
+                                      adapter_label, split]))
     out_dir = out_dir or results_dir() / "eval"
     target, partial = out_dir / f"{name}.json", out_dir / f"{name}.partial.jsonl"
     config = {"policy": policy_name, "model": model, "adapter": adapter, "split": split, "families": families,
               "n": n, "seeds": list(range(seeds)), "difficulty": difficulty, "bug_types": bug_types,
-              "sampling": sampling.__dict__, "split_sha256": split_hash(tasks)}
+              "sampling": sampling.__dict__, "split_sha256": split_hash(tasks), "train_seed": train_seed}
     key = _config_key(config)
 
     done: list[dict[str, Any]] = []
@@ -274,22 +363,49 @@ def evaluate(
     return target
 
 
-def write_comparison(a_path: Path, b_path: Path, out_dir: Path | None = None, command: str | None = None) -> Path:
-    """Compare two evaluation files (B - A) into ``compare_<A>_vs_<B>.json``; returns its path."""
-    a, b = json.loads(Path(a_path).read_text()), json.loads(Path(b_path).read_text())
-    for label, payload in (("A", a), ("B", b)):
+def run_settings(run_dir: Path) -> dict[str, Any]:
+    """What evaluating a training run needs from its ``config.json``: the model, the adapter folder, the
+    training seed, and the sampling settings it trained with."""
+    config_path = Path(run_dir) / "config.json"
+    if not config_path.exists():
+        raise SystemExit(f"{run_dir} is not a training run folder (no config.json); expected results/runs/<id>")
+    args = json.loads(config_path.read_text())["provenance"]["config"]["args"]
+    adapter = Path(run_dir) / "adapter"
+    return {"model": args["model"], "adapter": str(adapter), "train_seed": args.get("seed"),
+            "sampling": {"max_new_tokens": args["max_completion_length"], "top_p": args.get("top_p", 1.0),
+                         "top_k": args.get("top_k", 0)}}
+
+
+def write_comparison(a_path: Path, b_path: Path | Sequence[Path], out_dir: Path | None = None,
+                     command: str | None = None, name: str | None = None) -> Path:
+    """Compare evaluation A with B (one file, or one per training seed), B - A, into
+    ``compare_<A>_vs_<B>.json``; returns its path. Raises ``SystemExit`` when a file is not an evaluation or the
+    files were drawn from different task sets."""
+    b_paths = [Path(b_path)] if isinstance(b_path, (str, Path)) else [Path(p) for p in b_path]
+    a = json.loads(Path(a_path).read_text())
+    bs = [json.loads(p.read_text()) for p in b_paths]
+    for label, payload in (("A", a), *((f"B{i + 1}", x) for i, x in enumerate(bs))):
         if "per_task" not in payload:
             raise SystemExit(f"{label} is not an evaluation file (no per_task records)")
-    name = f"compare_{a.get('name', Path(a_path).stem)}_vs_{b.get('name', Path(b_path).stem)}"
-    same_split = a["provenance"].get("split_sha256") == b["provenance"].get("split_sha256")
+    b_name = bs[0].get("name", b_paths[0].stem) + (f"+{len(bs) - 1}seeds" if len(bs) > 1 else "")
+    name = name or f"compare_{a.get('name', Path(a_path).stem)}_vs_{b_name}"
+    hashes = {x["provenance"].get("split_sha256") for x in (a, *bs)}
+    summary = compare(a, bs)
     payload = {
-        "provenance": provenance(command=command or command_line(), model=None, adapter=None,
-                                 split=b["provenance"].get("split"), split_sha256=b["provenance"].get("split_sha256"),
-                                 seeds=b["provenance"].get("seeds"),
-                                 config={"a": str(a_path), "b": str(b_path), "same_split_sha256": same_split}),
+        "provenance": provenance(command=command or command_line(), model=bs[0]["provenance"].get("model"),
+                                 adapter=[x["provenance"].get("adapter") for x in bs],
+                                 split=bs[0]["provenance"].get("split"), split_sha256=bs[0]["provenance"].get("split_sha256"),
+                                 seeds=[_train_seed(x) for x in bs],
+                                 config={"a": str(a_path), "b": [str(p) for p in b_paths],
+                                         "same_split_sha256": len(hashes) == 1}),
+        "name": name,
         "a": {"path": str(a_path), "name": a.get("name"), "policy": a["provenance"]["config"].get("policy_details")},
-        "b": {"path": str(b_path), "name": b.get("name"), "policy": b["provenance"]["config"].get("policy_details")},
-        "summary": compare(a, b),
+        "b": [{"path": str(p), "name": x.get("name"), "policy": x["provenance"]["config"].get("policy_details"),
+               "train_seed": _train_seed(x)} for p, x in zip(b_paths, bs)],
+        "headline": {"n": summary["n_tasks"], "rate_a": summary["success_a"], "rate_b": summary["success_b"],
+                     "delta": summary["success_delta"]["mean"], "ci95": summary["success_delta"]["ci95"],
+                     "p_value": summary["p_value"], "test": summary["test"], "train_seeds": len(bs)},
+        "summary": summary,
     }
     return write_results((out_dir or results_dir() / "eval") / f"{name}.json", payload)
 
@@ -300,31 +416,53 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--policy", choices=POLICIES, help="who answers")
     parser.add_argument("--model", default=None, help="hf: model id or path (default: the embedded model)")
     parser.add_argument("--adapter", default=None, help="hf: LoRA adapter folder (e.g. results/runs/<id>/adapter)")
-    parser.add_argument("--split", default="heldout_iid", help="task split")
+    parser.add_argument("--run", type=Path, default=None, metavar="RUN_DIR",
+                        help="hf: evaluate this training run's adapter (results/runs/<id>), with its model and the "
+                             "sampling settings it trained with (completion length, top_p, top_k, fence stop)")
+    parser.add_argument("--base", action="store_true", help="with --run: the run's base model, without the adapter")
+    parser.add_argument("--split", default="heldout", help="task split; 'heldout' = heldout_ood and "
+                        "heldout_external interleaved, then heldout_iid")
     parser.add_argument("--families", default="debug", help="comma-separated families")
     parser.add_argument("--difficulty", default=None, help="only this difficulty")
     parser.add_argument("--bug-types", default=None, help="only these comma-separated bug types")
     parser.add_argument("--n", type=int, default=200, help="tasks drawn (seeded) from the split")
     parser.add_argument("--seeds", type=int, default=1, help="seeds 0..k-1 per task")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    parser.add_argument("--top-p", type=float, default=SamplingConfig.top_p)
+    parser.add_argument("--top-k", type=int, default=SamplingConfig.top_k)
     parser.add_argument("--max-new-tokens", type=int, default=SamplingConfig.max_new_tokens)
     parser.add_argument("--batch-size", type=int, default=SamplingConfig.batch_size)
     parser.add_argument("--name", default=None, help="results file name (default from policy, model, split)")
     parser.add_argument("--fresh", action="store_true", help="discard an interrupted run of the same name")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"),
-                        help="compare two evaluation files instead (B - A, paired on tasks)")
+    parser.add_argument("--compare", nargs="+", type=Path, metavar="FILE.json",
+                        help="compare evaluation files instead: A then B (one B per training seed), B - A, paired "
+                             "on tasks, with an exact McNemar / sign test and a paired bootstrap CI")
     args = parser.parse_args(argv)
     if args.compare:
-        print(write_comparison(*args.compare))
+        if len(args.compare) < 2:
+            parser.error("--compare needs A.json and at least one B.json")
+        print(write_comparison(args.compare[0], args.compare[1:]))
         return
+    train_seed = None
+    given = set(argv if argv is not None else sys.argv[1:])
+    if args.run is not None:
+        settings = run_settings(args.run)
+        args.policy = args.policy or "hf"
+        args.model = args.model or settings["model"]
+        args.adapter = None if args.base else (args.adapter or settings["adapter"])
+        train_seed = None if args.base else settings["train_seed"]
+        for flag, key in (("--max-new-tokens", "max_new_tokens"), ("--top-p", "top_p"), ("--top-k", "top_k")):
+            if flag not in given:
+                setattr(args, key, settings["sampling"][key])
     if not args.policy:
-        parser.error("--policy is required unless --compare is given")
-    sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                              batch_size=args.batch_size)
+        parser.error("--policy is required unless --compare or --run is given")
+    sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
+                              top_k=args.top_k, batch_size=args.batch_size)
     path = evaluate(args.policy, split=args.split, families=args.families, n=args.n, seeds=args.seeds,
                     model=args.model, adapter=args.adapter, difficulty=args.difficulty, bug_types=args.bug_types,
-                    sampling=sampling, name=args.name, progress=not args.no_progress, fresh=args.fresh)
+                    sampling=sampling, name=args.name, progress=not args.no_progress, fresh=args.fresh,
+                    train_seed=train_seed)
     summary = json.loads(path.read_text())["summary"]
     print(f"{path}: success {summary['success_rate']['mean']:.3f} {summary['success_rate']['ci95']}, "
           f"reward {summary['mean_reward']['mean']:.3f} {summary['mean_reward']['ci95']} on {summary['n_tasks']} tasks")

@@ -3,7 +3,10 @@
 One place that turns chat prompts into completions, used by the curriculum filter of
 ``training.grpo`` and by the ``hf`` policy of ``training.evaluate``. Prompts are rendered with the
 tokenizer's chat template, left-padded, and generated in batches with a progress bar; sampling is
-seeded per call so the same call gives the same completions.
+seeded per call so the same call gives the same completions. Every decoding argument is passed explicitly
+(:meth:`SamplingConfig.generate_kwargs`), with TRL's GRPOConfig defaults, so evaluation samples as training
+does whatever the checkpoint's ``generation_config`` says. A prompt that has started the reply (debug and repair
+open the ```sql fence) is continued, and generation stops at the closing fence, as in training.
 """
 from __future__ import annotations
 
@@ -13,19 +16,64 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from reward_fns.prompts import response_prefix
+
 
 @dataclass(frozen=True)
 class SamplingConfig:
     """How completions are sampled. Every results JSON records these."""
 
-    max_new_tokens: int = 160
-    """Longest completion, in tokens."""
+    max_new_tokens: int = 192
+    """Longest completion, in tokens (training's default max_completion_length)."""
     temperature: float = 0.0
     """0 means greedy decoding; otherwise nucleus sampling at this temperature."""
     top_p: float = 1.0
-    """Nucleus sampling mass (ignored when greedy)."""
+    """Nucleus sampling mass (ignored when greedy); TRL's GRPOConfig default."""
+    top_k: int = 0
+    """Top-k sampling (0 = off; ignored when greedy); TRL's GRPOConfig default."""
+    min_p: float | None = None
+    """Min-p sampling (None = off; ignored when greedy); TRL's GRPOConfig default."""
+    repetition_penalty: float = 1.0
+    """1.0 = none; TRL's GRPOConfig default."""
     batch_size: int = 16
     """Prompts generated together."""
+    stop_at_fence: bool = True
+    """End a completion at the closing fence when its prompt opened the fence (debug, repair), as training does."""
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        """The decoding arguments given to ``model.generate``: every one set explicitly, so a checkpoint's own
+        ``generation_config`` (its top_k, repetition penalty...) never changes how a model is evaluated."""
+        if self.temperature <= 0:
+            return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None, "min_p": None,
+                    "repetition_penalty": self.repetition_penalty}
+        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k,
+                "min_p": self.min_p, "repetition_penalty": self.repetition_penalty}
+
+
+def fence_token_ids(tokenizer: Any) -> list[int]:
+    """Ids of the vocabulary entries that are a bare code fence (three backticks, maybe with whitespace).
+
+    Added to the end-of-sequence ids when the prompt has opened the fence, they end a completion at its
+    closing fence; TRL then counts the completion as terminated, not truncated."""
+    from reward_fns.prompts import FENCE
+
+    ids = []
+    for token, index in tokenizer.get_vocab().items():
+        text = tokenizer.convert_tokens_to_string([token])
+        if text.strip() == FENCE:
+            ids.append(index)
+    return sorted(ids)
+
+
+def stop_token_ids(tokenizer: Any, model: Any, fence: bool) -> list[int]:
+    """End-of-sequence ids for generation: the model's and the tokenizer's, plus the fence tokens when ``fence``."""
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = [configured] if isinstance(configured, int) else list(configured or [])
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.insert(0, tokenizer.eos_token_id)
+    if fence:
+        ids += [i for i in fence_token_ids(tokenizer) if i not in ids]
+    return ids
 
 
 class ChatGenerator:
@@ -38,7 +86,10 @@ class ChatGenerator:
         tokenizer.padding_side = "left"
 
     def render(self, messages: Sequence[dict[str, str]]) -> str:
-        return self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+        """The prompt text; a final assistant message is a started reply that the model continues (as TRL does)."""
+        started = bool(response_prefix(list(messages)))
+        return self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=not started,
+                                                  continue_final_message=started)
 
     @torch.inference_mode()
     def generate(
@@ -50,23 +101,25 @@ class ChatGenerator:
         progress: bool = True,
         desc: str = "generating",
     ) -> list[list[str]]:
-        """``n`` completions per prompt (a list of ``n`` strings for each prompt, in order)."""
+        """``n`` completions per prompt (a list of ``n`` strings for each prompt, in order). A completion is the
+        whole reply: a started reply (the prompt's final assistant message) is put back in front of it."""
         texts = [self.render(p) for p in prompts for _ in range(n)]
+        prefixes = [response_prefix(list(p)) for p in prompts for _ in range(n)]
         outputs: list[str] = []
         device = next(self.model.parameters()).device
-        greedy = sampling.temperature <= 0
         torch.manual_seed(seed)
         bar = tqdm(total=len(texts), desc=desc, unit="completion", disable=not progress)
         for start in range(0, len(texts), sampling.batch_size):
             batch = texts[start: start + sampling.batch_size]
             encoded = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-            kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_new_tokens, "do_sample": not greedy,
-                                      "pad_token_id": self.tokenizer.pad_token_id}
-            if not greedy:
-                kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p)
+            fence = sampling.stop_at_fence and any(prefixes[start: start + sampling.batch_size])
+            kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_new_tokens, "pad_token_id": self.tokenizer.pad_token_id,
+                                      "eos_token_id": stop_token_ids(self.tokenizer, self.model, fence),
+                                      **sampling.generate_kwargs()}
             generated = self.model.generate(**encoded, **kwargs)
             new_tokens = generated[:, encoded["input_ids"].shape[1]:]
             outputs.extend(self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
             bar.update(len(batch))
         bar.close()
+        outputs = [prefix + text for prefix, text in zip(prefixes, outputs)]
         return [outputs[i * n: (i + 1) * n] for i in range(len(prompts))]

@@ -39,7 +39,9 @@ from env_server.tasks.registry import TaskRegistry, load_tasks
 from env_server.tasks.spec import Task
 from reward_fns.backend import InProcessBackend
 from reward_fns.execution import ExecutionReward, SafetyReward, format_reward
-from reward_fns.prompts import MULTI_TURN_SYSTEM, single_turn_prompt
+from reward_fns.gated import GroupGatedReward
+from reward_fns.prompts import FENCE, MULTI_TURN_SYSTEM, RESPONSE_PREFIXES, single_turn_prompt
+from training.generation import stop_token_ids
 from training.tasks import draw_tasks, split_hash
 
 
@@ -63,7 +65,7 @@ class Args:
     """'none' keeps every candidate; 'learnable' keeps tasks the base model solves sometimes but not always."""
     curriculum_k: int = 4
     """Samples per candidate task for the 'learnable' curriculum."""
-    curriculum_temperature: float = 0.7
+    curriculum_temperature: float = 0.5
     """Sampling temperature of the curriculum probe (should match training's)."""
     multi_turn: bool = False
     """Train multi-turn episodes through TRL's environment_factory instead of one-completion answers."""
@@ -76,25 +78,52 @@ class Args:
     lora_targets: str = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
     """Comma-separated module names LoRA adapts."""
     learning_rate: float = 1e-4
-    """AdamW learning rate of the adapter."""
-    num_generations: int = 4
-    """Completions per prompt (the GRPO group)."""
-    per_device_train_batch_size: int = 4
-    """Completions per device per step; a multiple of num_generations."""
+    """AdamW learning rate of the adapter (GRPOConfig learning_rate)."""
+    num_generations: int = 8
+    """Completions per prompt, the GRPO group (GRPOConfig num_generations)."""
+    per_device_train_batch_size: int = 8
+    """Completions per device per step; with gradient accumulation, a multiple of num_generations."""
     gradient_accumulation_steps: int = 1
     """Micro-batches per optimiser step."""
-    max_completion_length: int = 96
-    """Longest completion, in tokens."""
-    temperature: float = 0.7
-    """Sampling temperature during training (the 135M default model writes noise at 1.0)."""
+    max_completion_length: int = 192
+    """Longest completion, in tokens: 1.7x the longest gold fix with its fences (112 tokens); see
+    results/eval/completion_lengths.json for the clipped ratio it leaves."""
+    mask_truncated_completions: bool = True
+    """Leave completions cut off by max_completion_length out of the loss (GRPOConfig)."""
+    loss_type: str = "dapo"
+    """GRPOConfig loss_type: dapo (token-level, no length bias), grpo, dr_grpo, bnpo..."""
+    scale_rewards: str = "batch"
+    """GRPOConfig scale_rewards: batch (one std over the batch), group (per-group std: tiny reward
+    differences in a group become full-size advantages) or none."""
+    epsilon: float = 0.2
+    """Lower clipping bound of the policy ratio (GRPOConfig epsilon)."""
+    epsilon_high: float = 0.28
+    """Upper clipping bound of the policy ratio (GRPOConfig epsilon_high; DAPO's clip-higher)."""
+    temperature: float = 0.5
+    """Sampling temperature during training (the 135M default model writes noise at 1.0 and solves almost
+    nothing at 0.7)."""
+    top_p: float = 1.0
+    """Nucleus sampling mass during training (GRPOConfig top_p); evaluation samples with the same settings."""
+    top_k: int = 0
+    """Top-k during training (GRPOConfig top_k; 0 = off)."""
     beta: float = 0.0
     """KL coefficient against the reference model (0 = no reference model, TRL's default)."""
     format_weight: float = 0.1
     """Weight of format_reward (one well-formed ```sql block); shaping, kept below the outcome's margin."""
     safety_weight: float = 1.0
     """Weight of safety_reward (the reviewer's penalty for SQL it would block)."""
+    gate_shaping: bool = True
+    """Zero every reward of a group with no success, so shaping (partial credit, format, safety) gives no
+    gradient there (reward_fns.gated); --no-gate-shaping sums the three reward functions as TRL does."""
+    stop_at_fence: bool = True
+    """End completions at the closing ```: the single-turn debug/repair prompt opens the fence for the model."""
+    precision: str = "auto"
+    """auto: bf16 on GPUs of compute capability >= 8.0 (A100, H100, L4...), fp16 mixed precision on older
+    GPUs (T4, V100), fp32 on CPU; or one of bf16, fp16, fp32."""
     max_steps: int = 30
     """Optimiser steps."""
+    max_train_minutes: float = 0.0
+    """Stop training after this many minutes of wall time (0 = no limit); the run keeps what it learnt so far."""
     logging_steps: int = 1
     """Log every this many steps."""
     seed: int = 0
@@ -115,6 +144,23 @@ class Args:
     """Further GRPOConfig fields, passed through unchanged (Python API only)."""
 
 
+def precision_for(requested: str, has_gpu: bool, capability: tuple[int, int] | None) -> str:
+    """The training precision: ``requested``, or for ``auto`` the one the hardware computes natively.
+
+    ``torch.cuda.is_bf16_supported()`` is true on a T4 (it emulates bf16), so the compute capability decides:
+
+    >>> precision_for("auto", True, (8, 0)), precision_for("auto", True, (7, 5)), precision_for("auto", False, None)
+    ('bf16', 'fp16', 'fp32')
+    """
+    if requested not in ("auto", "bf16", "fp16", "fp32"):
+        raise SystemExit(f"--precision must be auto, bf16, fp16 or fp32, got {requested!r}")
+    if requested != "auto":
+        return requested
+    if not has_gpu:
+        return "fp32"
+    return "bf16" if capability is not None and capability >= (8, 0) else "fp16"
+
+
 # -- the command line: one flag per Args field, help from the field docstrings -------------------------------------
 
 
@@ -129,11 +175,19 @@ def _field_docs(cls: type) -> dict[str, str]:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    """Args from the command line (``--max-steps 30 --multi-turn``)."""
+    """Args from the command line (``--max-steps 30 --multi-turn``). ``--profile NAME`` starts from one of
+    :data:`training.profiles.PROFILES`; flags given after it override its values."""
+    from training.profiles import PROFILES, profile_args
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--profile", default=None)
+    known, _ = pre.parse_known_args(argv)
     parser = argparse.ArgumentParser(prog="python -m training.grpo", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--profile", default=None, choices=sorted(PROFILES),
+                        help="start from a named set of defaults (training/profiles.py); other flags override it")
     docs = _field_docs(Args)
-    defaults = Args()
+    defaults = profile_args(known.profile) if known.profile else Args()
     for f in dataclasses.fields(Args):
         if f.name == "extra":
             continue
@@ -143,7 +197,9 @@ def parse_args(argv: list[str] | None = None) -> Args:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=docs.get(f.name))
         else:
             parser.add_argument(flag, type=type(default), default=default, help=docs.get(f.name))
-    return Args(**vars(parser.parse_args(argv)))
+    values = vars(parser.parse_args(argv))
+    values.pop("profile")
+    return Args(**values)
 
 
 # -- tasks and the dataset -----------------------------------------------------------------------------------------
@@ -180,13 +236,28 @@ def build_dataset(tasks: list[Task], prompts: dict[str, list[dict[str, str]]], m
 # -- the 'learnable' curriculum ------------------------------------------------------------------------------------
 
 
+def stop_at_fence(args: Args, tasks: list[Task]) -> bool:
+    """Whether generation ends at the closing fence: asked for, single-turn, and every task's prompt opens one."""
+    return (args.stop_at_fence and not args.multi_turn
+            and all(RESPONSE_PREFIXES.get(t.family, "").startswith(FENCE) for t in tasks))
+
+
+def sampling_config(args: Args, temperature: float | None = None, batch_size: int = 16):
+    """The :class:`~training.generation.SamplingConfig` that samples as this run's training does."""
+    from training.generation import SamplingConfig
+
+    return SamplingConfig(max_new_tokens=args.max_completion_length,
+                          temperature=args.temperature if temperature is None else temperature,
+                          top_p=args.top_p, top_k=args.top_k, batch_size=batch_size,
+                          stop_at_fence=args.stop_at_fence)
+
+
 def learnable_tasks(args: Args, tasks: list[Task], prompts, model, tokenizer, reward: ExecutionReward) -> tuple[list[Task], dict]:
     """Keep tasks whose base-model pass rate over ``curriculum_k`` samples is strictly between 0 and 1:
     a GRPO group with identical rewards has zero advantage and teaches nothing."""
-    from training.generation import ChatGenerator, SamplingConfig
+    from training.generation import ChatGenerator
 
-    sampling = SamplingConfig(max_new_tokens=args.max_completion_length, temperature=args.curriculum_temperature,
-                              batch_size=max(args.per_device_train_batch_size, 16))
+    sampling = sampling_config(args, args.curriculum_temperature, batch_size=max(args.per_device_train_batch_size, 16))
     completions = ChatGenerator(model, tokenizer).generate(
         [prompts[t.task_id] for t in tasks], sampling, n=args.curriculum_k, seed=args.seed,
         progress=args.progress, desc="curriculum probe")
@@ -239,6 +310,27 @@ class TimedReward:
         return self.timed(*args, **kwargs)
 
 
+class WallClockLimit:
+    """A TRL/transformers callback that ends training once ``minutes`` of wall time have passed since it began."""
+
+    def __init__(self, minutes: float):
+        self.seconds, self.started, self.stopped_at_step = minutes * 60, None, None
+
+    def __getattr__(self, name: str):  # every other callback event: nothing to do
+        if name.startswith("on_"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.time()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.started is not None and time.time() - self.started >= self.seconds:
+            control.should_training_stop = True
+            self.stopped_at_step = state.global_step
+        return control
+
+
 # -- the run -------------------------------------------------------------------------------------------------------
 
 
@@ -247,10 +339,11 @@ def _default_run_id(args: Args) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{model}-s{args.seed}"
 
 
-def _grpo_config(args: Args, run_dir: Path, has_gpu: bool, reward_weights: list[float]):
+def _grpo_config(args: Args, run_dir: Path, has_gpu: bool, reward_weights: list[float], precision: str):
     from trl import GRPOConfig
 
-    cpu_safe = {} if has_gpu else {"use_cpu": True, "bf16": False, "gradient_checkpointing": False}
+    cpu_safe = ({"bf16": precision == "bf16", "fp16": precision == "fp16"} if has_gpu
+                else {"use_cpu": True, "bf16": False, "gradient_checkpointing": False})
     kwargs: dict[str, Any] = dict(
         output_dir=str(run_dir / "trainer"),
         learning_rate=args.learning_rate,
@@ -258,7 +351,14 @@ def _grpo_config(args: Args, run_dir: Path, has_gpu: bool, reward_weights: list[
         per_device_train_batch_size=args.per_device_train_batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         max_completion_length=args.max_completion_length,
+        mask_truncated_completions=args.mask_truncated_completions,
+        loss_type=args.loss_type,
+        scale_rewards=args.scale_rewards,
+        epsilon=args.epsilon,
+        epsilon_high=args.epsilon_high,
         temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
         beta=args.beta,
         max_steps=args.max_steps,
         logging_steps=args.logging_steps,
@@ -331,6 +431,7 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
     started = time.time()
     set_seed(args.seed)
     has_gpu = torch.cuda.is_available()
+    precision = precision_for(args.precision, has_gpu, torch.cuda.get_device_capability(0) if has_gpu else None)
     run_id = args.run_id or _default_run_id(args)
     run_dir = (Path(args.output_dir) if args.output_dir else results_dir() / "runs") / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -344,7 +445,7 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
     candidates = select_tasks(args, registry)
     prompts = task_prompts(candidates, env)
     model_path = resolve_model(args.model)
-    model, tokenizer = load_model(model_path)
+    model, tokenizer = load_model(model_path, dtype="bfloat16" if precision == "bf16" else "float32")
     model.train()
 
     execution = ExecutionReward(backend)
@@ -364,9 +465,16 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
         raise SystemExit(f"--curriculum must be 'none' or 'learnable', got {args.curriculum!r}")
 
     clock = Clock()
-    reward_funcs = [TimedReward(execution, clock), TimedReward(format_reward, clock),
-                    TimedReward(SafetyReward(backend), clock)]
-    weights = [1.0, args.format_weight, args.safety_weight]
+    if args.gate_shaping:
+        reward_funcs = [TimedReward(GroupGatedReward(backend, args.format_weight, args.safety_weight), clock)]
+        weights = [1.0]
+    else:
+        reward_funcs = [TimedReward(execution, clock), TimedReward(format_reward, clock),
+                        TimedReward(SafetyReward(backend), clock)]
+        weights = [1.0, args.format_weight, args.safety_weight]
+    fence_stop = stop_at_fence(args, tasks)
+    if fence_stop:  # TRL reads the end-of-sequence ids from the model's generation config
+        model.generation_config.eos_token_id = stop_token_ids(tokenizer, model, fence=True)
     environment_factory = None
     if args.multi_turn:
         from reward_fns.environments import FAMILY_ENVIRONMENTS, LocalSession
@@ -384,10 +492,12 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
     peft_config = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                              target_modules=[m.strip() for m in args.lora_targets.split(",") if m.strip()],
                              task_type="CAUSAL_LM")
-    config = _grpo_config(args, run_dir, has_gpu, weights)
+    config = _grpo_config(args, run_dir, has_gpu, weights, precision)
     trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=config, train_dataset=dataset,
                           processing_class=tokenizer, peft_config=peft_config,
                           environment_factory=environment_factory)
+    if args.max_train_minutes > 0:
+        trainer.add_callback(WallClockLimit(args.max_train_minutes))
     trainer._generate = clock.wrap("generation", trainer._generate)  # measurement only: where the time goes
     trainer.train = clock.wrap("train", trainer.train)
 
@@ -400,7 +510,9 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
             config={"args": dataclasses.asdict(args), "reward_config": reward_config.as_dict(),
                     "grpo": {k: getattr(config, k) for k in ("learning_rate", "num_generations",
                              "per_device_train_batch_size", "gradient_accumulation_steps", "max_completion_length",
-                             "temperature", "beta", "max_steps", "loss_type", "scale_rewards", "use_cpu", "bf16")},
+                             "temperature", "top_p", "top_k", "beta", "max_steps", "loss_type", "scale_rewards",
+                             "mask_truncated_completions", "epsilon", "epsilon_high", "use_cpu", "bf16", "fp16")},
+                    "precision": precision, "stop_at_fence": fence_stop,
                     "reward_funcs": [f.__name__ for f in reward_funcs], "reward_weights": weights,
                     "curriculum": {k: v for k, v in curriculum.items() if k != "pass_rates"},
                     "n_train_tasks": len(tasks), "device": "cuda" if has_gpu else "cpu",

@@ -33,8 +33,11 @@ def draw_tasks(
 ) -> list[Task]:
     """Up to ``n`` tasks of ``split`` (all when ``n`` is None), filtered, in a seeded order.
 
-    Raises ``ValueError`` naming the filters when nothing matches.
+    Raises ``ValueError`` naming the filters when nothing matches. ``split="heldout"`` draws from the
+    composite held-out split (:func:`draw_heldout`).
     """
+    if split == HELDOUT:
+        return draw_heldout(registry, families=families, n=n, seed=seed, difficulty=difficulty, bug_types=bug_types)
     wanted_families, wanted_bugs = _names(families), _names(bug_types)
     pool = [t for t in registry.filter(split=split, difficulty=difficulty or None)
             if (not wanted_families or t.family in wanted_families)
@@ -45,6 +48,38 @@ def draw_tasks(
     pool.sort(key=lambda t: t.task_id)
     random.Random(seed).shuffle(pool)
     return pool if n is None else pool[:n]
+
+
+HELDOUT = "heldout"
+"""A composite split name: ``heldout_ood`` and ``heldout_external`` interleaved (the tasks furthest from training
+first), then ``heldout_iid``. Evaluation draws from it by default."""
+HELDOUT_PARTS: tuple[tuple[str, ...], ...] = (("heldout_ood", "heldout_external"), ("heldout_iid",))
+
+
+def _interleave(lists: list[list[Task]]) -> list[Task]:
+    out: list[Task] = []
+    for i in range(max((len(x) for x in lists), default=0)):
+        out += [x[i] for x in lists if i < len(x)]
+    return out
+
+
+def draw_heldout(registry: TaskRegistry, *, families: str | Iterable[str] = "debug", n: int | None = None,
+                 seed: int = 0, difficulty: str | None = None, bug_types: str | Iterable[str] | None = None) -> list[Task]:
+    """Up to ``n`` tasks of the composite :data:`HELDOUT` split: ood and external interleaved, then iid."""
+    ordered: list[Task] = []
+    for group in HELDOUT_PARTS:
+        parts = []
+        for split in group:
+            try:
+                parts.append(draw_tasks(registry, split, families=families, seed=seed, difficulty=difficulty,
+                                        bug_types=bug_types))
+            except ValueError:
+                continue
+        ordered += _interleave(parts)
+    if not ordered:
+        raise ValueError(f"no held-out tasks for families={sorted(_names(families))}, difficulty={difficulty!r}, "
+                         f"bug_types={sorted(_names(bug_types))}")
+    return ordered if n is None else ordered[:n]
 
 
 def split_hash(tasks: Iterable[Task]) -> str:

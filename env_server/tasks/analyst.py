@@ -70,7 +70,8 @@ def tasks_for_db(
         yield task
 
 
-def generate_split(split: str, n: int | None = None, grader: Grader | None = None, progress: bool = True) -> list[Task]:
+def generate_split(split: str, n: int | None = None, grader: Grader | None = None, progress: bool = True,
+                   exclude: splits.TrainIndex | None = None) -> list[Task]:
     """``n`` valid analyst tasks for ``split`` (default ``FAMILY_SPLIT_SIZES``), deterministically."""
     grader = grader or Grader()
     plan = splits.slots(split, QUESTION_TEMPLATES, OOD_TEMPLATES)
@@ -81,7 +82,7 @@ def generate_split(split: str, n: int | None = None, grader: Grader | None = Non
             get_domain(slot.domain).nouns, rng_key=f"analyst|{split}|{slot.domain}|{seed}",
         )
 
-    return splits.fill("analyst", split, n or splits.FAMILY_SPLIT_SIZES[split], plan, tasks_for, progress)
+    return splits.fill("analyst", split, n or splits.FAMILY_SPLIT_SIZES[split], plan, tasks_for, progress, exclude)
 
 
 NOW = "2024-12-31"

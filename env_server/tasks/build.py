@@ -18,6 +18,7 @@ from typing import Iterable
 from env_server.docs import DocCorpus, write_corpus
 from env_server.grading import Grader
 from env_server.tasks import analyst, debug, grounded, repair
+from env_server.tasks.overlap import TrainIndex, overlap_counts
 from env_server.tasks.spec import FAMILIES, SPLITS, Task, save_jsonl
 
 REBUILD_COMMAND = "python -m env_server build-data"
@@ -86,14 +87,27 @@ def build(
             tasks = fixed()
             check_fixed(grader, tasks)
             files[f"{family}_fixed"] = tasks
+    splits = list(splits)
+    train = TrainIndex()
+    if "train" in splits:  # every family's train split first: no held-out task of any family may repeat one
+        for family in families:
+            tasks = GENERATORS[family].generate_split("train", n=(sizes or {}).get("train"), grader=grader,
+                                                      progress=progress)
+            files[f"{family}_train"] = tasks
+            for task in tasks:
+                train.add(task)
     for family in families:
         for split in splits:
+            if split == "train":
+                continue
             n = (sizes or {}).get(split)
-            files[f"{family}_{split}"] = GENERATORS[family].generate_split(split, n=n, grader=grader, progress=progress)
+            files[f"{family}_{split}"] = GENERATORS[family].generate_split(split, n=n, grader=grader, progress=progress,
+                                                                           exclude=train if train else None)
     if external:
         from env_server.tasks.external_split import generate
 
         for family, tasks in generate(families, grader=grader, progress=progress).items():
+            tasks = [t for t in tasks if not train.overlaps(t)]
             if tasks:
                 files[f"{family}_{EXTERNAL_SPLIT}"] = tasks
     tasks_dir = out_dir / "tasks"
@@ -170,6 +184,22 @@ def readme(files: dict[str, list[Task]], docs: list | None = None) -> str:
     for name, tasks in files.items():
         lines.append(f"| `tasks/{name}.jsonl` | {tasks[0].family} | {tasks[0].split} | {len(tasks):,} |")
     lines += [f"| **total** | | | **{len(everything):,}** |", ""]
+    train = by_split.get("train", [])
+    if train:
+        lines += ["## Overlap with train", "",
+                  "Held-out tasks that share with any train task (of any family) its normalised gold query, gold "
+                  "repair script or question text (`env_server/tasks/overlap.py`), computed from the files; "
+                  "`tests/test_overlap.py` asserts every count is 0.", "",
+                  "| split | family | tasks | gold query | repair script | question |", "|---|---|---:|---:|---:|---:|"]
+        for split, tasks in by_split.items():
+            if not split.startswith("heldout"):
+                continue
+            for family in sorted({t.family for t in tasks}):
+                mine = [t for t in tasks if t.family == family]
+                c = overlap_counts(train, mine)
+                lines.append(f"| {split} | {family} | {len(mine):,} | {c['gold_query']} | {c['repair_script']} | "
+                             f"{c['question']} |")
+        lines.append("")
     lines += _cross_table("Tasks per family", by_split, lambda t: [t.family])
     lines += _cross_table("Tasks per domain (all families)", by_split, lambda t: [_domain(t)])
     lines += _cross_table("Tasks per difficulty (all families)", by_split, lambda t: [f"{t.family} / {t.difficulty}"])

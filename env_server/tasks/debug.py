@@ -30,7 +30,7 @@ from env_server.tasks.bugs import BUG_TYPES, applicable, inject
 from env_server.tasks.domains import get_domain
 from env_server.tasks.gold_queries import GoldQuery, synthesise
 from env_server.tasks.spec import DbSpec, Task
-from env_server.tasks.splits import OOD_DOMAINS, TRAIN_DOMAINS, fill
+from env_server.tasks.splits import OOD_DOMAINS, TRAIN_DOMAINS, TrainIndex, fill
 
 OOD_BUG_TYPES: tuple[str, ...] = ("alias_misuse", "where_vs_having")
 TRAIN_BUG_TYPES: tuple[str, ...] = tuple(b for b in BUG_TYPES if b not in OOD_BUG_TYPES)
@@ -165,13 +165,14 @@ def _make(base: Task, broken: str, bugs: list[str], grader: Grader, gold: GoldQu
     return None if grader.task_problems(task) else task
 
 
-def generate_split(split: str, n: int | None = None, grader: Grader | None = None, progress: bool = True) -> list[Task]:
+def generate_split(split: str, n: int | None = None, grader: Grader | None = None, progress: bool = True,
+                   exclude: TrainIndex | None = None) -> list[Task]:
     """``n`` valid debug tasks for ``split`` (default: ``SPLIT_SIZES``), deterministically."""
     n = SPLIT_SIZES[split] if n is None else n
     grader = grader or Grader()
     usage: Counter = Counter()
     return fill("debug", split, n, slots(split), lambda slot, seed: tasks_for_database(grader, split, slot, seed, usage),
-                progress)
+                progress, exclude)
 
 
 def fixed_tasks() -> list[Task]:

@@ -100,7 +100,8 @@ def tasks_for_db(
             yield task
 
 
-def generate_split(split: str, n: int | None = None, grader: Grader | None = None, progress: bool = True) -> list[Task]:
+def generate_split(split: str, n: int | None = None, grader: Grader | None = None, progress: bool = True,
+                   exclude: splits.TrainIndex | None = None) -> list[Task]:
     """``n`` valid grounded tasks for ``split`` (default ``FAMILY_SPLIT_SIZES``), deterministically."""
     grader = grader or Grader()
     domains = {"train": splits.TRAIN_DOMAINS, "heldout_iid": splits.TRAIN_DOMAINS, "heldout_ood": splits.OOD_DOMAINS}.get(split)
@@ -115,4 +116,4 @@ def generate_split(split: str, n: int | None = None, grader: Grader | None = Non
             rng_key=f"grounded|{split}|{slot.domain}|{seed}",
         )
 
-    return splits.fill("grounded", split, n or splits.FAMILY_SPLIT_SIZES[split], layout, tasks_for, progress)
+    return splits.fill("grounded", split, n or splits.FAMILY_SPLIT_SIZES[split], layout, tasks_for, progress, exclude)

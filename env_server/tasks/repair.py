@@ -90,7 +90,8 @@ def tasks_for_db(
         yield task
 
 
-def generate_split(split: str, n: int | None = None, grader: Grader | None = None, progress: bool = True) -> list[Task]:
+def generate_split(split: str, n: int | None = None, grader: Grader | None = None, progress: bool = True,
+                   exclude: splits.TrainIndex | None = None) -> list[Task]:
     """``n`` valid repair tasks for ``split`` (default ``FAMILY_SPLIT_SIZES``), deterministically."""
     grader = grader or Grader()
     layout = splits.slots(split, CORRUPTION_KINDS, OOD_KINDS)
@@ -102,4 +103,4 @@ def generate_split(split: str, n: int | None = None, grader: Grader | None = Non
             get_domain(slot.domain).nouns, rng_key=f"repair|{split}|{slot.domain}|{seed}", usage=usage,
         )
 
-    return splits.fill("repair", split, n or splits.FAMILY_SPLIT_SIZES[split], layout, tasks_for, progress)
+    return splits.fill("repair", split, n or splits.FAMILY_SPLIT_SIZES[split], layout, tasks_for, progress, exclude)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from tqdm import tqdm
 
+from env_server.tasks.overlap import TrainIndex
 from env_server.tasks.spec import Task
 
 TRAIN_DOMAINS: tuple[str, ...] = ("ecommerce", "hr", "finance", "logistics", "education")
@@ -45,6 +46,11 @@ def slots(split: str, kinds: Sequence[str], held_out: Sequence[str]) -> list[Slo
     raise ValueError(f"unknown split {split!r}; expected train, heldout_iid or heldout_ood")
 
 
+HELDOUT_PATIENCE = 150
+"""A held-out split stops early, smaller than asked, after this many seeds in a row add no task that is new
+(every candidate repeated a train task): its domains' templates are exhausted."""
+
+
 def fill(
     family: str,
     split: str,
@@ -52,19 +58,28 @@ def fill(
     plan: Iterable[Any],
     tasks_for: Callable[[Any, int], Iterator[Task]],
     progress: bool = True,
+    exclude: TrainIndex | None = None,
 ) -> list[Task]:
     """``n`` tasks for ``split``: walk seeds from the split's start, asking ``tasks_for(slot, seed)``
     for each slot of ``plan`` in turn, until ``n`` tasks with distinct ids are collected
-    (deterministic). A slot is whatever ``tasks_for`` understands (a :class:`Slot`, or debug's own)."""
+    (deterministic). A slot is whatever ``tasks_for`` understands (a :class:`Slot`, or debug's own).
+
+    With ``exclude`` (the train split's :class:`~env_server.tasks.overlap.TrainIndex`), a candidate that
+    repeats a train task's gold query, repair script or question is skipped, and the split may end smaller
+    than ``n`` when :data:`HELDOUT_PATIENCE` seeds in a row add nothing."""
     plan = list(plan)
     tasks: list[Task] = []
     seen: set[str] = set()
     seed = SEED_START[split]
+    idle = 0
     bar = tqdm(total=n, desc=f"{family}/{split}", unit="task", disable=not progress, leave=False)
     while len(tasks) < n:
+        before = len(tasks)
         for slot in plan:
             for task in tasks_for(slot, seed):
                 if task.task_id in seen:
+                    continue
+                if exclude is not None and exclude.overlaps(task):
                     continue
                 seen.add(task.task_id)
                 tasks.append(task)
@@ -74,6 +89,9 @@ def fill(
             if len(tasks) >= n:
                 break
         seed += 1
+        idle = idle + 1 if len(tasks) == before else 0
+        if exclude is not None and idle >= HELDOUT_PATIENCE:
+            break
         if seed - SEED_START[split] > MAX_SEEDS:
             raise RuntimeError(f"could not generate {n} {family}/{split} tasks from {MAX_SEEDS:,} seeds; got {len(tasks)}")
     bar.close()
