@@ -33,30 +33,49 @@ NB02 = [
     nbf.v4.new_markdown_cell(
         "## Settings\n"
         "Smoke mode (CI) trains a tiny random model built locally for 2 steps, to prove the pipeline end to end in "
-        "seconds, and writes to `$DATAOPS_RESULTS_DIR`. The full setting is the CPU run of the project's results: the "
-        "embedded model, the `learnable` curriculum on easy debug tasks, 30 steps (about half an hour on 2 cores)."),
+        "seconds, and writes to `$DATAOPS_RESULTS_DIR`. Otherwise the notebook looks for a GPU: on one it offers a "
+        "profile of `training/profiles.py` (Qwen2.5-0.5B-Instruct on a T4, 1.5B on an A100/H100, LoRA either way) "
+        "with a rough wall-time estimate; on CPU it trains the embedded SmolLM2-135M-Instruct (`metrics.json` of the CPU run in "
+        "`results/runs/` says how long such a run takes on 2 cores). Change `PROFILE` to pick another."),
     nbf.v4.new_code_cell(
         'import os\n'
+        'import torch\n'
         'from env_server.provenance import results_dir\n'
-        'from training.models import EMBEDDED_MODEL, tiny_model_dir\n\n'
+        'from training.models import tiny_model_dir\n'
+        'from training.profiles import PROFILES, estimate_minutes\n\n'
         'SMOKE = os.environ.get("DATAOPS_SMOKE") == "1"\n'
-        'MODEL = str(tiny_model_dir(results_dir() / "tiny-model")) if SMOKE else EMBEDDED_MODEL\n'
-        'print(f"smoke={SMOKE}  model={MODEL}  results -> {results_dir()}")'),
+        'RUN_ID = "notebook-02"  # notebook 04 evaluates this run\n'
+        'if torch.cuda.is_available():\n'
+        '    name = torch.cuda.get_device_name(0)\n'
+        '    HARDWARE = "T4" if "T4" in name else "H100" if "H100" in name else "A100"\n'
+        '    PROFILE = "gpu-qwen0.5b" if HARDWARE == "T4" else "gpu-qwen1.5b"\n'
+        '    print(f"GPU: {name} (compute capability {torch.cuda.get_device_capability(0)})")\n'
+        'else:\n'
+        '    HARDWARE, PROFILE = "cpu", "cpu"\n'
+        'print(f"smoke={SMOKE}  profile={PROFILE}: {PROFILES[PROFILE] or \'the Args defaults\'}")\n'
+        'if not SMOKE and PROFILE != "cpu":\n'
+        '    print(f"rough wall time on {HARDWARE}: {estimate_minutes(PROFILE, HARDWARE):.0f} min (an estimate, not a measurement)")\n'
+        'print(f"results -> {results_dir()}")'),
     nbf.v4.new_markdown_cell(
         "## Configure the run\n"
         "`Args` is the whole configuration; each field has a docstring (`help(Args)` or "
-        "`python -m training.grpo --help`). The `learnable` curriculum samples the base model `curriculum_k` times per "
-        "candidate task and keeps only tasks it solves sometimes but not always: a GRPO group whose completions all "
-        "score the same has zero advantage and teaches nothing."),
+        "`python -m training.grpo --help`, where GRPOConfig's own knobs are flags of the same name). The `learnable` "
+        "curriculum samples the base model `curriculum_k` times per candidate task and keeps only tasks it solves "
+        "sometimes but not always: a GRPO group whose completions all score the same has zero advantage and teaches "
+        "nothing."),
     nbf.v4.new_code_cell(
-        'from training.grpo import Args, train\n\n'
+        'import dataclasses\n'
+        'from training.grpo import Args, train\n'
+        'from training.profiles import profile_args\n\n'
         'if SMOKE:\n'
-        '    args = Args(model=MODEL, n_tasks=4, difficulty="easy", max_steps=2, num_generations=2,\n'
-        '                per_device_train_batch_size=4, max_completion_length=12, lora_r=4, lora_alpha=8,\n'
-        '                run_id="notebook-smoke", progress=False)\n'
+        '    args = Args(model=str(tiny_model_dir(results_dir() / "tiny-model")), n_tasks=4, difficulty="easy",\n'
+        '                max_steps=2, num_generations=2, per_device_train_batch_size=4, max_completion_length=12,\n'
+        '                lora_r=4, lora_alpha=8, run_id=RUN_ID, progress=False)\n'
+        'elif PROFILE == "cpu":\n'
+        '    args = Args(curriculum="learnable", difficulty="easy", bug_types="keyword_typo,eq_null,wrong_table",\n'
+        '                n_tasks=48, max_steps=60, per_device_train_batch_size=16, run_id=RUN_ID)\n'
         'else:\n'
-        '    args = Args(model=MODEL, curriculum="learnable", difficulty="easy", bug_types="keyword_typo",\n'
-        '                n_tasks=24, max_steps=30, run_id="notebook-cpu")\n'
+        '    args = dataclasses.replace(profile_args(PROFILE), run_id=RUN_ID)\n'
         'args'),
     nbf.v4.new_markdown_cell(
         "## Train\n"
@@ -182,54 +201,61 @@ NB01 = [
 NB04 = [
     nbf.v4.new_markdown_cell(
         "# 04 · Base vs RL on held-out tasks\n\n" + colab_badge("04_eval_base_vs_rl") + "\n\n"
-        "Evaluate the base model and its GRPO-trained LoRA adapter on the same held-out tasks, with the `oracle` and "
-        "`echo_broken` calibrators, then compare base and trained **paired on tasks**, with bootstrap CIs. Everything "
-        "is `training.evaluate`; every number lands in a results JSON with provenance."),
+        "Evaluate the run notebook 02 trained (`results/runs/notebook-02`) against its base model on the same "
+        "held-out tasks, none of which repeats a train task, with the sampling settings it trained with. Then compare "
+        "**paired on tasks**: an exact McNemar test and a paired bootstrap CI, and the chart. Everything is "
+        "`training.evaluate`; every number lands in a results JSON with provenance."),
     nbf.v4.new_code_cell(INSTALL),
     nbf.v4.new_code_cell(SMOKE_CELL),
     nbf.v4.new_markdown_cell(
-        "## The model and the adapter\n"
-        "By default the adapter of the last `make demo` run (`results/runs/demo/adapter`). Smoke mode trains a 1-step "
-        "adapter on a tiny local model first, so the notebook runs anywhere in seconds."),
+        "## The run to evaluate\n"
+        "Notebook 02's run folder. In smoke mode (CI, where each notebook runs in its own empty results folder) a "
+        "1-step run on a tiny local model is trained first under the same name, so the notebook runs anywhere in "
+        "seconds."),
     nbf.v4.new_code_cell(
         'from pathlib import Path\n'
-        'from training.models import EMBEDDED_MODEL, tiny_model_dir\n\n'
-        'if SMOKE:\n'
+        'from training.evaluate import run_settings\n\n'
+        'RUN_DIR = results_dir() / "runs" / "notebook-02"\n'
+        'if SMOKE and not RUN_DIR.exists():\n'
         '    from training.grpo import Args, train\n'
-        '    MODEL = str(tiny_model_dir(results_dir() / "tiny-model"))\n'
-        '    run_dir = train(Args(model=MODEL, n_tasks=2, difficulty="easy", max_steps=1, num_generations=2,\n'
-        '                         per_device_train_batch_size=2, max_completion_length=8, lora_r=4, lora_alpha=8,\n'
-        '                         run_id="nb04-smoke", progress=False))\n'
-        '    ADAPTER = str(run_dir / "adapter")\n'
-        'else:\n'
-        '    MODEL, ADAPTER = EMBEDDED_MODEL, "results/runs/demo/adapter"\n'
-        'assert Path(ADAPTER, "adapter_config.json").exists(), "train an adapter first: make demo or notebook 02"\n'
-        'print(MODEL, ADAPTER)'),
+        '    from training.models import tiny_model_dir\n'
+        '    train(Args(model=str(tiny_model_dir(results_dir() / "tiny-model")), n_tasks=2, difficulty="easy",\n'
+        '               max_steps=1, num_generations=2, per_device_train_batch_size=2, max_completion_length=8,\n'
+        '               lora_r=4, lora_alpha=8, run_id="notebook-02", progress=False))\n'
+        'assert (RUN_DIR / "adapter" / "adapter_config.json").exists(), "run notebook 02 first"\n'
+        'settings = run_settings(RUN_DIR)\n'
+        'settings'),
     nbf.v4.new_markdown_cell(
         "## Evaluate\n"
-        "Same split, same tasks (a seeded draw; its sha256 is in each file's provenance), greedy decoding."),
+        "The `heldout` split: `heldout_ood` and `heldout_external` first, then `heldout_iid`; 200 tasks (a seeded "
+        "draw; its sha256 is in each file's provenance), greedy decoding with the run's completion length, top-p, "
+        "top-k and fence stop."),
     nbf.v4.new_code_cell(
         'from training.evaluate import evaluate, write_comparison\n'
         'from training.generation import SamplingConfig\n\n'
-        'common = dict(split="heldout_iid", n=3 if SMOKE else 30, difficulty="easy", fresh=True,\n'
-        '              sampling=SamplingConfig(max_new_tokens=8 if SMOKE else 96))\n'
-        'paths = {\n'
-        '    "echo_broken": evaluate("echo_broken", name="nb04_echo_broken", **common),\n'
-        '    "base": evaluate("hf", model=MODEL, name="nb04_base", **common),\n'
-        '    "trained": evaluate("hf", model=MODEL, adapter=ADAPTER, name="nb04_trained", **common),\n'
-        '    "oracle": evaluate("oracle", name="nb04_oracle", **common),\n'
-        '}\n'
-        'paths'),
-    nbf.v4.new_markdown_cell("## Compare, paired on tasks\nThe delta is trained minus base, with a paired bootstrap CI."),
+        'sampling = SamplingConfig(temperature=0.0, **settings["sampling"])\n'
+        'common = dict(split="heldout", n=3 if SMOKE else 200, fresh=True, sampling=sampling, progress=not SMOKE)\n'
+        'base = evaluate("hf", model=settings["model"], name="nb04_base", **common)\n'
+        'trained = evaluate("hf", model=settings["model"], adapter=settings["adapter"], name="nb04_trained",\n'
+        '                   train_seed=settings["train_seed"], **common)\n'
+        'base, trained'),
+    nbf.v4.new_markdown_cell(
+        "## Compare, paired on tasks\n"
+        "Trained minus base: the delta with a paired bootstrap CI, and the exact McNemar p-value on the tasks only one "
+        "of the two solved. Pass several trained files (one per training seed) to aggregate seeds."),
     nbf.v4.new_code_cell(
         'import json\n\n'
-        'for label, path in paths.items():\n'
-        '    s = json.loads(path.read_text())["summary"]\n'
-        '    print(f"{label:<12} success {s[\'success_rate\'][\'mean\']:.3f} {s[\'success_rate\'][\'ci95\']}  "\n'
-        '          f"reward {s[\'mean_reward\'][\'mean\']:.3f} {s[\'mean_reward\'][\'ci95\']}   <- {path}")\n'
-        'comparison = write_comparison(paths["base"], paths["trained"])\n'
-        'delta = json.loads(comparison.read_text())["summary"]\n'
-        'print("trained - base success:", delta["success_delta"], "<-", comparison)'),
+        'comparison = write_comparison(base, [trained], name="compare_nb04_base_vs_nb04_trained")\n'
+        'headline = json.loads(comparison.read_text())["headline"]\n'
+        'print(json.dumps(headline, indent=2), "<-", comparison)'),
+    nbf.v4.new_markdown_cell("## The chart\nDrawn by `presentation_graphs.py` from the comparison JSON alone."),
+    nbf.v4.new_code_cell(
+        'import presentation_graphs\n'
+        'from IPython.display import Image, display\n\n'
+        'written = presentation_graphs.render(results_dir(), results_dir() / "figures", only={"compare"})\n'
+        'for png, inputs in written:\n'
+        '    if Path(png).stem == comparison.stem:\n'
+        '        display(Image(filename=png))'),
 ]
 
 NB05 = [

@@ -86,8 +86,8 @@ class Args:
     gradient_accumulation_steps: int = 1
     """Micro-batches per optimiser step."""
     max_completion_length: int = 192
-    """Longest completion, in tokens: 1.7x the longest gold fix with its fences (112 tokens); see
-    results/eval/completion_lengths.json for the clipped ratio it leaves."""
+    """Longest completion, in tokens: 1.7x the longest gold fix with its fences (112 SmolLM2 tokens). A
+    run's metrics.json reports the clipped ratio it left (TRL's completions/clipped_ratio)."""
     mask_truncated_completions: bool = True
     """Leave completions cut off by max_completion_length out of the loss (GRPOConfig)."""
     loss_type: str = "dapo"
@@ -388,7 +388,14 @@ def summarise_history(history: list[dict[str, Any]], window: int = 5) -> dict[st
     rewards = [h["reward"] for h in history if "reward" in h]
     window = max(1, min(window, len(rewards) // 2 or 1))
     first, last = _mean(rewards[:window]), _mean(rewards[-window:])
+    clipped = [h["completions/clipped_ratio"] for h in history if "completions/clipped_ratio" in h]
+    success = [h["execution/success_rate"] for h in history if "execution/success_rate" in h]
     return {
+        "clipped_ratio_first": _mean(clipped[:window]),
+        "clipped_ratio_last": _mean(clipped[-window:]),
+        "clipped_ratio_mean": _mean(clipped),
+        "success_rate_first": _mean(success[:window]),
+        "success_rate_last": _mean(success[-window:]),
         "logged_steps": len(rewards),
         "reward_first": first,
         "reward_last": last,
