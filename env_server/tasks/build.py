@@ -74,7 +74,11 @@ def build(
     external: bool = True,
 ) -> dict[str, list[Task]]:
     """Generate tasks for ``families`` × ``splits`` (+ ``heldout_external`` unless ``external`` is
-    False) into ``out_dir/tasks``, the docs into ``out_dir/docs``, and write ``out_dir/README.md``."""
+    False) into ``out_dir/tasks``, the docs into ``out_dir/docs``, and write ``out_dir/README.md``.
+
+    Every family's train split is generated first, and held-out candidates that repeat a train task are
+    skipped (:mod:`env_server.tasks.overlap`); without ``train`` in ``splits`` the committed train split
+    (``data/tasks``) is the one excluded."""
     families = list(families)
     docs_dir = out_dir / "docs"
     docs = corpus(external)
@@ -96,6 +100,11 @@ def build(
             files[f"{family}_train"] = tasks
             for task in tasks:
                 train.add(task)
+    else:  # held-out splits alone: they still exclude the committed train split
+        from env_server.tasks.registry import load_tasks
+
+        for task in load_tasks(split="train"):
+            train.add(task)
     for family in families:
         for split in splits:
             if split == "train":
@@ -174,7 +183,9 @@ def readme(files: dict[str, list[Task]], docs: list | None = None) -> str:
         "below is computed by the build from the files it wrote. `heldout_external` tasks reference the",
         "defog-data databases copied in `data/external/defog-data` (Apache-2.0, see `external/README.md`) by",
         "a path relative to the task file (transpiled from PostgreSQL to SQLite when first used); their",
-        "glossary lines are documents of the corpus, each with its source.",
+        "glossary lines are documents of the corpus, each with its source. Every family's train split is",
+        "generated first; no held-out task repeats a train task's gold query, repair script or question",
+        "(see \"Overlap with train\" below).",
         "",
         "## Files",
         "",

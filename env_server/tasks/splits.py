@@ -4,11 +4,15 @@ The scheme (the debug family applies it with bug types as its kinds):
 
 * ``train``: the five train domains, seeds from 0, every kind (template, corruption) except the
   held-out ones;
-* ``heldout_iid``: the same domains and kinds on unseen seeds (from 10,000);
+* ``heldout_iid``: the same domains and kinds on unseen seeds (from 10,000), new instances only;
 * ``heldout_ood``: seeds from 20,000; the two held-out domains with every kind, plus the train
   domains with only the held-out kinds. Neither appears anywhere in ``train``;
 * ``heldout_external``: databases from outside the project (``data/external/defog-data``),
   built by :mod:`env_server.tasks.external_split`.
+
+The build generates every family's train split first; a held-out candidate that repeats any train task's
+gold query, gold repair script or question (:mod:`env_server.tasks.overlap`) is skipped, so ``fill`` walks
+further seeds, and a split whose templates run out of new instances ends smaller (``HELDOUT_PATIENCE``).
 """
 from __future__ import annotations
 
