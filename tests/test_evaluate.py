@@ -157,3 +157,27 @@ def test_openai_policy_needs_its_settings(results, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(SystemExit, match="API_BASE_URL, MODEL_NAME, API_KEY"):
         evaluate("openai", split="fixed", n=1, progress=False)
+
+
+def test_mcnemar_and_seed_aggregation_on_known_tables():
+    from training.evaluate import compare, mcnemar_exact
+
+    # 2 tasks only A solved, 12 only B solved: exact two-sided binomial p = 2 * P(X <= 2 | 14, 1/2)
+    assert mcnemar_exact(2, 12) == round(2 * sum(__import__("math").comb(14, i) for i in range(3)) / 2 ** 14, 6)
+
+    def records(solved, n=20, seed=0):
+        return [{"task_id": f"t{i:02d}", "seed": seed, "family": "debug", "difficulty": "easy",
+                 "bug_types": ["keyword_typo"], "success": i in solved, "reward": float(i in solved), "steps": 1,
+                 "format_ok": True} for i in range(n)]
+
+    a = {"name": "a", "per_task": records({0, 1})}
+    b1 = {"name": "b1", "per_task": records({0, 1, 2, 3, 4, 5})}
+    b2 = {"name": "b2", "per_task": records({0, 2, 3, 4, 5, 6})}
+    one = compare(a, b1)
+    assert (one["n_tasks"], one["success_a"], one["success_b"]) == (20, 0.1, 0.3)
+    assert one["success_test"] == {"b_better": 4, "a_better": 0, "ties": 16, "p_value": mcnemar_exact(0, 4)}
+    assert one["p_value"] == one["per_b_seed"][0]["mcnemar_p"]  # one seed: the sign test is McNemar
+    both = compare(a, [b1, b2])
+    assert both["success_b"] == 0.3 and "2 seeds" in both["test"]
+    assert [s["b_only"] for s in both["per_b_seed"]] == [4, 5] and [s["a_only"] for s in both["per_b_seed"]] == [0, 1]
+    assert both["success_test"]["b_better"] == 5 and both["success_test"]["a_better"] == 1  # task 1: 1 - 0.5
