@@ -373,7 +373,7 @@ def run_settings(run_dir: Path) -> dict[str, Any]:
     adapter = Path(run_dir) / "adapter"
     return {"model": args["model"], "adapter": str(adapter), "train_seed": args.get("seed"),
             "sampling": {"max_new_tokens": args["max_completion_length"], "top_p": args.get("top_p", 1.0),
-                         "top_k": args.get("top_k", 0)}}
+                         "top_k": args.get("top_k", 0), "stop_at_fence": args.get("stop_at_fence", True)}}
 
 
 def write_comparison(a_path: Path, b_path: Path | Sequence[Path], out_dir: Path | None = None,
@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("--compare needs A.json and at least one B.json")
         print(write_comparison(args.compare[0], args.compare[1:]))
         return
-    train_seed = None
+    train_seed, stop_at_fence = None, True
     given = set(argv if argv is not None else sys.argv[1:])
     if args.run is not None:
         settings = run_settings(args.run)
@@ -452,13 +452,14 @@ def main(argv: list[str] | None = None) -> None:
         args.model = args.model or settings["model"]
         args.adapter = None if args.base else (args.adapter or settings["adapter"])
         train_seed = None if args.base else settings["train_seed"]
+        stop_at_fence = settings["sampling"]["stop_at_fence"]
         for flag, key in (("--max-new-tokens", "max_new_tokens"), ("--top-p", "top_p"), ("--top-k", "top_k")):
             if flag not in given:
                 setattr(args, key, settings["sampling"][key])
     if not args.policy:
         parser.error("--policy is required unless --compare or --run is given")
     sampling = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
-                              top_k=args.top_k, batch_size=args.batch_size)
+                              top_k=args.top_k, batch_size=args.batch_size, stop_at_fence=stop_at_fence)
     path = evaluate(args.policy, split=args.split, families=args.families, n=args.n, seeds=args.seeds,
                     model=args.model, adapter=args.adapter, difficulty=args.difficulty, bug_types=args.bug_types,
                     sampling=sampling, name=args.name, progress=not args.no_progress, fresh=args.fresh,
