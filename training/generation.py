@@ -105,20 +105,24 @@ class ChatGenerator:
         whole reply: a started reply (the prompt's final assistant message) is put back in front of it."""
         texts = [self.render(p) for p in prompts for _ in range(n)]
         prefixes = [response_prefix(list(p)) for p in prompts for _ in range(n)]
-        outputs: list[str] = []
+        # batches of similar prompt lengths: a left-padded batch costs as much as its longest prompt
+        order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))
+        outputs: list[str] = [""] * len(texts)
         device = next(self.model.parameters()).device
         torch.manual_seed(seed)
         bar = tqdm(total=len(texts), desc=desc, unit="completion", disable=not progress)
-        for start in range(0, len(texts), sampling.batch_size):
-            batch = texts[start: start + sampling.batch_size]
+        for start in range(0, len(order), sampling.batch_size):
+            chosen = order[start: start + sampling.batch_size]
+            batch = [texts[i] for i in chosen]
             encoded = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-            fence = sampling.stop_at_fence and any(prefixes[start: start + sampling.batch_size])
+            fence = sampling.stop_at_fence and any(prefixes[i] for i in chosen)
             kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_new_tokens, "pad_token_id": self.tokenizer.pad_token_id,
                                       "eos_token_id": stop_token_ids(self.tokenizer, self.model, fence),
                                       **sampling.generate_kwargs()}
             generated = self.model.generate(**encoded, **kwargs)
             new_tokens = generated[:, encoded["input_ids"].shape[1]:]
-            outputs.extend(self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+            for i, text in zip(chosen, self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
+                outputs[i] = text
             bar.update(len(batch))
         bar.close()
         outputs = [prefix + text for prefix, text in zip(prefixes, outputs)]
