@@ -62,7 +62,8 @@ class Args:
     n_tasks: int = 64
     """Candidate tasks drawn (seeded) from the split before the curriculum."""
     curriculum: str = "none"
-    """'none' keeps every candidate; 'learnable' keeps tasks the base model solves sometimes but not always."""
+    """'none' keeps every candidate; 'learnable' keeps tasks the base model solves sometimes but not always;
+    'from:RUN_DIR' trains on the tasks an earlier run's curriculum kept (its config.json), without probing again."""
     curriculum_k: int = 4
     """Samples per candidate task for the 'learnable' curriculum."""
     curriculum_temperature: float = 0.5
@@ -234,6 +235,18 @@ def build_dataset(tasks: list[Task], prompts: dict[str, list[dict[str, str]]], m
 
 
 # -- the 'learnable' curriculum ------------------------------------------------------------------------------------
+
+
+def reused_curriculum(run_dir: Path, registry: TaskRegistry) -> tuple[list[Task], dict]:
+    """The tasks an earlier run trained on (``run_dir/config.json``'s ``task_ids``) and its curriculum record."""
+    config_path = run_dir / "config.json" if run_dir.is_dir() else run_dir
+    if not config_path.exists():
+        raise SystemExit(f"--curriculum from:{run_dir}: no config.json there (expected results/runs/<id>)")
+    record = json.loads(config_path.read_text())
+    tasks = [registry.get(task_id) for task_id in record["task_ids"]]
+    curriculum = {k: v for k, v in record.get("curriculum", {}).items()}
+    curriculum["reused_from"] = str(config_path)
+    return tasks, curriculum
 
 
 def stop_at_fence(args: Args, tasks: list[Task]) -> bool:
@@ -468,8 +481,12 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
                 "the learnable curriculum kept no task: the base model never (or always) solves every candidate. "
                 "Draw more candidates (--n-tasks), pick easier ones (--difficulty easy), or raise --curriculum-k."
             )
+    elif args.curriculum.startswith("from:"):
+        tasks, curriculum = reused_curriculum(Path(args.curriculum[len("from:"):]), registry)
+        prompts = task_prompts(tasks, env)
+        print(f"curriculum: the {len(tasks)} tasks kept by {curriculum['reused_from']}", file=sys.stderr)
     elif args.curriculum != "none":
-        raise SystemExit(f"--curriculum must be 'none' or 'learnable', got {args.curriculum!r}")
+        raise SystemExit(f"--curriculum must be 'none', 'learnable' or 'from:RUN_DIR', got {args.curriculum!r}")
 
     clock = Clock()
     if args.gate_shaping:
