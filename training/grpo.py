@@ -271,9 +271,14 @@ def learnable_tasks(args: Args, tasks: list[Task], prompts, model, tokenizer, re
     from training.generation import ChatGenerator
 
     sampling = sampling_config(args, args.curriculum_temperature, batch_size=max(args.per_device_train_batch_size, 16))
-    completions = ChatGenerator(model, tokenizer).generate(
-        [prompts[t.task_id] for t in tasks], sampling, n=args.curriculum_k, seed=args.seed,
-        progress=args.progress, desc="curriculum probe")
+    was_training = model.training
+    model.eval()  # sample the base model as evaluation does (no dropout), then back to training mode
+    try:
+        completions = ChatGenerator(model, tokenizer).generate(
+            [prompts[t.task_id] for t in tasks], sampling, n=args.curriculum_k, seed=args.seed,
+            progress=args.progress, desc="curriculum probe")
+    finally:
+        model.train(was_training)
     kept, rates = [], {}
     for task, samples in zip(tasks, completions):
         graded = reward.outcomes(samples, [task.task_id] * len(samples))
