@@ -18,7 +18,9 @@ def test_demo_smoke_end_to_end(tmp_path, monkeypatch, capsys):
     assert json.loads(rows["oracle"].read_text())["summary"]["success_rate"]["mean"] == 1.0
     assert json.loads(rows["echo_broken"].read_text())["summary"]["success_rate"]["mean"] == 0.0
     figures = {p.name for p in (tmp_path / "figures").glob("*.png")}
-    assert {"base_vs_rl.png", "reward_shift.png", "success_by_bug_type.png", "training_demo.png"} <= figures
+    assert {"compare_demo_base_vs_demo_trained.png", "training_demo.png"} <= figures
+    headline = json.loads(rows["trained - base"].read_text())["headline"]
+    assert headline["n"] == 4 and 0.0 <= headline["p_value"] <= 1.0 and headline["train_seeds"] == 1
     table = capsys.readouterr().out
     for path in rows.values():
         assert str(path) in table  # every number in the table names the file it came from
