@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The embedded model's GPU profile as one command on a single offline GPU (under 10 minutes on an H100-class card):
+# The embedded model's GPU profile as one command on a single offline GPU (sized for under 10 minutes; not yet
+# run on a GPU, so that is a target, not a measurement; TRAIN_MINUTES caps each seed's training):
 # 3 training seeds of `--profile gpu-embedded`, then base vs each adapter on 200 held-out debug tasks, then the
 # paired comparison over the 3 seeds (exact sign test, paired bootstrap CI). Everything lands in results/.
 #

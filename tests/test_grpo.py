@@ -128,3 +128,20 @@ def test_parse_args_and_helpers():
     assert summary["reward_first"] == pytest.approx(0.05)
     assert summary["reward_last"] == pytest.approx(0.65)
     assert summary["reward_rose"] is True
+
+
+def test_reused_curriculum_and_wall_clock_limit(tiny_model, tmp_path, monkeypatch):
+    """--curriculum from:RUN_DIR trains on exactly the tasks that run kept; --max-train-minutes stops after the
+    first step once the budget is spent."""
+    monkeypatch.setenv("DATAOPS_RESULTS_DIR", str(tmp_path))
+    kept = [t.task_id for t in load_tasks(split="train", family="debug", difficulty="easy")[:2]]
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    (probe / "config.json").write_text(json.dumps({"task_ids": kept, "curriculum": {"kind": "learnable", "kept": 2}}))
+    run = prepare(tiny_args(tiny_model, curriculum=f"from:{probe}", max_steps=5, max_train_minutes=1e-6,
+                            run_id="reuse"))
+    assert sorted(run.trainer.train_dataset["task_id"]) == sorted(kept)
+    run.trainer.train()
+    assert run.trainer.state.global_step == 1
+    config = json.loads((finish(run) / "config.json").read_text())
+    assert config["task_ids"] == kept and config["curriculum"]["reused_from"].endswith("config.json")

@@ -30,8 +30,8 @@ from env_server.tasks.registry import builtin_task_files
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Sizes of each stage; the defaults finish within 15 minutes on 2 CPU cores (results/runs/demo/metrics.json
-    and the evaluation files record where the time went)."""
+    """Sizes of each stage, chosen for about 15 minutes on 2 CPU cores (an estimate from per-completion timings;
+    results/runs/demo/metrics.json and the evaluation files record where the time went)."""
 
     model: str = "embedded:smollm2-135m-instruct"
     """The base model (embedded SmolLM2-135M-Instruct: no network)."""

@@ -65,14 +65,15 @@ def fence_token_ids(tokenizer: Any) -> list[int]:
     return sorted(ids)
 
 
-def stop_token_ids(tokenizer: Any, model: Any, fence: bool) -> list[int]:
-    """End-of-sequence ids for generation: the model's and the tokenizer's, plus the fence tokens when ``fence``."""
+def stop_token_ids(tokenizer: Any, model: Any, fence: bool, fences: Sequence[int] | None = None) -> list[int]:
+    """End-of-sequence ids for generation: the model's and the tokenizer's, plus the fence tokens when ``fence``
+    (``fences``, when the caller has already looked them up with :func:`fence_token_ids`)."""
     configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
     ids = [configured] if isinstance(configured, int) else list(configured or [])
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
         ids.insert(0, tokenizer.eos_token_id)
     if fence:
-        ids += [i for i in fence_token_ids(tokenizer) if i not in ids]
+        ids += [i for i in (fence_token_ids(tokenizer) if fences is None else fences) if i not in ids]
     return ids
 
 
@@ -84,6 +85,7 @@ class ChatGenerator:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
+        self._fences: list[int] | None = None  # fence_token_ids walks the vocabulary: once per generator
 
     def render(self, messages: Sequence[dict[str, str]]) -> str:
         """The prompt text; a final assistant message is a started reply that the model continues (as TRL does)."""
@@ -116,8 +118,10 @@ class ChatGenerator:
             batch = [texts[i] for i in chosen]
             encoded = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
             fence = sampling.stop_at_fence and any(prefixes[i] for i in chosen)
+            if fence and self._fences is None:
+                self._fences = fence_token_ids(self.tokenizer)
             kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_new_tokens, "pad_token_id": self.tokenizer.pad_token_id,
-                                      "eos_token_id": stop_token_ids(self.tokenizer, self.model, fence),
+                                      "eos_token_id": stop_token_ids(self.tokenizer, self.model, fence, self._fences),
                                       **sampling.generate_kwargs()}
             generated = self.model.generate(**encoded, **kwargs)
             new_tokens = generated[:, encoded["input_ids"].shape[1]:]

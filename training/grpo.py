@@ -87,8 +87,8 @@ class Args:
     gradient_accumulation_steps: int = 1
     """Micro-batches per optimiser step."""
     max_completion_length: int = 192
-    """Longest completion, in tokens: 1.7x the longest gold fix with its fences (112 SmolLM2 tokens). A
-    run's metrics.json reports the clipped ratio it left (TRL's completions/clipped_ratio)."""
+    """Longest completion, in tokens: comfortably longer than the longest gold fix with its fences. A run's
+    metrics.json reports the clipped ratio it left (TRL's completions/clipped_ratio)."""
     mask_truncated_completions: bool = True
     """Leave completions cut off by max_completion_length out of the loss (GRPOConfig)."""
     loss_type: str = "dapo"
@@ -328,25 +328,21 @@ class TimedReward:
         return self.timed(*args, **kwargs)
 
 
-class WallClockLimit:
-    """A TRL/transformers callback that ends training once ``minutes`` of wall time have passed since it began."""
+def wall_clock_limit(minutes: float):
+    """A transformers ``TrainerCallback`` that ends training once ``minutes`` of wall time have passed since
+    training began (checked after each optimiser step)."""
+    from transformers import TrainerCallback
 
-    def __init__(self, minutes: float):
-        self.seconds, self.started, self.stopped_at_step = minutes * 60, None, None
+    class WallClockLimit(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.deadline = time.time() + minutes * 60
 
-    def __getattr__(self, name: str):  # every other callback event: nothing to do
-        if name.startswith("on_"):
-            return lambda *args, **kwargs: None
-        raise AttributeError(name)
+        def on_step_end(self, args, state, control, **kwargs):
+            if time.time() >= self.deadline:
+                control.should_training_stop = True
+            return control
 
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.started = time.time()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.started is not None and time.time() - self.started >= self.seconds:
-            control.should_training_stop = True
-            self.stopped_at_step = state.global_step
-        return control
+    return WallClockLimit()
 
 
 # -- the run -------------------------------------------------------------------------------------------------------
@@ -467,7 +463,9 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
     backend = InProcessBackend(registry, grader=grader, reward_config=reward_config)
     env = DataOpsEnv(registry, grader=grader, reward_config=reward_config)
 
-    candidates = select_tasks(args, registry)
+    reused = reused_curriculum(Path(args.curriculum[len("from:"):]), registry) \
+        if args.curriculum.startswith("from:") else None
+    candidates = reused[0] if reused else select_tasks(args, registry)
     prompts = task_prompts(candidates, env)
     model_path = resolve_model(args.model)
     model, tokenizer = load_model(model_path, dtype="bfloat16" if precision == "bf16" else "float32")
@@ -486,9 +484,8 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
                 "the learnable curriculum kept no task: the base model never (or always) solves every candidate. "
                 "Draw more candidates (--n-tasks), pick easier ones (--difficulty easy), or raise --curriculum-k."
             )
-    elif args.curriculum.startswith("from:"):
-        tasks, curriculum = reused_curriculum(Path(args.curriculum[len("from:"):]), registry)
-        prompts = task_prompts(tasks, env)
+    elif reused:
+        curriculum = reused[1]
         print(f"curriculum: the {len(tasks)} tasks kept by {curriculum['reused_from']}", file=sys.stderr)
     elif args.curriculum != "none":
         raise SystemExit(f"--curriculum must be 'none', 'learnable' or 'from:RUN_DIR', got {args.curriculum!r}")
@@ -526,7 +523,7 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
                           processing_class=tokenizer, peft_config=peft_config,
                           environment_factory=environment_factory)
     if args.max_train_minutes > 0:
-        trainer.add_callback(WallClockLimit(args.max_train_minutes))
+        trainer.add_callback(wall_clock_limit(args.max_train_minutes))
     trainer._generate = clock.wrap("generation", trainer._generate)  # measurement only: where the time goes
     trainer.train = clock.wrap("train", trainer.train)
 

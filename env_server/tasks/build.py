@@ -195,7 +195,7 @@ def readme(files: dict[str, list[Task]], docs: list | None = None) -> str:
     for name, tasks in files.items():
         lines.append(f"| `tasks/{name}.jsonl` | {tasks[0].family} | {tasks[0].split} | {len(tasks):,} |")
     lines += [f"| **total** | | | **{len(everything):,}** |", ""]
-    train = by_split.get("train", [])
+    train = TrainIndex(by_split.get("train", []))
     if train:
         lines += ["## Overlap with train", "",
                   "Held-out tasks that share with any train task (of any family) its normalised gold query, gold "

@@ -62,9 +62,10 @@ class TrainIndex:
         return any(self.keys.values())
 
 
-def overlap_counts(train: Iterable[Task], heldout: Iterable[Task]) -> dict[str, int]:
-    """How many ``heldout`` tasks share each kind of key with some ``train`` task, and how many share any."""
-    index = TrainIndex(train)
+def overlap_counts(train: Iterable[Task] | TrainIndex, heldout: Iterable[Task]) -> dict[str, int]:
+    """How many ``heldout`` tasks share each kind of key with some ``train`` task (or an index of them), and how
+    many share any."""
+    index = train if isinstance(train, TrainIndex) else TrainIndex(train)
     counts = {kind: 0 for kind in KINDS} | {"any": 0}
     for task in heldout:
         shared = index.overlaps(task)
