@@ -130,13 +130,19 @@ def single_turn_messages(
 
 
 def response_prefix(prompt: Any) -> str:
-    """The reply a chat prompt has already started (its last message, when that is the assistant's), else "".
+    """The reply a prompt has already started, else "": a chat prompt's last message when that is the
+    assistant's; for a rendered (plain-text) prompt, the :data:`RESPONSE_PREFIXES` entry it ends with.
 
     >>> response_prefix([{"role": "user", "content": "Fix it."}, {"role": "assistant", "content": "```sql\\n"}])
+    '```sql\\n'
+    >>> response_prefix("<|im_start|>assistant\\n```sql\\n")
     '```sql\\n'
     >>> response_prefix("a plain-text prompt")
     ''
     """
+    if isinstance(prompt, str):
+        return next((p for p in sorted(set(RESPONSE_PREFIXES.values()), key=len, reverse=True)
+                     if prompt.endswith(p)), "")
     if isinstance(prompt, (list, tuple)) and prompt and isinstance(prompt[-1], dict) \
             and prompt[-1].get("role") == "assistant" and isinstance(prompt[-1].get("content"), str):
         return prompt[-1]["content"]

@@ -71,6 +71,25 @@ def test_single_turn_grpo_rewards_are_our_graders(tiny_model, tmp_path, monkeypa
     assert (run_dir / "adapter" / "adapter_config.json").exists()
 
 
+def test_trl_generates_inside_the_started_reply(tiny_model, tmp_path, monkeypatch):
+    """The prompt ids TRL generates from end inside the opened ```sql block. Given chat messages, TRL renders
+    them with add_generation_prompt=True: the started reply is closed and a new assistant turn opened, so the
+    model writes an opening fence, which is a stop token, and every completion was one token long."""
+    monkeypatch.setenv("DATAOPS_RESULTS_DIR", str(tmp_path))
+    run = prepare(tiny_args(tiny_model, max_steps=1))
+    tokenizer = run.trainer.processing_class
+    prompts = [row["prompt"] for row in run.trainer.train_dataset]
+    ids, _, _ = run.trainer._tokenize_prompts(prompts)
+    for prompt_ids in ids:
+        text = tokenizer.decode(prompt_ids)
+        assert text.endswith("assistant\n```sql\n"), text[-80:]
+        assert text.count("<|im_start|>assistant") == 1
+    # and the reward reads the fence back in front of what the model wrote
+    run.trainer.train()
+    rows = _recompute(run, "gated_reward")
+    assert rows and all(reply.startswith("```sql\n") for _, reply, _, _ in rows)
+
+
 def test_gated_reward_gives_no_gradient_to_a_group_without_success(tiny_model, tmp_path, monkeypatch):
     """The default reward: a group (one task's completions) with no success scores 0.0 everywhere, so shaping
     (partial credit, format, safety) cannot move the policy there; elsewhere it is the sum of the three."""

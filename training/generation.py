@@ -77,6 +77,22 @@ def stop_token_ids(tokenizer: Any, model: Any, fence: bool, fences: Sequence[int
     return ids
 
 
+def prompt_text(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
+    """The prompt as the model reads it, rendered with the chat template: a final assistant message is a started
+    reply the model continues (``continue_final_message``), otherwise the template opens the assistant's turn.
+
+    Training passes this text to TRL rather than the messages: TRL renders conversational prompts with
+    ``add_generation_prompt=True``, which closes a started reply and opens a new, empty turn (the model then
+    writes an opening fence and stops at once). A leading BOS is left out when the tokenizer adds its own."""
+    started = bool(response_prefix(list(messages)))
+    text = tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=not started,
+                                         continue_final_message=started)
+    bos = tokenizer.bos_token
+    if bos and text.startswith(bos) and tokenizer("x").input_ids[:1] == [tokenizer.bos_token_id]:
+        text = text[len(bos):]
+    return text
+
+
 class ChatGenerator:
     """Generates completions for chat prompts with ``model`` and ``tokenizer`` (from ``training.models``)."""
 
@@ -88,10 +104,8 @@ class ChatGenerator:
         self._fences: list[int] | None = None  # fence_token_ids walks the vocabulary: once per generator
 
     def render(self, messages: Sequence[dict[str, str]]) -> str:
-        """The prompt text; a final assistant message is a started reply that the model continues (as TRL does)."""
-        started = bool(response_prefix(list(messages)))
-        return self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=not started,
-                                                  continue_final_message=started)
+        """The prompt text, exactly as training gives it to TRL (:func:`prompt_text`)."""
+        return prompt_text(self.tokenizer, messages)
 
     @torch.inference_mode()
     def generate(
@@ -116,7 +130,8 @@ class ChatGenerator:
         for start in range(0, len(order), sampling.batch_size):
             chosen = order[start: start + sampling.batch_size]
             batch = [texts[i] for i in chosen]
-            encoded = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            # special tokens as TRL adds them (prompt_text left out a BOS the tokenizer adds itself)
+            encoded = self.tokenizer(batch, return_tensors="pt", padding=True).to(device)
             fence = sampling.stop_at_fence and any(prefixes[i] for i in chosen)
             if fence and self._fences is None:
                 self._fences = fence_token_ids(self.tokenizer)

@@ -220,9 +220,15 @@ def task_prompts(tasks: list[Task], env: DataOpsEnv) -> dict[str, list[dict[str,
     return {task.task_id: single_turn_prompt(env, task.task_id) for task in tasks}
 
 
-def build_dataset(tasks: list[Task], prompts: dict[str, list[dict[str, str]]], multi_turn: bool):
-    """A HF ``datasets.Dataset``: ``prompt`` (chat messages), ``task_id`` and ``family`` (+ ``environment``)."""
+def build_dataset(tasks: list[Task], prompts: dict[str, list[dict[str, str]]], multi_turn: bool, tokenizer: Any):
+    """A HF ``datasets.Dataset``: ``prompt``, ``task_id`` and ``family`` (+ ``environment``).
+
+    A single-turn prompt is the rendered text (:func:`training.generation.prompt_text`), not the chat messages:
+    TRL would render messages with a new assistant turn after the started reply ("```sql"), and the model
+    would begin again. Multi-turn prompts stay messages (the environment wrapper appends to them)."""
     from datasets import Dataset
+
+    from training.generation import prompt_text
 
     rows = []
     for task in tasks:
@@ -230,7 +236,8 @@ def build_dataset(tasks: list[Task], prompts: dict[str, list[dict[str, str]]], m
             prompt = [{"role": "system", "content": MULTI_TURN_SYSTEM}, {"role": "user", "content": "Your task:"}]
             rows.append({"prompt": prompt, "task_id": task.task_id, "family": task.family, "environment": task.family})
         else:
-            rows.append({"prompt": prompts[task.task_id], "task_id": task.task_id, "family": task.family})
+            rows.append({"prompt": prompt_text(tokenizer, prompts[task.task_id]), "task_id": task.task_id,
+                         "family": task.family})
     return Dataset.from_list(rows)
 
 
@@ -514,7 +521,7 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
         environment_factory = {f: factory_for(FAMILY_ENVIRONMENTS[f]) for f in families}
         reward_funcs, weights = [TimedReward(format_reward, clock)], [0.0]  # the environment's get_reward is the reward
 
-    dataset = build_dataset(tasks, prompts, args.multi_turn)
+    dataset = build_dataset(tasks, prompts, args.multi_turn, tokenizer)
     peft_config = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                              target_modules=[m.strip() for m in args.lora_targets.split(",") if m.strip()],
                              task_type="CAUSAL_LM")
