@@ -40,7 +40,7 @@ serve: $(STAMP)
 	$(PY) -m env_server serve
 
 train: $(STAMP)
-	$(PY) -m training.grpo --curriculum learnable --difficulty easy --bug-types keyword_typo,eq_null,wrong_table --n-tasks 128 --curriculum-k 4 --num-generations 8 --per-device-train-batch-size 16 --max-steps 1000 --max-train-minutes 75 --run-id cpu-smollm2-debug-s0
+	$(PY) -m training.grpo --curriculum learnable --difficulty easy --bug-types keyword_typo,eq_null,wrong_table --n-tasks 96 --curriculum-k 4 --num-generations 8 --per-device-train-batch-size 8 --max-steps 1000 --max-train-minutes 70 --run-id cpu-smollm2-debug-s0
 
 bench: $(STAMP)
 	$(PY) -m env_server bench

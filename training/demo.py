@@ -1,8 +1,8 @@
 """The main job, as ``make demo`` runs it: offline, on CPU, on the embedded model.
 
 1. Build the task data if it is missing.
-2. A short LoRA GRPO run on the learnable easy debug tasks (``training.grpo``, curriculum
-   ``learnable``).
+2. A short LoRA GRPO run on the learnable easy debug tasks (``training.grpo``): those the committed
+   curriculum probe ``results/runs/cpu-smollm2-debug-s0-probe`` kept, or a fresh ``learnable`` probe.
 3. Evaluate the base model, the trained adapter, and the ``oracle`` and ``echo_broken``
    calibrators on the same held-out subset (``training.evaluate``), and compare base with trained,
    paired on tasks.
@@ -27,6 +27,8 @@ from pathlib import Path
 from env_server.provenance import results_dir
 from env_server.tasks.registry import builtin_task_files
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 @dataclass(frozen=True)
 class DemoConfig:
@@ -35,8 +37,12 @@ class DemoConfig:
 
     model: str = "embedded:smollm2-135m-instruct"
     """The base model (embedded SmolLM2-135M-Instruct: no network)."""
+    curriculum_from: str = "results/runs/cpu-smollm2-debug-s0-probe"
+    """A committed curriculum probe of the same base model (relative to the repository): the run trains on the
+    tasks it kept (``--curriculum from:``) instead of probing again, which alone would take most of the budget.
+    When the folder is missing, the demo probes ``train_candidates`` tasks itself."""
     train_candidates: int = 32
-    """Easy debug tasks probed by the learnable curriculum."""
+    """Easy debug tasks probed by the learnable curriculum when there is no committed probe."""
     train_bug_types: str = "keyword_typo,eq_null,wrong_table"
     """Bug types of the training candidates: the easy ones the embedded model sometimes fixes."""
     curriculum_k: int = 4
@@ -90,8 +96,16 @@ def run(config: DemoConfig = DemoConfig()) -> list[tuple[str, Path]]:
         model = str(tiny_model_dir(results_dir() / "tiny-model"))
 
     _stage("2/5 GRPO + LoRA on learnable debug tasks")
+    probe = REPO / config.curriculum_from if config.curriculum_from else None
+    if config.smoke:
+        curriculum = "none"
+    elif probe is not None and (probe / "config.json").exists():
+        curriculum = f"from:{probe}"
+        print(f"curriculum: the tasks the committed probe {config.curriculum_from} kept", file=sys.stderr)
+    else:
+        curriculum = "learnable"
     args = Args(model=model, difficulty="easy", bug_types=config.train_bug_types, n_tasks=config.train_candidates,
-                curriculum="none" if config.smoke else "learnable", curriculum_k=config.curriculum_k,
+                curriculum=curriculum, curriculum_k=config.curriculum_k,
                 max_steps=config.max_steps, run_id="demo", max_completion_length=config.max_new_tokens,
                 progress=not config.smoke)
     if config.smoke:
