@@ -48,6 +48,7 @@ from openenv.core.env_server.interfaces import Environment
 from openenv.core.env_server.types import EnvironmentMetadata
 
 from env_server.grading import Grader
+from env_server.identifiers import quote_ident
 from env_server.models import (
     DataOpsAction,
     DataOpsObservation,
@@ -56,7 +57,7 @@ from env_server.models import (
     QueryResult,
 )
 from env_server.reward import RewardConfig, compose
-from env_server.sandbox import SandboxConfig, execute, quote_ident
+from env_server.sandbox import SandboxConfig, execute
 from env_server.schema import introspect
 from env_server.tasks.registry import TaskRegistry, load_tasks
 from env_server.tasks.spec import Task

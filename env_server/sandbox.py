@@ -49,9 +49,10 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 Mode = Literal["read", "write"]
 
@@ -133,15 +134,7 @@ _DENIED_FUNCTIONS = frozenset(
 )
 _ACTION_NAMES = {
     getattr(sqlite3, name): name[len("SQLITE_"):].lower().replace("_", " ")
-    for name in (
-        "SQLITE_CREATE_INDEX SQLITE_CREATE_TABLE SQLITE_CREATE_TEMP_INDEX SQLITE_CREATE_TEMP_TABLE "
-        "SQLITE_CREATE_TEMP_TRIGGER SQLITE_CREATE_TEMP_VIEW SQLITE_CREATE_TRIGGER SQLITE_CREATE_VIEW "
-        "SQLITE_DELETE SQLITE_DROP_INDEX SQLITE_DROP_TABLE SQLITE_DROP_TEMP_INDEX SQLITE_DROP_TEMP_TABLE "
-        "SQLITE_DROP_TEMP_TRIGGER SQLITE_DROP_TEMP_VIEW SQLITE_DROP_TRIGGER SQLITE_DROP_VIEW SQLITE_INSERT "
-        "SQLITE_PRAGMA SQLITE_READ SQLITE_SELECT SQLITE_TRANSACTION SQLITE_UPDATE SQLITE_ATTACH SQLITE_DETACH "
-        "SQLITE_ALTER_TABLE SQLITE_REINDEX SQLITE_ANALYZE SQLITE_CREATE_VTABLE SQLITE_DROP_VTABLE "
-        "SQLITE_FUNCTION SQLITE_SAVEPOINT SQLITE_RECURSIVE"
-    ).split()
+    for name in ["SQLITE_CREATE_INDEX", "SQLITE_CREATE_TABLE", "SQLITE_CREATE_TEMP_INDEX", "SQLITE_CREATE_TEMP_TABLE", "SQLITE_CREATE_TEMP_TRIGGER", "SQLITE_CREATE_TEMP_VIEW", "SQLITE_CREATE_TRIGGER", "SQLITE_CREATE_VIEW", "SQLITE_DELETE", "SQLITE_DROP_INDEX", "SQLITE_DROP_TABLE", "SQLITE_DROP_TEMP_INDEX", "SQLITE_DROP_TEMP_TABLE", "SQLITE_DROP_TEMP_TRIGGER", "SQLITE_DROP_TEMP_VIEW", "SQLITE_DROP_TRIGGER", "SQLITE_DROP_VIEW", "SQLITE_INSERT", "SQLITE_PRAGMA", "SQLITE_READ", "SQLITE_SELECT", "SQLITE_TRANSACTION", "SQLITE_UPDATE", "SQLITE_ATTACH", "SQLITE_DETACH", "SQLITE_ALTER_TABLE", "SQLITE_REINDEX", "SQLITE_ANALYZE", "SQLITE_CREATE_VTABLE", "SQLITE_DROP_VTABLE", "SQLITE_FUNCTION", "SQLITE_SAVEPOINT", "SQLITE_RECURSIVE"]
 }
 
 
@@ -192,7 +185,7 @@ def new_connection() -> sqlite3.Connection:
     return sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
 
 
-_PRINTF_SPEC = re.compile(r"%([-+ 0#!,]*)(\*|\d*)(?:\.(\*|\d*))?(l{0,2})(.)", re.S)
+_PRINTF_SPEC = re.compile(r"%([-+ 0#!,]*)(\*|\d*)(?:\.(\*|\d*))?(l{0,2})(.)", re.DOTALL)
 _LEADING_NUMBER = re.compile(r"\s*[-+]?\d+")
 _GUARD_MESSAGE = "user-defined function raised exception"
 
@@ -252,11 +245,6 @@ def _install_printf_guard(conn: sqlite3.Connection, config: SandboxConfig) -> No
 
     for name in ("printf", "format"):
         conn.create_function(name, -1, guarded, deterministic=True)
-
-
-def quote_ident(name: str) -> str:
-    """``name`` as a quoted SQLite identifier (embedded double quotes doubled)."""
-    return '"' + str(name).replace('"', '""') + '"'
 
 
 def harden(conn: sqlite3.Connection, config: SandboxConfig) -> sqlite3.Connection:
@@ -426,7 +414,7 @@ def execute(
                 result.truncated = count > config.max_rows_returned
             cursor.close()
         result.changes = conn.total_changes - before
-    except BaseException as exc:  # noqa: BLE001 - the sandbox must never raise into its caller
+    except BaseException as exc:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         kind, message = _classify(exc, denials, timed_out)

@@ -82,7 +82,7 @@ def introspect(conn: sqlite3.Connection) -> SchemaInfo:
     Only ``main`` is read, with every name quoted, so agent-made names (quotes, spaces) and TEMP
     objects cannot break or redirect it; row counts use ``COUNT(*)`` on tables only, which SQLite
     answers from the b-tree without running any agent-written view."""
-    from env_server.sandbox import quote_ident
+    from env_server.identifiers import quote_ident
 
     names = [
         row[0]

@@ -20,7 +20,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from env_server.grading import canonical_row
-from env_server.sandbox import SandboxConfig, execute, quote_ident
+from env_server.identifiers import quote_ident
+from env_server.sandbox import SandboxConfig, execute
 
 
 @dataclass(frozen=True)

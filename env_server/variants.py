@@ -21,7 +21,7 @@ import random
 import re
 import sqlite3
 
-from env_server.sandbox import quote_ident
+from env_server.identifiers import quote_ident
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$")
@@ -34,10 +34,10 @@ def variant_seed(base: str, k: int) -> int:
 
 
 def _key_columns(conn: sqlite3.Connection, table: str) -> tuple[list[str], set[str]]:
-    info = conn.execute(f'PRAGMA table_info("{table}")').fetchall()
+    info = conn.execute(f'PRAGMA table_info({quote_ident(table)})').fetchall()
     columns = [row[1] for row in info]
     keys = {row[1] for row in info if row[5]}
-    keys |= {row[3] for row in conn.execute(f'PRAGMA foreign_key_list("{table}")').fetchall()}
+    keys |= {row[3] for row in conn.execute(f'PRAGMA foreign_key_list({quote_ident(table)})').fetchall()}
     keys |= {c for c in columns if c.lower() == "id" or c.lower().endswith("_id")}
     return columns, keys
 
@@ -97,22 +97,22 @@ def perturb(conn: sqlite3.Connection, seed: int) -> None:
     ]
     for table in tables:
         try:
-            rowids = [r[0] for r in conn.execute(f'SELECT rowid FROM "{table}" ORDER BY rowid')]
+            rowids = [r[0] for r in conn.execute(f'SELECT rowid FROM {quote_ident(table)} ORDER BY rowid')]
         except sqlite3.OperationalError:  # WITHOUT ROWID tables keep their rows and values
             continue
         keep = rng.uniform(0.75, 0.92)
         dropped = [(rowid,) for rowid in rowids if rng.random() > keep]
         if len(dropped) >= len(rowids):
             dropped = dropped[1:]
-        conn.executemany(f'DELETE FROM "{table}" WHERE rowid = ?', dropped)
+        conn.executemany(f'DELETE FROM {quote_ident(table)} WHERE rowid = ?', dropped)
         columns, keys = _key_columns(conn, table)
         for column in columns:
             if column in keys:
                 continue
-            values = conn.execute(f'SELECT rowid, "{column}" FROM "{table}" ORDER BY rowid').fetchall()
+            values = conn.execute(f'SELECT rowid, {quote_ident(column)} FROM {quote_ident(table)} ORDER BY rowid').fetchall()
             updates = _perturb_column(rng, values)
             if updates:
-                conn.executemany(f'UPDATE OR IGNORE "{table}" SET "{column}" = ? WHERE rowid = ?', updates)
+                conn.executemany(f'UPDATE OR IGNORE {quote_ident(table)} SET {quote_ident(column)} = ? WHERE rowid = ?', updates)
     conn.commit()
 
 
@@ -227,8 +227,8 @@ def _split_top_level(body: str) -> list[str]:
     return parts
 
 
-_NAME_TOKEN = re.compile(r'\s*("(?:[^"]|"")*"|\[[^\]]*\]|`(?:[^`]|``)*`|\'(?:[^\']|\'\')*\'|[^\s(]+)\s*\(', re.S)
-_PK = re.compile(r"PRIMARY\s+KEY(\s+(ASC|DESC))?", re.I)
+_NAME_TOKEN = re.compile(r'\s*("(?:[^"]|"")*"|\[[^\]]*\]|`(?:[^`]|``)*`|\'(?:[^\']|\'\')*\'|[^\s(]+)\s*\(', re.DOTALL)
+_PK = re.compile(r"PRIMARY\s+KEY(\s+(ASC|DESC))?", re.IGNORECASE)
 
 
 def _unquote(token: str) -> str:
@@ -242,7 +242,7 @@ def _unquote(token: str) -> str:
 def _own_definition(definition: str, new_name: str, alias: str | None) -> str | None:
     """The table's own ``CREATE TABLE`` text under ``new_name`` (collations, CHECKs and UNIQUEs kept), with
     the rowid alias ``alias`` turned into ``PRIMARY KEY DESC``; None where the text is not understood."""
-    head = re.match(r"\s*CREATE\s+TABLE\s+", definition, re.I)
+    head = re.match(r"\s*CREATE\s+TABLE\s+", definition, re.IGNORECASE)
     if head is None:
         return None
     name = _NAME_TOKEN.match(definition, head.end())
@@ -258,7 +258,7 @@ def _own_definition(definition: str, new_name: str, alias: str | None) -> str | 
         for i, part in enumerate(parts):
             first = part.strip().split(None, 1)
             if first and _unquote(first[0]).lower() == alias.lower() and _PK.search(part):
-                parts[i] = re.sub(r"\bAUTOINCREMENT\b", "", _PK.sub("PRIMARY KEY DESC", part, count=1), flags=re.I)
+                parts[i] = re.sub(r"\bAUTOINCREMENT\b", "", _PK.sub("PRIMARY KEY DESC", part, count=1), flags=re.IGNORECASE)
                 break
         else:
             return None

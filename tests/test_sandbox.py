@@ -239,6 +239,6 @@ def test_ordinary_printf_and_format_still_work(db):
 
 
 def test_quote_ident_doubles_quotes():
-    from env_server.sandbox import quote_ident
+    from env_server.identifiers import quote_ident
 
     assert quote_ident('x"y') == '"x""y"'

@@ -21,6 +21,7 @@ from env_server.grading import Grader
 from env_server.tasks import splits
 from env_server.tasks.domains import get_domain
 from env_server.tasks.questions import QUESTION_TEMPLATES, synthesise_questions
+from env_server.tasks.rejections import Rejections
 from env_server.tasks.spec import DbSpec, Task
 
 OOD_TEMPLATES: tuple[str, ...] = ("busiest_month", "categories_above_average", "count_above_average")
@@ -38,8 +39,11 @@ def tasks_for_db(
     nouns: Mapping[str, str] | None = None,
     rng_key: str | None = None,
     per_database: int = QUESTIONS_PER_DATABASE,
+    rejected: Rejections | None = None,
 ) -> Iterator[Task]:
-    """Valid analyst tasks on ``db`` for ``split``; ids start with ``analyst-<name>-``."""
+    """Valid analyst tasks on ``db`` for ``split``; ids start with ``analyst-<name>-``. A candidate that
+    cannot be a task is skipped, its reason counted in ``rejected``."""
+    rejected = Rejections() if rejected is None else rejected
     rng = random.Random(rng_key or f"analyst|{split}|{name}")
     template = grader.databases.template(db)
     schema = grader.databases.schema(db)
@@ -64,7 +68,9 @@ def tasks_for_db(
             max_steps=MAX_STEPS,
             tags=[f"template:{q.template}"],
         )
-        if grader.task_problems(task):
+        problems = grader.task_problems(task)
+        if problems:
+            rejected.add(problems[0])
             continue
         kept[q.template] = n + 1
         yield task

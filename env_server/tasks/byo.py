@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from tqdm import tqdm
 
@@ -24,6 +24,7 @@ from env_server.tasks import analyst, debug, repair
 from env_server.tasks.bugs import BUG_TYPES
 from env_server.tasks.corruptions import CORRUPTION_KINDS
 from env_server.tasks.questions import QUESTION_TEMPLATES
+from env_server.tasks.rejections import Rejections
 from env_server.tasks.spec import DbSpec, Task, save_jsonl
 
 BYO_FAMILIES: tuple[str, ...] = ("debug", "analyst", "repair")
@@ -37,14 +38,17 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "db"
 
 
-def _round(grader: Grader, family: str, split: str, db: DbSpec, name: str, r: int) -> Iterator[Task]:
+def _round(grader: Grader, family: str, split: str, db: DbSpec, name: str, r: int,
+           rejected: Rejections) -> Iterator[Task]:
     key = f"{family}|{split}|{name}|round{r}"
     if family == "debug":
-        return debug.tasks_for_db(grader, split, db, f"{name}-r{r}", BUG_TYPES, rng_key=key)
+        return debug.tasks_for_db(grader, split, db, f"{name}-r{r}", BUG_TYPES, rng_key=key, rejected=rejected)
     if family == "analyst":
-        return analyst.tasks_for_db(grader, split, db, f"{name}-r{r}", QUESTION_TEMPLATES, rng_key=key)
+        return analyst.tasks_for_db(grader, split, db, f"{name}-r{r}", QUESTION_TEMPLATES, rng_key=key,
+                                    rejected=rejected)
     if family == "repair":
-        return repair.tasks_for_db(grader, split, db, f"{name}-r{r}", CORRUPTION_KINDS, rng_key=key)
+        return repair.tasks_for_db(grader, split, db, f"{name}-r{r}", CORRUPTION_KINDS, rng_key=key,
+                                   rejected=rejected)
     raise ValueError(f"unknown family {family!r}; choose from {', '.join(BYO_FAMILIES)}")
 
 
@@ -56,20 +60,25 @@ def tasks_for_database(
     split: str = "custom",
     grader: Grader | None = None,
     progress: bool = True,
+    rejected: dict[str, Rejections] | None = None,
 ) -> dict[str, list[Task]]:
-    """Up to ``per_family`` valid tasks per family on ``db``, deterministically."""
+    """Up to ``per_family`` valid tasks per family on ``db``, deterministically. Candidates that cannot be
+    tasks are skipped; ``rejected`` (when given) receives each family's reasons."""
     grader = grader or Grader()
+    rejected = {} if rejected is None else rejected
     grader.databases.schema(db)  # build it once now: a broken file fails here, with its own message
     out: dict[str, list[Task]] = {}
     for family in families:
         tasks: list[Task] = []
         seen: set[str] = set()
         bar = tqdm(total=per_family, desc=f"{family}/{name}", unit="task", disable=not progress, leave=False)
+        why = rejected.setdefault(family, Rejections())
         for r in range(MAX_ROUNDS):
-            for task in _round(grader, family, split, db, name, r):
+            for task in _round(grader, family, split, db, name, r, why):
                 key = task.gold_sql or "\n".join(task.gold_repair_sql or [])
                 key += "|" + (task.broken_sql or "") + "|" + task.question
                 if key in seen:
+                    why.add("a duplicate of a task an earlier round made")
                     continue
                 seen.add(key)
                 tasks.append(task)
@@ -100,8 +109,9 @@ def main(
     db = DbSpec(sqlite_path=str(path)) if dialect is None else DbSpec(sql_path=str(path), dialect=dialect)
     out = Path(out or f"{name}.tasks.jsonl")
     started = time.perf_counter()
+    rejected: dict[str, Rejections] = {}
     try:
-        by_family = tasks_for_database(db, name, families, per_family, progress=progress)
+        by_family = tasks_for_database(db, name, families, per_family, progress=progress, rejected=rejected)
     except (ValueError, OSError) as exc:
         raise SystemExit(f"cannot generate tasks for {path}: {exc}") from None
     tasks = [t for family in families for t in by_family[family]]
@@ -115,5 +125,9 @@ def main(
             hint = (" (its tables have too few rows to plant a corruption in)" if family == "repair"
                     else " (nothing in its schema fits the generators)")
         print(f"  {family}: {len(by_family[family])}{hint}")
+        if len(by_family[family]) < per_family and rejected.get(family):
+            print(f"    short of {per_family}; candidates rejected, most common reasons first:")
+            for line in rejected[family].lines():
+                print(f"      {line}")
     print(f"serve them with: python -m env_server serve --tasks {out}")
     return out

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from env_server.databases import run_trusted
 from env_server.schema import Column, SchemaInfo, Table
 from env_server.tasks.gold_queries import ColumnProfile, TableProfile, profile
+from env_server.tasks.rejections import Rejections
 from env_server.variants import perturb
 
 CORRUPTION_KINDS: tuple[str, ...] = (
@@ -820,35 +821,33 @@ def _works(conn: sqlite3.Connection, corruption: Corruption) -> bool:
     return True
 
 
-def _plain_names(schema: SchemaInfo) -> SchemaInfo:
-    """``schema`` without the tables whose name or column names contain a double quote (the profiler
-    does not escape them)."""
-    return SchemaInfo(tables=tuple(
-        t for t in schema.tables if '"' not in t.name and not any('"' in c.name for c in t.columns)
-    ))
-
-
 def plan(
     conn: sqlite3.Connection,
     schema: SchemaInfo,
     rng: random.Random,
     nouns: Mapping[str, str] | None = None,
+    rejected: Rejections | None = None,
 ) -> list[Corruption]:
     """Every corruption applicable to the clean database in ``conn``: up to :data:`MAX_PER_KIND` per kind,
     targets chosen with ``rng``, each checked on a scratch copy. Works on any SQLite database; kinds
     that do not fit it are absent. ``conn`` itself is not changed (trusted connection).
 
     ``ValueError`` if ``conn`` has an uncommitted transaction: scratch copies are made with the backup
-    API, which waits forever on one. Tables or columns whose names contain a double quote are ignored."""
+    API, which waits forever on one. A kind whose planner fails on this database is skipped, its reason counted
+    in ``rejected``."""
     if conn.in_transaction:
         raise ValueError("plan() needs a committed database: call conn.commit() first")
-    schema = _plain_names(schema)
     probes = tuple(_perturbed(conn, seed) for seed in _PROBE_VARIANTS)
     try:
         db = _Db(conn=conn, schema=schema, profiles=profile(conn, schema, nouns), probes=probes)
         chosen: list[Corruption] = []
         for kind in CORRUPTION_KINDS:
-            candidates = _PLANNERS[kind](db, rng)
+            try:
+                candidates = _PLANNERS[kind](db, rng)
+            except (sqlite3.Error, ValueError, TypeError, ArithmeticError, IndexError, KeyError) as exc:
+                if rejected is not None:
+                    rejected.add(f"corruption {kind} raised {type(exc).__name__}")
+                continue
             if kind in ("format_drift", "case_whitespace"):
                 rng.shuffle(candidates)
             kept = 0

@@ -25,10 +25,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
-from env_server.grading import Grader
+from env_server.grading import Grader, GraderError
 from env_server.tasks.bugs import BUG_TYPES, applicable, inject
 from env_server.tasks.domains import get_domain
 from env_server.tasks.gold_queries import GoldQuery, synthesise
+from env_server.tasks.rejections import Rejections
 from env_server.tasks.spec import DbSpec, Task
 from env_server.tasks.splits import OOD_DOMAINS, TRAIN_DOMAINS, TrainIndex, fill
 
@@ -97,15 +98,17 @@ def tasks_for_db(
     rng_key: str | None = None,
     usage: Counter | None = None,
     golds_per_database: int = GOLDS_PER_DATABASE,
+    rejected: Rejections | None = None,
 ) -> Iterator[Task]:
     """Valid debug tasks on any database ``db`` (generated or brought by the user); ids start with
-    ``debug-<name>-``."""
+    ``debug-<name>-``. A candidate that cannot be a task is skipped, its reason counted in ``rejected``."""
     usage = Counter() if usage is None else usage
+    rejected = Rejections() if rejected is None else rejected
     rng = random.Random(rng_key or f"debug|{split}|{name}")
     template = grader.databases.template(db)
     schema = grader.databases.schema(db)
     with template.lock:
-        golds = synthesise(template.conn, schema, rng, nouns or {})
+        golds = synthesise(template.conn, schema, rng, nouns or {}, rejected=rejected)
     rng.shuffle(golds)
     used = 0
     for gold in golds:
@@ -122,8 +125,14 @@ def tasks_for_db(
             order_matters=gold.order_matters,
             tags=[f"template:{gold.template}"],
         )
-        reference = grader.reference(base)
+        try:
+            reference = grader.reference(base)
+        except GraderError as exc:
+            rejected.add(exc)
+            continue
         if not reference.rows or len(reference.rows) > MAX_GOLD_ROWS:
+            rejected.add("gold query returns no rows" if not reference.rows
+                         else f"gold query returns more than {MAX_GOLD_ROWS} rows")
             continue
         candidates = [b for b in applicable(gold.sql, schema) if b in bug_types]
         rng.shuffle(candidates)
@@ -143,7 +152,7 @@ def tasks_for_db(
                     second = inject(broken, second_bug, schema, rng)
                     if second is not None:
                         broken, bugs = second, [bug, second_bug]
-            task = _make(base, broken, bugs, grader, gold)
+            task = _make(base, broken, bugs, grader, gold, rejected)
             if task is None:
                 continue
             kept += 1
@@ -152,7 +161,8 @@ def tasks_for_db(
         used += kept > 0
 
 
-def _make(base: Task, broken: str, bugs: list[str], grader: Grader, gold: GoldQuery) -> Task | None:
+def _make(base: Task, broken: str, bugs: list[str], grader: Grader, gold: GoldQuery,
+          rejected: Rejections) -> Task | None:
     silent = grader.run(base, broken).ok
     task = base.model_copy(
         update={
@@ -162,7 +172,11 @@ def _make(base: Task, broken: str, bugs: list[str], grader: Grader, gold: GoldQu
             "difficulty": difficulty_of(gold, silent, len(bugs)),
         }
     )
-    return None if grader.task_problems(task) else task
+    problems = grader.task_problems(task)
+    if problems:
+        rejected.add(problems[0])
+        return None
+    return task
 
 
 def generate_split(split: str, n: int | None = None, grader: Grader | None = None, progress: bool = True,

@@ -14,10 +14,19 @@ from __future__ import annotations
 import random
 import re
 import sqlite3
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
+from env_server.identifiers import RESERVED_KEYWORDS, SQL_KEYWORDS
+from env_server.identifiers import ident as _ident
 from env_server.schema import SchemaInfo
+from env_server.tasks.rejections import Rejections
+
+
+def ident(name: str) -> str:
+    """A name as the gold queries write it: quoted only when it must be (``plan`` stays bare)."""
+    return _ident(name, RESERVED_KEYWORDS)
+
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$")
 
@@ -89,9 +98,12 @@ def _literal(value: object) -> str:
 def _aliases(names: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in names:
-        base = "".join(part[0] for part in name.split("_") if part) or "t"
+        # initials of the name's words; a bare identifier whatever the name (spaces, quotes, a leading digit)
+        base = "".join(part[0] for part in re.split(r"[^A-Za-z0-9]+", name) if part) or "t"
+        if base[0].isdigit():
+            base = "t" + base
         alias, n = base, 2
-        while alias in out.values() or alias.upper() in {"AS", "BY", "IN", "IS", "ON", "OR", "TO", "DO", "IF", "NO"}:
+        while alias in out.values() or alias.upper() in SQL_KEYWORDS:
             alias, n = f"{base}{n}", n + 1
         out[name] = alias
     return out
@@ -106,7 +118,7 @@ def profile(conn: sqlite3.Connection, schema: SchemaInfo, nouns: Mapping[str, st
         columns: dict[str, ColumnProfile] = {}
         pk = next((c.name for c in table.columns if c.primary_key), table.columns[0].name)
         for col in table.columns:
-            values = [r[0] for r in conn.execute(f'SELECT "{col.name}" FROM "{table.name}"')]
+            values = [r[0] for r in conn.execute(f"SELECT {ident(col.name)} FROM {ident(table.name)}")]
             present = [v for v in values if v is not None]
             nulls = len(values) - len(present)
             distinct = sorted(set(present), key=lambda v: (str(type(v)), v))
@@ -172,8 +184,8 @@ def _id_and_label(t: TableProfile, qualified: bool = True) -> tuple[str, str]:
     """Select list and description for "a row's id and its label" (just the id when no label)."""
     prefix = f"{t.alias}." if qualified else ""
     if t.label == t.pk:
-        return f"{prefix}{t.pk}", "id"
-    return f"{prefix}{t.pk}, {prefix}{t.label}", f"id and {_human(t.label)}"
+        return f"{prefix}{ident(t.pk)}", "id"
+    return f"{prefix}{ident(t.pk)}, {prefix}{ident(t.label)}", f"id and {_human(t.label)}"
 
 
 def _threshold(col: ColumnProfile, rng: random.Random) -> object:
@@ -191,7 +203,7 @@ def t_filter(c: _Ctx) -> GoldQuery | None:
         return None
     cat, m = c.pick(t.of_kind("category")), c.pick(t.of_kind("measure"))
     v, x = c.category_value(cat), _threshold(m, c.rng)
-    sql = f"SELECT {t.label}, {m.name} FROM {t.name} WHERE {cat.name} = {_literal(v)} AND {m.name} > {_literal(x)}"
+    sql = f"SELECT {ident(t.label)}, {ident(m.name)} FROM {ident(t.name)} WHERE {ident(cat.name)} = {_literal(v)} AND {ident(m.name)} > {_literal(x)}"
     q = f"the {_human(t.label)} and {_human(m.name)} of {t.noun} whose {_human(cat.name)} is {_literal(v)} and whose {_human(m.name)} is above {x}"
     return GoldQuery("filter", sql, q, False, 1)
 
@@ -203,10 +215,10 @@ def t_null_filter(c: _Ctx) -> GoldQuery | None:
     col = c.pick([col for col in t.columns.values() if col.nulls and col.kind != "key"])
     cat = c.pick([x for x in t.of_kind("category") if x.name != col.name])
     if cat is not None and c.rng.random() < 0.5:
-        sql = f"SELECT {cat.name}, COUNT(*) AS n FROM {t.name} WHERE {col.name} IS NULL GROUP BY {cat.name}"
+        sql = f"SELECT {ident(cat.name)}, COUNT(*) AS n FROM {ident(t.name)} WHERE {ident(col.name)} IS NULL GROUP BY {ident(cat.name)}"
         q = f"for each {_human(cat.name)}, the number of {t.noun} with no {_human(col.name)} recorded"
         return GoldQuery("null_filter", sql, q, False, 1)
-    sql = f"SELECT {t.label} FROM {t.name} WHERE {col.name} IS NULL"
+    sql = f"SELECT {ident(t.label)} FROM {ident(t.name)} WHERE {ident(col.name)} IS NULL"
     q = f"the {_human(t.label)} of {t.noun} that have no {_human(col.name)} recorded"
     return GoldQuery("null_filter", sql, q, False, 1)
 
@@ -218,8 +230,8 @@ def t_ratio(c: _Ctx) -> GoldQuery | None:
     group, flag = c.rng.sample(t.of_kind("category"), 2)
     v = c.category_value(flag)
     sql = (
-        f"SELECT {group.name}, ROUND(100.0 * SUM(CASE WHEN {flag.name} = {_literal(v)} THEN 1 ELSE 0 END) / COUNT(*), 2) AS pct "
-        f"FROM {t.name} GROUP BY {group.name}"
+        f"SELECT {ident(group.name)}, ROUND(100.0 * SUM(CASE WHEN {ident(flag.name)} = {_literal(v)} THEN 1 ELSE 0 END) / COUNT(*), 2) AS pct "
+        f"FROM {ident(t.name)} GROUP BY {ident(group.name)}"
     )
     q = f"for each {_human(group.name)}, the percentage of {t.noun} whose {_human(flag.name)} is {_literal(v)}, rounded to 2 decimals"
     return GoldQuery("ratio", sql, q, False, 2)
@@ -234,13 +246,13 @@ def t_join_aggregate(c: _Ctx) -> GoldQuery | None:
     agg = c.pick(["SUM", "AVG", "MAX"])
     word = {"SUM": "total", "AVG": "average", "MAX": "largest"}[agg]
     sql = (
-        f"SELECT {pa.alias}.{cat.name}, COUNT(*) AS n, ROUND({agg}({ch.alias}.{m.name}), 2) AS {word}_{m.name} "
-        f"FROM {ch.name} AS {ch.alias} JOIN {pa.name} AS {pa.alias} ON {ch.alias}.{e.fk} = {pa.alias}.{e.pk} "
-        f"GROUP BY {pa.alias}.{cat.name}"
+        f"SELECT {pa.alias}.{ident(cat.name)}, COUNT(*) AS n, ROUND({agg}({ch.alias}.{ident(m.name)}), 2) AS {ident(word + '_' + m.name)} "
+        f"FROM {ident(ch.name)} AS {ch.alias} JOIN {ident(pa.name)} AS {pa.alias} ON {ch.alias}.{ident(e.fk)} = {pa.alias}.{ident(e.pk)} "
+        f"GROUP BY {pa.alias}.{ident(cat.name)}"
     )
     q = (
         f"for each {_human(cat.name)} of the related {pa.noun}, the number of {ch.noun} and their "
-        f"{_total_of(m.name) if word == 'total' else word + ' ' + _human(m.name)} rounded to 2 decimals ({ch.noun} without a matching {pa.noun[:-1] if pa.noun.endswith('s') else pa.noun} are left out)"
+        f"{_total_of(m.name) if word == 'total' else word + ' ' + _human(m.name)} rounded to 2 decimals ({ch.noun} without a matching {pa.noun.removesuffix('s')} are left out)"
     )
     return GoldQuery("join_aggregate", sql, q, False, 2)
 
@@ -258,14 +270,14 @@ def t_group_having(c: _Ctx) -> GoldQuery | None:
     cat = c.pick(ch.of_kind("category"))
     if cat is not None and c.rng.random() < 0.6:
         v = c.category_value(cat)
-        filt = f" WHERE {ch.alias}.{cat.name} = {_literal(v)}"
+        filt = f" WHERE {ch.alias}.{ident(cat.name)} = {_literal(v)}"
         condition = f" counting only {ch.noun} whose {_human(cat.name)} is {_literal(v)}"
     else:
         condition = ""
     cols, what = _id_and_label(pa)
     sql = (
-        f"SELECT {cols}, COUNT(*) AS n FROM {ch.name} AS {ch.alias} "
-        f"JOIN {pa.name} AS {pa.alias} ON {ch.alias}.{e.fk} = {pa.alias}.{e.pk}{filt} "
+        f"SELECT {cols}, COUNT(*) AS n FROM {ident(ch.name)} AS {ch.alias} "
+        f"JOIN {ident(pa.name)} AS {pa.alias} ON {ch.alias}.{ident(e.fk)} = {pa.alias}.{ident(e.pk)}{filt} "
         f"GROUP BY {cols} HAVING COUNT(*) >= {x}"
     )
     q = f"the {what} and number of {ch.noun} of every one of the {pa.noun} with at least {x} {ch.noun}{condition}"
@@ -282,9 +294,9 @@ def t_top_n(c: _Ctx) -> GoldQuery | None:
     direction = c.rng.choice(("DESC", "ASC"))
     cols, _ = _id_and_label(pa)
     sql = (
-        f"SELECT {pa.alias}.{pa.label}, ROUND(SUM({ch.alias}.{m.name}), 2) AS total FROM {ch.name} AS {ch.alias} "
-        f"JOIN {pa.name} AS {pa.alias} ON {ch.alias}.{e.fk} = {pa.alias}.{e.pk} "
-        f"GROUP BY {cols} ORDER BY total {direction}, {pa.alias}.{pa.pk} LIMIT {n}"
+        f"SELECT {pa.alias}.{ident(pa.label)}, ROUND(SUM({ch.alias}.{ident(m.name)}), 2) AS total FROM {ident(ch.name)} AS {ch.alias} "
+        f"JOIN {ident(pa.name)} AS {pa.alias} ON {ch.alias}.{ident(e.fk)} = {pa.alias}.{ident(e.pk)} "
+        f"GROUP BY {cols} ORDER BY total {direction}, {pa.alias}.{ident(pa.pk)} LIMIT {n}"
     )
     which = "highest" if direction == "DESC" else "lowest"
     q = (
@@ -301,8 +313,8 @@ def t_scalar_subquery(c: _Ctx) -> GoldQuery | None:
     m, cat = c.pick(t.of_kind("measure")), c.pick(t.of_kind("category"))
     v = c.category_value(cat)
     sql = (
-        f"SELECT {t.label}, {m.name} FROM {t.name} WHERE {cat.name} = {_literal(v)} "
-        f"AND {m.name} > (SELECT AVG({m.name}) FROM {t.name})"
+        f"SELECT {ident(t.label)}, {ident(m.name)} FROM {ident(t.name)} WHERE {ident(cat.name)} = {_literal(v)} "
+        f"AND {ident(m.name)} > (SELECT AVG({ident(m.name)}) FROM {ident(t.name)})"
     )
     q = f"the {_human(t.label)} and {_human(m.name)} of {t.noun} whose {_human(cat.name)} is {_literal(v)} and whose {_human(m.name)} is above the average over all {t.noun}"
     return GoldQuery("scalar_subquery", sql, q, False, 2)
@@ -317,8 +329,8 @@ def t_in_subquery(c: _Ctx) -> GoldQuery | None:
     v = c.category_value(cat)
     cols, what = _id_and_label(pa, qualified=False)
     sql = (
-        f"SELECT {cols} FROM {pa.name} WHERE {pa.pk} IN "
-        f"(SELECT {e.fk} FROM {ch.name} WHERE {cat.name} = {_literal(v)})"
+        f"SELECT {cols} FROM {ident(pa.name)} WHERE {ident(pa.pk)} IN "
+        f"(SELECT {ident(e.fk)} FROM {ident(ch.name)} WHERE {ident(cat.name)} = {_literal(v)})"
     )
     q = f"the {what} of {pa.noun} that have at least one of the {ch.noun} whose {_human(cat.name)} is {_literal(v)}, each listed once"
     return GoldQuery("in_subquery", sql, q, False, 2)
@@ -332,8 +344,8 @@ def t_distinct_join(c: _Ctx) -> GoldQuery | None:
     out, cond = c.pick(pa.of_kind("category")), c.pick(ch.of_kind("category"))
     v = c.category_value(cond)
     sql = (
-        f"SELECT DISTINCT {pa.alias}.{out.name} FROM {ch.name} AS {ch.alias} JOIN {pa.name} AS {pa.alias} "
-        f"ON {ch.alias}.{e.fk} = {pa.alias}.{e.pk} WHERE {ch.alias}.{cond.name} = {_literal(v)}"
+        f"SELECT DISTINCT {pa.alias}.{ident(out.name)} FROM {ident(ch.name)} AS {ch.alias} JOIN {ident(pa.name)} AS {pa.alias} "
+        f"ON {ch.alias}.{ident(e.fk)} = {pa.alias}.{ident(e.pk)} WHERE {ch.alias}.{ident(cond.name)} = {_literal(v)}"
     )
     q = f"each distinct {_human(out.name)} of {pa.noun} that have {ch.noun} whose {_human(cond.name)} is {_literal(v)}, listed once"
     return GoldQuery("distinct_join", sql, q, False, 2)
@@ -345,7 +357,7 @@ def t_count_distinct(c: _Ctx) -> GoldQuery | None:
         return None
     ch = c.tables[e.child]
     cat = c.pick(ch.of_kind("category"))
-    sql = f"SELECT {cat.name}, COUNT(DISTINCT {e.fk}) AS n FROM {ch.name} GROUP BY {cat.name}"
+    sql = f"SELECT {ident(cat.name)}, COUNT(DISTINCT {ident(e.fk)}) AS n FROM {ident(ch.name)} GROUP BY {ident(cat.name)}"
     q = f"for each {_human(cat.name)} of {ch.noun}, the number of distinct {_human(e.fk)} values among them"
     return GoldQuery("count_distinct", sql, q, False, 2)
 
@@ -358,11 +370,11 @@ def t_average_per_parent(c: _Ctx) -> GoldQuery | None:
     m = c.pick([m for m in ch.of_kind("measure") if m.integer])
     cat = c.pick(pa.of_kind("category"))
     sql = (
-        f"SELECT {pa.alias}.{cat.name}, ROUND(CAST(SUM({ch.alias}.{m.name}) AS REAL) / COUNT(DISTINCT {ch.alias}.{e.fk}), 2) AS per_parent "
-        f"FROM {ch.name} AS {ch.alias} JOIN {pa.name} AS {pa.alias} ON {ch.alias}.{e.fk} = {pa.alias}.{e.pk} "
-        f"GROUP BY {pa.alias}.{cat.name}"
+        f"SELECT {pa.alias}.{ident(cat.name)}, ROUND(CAST(SUM({ch.alias}.{ident(m.name)}) AS REAL) / COUNT(DISTINCT {ch.alias}.{ident(e.fk)}), 2) AS per_parent "
+        f"FROM {ident(ch.name)} AS {ch.alias} JOIN {ident(pa.name)} AS {pa.alias} ON {ch.alias}.{ident(e.fk)} = {pa.alias}.{ident(e.pk)} "
+        f"GROUP BY {pa.alias}.{ident(cat.name)}"
     )
-    one = pa.noun[:-1] if pa.noun.endswith("s") else pa.noun
+    one = pa.noun.removesuffix("s")
     q = f"for each {_human(cat.name)} of {pa.noun}, the {_total_of(m.name)} of their {ch.noun} divided by the number of distinct {one} that have any, as a decimal rounded to 2 places"
     return GoldQuery("average_per_parent", sql, q, False, 2)
 
@@ -374,8 +386,8 @@ def t_anti_join(c: _Ctx) -> GoldQuery | None:
     ch, pa = c.tables[e.child], c.tables[e.parent]
     cols, what = _id_and_label(pa)
     sql = (
-        f"SELECT {cols} FROM {pa.name} AS {pa.alias} "
-        f"LEFT JOIN {ch.name} AS {ch.alias} ON {ch.alias}.{e.fk} = {pa.alias}.{e.pk} WHERE {ch.alias}.{ch.pk} IS NULL"
+        f"SELECT {cols} FROM {ident(pa.name)} AS {pa.alias} "
+        f"LEFT JOIN {ident(ch.name)} AS {ch.alias} ON {ch.alias}.{ident(e.fk)} = {pa.alias}.{ident(e.pk)} WHERE {ch.alias}.{ident(ch.pk)} IS NULL"
     )
     q = f"the {what} of {pa.noun} that have no {ch.noun} at all"
     return GoldQuery("anti_join", sql, q, False, 2)
@@ -388,8 +400,8 @@ def t_left_join_count(c: _Ctx) -> GoldQuery | None:
     ch, pa = c.tables[e.child], c.tables[e.parent]
     cols, what = _id_and_label(pa)
     sql = (
-        f"SELECT {cols}, COUNT({ch.alias}.{ch.pk}) AS n FROM {pa.name} AS {pa.alias} "
-        f"LEFT JOIN {ch.name} AS {ch.alias} ON {ch.alias}.{e.fk} = {pa.alias}.{e.pk} GROUP BY {cols}"
+        f"SELECT {cols}, COUNT({ch.alias}.{ident(ch.pk)}) AS n FROM {ident(pa.name)} AS {pa.alias} "
+        f"LEFT JOIN {ident(ch.name)} AS {ch.alias} ON {ch.alias}.{ident(e.fk)} = {pa.alias}.{ident(e.pk)} GROUP BY {cols}"
     )
     q = f"every one of the {pa.noun} ({what}) with its number of {ch.noun}, including those with none (count 0)"
     return GoldQuery("left_join_count", sql, q, False, 2)
@@ -407,8 +419,8 @@ def t_date_range(c: _Ctx) -> GoldQuery | None:
     start = f"{year}-{3 * quarter - 2:02d}-01"
     end = f"{year + 1}-01-01" if quarter == 4 else f"{year}-{3 * quarter + 1:02d}-01"
     sql = (
-        f"SELECT COUNT(*) AS n, ROUND(SUM({m.name}), 2) AS total FROM {t.name} "
-        f"WHERE {d.name} >= '{start}' AND {d.name} < '{end}'"
+        f"SELECT COUNT(*) AS n, ROUND(SUM({ident(m.name)}), 2) AS total FROM {ident(t.name)} "
+        f"WHERE {ident(d.name)} >= '{start}' AND {ident(d.name)} < '{end}'"
     )
     q = f"the number of {t.noun} and their {_total_of(m.name)} (rounded to 2 decimals) with {_human(d.name)} in Q{quarter} {year}, i.e. from {start} up to but not including {end}"
     return GoldQuery("date_range", sql, q, False, 1)
@@ -421,13 +433,13 @@ def t_monthly(c: _Ctx) -> GoldQuery | None:
     d = c.pick(t.of_kind("date"))
     year = int(d.date_range[1][:4])
     cat = c.pick(t.of_kind("category"))
-    where, extra = f"{d.name} >= '{year}-01-01'", ""
+    where, extra = f"{ident(d.name)} >= '{year}-01-01'", ""
     if cat is not None and c.rng.random() < 0.5:
         v = c.category_value(cat)
-        where += f" AND {cat.name} = {_literal(v)}"
+        where += f" AND {ident(cat.name)} = {_literal(v)}"
         extra = f" whose {_human(cat.name)} is {_literal(v)}"
     sql = (
-        f"SELECT strftime('%Y-%m', {d.name}) AS month, COUNT(*) AS n FROM {t.name} "
+        f"SELECT strftime('%Y-%m', {ident(d.name)}) AS month, COUNT(*) AS n FROM {ident(t.name)} "
         f"WHERE {where} GROUP BY month ORDER BY month"
     )
     q = f"the number of {t.noun}{extra} per month (YYYY-MM of {_human(d.name)}) from {year}-01-01 on, in month order"
@@ -442,10 +454,10 @@ def t_cte_above_average(c: _Ctx) -> GoldQuery | None:
     m = c.pick(ch.of_kind("measure"))
     n = c.rng.choice((5, 10))
     sql = (
-        f"WITH per_parent AS (SELECT {e.fk} AS parent_id, SUM({m.name}) AS total FROM {ch.name} GROUP BY {e.fk}) "
-        f"SELECT {pa.alias}.{pa.label}, ROUND(agg.total, 2) AS total FROM per_parent AS agg JOIN {pa.name} AS {pa.alias} "
-        f"ON {pa.alias}.{e.pk} = agg.parent_id WHERE agg.total > (SELECT AVG(total) FROM per_parent) "
-        f"ORDER BY agg.total DESC, {pa.alias}.{e.pk} LIMIT {n}"
+        f"WITH per_parent AS (SELECT {ident(e.fk)} AS parent_id, SUM({ident(m.name)}) AS total FROM {ident(ch.name)} GROUP BY {ident(e.fk)}) "
+        f"SELECT {pa.alias}.{ident(pa.label)}, ROUND(agg.total, 2) AS total FROM per_parent AS agg JOIN {ident(pa.name)} AS {pa.alias} "
+        f"ON {pa.alias}.{ident(e.pk)} = agg.parent_id WHERE agg.total > (SELECT AVG(total) FROM per_parent) "
+        f"ORDER BY agg.total DESC, {pa.alias}.{ident(e.pk)} LIMIT {n}"
     )
     q = (
         f"among {pa.noun} whose {_total_of(m.name)} over their {ch.noun} is above the average such total, the top {n} by that "
@@ -461,9 +473,9 @@ def t_window_rank(c: _Ctx) -> GoldQuery | None:
     m, cat = c.pick(t.of_kind("measure")), c.pick(t.of_kind("category"))
     k = c.rng.choice((1, 2, 3))
     sql = (
-        f"WITH ranked AS (SELECT {cat.name}, {t.label}, {m.name}, ROW_NUMBER() OVER (PARTITION BY {cat.name} "
-        f"ORDER BY {m.name} DESC, {t.pk}) AS rn FROM {t.name} WHERE {m.name} IS NOT NULL) "
-        f"SELECT {cat.name}, {t.label}, {m.name} FROM ranked WHERE rn <= {k}"
+        f"WITH ranked AS (SELECT {ident(cat.name)}, {ident(t.label)}, {ident(m.name)}, ROW_NUMBER() OVER (PARTITION BY {ident(cat.name)} "
+        f"ORDER BY {ident(m.name)} DESC, {ident(t.pk)}) AS rn FROM {ident(t.name)} WHERE {ident(m.name)} IS NOT NULL) "
+        f"SELECT {ident(cat.name)}, {ident(t.label)}, {ident(m.name)} FROM ranked WHERE rn <= {k}"
     )
     q = f"for each {_human(cat.name)}, the {k} {t.noun} with the highest {_human(m.name)} (ties broken by lower id): {_human(cat.name)}, {_human(t.label)} and {_human(m.name)}"
     return GoldQuery("window_rank", sql, q, False, 3)
@@ -483,9 +495,9 @@ def t_three_way(c: _Ctx) -> GoldQuery | None:
     gc, mid, top = c.tables[a.child], c.tables[a.parent], c.tables[b.parent]
     m, cat = c.pick(gc.of_kind("measure")), c.pick(top.of_kind("category"))
     sql = (
-        f"SELECT {top.alias}.{cat.name}, ROUND(SUM({gc.alias}.{m.name}), 2) AS total FROM {gc.name} AS {gc.alias} "
-        f"JOIN {mid.name} AS {mid.alias} ON {gc.alias}.{a.fk} = {mid.alias}.{a.pk} "
-        f"JOIN {top.name} AS {top.alias} ON {mid.alias}.{b.fk} = {top.alias}.{b.pk} GROUP BY {top.alias}.{cat.name}"
+        f"SELECT {top.alias}.{ident(cat.name)}, ROUND(SUM({gc.alias}.{ident(m.name)}), 2) AS total FROM {ident(gc.name)} AS {gc.alias} "
+        f"JOIN {ident(mid.name)} AS {mid.alias} ON {gc.alias}.{ident(a.fk)} = {mid.alias}.{ident(a.pk)} "
+        f"JOIN {ident(top.name)} AS {top.alias} ON {mid.alias}.{ident(b.fk)} = {top.alias}.{ident(b.pk)} GROUP BY {top.alias}.{ident(cat.name)}"
     )
     q = f"for each {_human(cat.name)} of {top.noun}, the {_total_of(m.name)} of the {gc.noun} that belong to them through {mid.noun}, rounded to 2 decimals"
     return GoldQuery("three_way", sql, q, False, 3)
@@ -500,23 +512,31 @@ TEMPLATE_NAMES: tuple[str, ...] = tuple(t.__name__[2:] for t in TEMPLATES)
 
 
 def synthesise(
-    conn: sqlite3.Connection, schema: SchemaInfo, rng: random.Random, nouns: Mapping[str, str] | None = None
+    conn: sqlite3.Connection, schema: SchemaInfo, rng: random.Random, nouns: Mapping[str, str] | None = None,
+    rejected: Rejections | None = None,
 ) -> list[GoldQuery]:
-    """One query per template that fits the schema (trusted connection; read-only use)."""
+    """One query per template that fits the schema (trusted connection; read-only use). A template that
+    fails on this database is skipped, its reason counted in ``rejected``."""
     tables = profile(conn, schema, nouns)
     edges = [Edge(*fk) for fk in schema.foreign_keys() if fk[2] in tables]
     ctx = _Ctx(rng=rng, tables=tables, edges=edges)
     for e in edges:
+        fk = ident(e.fk)
         ctx.counts[(e.child, e.fk)] = conn.execute(
-            f'SELECT "{e.fk}", COUNT(*) FROM "{e.child}" WHERE "{e.fk}" IS NOT NULL GROUP BY "{e.fk}"'
+            f"SELECT {fk}, COUNT(*) FROM {ident(e.child)} WHERE {fk} IS NOT NULL GROUP BY {fk}"
         ).fetchall()
         ctx.childless[(e.child, e.fk)] = conn.execute(
-            f'SELECT COUNT(*) FROM "{e.parent}" WHERE "{e.pk}" NOT IN '
-            f'(SELECT "{e.fk}" FROM "{e.child}" WHERE "{e.fk}" IS NOT NULL)'
+            f"SELECT COUNT(*) FROM {ident(e.parent)} WHERE {ident(e.pk)} NOT IN "
+            f"(SELECT {fk} FROM {ident(e.child)} WHERE {fk} IS NOT NULL)"
         ).fetchone()[0]
     out = []
     for template in TEMPLATES:
-        query = template(ctx)
+        try:
+            query = template(ctx)
+        except (sqlite3.Error, ValueError, TypeError, ArithmeticError, IndexError, KeyError) as exc:
+            if rejected is not None:
+                rejected.add(f"gold query template {template.__name__[2:]} raised {type(exc).__name__}")
+            continue
         if query is not None:
             out.append(query)
     return out

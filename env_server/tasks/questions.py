@@ -32,8 +32,17 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from env_server.identifiers import ident, is_bare
 from env_server.schema import SchemaInfo
-from env_server.tasks.gold_queries import ColumnProfile, Edge, TableProfile, _human, _literal, _total_of, profile
+from env_server.tasks.gold_queries import (
+    ColumnProfile,
+    Edge,
+    TableProfile,
+    _human,
+    _literal,
+    _total_of,
+    profile,
+)
 
 MIN_SET = 2
 """Fewest members a set answer may have."""
@@ -47,27 +56,12 @@ FLOAT_FORMAT = "Answer with a number rounded to 2 decimals."
 PERCENT_FORMAT = "Answer with the percentage as a number from 0 to 100, rounded to 2 decimals."
 MONTH_FORMAT = "Answer with the month in YYYY-MM form."
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ID_LIKE = re.compile(r"(^|_)(id|key|code)$", re.IGNORECASE)
 _CAMEL_ID_LIKE = re.compile(r"[a-z0-9](Id|ID|Key|Code)$")
 _NOT_SUMMABLE = frozenset(
-    "year age zip postal phone number num no rank rating rate percent pct latitude longitude lat lon lng".split()
+    ["year", "age", "zip", "postal", "phone", "number", "num", "no", "rank", "rating", "rate", "percent", "pct", "latitude", "longitude", "lat", "lon", "lng"]
 )
 """Words in a measure's name that make its sum meaningless (a total of years, ratings, percentages)."""
-_SQL_KEYWORDS = frozenset(
-    """
-    ABORT ACTION ADD AFTER ALL ALTER ALWAYS ANALYZE AND AS ASC ATTACH AUTOINCREMENT BEFORE BEGIN BETWEEN BY
-    CASCADE CASE CAST CHECK COLLATE COLUMN COMMIT CONFLICT CONSTRAINT CREATE CROSS CURRENT CURRENT_DATE
-    CURRENT_TIME CURRENT_TIMESTAMP DATABASE DEFAULT DEFERRABLE DEFERRED DELETE DESC DETACH DISTINCT DO DROP
-    EACH ELSE END ESCAPE EXCEPT EXCLUDE EXCLUSIVE EXISTS EXPLAIN FAIL FILTER FIRST FOLLOWING FOR FOREIGN FROM
-    FULL GENERATED GLOB GROUP GROUPS HAVING IF IGNORE IMMEDIATE IN INDEX INDEXED INITIALLY INNER INSERT INSTEAD
-    INTERSECT INTO IS ISNULL JOIN KEY LAST LEFT LIKE LIMIT MATCH MATERIALIZED NATURAL NO NOT NOTHING NOTNULL
-    NULL NULLS OF OFFSET ON OR ORDER OTHERS OUTER OVER PARTITION PLAN PRAGMA PRECEDING PRIMARY QUERY RAISE
-    RANGE RECURSIVE REFERENCES REGEXP REINDEX RELEASE RENAME REPLACE RESTRICT RETURNING RIGHT ROLLBACK ROW ROWS
-    SAVEPOINT SELECT SET TABLE TEMP TEMPORARY THEN TIES TO TRANSACTION TRIGGER UNBOUNDED UNION UNIQUE UPDATE
-    USING VACUUM VALUES VIEW VIRTUAL WHEN WHERE WINDOW WITH WITHOUT
-    """.split()
-)
 
 
 @dataclass(frozen=True)
@@ -123,11 +117,8 @@ class _Join:
 # -- small helpers -----------------------------------------------------------------------------
 
 
-def _q(name: str) -> str:
-    """An identifier as SQL: bare when that is safe, double-quoted otherwise."""
-    if _IDENT.match(name) and name.upper() not in _SQL_KEYWORDS:
-        return name
-    return '"' + name.replace('"', '""') + '"'
+_q = ident
+"""An identifier as SQL (:func:`env_server.identifiers.ident`)."""
 
 
 def _words(name: str) -> str:
@@ -235,7 +226,7 @@ def _has_label(t: TableProfile) -> bool:
 def _aliases_for(child: TableProfile, parent: TableProfile) -> tuple[str, str]:
     """The profile aliases of the two tables when usable, else ``c`` and ``p``."""
     a, b = child.alias, parent.alias
-    if a.lower() != b.lower() and all(_IDENT.match(x) and x.upper() not in _SQL_KEYWORDS for x in (a, b)):
+    if a.lower() != b.lower() and all(is_bare(x) for x in (a, b)):
         return a, b
     return "c", "p"
 

@@ -21,6 +21,7 @@ from env_server.grading import Grader
 from env_server.tasks import splits
 from env_server.tasks.corruptions import CORRUPTION_KINDS, plan
 from env_server.tasks.domains import get_domain
+from env_server.tasks.rejections import Rejections
 from env_server.tasks.repair_fixed import fixed_tasks
 from env_server.tasks.spec import DbSpec, Task
 
@@ -52,13 +53,16 @@ def tasks_for_db(
     rng_key: str | None = None,
     per_database: int = TASKS_PER_DATABASE,
     usage: Counter | None = None,
+    rejected: Rejections | None = None,
 ) -> Iterator[Task]:
-    """Valid repair tasks on the clean database ``db``; ids start with ``repair-<name>-``."""
+    """Valid repair tasks on the clean database ``db``; ids start with ``repair-<name>-``. A candidate that
+    cannot be a task is skipped, its reason counted in ``rejected``."""
+    rejected = Rejections() if rejected is None else rejected
     rng = random.Random(rng_key or f"repair|{split}|{name}")
     template = grader.databases.template(db)
     schema = grader.databases.schema(db)
     with template.lock:
-        corruptions = [c for c in plan(template.conn, schema, rng, nouns or {}) if c.kind in kinds]
+        corruptions = [c for c in plan(template.conn, schema, rng, nouns or {}, rejected) if c.kind in kinds]
     rng.shuffle(corruptions)
     usage = Counter() if usage is None else usage
     corruptions.sort(key=lambda c: usage[c.kind])  # least-used kinds first, so kinds spread evenly
@@ -82,7 +86,9 @@ def tasks_for_db(
             max_steps=MAX_STEPS,
             tags=[f"corruption:{corruption.kind}"],
         )
-        if grader.task_problems(task):
+        problems = grader.task_problems(task)
+        if problems:
+            rejected.add(problems[0])
             continue
         kept += 1
         used_kinds.add(corruption.kind)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+
+from env_server.identifiers import quote_ident
 
 Rows = Mapping[str, Sequence[tuple]]
 
@@ -42,5 +44,5 @@ def populate(conn: sqlite3.Connection, domain: Domain, seed: int) -> None:
             continue
         width = len(table_rows[0])
         marks = ",".join("?" * width)
-        conn.executemany(f'INSERT INTO "{table}" VALUES ({marks})', table_rows)
+        conn.executemany(f'INSERT INTO {quote_ident(table)} VALUES ({marks})', table_rows)
     conn.commit()

@@ -1,0 +1,71 @@
+"""Bring your own real database: Chinook (data/external/chinook, MIT), as its own SQLite file and as a copy
+whose names need quoting (a table ``Invoice Line``, a table named ``Group``, a column ``Order``, a column
+``Cust"Co``), built end to end through ``build-data``: every reference solution solves its task, the
+empty and early-finish exploits earn nothing, and the awkward names reach the SQL quoted."""
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from env_server.__main__ import main as cli
+from env_server.environment import DataOpsEnv
+from env_server.exploits import Context, play
+from env_server.grading import Grader
+from env_server.tasks.registry import load_tasks
+
+CHINOOK = Path(__file__).resolve().parents[1] / "data" / "external" / "chinook" / "Chinook_Sqlite.sqlite"
+PER_FAMILY = 8
+EXPLOIT = {"debug": "empty", "analyst": "empty", "repair": "early_finish"}
+
+
+def _awkward_copy(tmp_path: Path) -> Path:
+    """Chinook with names a generator must quote: spaces, a reserved word as a table and as a column, a quote."""
+    path = tmp_path / "awkward chinook.sqlite"
+    shutil.copy(CHINOOK, path)
+    conn = sqlite3.connect(path)
+    for statement in (
+        'ALTER TABLE InvoiceLine RENAME TO "Invoice Line"',
+        'ALTER TABLE "Invoice Line" RENAME COLUMN UnitPrice TO "Unit Price"',
+        'ALTER TABLE Genre RENAME TO "Group"',
+        'ALTER TABLE Track RENAME COLUMN Milliseconds TO "Order"',
+        'ALTER TABLE Customer RENAME COLUMN Company TO "Cust""Co"',
+    ):
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+    return path
+
+
+def _build(path: Path, out: Path, capsys) -> tuple[list, str]:
+    cli(["build-data", "--from-sqlite", str(path), "--per-family", str(PER_FAMILY), "--out", str(out), "--quiet"])
+    return load_tasks(out), capsys.readouterr().out
+
+
+def _solved_and_unexploitable(tasks) -> None:
+    grader = Grader()
+    env = DataOpsEnv(tasks, grader=grader)
+    ctx = Context(grader=grader)
+    for task in tasks:
+        outcome = play(env, task, "correct", ctx)
+        assert outcome.success and outcome.reward >= 0.9, (task.task_id, outcome)
+        assert play(env, task, EXPLOIT[task.family], ctx).reward <= 0.1, task.task_id
+
+
+def test_chinook_sqlite_builds_every_family(tmp_path, capsys):
+    tasks, printed = _build(CHINOOK, tmp_path / "chinook.jsonl", capsys)
+    for family in ("debug", "analyst", "repair"):
+        assert sum(t.family == family for t in tasks) == PER_FAMILY, printed
+    _solved_and_unexploitable(tasks)
+
+
+def test_names_that_need_quoting_are_quoted_not_fatal(tmp_path, capsys):
+    tasks, printed = _build(_awkward_copy(tmp_path), tmp_path / "awkward.jsonl", capsys)
+    for family in ("debug", "analyst", "repair"):
+        assert sum(t.family == family for t in tasks) == PER_FAMILY, printed
+    sql = "\n".join((t.gold_sql or "") + "\n".join(t.gold_repair_sql or []) for t in tasks)
+    assert '"Invoice Line"' in sql or '"Group"' in sql or '"Order"' in sql
+    assert "Invoice Line " not in sql.replace('"Invoice Line"', "")  # never bare
+    _solved_and_unexploitable(tasks)
