@@ -146,7 +146,28 @@ def load_file(
 ) -> None:
     """Load the SQL file at ``path`` into ``conn`` (see :func:`load_into`)."""
     path = Path(path)
-    load_into(conn, path.read_text(encoding="utf-8"), dialect=dialect, now=now, source=str(path))
+    text = path.read_text(encoding="utf-8")
+    if dialect in ("postgres", "postgresql"):
+        from env_server import pg_dump
+
+        if pg_dump.is_pg_dump(text) or "\nALTER TABLE" in text or text.lstrip().startswith("\\"):
+            _load_dump(conn, pg_dump, text, now, str(path))
+            return
+    load_into(conn, text, dialect=dialect, now=now, source=str(path))
+
+
+def _load_dump(conn: sqlite3.Connection, pg_dump, text: str, now: str, source: str) -> None:
+    """A ``pg_dump`` file (or a PostgreSQL script with ``ALTER TABLE``): :func:`env_server.pg_dump.prepare`,
+    then the kept statements through the transpiler, then the ``COPY`` data, in one transaction."""
+    prepared = pg_dump.prepare(text)
+    load_into(conn, prepared.sql, dialect="postgres", now=now, source=source)
+    conn.execute("BEGIN")
+    try:
+        pg_dump.load_copies(conn, prepared, source)
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
 
 
 def sqlite_from_file(path: str | Path, dialect: str = "postgres", now: str = REFERENCE_NOW) -> sqlite3.Connection:
@@ -289,7 +310,12 @@ def _parse(parser: Parser, tokens: list[Token], sql_text: str, dialect: str, whe
         trees = [tree for tree in parser.parse(tokens, sql_text) if tree is not None]
     except ParseError as err:
         detail = err.errors[0].get("description") if err.errors else str(err)
-        raise TranspileError(f"{where}: does not parse as {dialect} SQL ({detail}). Fix the statement's syntax") from err
+        at = ""
+        line = err.errors[0].get("line") if err.errors else None
+        lines = sql_text.split("\n")
+        if isinstance(line, int) and 0 < line <= len(lines):
+            at = f" at line {line}: `{_shorten(lines[line - 1])}`"
+        raise TranspileError(f"{where}: does not parse as {dialect} SQL ({detail}){at}. Fix the statement's syntax") from err
     except SqlglotError as err:
         raise TranspileError(f"{where}: does not parse as {dialect} SQL ({err}). Fix the statement's syntax") from err
     if len(trees) != 1:
@@ -328,6 +354,14 @@ def _rewrite(tree: exp.Expr, context: _Context, where: str) -> exp.Expr | None:
         _rewrite_create_table(tree.this, context)
     elif isinstance(tree, exp.Insert):
         _rewrite_insert(tree, context)
+    for national in list(tree.find_all(exp.National)):  # N'text': SQLite strings are already Unicode
+        national.replace(exp.Literal.string(national.this))
+    if isinstance(tree, exp.Create) and isinstance(tree.this, exp.Index):
+        for ordered in list(tree.this.find_all(exp.Ordered)):  # SQLite has no NULLS FIRST/LAST in an index
+            if ordered.args.get("desc"):
+                ordered.set("nulls_first", None)
+            else:
+                ordered.replace(ordered.this)
     tree = _fold_tree(tree, context.now)
     tree = _interval_arithmetic_to_datetime(tree)
     leftover = tree.find(exp.Interval)

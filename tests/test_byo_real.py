@@ -1,14 +1,12 @@
 """Bring your own real database: Chinook (data/external/chinook, MIT), as its own SQLite file and as a copy
 whose names need quoting (a table ``Invoice Line``, a table named ``Group``, a column ``Order``, a column
-``Cust"Co``), built end to end through ``build-data``: every reference solution solves its task, the
+``Cust"Co``), and as the real PostgreSQL 15 ``pg_dump`` of the same data, built end to end through ``build-data``: every reference solution solves its task, the
 empty and early-finish exploits earn nothing, and the awkward names reach the SQL quoted."""
 from __future__ import annotations
 
 import shutil
 import sqlite3
 from pathlib import Path
-
-import pytest
 
 from env_server.__main__ import main as cli
 from env_server.environment import DataOpsEnv
@@ -68,4 +66,15 @@ def test_names_that_need_quoting_are_quoted_not_fatal(tmp_path, capsys):
     sql = "\n".join((t.gold_sql or "") + "\n".join(t.gold_repair_sql or []) for t in tasks)
     assert '"Invoice Line"' in sql or '"Group"' in sql or '"Order"' in sql
     assert "Invoice Line " not in sql.replace('"Invoice Line"', "")  # never bare
+    _solved_and_unexploitable(tasks)
+
+
+def test_chinook_pg_dump_builds_every_family(tmp_path, capsys):
+    out = tmp_path / "chinook-pg.jsonl"
+    cli(["build-data", "--from-sql", str(CHINOOK.parent / "chinook_pgdump.sql"), "--dialect", "postgres",
+         "--per-family", str(PER_FAMILY), "--out", str(out), "--quiet"])
+    printed = capsys.readouterr().out
+    tasks = load_tasks(out)
+    for family in ("debug", "analyst", "repair"):
+        assert sum(t.family == family for t in tasks) == PER_FAMILY, printed
     _solved_and_unexploitable(tasks)

@@ -78,7 +78,7 @@ def tasks_for_database(
                 key = task.gold_sql or "\n".join(task.gold_repair_sql or [])
                 key += "|" + (task.broken_sql or "") + "|" + task.question
                 if key in seen:
-                    why.add("a duplicate of a task an earlier round made")
+                    why.add("a later round drew a task already made (the database offers no more distinct ones)")
                     continue
                 seen.add(key)
                 tasks.append(task)
