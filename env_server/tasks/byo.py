@@ -119,6 +119,11 @@ def main(
         raise SystemExit(f"no valid task could be generated for {path}: does it have tables with data?")
     save_jsonl(tasks, out)
     print(f"wrote {len(tasks)} tasks for {path.name} to {out} in {time.perf_counter() - started:.1f}s")
+    if dialect in ("postgres", "postgresql"):
+        from env_server import pg_dump
+
+        for line in pg_dump.prepare(path.read_text(encoding="utf-8")).summary():
+            print(f"  {line}")
     for family in families:
         hint = ""
         if not by_family[family]:
