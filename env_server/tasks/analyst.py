@@ -15,11 +15,12 @@ reference date, 2024-12-31, and the goal says so.
 from __future__ import annotations
 
 import random
-from typing import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from env_server.grading import Grader
 from env_server.tasks import splits
 from env_server.tasks.domains import get_domain
+from env_server.tasks.quality import result_problem
 from env_server.tasks.questions import QUESTION_TEMPLATES, synthesise_questions
 from env_server.tasks.rejections import Rejections
 from env_server.tasks.spec import DbSpec, Task
@@ -40,15 +41,18 @@ def tasks_for_db(
     rng_key: str | None = None,
     per_database: int = QUESTIONS_PER_DATABASE,
     rejected: Rejections | None = None,
+    strict: bool = False,
 ) -> Iterator[Task]:
     """Valid analyst tasks on ``db`` for ``split``; ids start with ``analyst-<name>-``. A candidate that
-    cannot be a task is skipped, its reason counted in ``rejected``."""
+    cannot be a task is skipped, its reason counted in ``rejected``. ``strict`` applies the quality rules
+    (:mod:`env_server.tasks.quality`)."""
     rejected = Rejections() if rejected is None else rejected
     rng = random.Random(rng_key or f"analyst|{split}|{name}")
     template = grader.databases.template(db)
     schema = grader.databases.schema(db)
     with template.lock:
-        questions = synthesise_questions(template.conn, schema, rng, nouns or {}, templates=list(templates))
+        questions = synthesise_questions(template.conn, schema, rng, nouns or {}, templates=list(templates),
+                                          strict=strict)
     rng.shuffle(questions)
     kept: dict[str, int] = {}
     for q in questions:
@@ -69,6 +73,9 @@ def tasks_for_db(
             tags=[f"template:{q.template}"],
         )
         problems = grader.task_problems(task)
+        if not problems and strict:
+            degenerate = result_problem(q.gold_sql, grader.reference(task).rows, q.question)
+            problems = [degenerate] if degenerate else []
         if problems:
             rejected.add(problems[0])
             continue

@@ -16,10 +16,10 @@ import calendar
 import random
 import re
 import sqlite3
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, timedelta
 from functools import cached_property
 from types import MappingProxyType
-from typing import Callable, Iterator, Mapping
 
 import sqlglot
 from sqlglot import exp

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from env_server.docs import DocCorpus, write_corpus
 from env_server.grading import Grader

@@ -42,13 +42,14 @@ def _round(grader: Grader, family: str, split: str, db: DbSpec, name: str, r: in
            rejected: Rejections) -> Iterator[Task]:
     key = f"{family}|{split}|{name}|round{r}"
     if family == "debug":
-        return debug.tasks_for_db(grader, split, db, f"{name}-r{r}", BUG_TYPES, rng_key=key, rejected=rejected)
+        return debug.tasks_for_db(grader, split, db, f"{name}-r{r}", BUG_TYPES, rng_key=key, rejected=rejected,
+                                  strict=True)
     if family == "analyst":
         return analyst.tasks_for_db(grader, split, db, f"{name}-r{r}", QUESTION_TEMPLATES, rng_key=key,
-                                    rejected=rejected)
+                                    rejected=rejected, strict=True)
     if family == "repair":
         return repair.tasks_for_db(grader, split, db, f"{name}-r{r}", CORRUPTION_KINDS, rng_key=key,
-                                   rejected=rejected)
+                                   rejected=rejected, strict=True)
     raise ValueError(f"unknown family {family!r}; choose from {', '.join(BYO_FAMILIES)}")
 
 
@@ -130,9 +131,10 @@ def main(
             hint = (" (its tables have too few rows to plant a corruption in)" if family == "repair"
                     else " (nothing in its schema fits the generators)")
         print(f"  {family}: {len(by_family[family])}{hint}")
-        if len(by_family[family]) < per_family and rejected.get(family):
-            print(f"    short of {per_family}; candidates rejected, most common reasons first:")
-            for line in rejected[family].lines():
+        if rejected.get(family):
+            short = f"short of {per_family}; " if len(by_family[family]) < per_family else ""
+            print(f"    {short}candidates rejected, most common reasons first:")
+            for line in rejected[family].lines(8):
                 print(f"      {line}")
     print(f"serve them with: python -m env_server serve --tasks {out}")
     return out

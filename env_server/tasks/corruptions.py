@@ -827,6 +827,7 @@ def plan(
     rng: random.Random,
     nouns: Mapping[str, str] | None = None,
     rejected: Rejections | None = None,
+    strict: bool = False,
 ) -> list[Corruption]:
     """Every corruption applicable to the clean database in ``conn``: up to :data:`MAX_PER_KIND` per kind,
     targets chosen with ``rng``, each checked on a scratch copy. Works on any SQLite database; kinds
@@ -834,12 +835,12 @@ def plan(
 
     ``ValueError`` if ``conn`` has an uncommitted transaction: scratch copies are made with the backup
     API, which waits forever on one. A kind whose planner fails on this database is skipped, its reason counted
-    in ``rejected``."""
+    in ``rejected``. ``strict`` leaves constant columns alone (:mod:`env_server.tasks.quality`)."""
     if conn.in_transaction:
         raise ValueError("plan() needs a committed database: call conn.commit() first")
     probes = tuple(_perturbed(conn, seed) for seed in _PROBE_VARIANTS)
     try:
-        db = _Db(conn=conn, schema=schema, profiles=profile(conn, schema, nouns), probes=probes)
+        db = _Db(conn=conn, schema=schema, profiles=profile(conn, schema, nouns, strict), probes=probes)
         chosen: list[Corruption] = []
         for kind in CORRUPTION_KINDS:
             try:

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
 
 from env_server.grading import Grader, GraderError
 from env_server.tasks.bugs import BUG_TYPES, applicable, inject
 from env_server.tasks.domains import get_domain
 from env_server.tasks.gold_queries import GoldQuery, synthesise
+from env_server.tasks.quality import result_problem
 from env_server.tasks.rejections import Rejections
 from env_server.tasks.spec import DbSpec, Task
 from env_server.tasks.splits import OOD_DOMAINS, TRAIN_DOMAINS, TrainIndex, fill
@@ -99,16 +100,17 @@ def tasks_for_db(
     usage: Counter | None = None,
     golds_per_database: int = GOLDS_PER_DATABASE,
     rejected: Rejections | None = None,
+    strict: bool = False,
 ) -> Iterator[Task]:
     """Valid debug tasks on any database ``db`` (generated or brought by the user); ids start with
-    ``debug-<name>-``. A candidate that cannot be a task is skipped, its reason counted in ``rejected``."""
+    ``debug-<name>-``. A candidate that cannot be a task is skipped, its reason counted in ``rejected``. ``strict`` applies the quality rules (:mod:`env_server.tasks.quality`)."""
     usage = Counter() if usage is None else usage
     rejected = Rejections() if rejected is None else rejected
     rng = random.Random(rng_key or f"debug|{split}|{name}")
     template = grader.databases.template(db)
     schema = grader.databases.schema(db)
     with template.lock:
-        golds = synthesise(template.conn, schema, rng, nouns or {}, rejected=rejected)
+        golds = synthesise(template.conn, schema, rng, nouns or {}, rejected=rejected, strict=strict)
     rng.shuffle(golds)
     used = 0
     for gold in golds:
@@ -133,6 +135,10 @@ def tasks_for_db(
         if not reference.rows or len(reference.rows) > MAX_GOLD_ROWS:
             rejected.add("gold query returns no rows" if not reference.rows
                          else f"gold query returns more than {MAX_GOLD_ROWS} rows")
+            continue
+        degenerate = result_problem(gold.sql, reference.rows, gold.question) if strict else None
+        if degenerate:
+            rejected.add(degenerate)
             continue
         candidates = [b for b in applicable(gold.sql, schema) if b in bug_types]
         rng.shuffle(candidates)

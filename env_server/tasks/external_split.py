@@ -14,11 +14,16 @@ copied into ``data/`` except the glossary lines, which become documents of the c
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from env_server.grading import Grader
 from env_server.tasks import byo, grounded
-from env_server.tasks.external import DEFOG_DBS, defog_dir, domain_name, external_metrics
+from env_server.tasks.external import (
+    DEFOG_DBS,
+    defog_dir,
+    domain_name,
+    external_metrics,
+)
 from env_server.tasks.spec import DbSpec, Task
 
 SPLIT = "heldout_external"

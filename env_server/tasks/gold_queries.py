@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from env_server.identifiers import RESERVED_KEYWORDS, SQL_KEYWORDS
 from env_server.identifiers import ident as _ident
 from env_server.schema import SchemaInfo
+from env_server.tasks.quality import edge_problem, is_constant
 from env_server.tasks.rejections import Rejections
 
 
@@ -109,8 +110,10 @@ def _aliases(names: list[str]) -> dict[str, str]:
     return out
 
 
-def profile(conn: sqlite3.Connection, schema: SchemaInfo, nouns: Mapping[str, str] | None = None) -> dict[str, TableProfile]:
-    """Class every column of every table by what the data in it looks like (trusted connection)."""
+def profile(conn: sqlite3.Connection, schema: SchemaInfo, nouns: Mapping[str, str] | None = None,
+            strict: bool = False) -> dict[str, TableProfile]:
+    """Class every column of every table by what the data in it looks like (trusted connection). ``strict``
+    applies the quality rules (:mod:`env_server.tasks.quality`): a constant column is classed ``constant``."""
     nouns = nouns or {}
     aliases = _aliases(schema.table_names)
     profiles: dict[str, TableProfile] = {}
@@ -125,6 +128,9 @@ def profile(conn: sqlite3.Connection, schema: SchemaInfo, nouns: Mapping[str, st
             is_key = col.primary_key or col.references is not None or col.name.lower() == "id" or col.name.lower().endswith("_id")
             if is_key or not present:
                 columns[col.name] = ColumnProfile(col.name, "key" if is_key else "text", nulls=nulls)
+                continue
+            if strict and is_constant(len(distinct)):  # one value in every row: nothing to filter, group or ask about
+                columns[col.name] = ColumnProfile(col.name, "constant", nulls=nulls)
                 continue
             if all(isinstance(v, (int, float)) for v in present):
                 integer = all(isinstance(v, int) for v in present)
@@ -514,11 +520,22 @@ TEMPLATE_NAMES: tuple[str, ...] = tuple(t.__name__[2:] for t in TEMPLATES)
 def synthesise(
     conn: sqlite3.Connection, schema: SchemaInfo, rng: random.Random, nouns: Mapping[str, str] | None = None,
     rejected: Rejections | None = None,
+    strict: bool = False,
 ) -> list[GoldQuery]:
     """One query per template that fits the schema (trusted connection; read-only use). A template that
-    fails on this database is skipped, its reason counted in ``rejected``."""
-    tables = profile(conn, schema, nouns)
-    edges = [Edge(*fk) for fk in schema.foreign_keys() if fk[2] in tables]
+    fails on this database is skipped, its reason counted in ``rejected``. ``strict`` applies the quality
+    rules of :mod:`env_server.tasks.quality` to columns and joins."""
+    tables = profile(conn, schema, nouns, strict)
+    foreign_keys = schema.foreign_keys()
+    edges = []
+    for fk in foreign_keys:
+        if fk[2] not in tables:
+            continue
+        problem = edge_problem(conn, *fk, foreign_keys) if strict and fk[0] != fk[2] else None
+        if problem is None:
+            edges.append(Edge(*fk))
+        elif rejected is not None:
+            rejected.add(problem)
     ctx = _Ctx(rng=rng, tables=tables, edges=edges)
     for e in edges:
         fk = ident(e.fk)

@@ -21,7 +21,7 @@ train, and ``heldout_external`` over the defog-data databases (:mod:`env_server.
 from __future__ import annotations
 
 import random
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from env_server.answers import check_answer, gold_value
 from env_server.grading import Grader

@@ -14,8 +14,9 @@ from __future__ import annotations
 import random
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 DocStatus = Literal["current", "superseded", "draft"]
 DocKind = Literal["definition", "policy", "note"]

@@ -23,7 +23,7 @@ split of every family first and then refuses held-out candidates that :meth:`Tra
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from env_server.tasks.spec import Task
 

@@ -43,6 +43,7 @@ from env_server.tasks.gold_queries import (
     _total_of,
     profile,
 )
+from env_server.tasks.quality import edge_problem
 
 MIN_SET = 2
 """Fewest members a set answer may have."""
@@ -794,8 +795,10 @@ QUESTION_TEMPLATES: tuple[str, ...] = tuple(t.__name__[2:] for t in _TEMPLATES)
 """Every template name, in the order questions are produced."""
 
 
-def _usable_edges(conn: sqlite3.Connection, schema: SchemaInfo, tables: Mapping[str, TableProfile]) -> tuple[Edge, ...]:
-    """Declared foreign keys between two different profiled tables whose referenced column is unique."""
+def _usable_edges(conn: sqlite3.Connection, schema: SchemaInfo, tables: Mapping[str, TableProfile],
+                  strict: bool = False) -> tuple[Edge, ...]:
+    """Declared foreign keys between two different profiled tables whose referenced column is unique (and, when
+    ``strict``, that pass :func:`~env_server.tasks.quality.edge_problem`)."""
     out = []
     for child, fk, parent, pk in schema.foreign_keys():
         if child == parent or child not in tables or parent not in tables:
@@ -805,7 +808,7 @@ def _usable_edges(conn: sqlite3.Connection, schema: SchemaInfo, tables: Mapping[
         distinct, total = conn.execute(
             f"SELECT COUNT(DISTINCT {_q(pk)}), COUNT({_q(pk)}) FROM {_q(parent)}"
         ).fetchone()
-        if total and distinct == total:
+        if total and distinct == total and not (strict and edge_problem(conn, child, fk, parent, pk, schema.foreign_keys())):
             out.append(Edge(child, fk, parent, pk))
     return tuple(out)
 
@@ -828,12 +831,13 @@ def synthesise_questions(
     rng: random.Random,
     nouns: Mapping[str, str] | None = None,
     templates: Sequence[str] | None = None,
+    strict: bool = False,
 ) -> list[Question]:
     """At most one question per template (all of ``QUESTION_TEMPLATES`` unless ``templates`` names some).
 
     Trusted connection, read-only use. Templates that do not fit the schema or its data are
     skipped, so the result may be shorter than asked for, or empty. ``ValueError`` for an unknown
-    template name.
+    template name. ``strict`` applies the quality rules of :mod:`env_server.tasks.quality` to columns and joins.
     """
     wanted = QUESTION_TEMPLATES if templates is None else tuple(templates)
     unknown = [name for name in wanted if name not in QUESTION_TEMPLATES]
@@ -842,8 +846,8 @@ def synthesise_questions(
     given = dict(nouns or {})
     named = {t.name: given.get(t.name) or _plural(_words(t.name)) for t in schema.tables}
     try:
-        tables = profile(conn, schema, named)
-        edges = _usable_edges(conn, schema, tables)
+        tables = profile(conn, schema, named, strict)
+        edges = _usable_edges(conn, schema, tables, strict)
     except (sqlite3.Error, ValueError, TypeError):
         return []
     ctx = _Ctx(conn=conn, rng=rng, tables=tables, edges=edges)

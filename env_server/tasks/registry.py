@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from env_server.tasks.spec import Task, load_jsonl
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from typing import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from env_server.grading import Grader
 from env_server.tasks import splits
@@ -54,15 +54,17 @@ def tasks_for_db(
     per_database: int = TASKS_PER_DATABASE,
     usage: Counter | None = None,
     rejected: Rejections | None = None,
+    strict: bool = False,
 ) -> Iterator[Task]:
     """Valid repair tasks on the clean database ``db``; ids start with ``repair-<name>-``. A candidate that
-    cannot be a task is skipped, its reason counted in ``rejected``."""
+    cannot be a task is skipped, its reason counted in ``rejected``. ``strict`` applies the quality rules
+    (:mod:`env_server.tasks.quality`)."""
     rejected = Rejections() if rejected is None else rejected
     rng = random.Random(rng_key or f"repair|{split}|{name}")
     template = grader.databases.template(db)
     schema = grader.databases.schema(db)
     with template.lock:
-        corruptions = [c for c in plan(template.conn, schema, rng, nouns or {}, rejected) if c.kind in kinds]
+        corruptions = [c for c in plan(template.conn, schema, rng, nouns or {}, rejected, strict) if c.kind in kinds]
     rng.shuffle(corruptions)
     usage = Counter() if usage is None else usage
     corruptions.sort(key=lambda c: usage[c.kind])  # least-used kinds first, so kinds spread evenly

@@ -17,7 +17,12 @@ from __future__ import annotations
 
 import random
 
-from env_server.tasks.domains._helpers import CITIES, FIRST_NAMES, LAST_NAMES, random_date
+from env_server.tasks.domains._helpers import (
+    CITIES,
+    FIRST_NAMES,
+    LAST_NAMES,
+    random_date,
+)
 from env_server.tasks.spec import DbSpec, Task
 
 

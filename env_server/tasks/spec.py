@@ -22,10 +22,18 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Family = Literal["debug", "repair", "analyst", "grounded"]
 Difficulty = Literal["easy", "medium", "hard"]
@@ -50,7 +58,7 @@ class DbSpec(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _exactly_one_source(self) -> "DbSpec":
+    def _exactly_one_source(self) -> DbSpec:
         generated = self.domain is not None
         embedded = self.schema_sql is not None
         on_disk = self.sqlite_path is not None
@@ -69,7 +77,7 @@ class DbSpec(BaseModel):
         return self
 
     @property
-    def base(self) -> "DbSpec":
+    def base(self) -> DbSpec:
         """The same database without ``setup_sql``."""
         return self.model_copy(update={"setup_sql": None}) if self.setup_sql else self
 
@@ -136,7 +144,7 @@ class Task(BaseModel):
         return split_statements(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _family_fields(self) -> "Task":
+    def _family_fields(self) -> Task:
         required = {
             "debug": ("broken_sql", "gold_sql"),
             "repair": ("gold_repair_sql",),

@@ -16,8 +16,9 @@ further seeds, and a split whose templates run out of new instances ends smaller
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from tqdm import tqdm
 

@@ -7,8 +7,8 @@ build a database with ``populate(conn, get_domain(name), seed)``.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from . import ecommerce, education, finance, healthcare, hr, logistics, streaming
 from .base import Domain, populate

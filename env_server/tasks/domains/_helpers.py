@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import random
 from bisect import bisect
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from itertools import accumulate
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 

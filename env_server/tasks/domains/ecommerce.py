@@ -10,8 +10,19 @@ from __future__ import annotations
 import random
 
 from ._helpers import (
-    COUNTRIES, HISTORY_START, REFERENCE_DATE, maybe_null, money, orphan_or, person_name,
-    random_day, random_timestamp, skewed_picker, subset_ids, unique_email, weighted,
+    COUNTRIES,
+    HISTORY_START,
+    REFERENCE_DATE,
+    maybe_null,
+    money,
+    orphan_or,
+    person_name,
+    random_day,
+    random_timestamp,
+    skewed_picker,
+    subset_ids,
+    unique_email,
+    weighted,
 )
 from .base import Domain
 

@@ -12,8 +12,17 @@ import random
 from datetime import timedelta
 
 from ._helpers import (
-    HISTORY_START, REFERENCE_DATE, maybe_null, orphan_or, person_name, random_date, random_day,
-    skewed_picker, subset_ids, unique_email, weighted,
+    HISTORY_START,
+    REFERENCE_DATE,
+    maybe_null,
+    orphan_or,
+    person_name,
+    random_date,
+    random_day,
+    skewed_picker,
+    subset_ids,
+    unique_email,
+    weighted,
 )
 from .base import Domain
 

@@ -12,8 +12,17 @@ import random
 from datetime import timedelta
 
 from ._helpers import (
-    HISTORY_START, REFERENCE_DATE, LAST_NAMES, maybe_null, money, orphan_or, person_name,
-    random_date, random_day, skewed_picker, weighted,
+    HISTORY_START,
+    LAST_NAMES,
+    REFERENCE_DATE,
+    maybe_null,
+    money,
+    orphan_or,
+    person_name,
+    random_date,
+    random_day,
+    skewed_picker,
+    weighted,
 )
 from .base import Domain
 

@@ -13,8 +13,17 @@ import random
 from datetime import date, timedelta
 
 from ._helpers import (
-    CITIES, HISTORY_START, REFERENCE_DATE, maybe_null, money, orphan_or, person_name,
-    random_date, random_day, skewed_picker, weighted,
+    CITIES,
+    HISTORY_START,
+    REFERENCE_DATE,
+    maybe_null,
+    money,
+    orphan_or,
+    person_name,
+    random_date,
+    random_day,
+    skewed_picker,
+    weighted,
 )
 from .base import Domain
 

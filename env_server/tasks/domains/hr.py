@@ -11,8 +11,18 @@ import random
 from datetime import timedelta
 
 from ._helpers import (
-    CITIES, HISTORY_START, REFERENCE_DATE, maybe_null, money, orphan_or, person_name,
-    random_day, skewed_picker, subset_ids, unique_email, weighted,
+    CITIES,
+    HISTORY_START,
+    REFERENCE_DATE,
+    maybe_null,
+    money,
+    orphan_or,
+    person_name,
+    random_day,
+    skewed_picker,
+    subset_ids,
+    unique_email,
+    weighted,
 )
 from .base import Domain
 

@@ -12,8 +12,19 @@ import random
 from datetime import timedelta
 
 from ._helpers import (
-    CITIES, HISTORY_START, REFERENCE_DATE, maybe_null, money, orphan_or, person_name,
-    random_datetime, random_day, skewed_picker, stamp, subset_ids, weighted,
+    CITIES,
+    HISTORY_START,
+    REFERENCE_DATE,
+    maybe_null,
+    money,
+    orphan_or,
+    person_name,
+    random_datetime,
+    random_day,
+    skewed_picker,
+    stamp,
+    subset_ids,
+    weighted,
 )
 from .base import Domain
 

@@ -11,8 +11,18 @@ import random
 from datetime import timedelta
 
 from ._helpers import (
-    COUNTRIES, FIRST_NAMES, HISTORY_START, REFERENCE_DATE, maybe_null, orphan_or, random_day,
-    random_datetime, skewed_picker, stamp, subset_ids, weighted,
+    COUNTRIES,
+    FIRST_NAMES,
+    HISTORY_START,
+    REFERENCE_DATE,
+    maybe_null,
+    orphan_or,
+    random_datetime,
+    random_day,
+    skewed_picker,
+    stamp,
+    subset_ids,
+    weighted,
 )
 from .base import Domain
 
