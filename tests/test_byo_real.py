@@ -78,3 +78,32 @@ def test_chinook_pg_dump_builds_every_family(tmp_path, capsys):
     for family in ("debug", "analyst", "repair"):
         assert sum(t.family == family for t in tasks) == PER_FAMILY, printed
     _solved_and_unexploitable(tasks)
+
+
+def test_a_table_over_the_profiling_limit_is_sampled_and_the_summary_says_how(tmp_path, capsys):
+    import random
+
+    from env_server.tasks.gold_queries import PROFILE_ROWS
+
+    path = tmp_path / "big.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE store (id INTEGER PRIMARY KEY, city TEXT, manager TEXT)")
+    conn.execute("CREATE TABLE sale (id INTEGER PRIMARY KEY, store_id INT REFERENCES store(id), amount REAL, "
+                 "channel TEXT, sold_on TEXT)")
+    rng = random.Random(0)
+    conn.executemany("INSERT INTO store VALUES (?, ?, ?)",
+                     [(i, rng.choice(["Oslo", "Lima", "Pune", "Kobe"]), f"manager {i}") for i in range(1, 41)])
+    n = 3 * PROFILE_ROWS
+    conn.executemany("INSERT INTO sale VALUES (?, ?, ?, ?, ?)",
+                     [(i, rng.randint(1, 40), round(rng.uniform(1, 500), 2), rng.choice(["web", "shop", "phone"]),
+                       f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}") for i in range(1, n + 1)])
+    conn.commit()
+    conn.close()
+    out = tmp_path / "big.jsonl"
+    cli(["build-data", "--from-sqlite", str(path), "--families", "debug,analyst", "--per-family", "4",
+         "--out", str(out), "--quiet"])
+    printed = capsys.readouterr().out
+    assert f"profiled sale ({n:,} rows) from 1 row in 3 (rowid divisible by 3)" in printed
+    tasks = load_tasks(out)
+    assert {t.family for t in tasks} == {"debug", "analyst"}
+    _solved_and_unexploitable(tasks)

@@ -23,6 +23,7 @@ from env_server.grading import Grader
 from env_server.tasks import analyst, debug, repair
 from env_server.tasks.bugs import BUG_TYPES
 from env_server.tasks.corruptions import CORRUPTION_KINDS
+from env_server.tasks.gold_queries import PROFILE_ROWS
 from env_server.tasks.questions import QUESTION_TEMPLATES
 from env_server.tasks.rejections import Rejections
 from env_server.tasks.spec import DbSpec, Task, save_jsonl
@@ -111,8 +112,10 @@ def main(
     out = Path(out or f"{name}.tasks.jsonl")
     started = time.perf_counter()
     rejected: dict[str, Rejections] = {}
+    grader = Grader()
     try:
-        by_family = tasks_for_database(db, name, families, per_family, progress=progress, rejected=rejected)
+        by_family = tasks_for_database(db, name, families, per_family, grader=grader, progress=progress,
+                                       rejected=rejected)
     except (ValueError, OSError) as exc:
         raise SystemExit(f"cannot generate tasks for {path}: {exc}") from None
     tasks = [t for family in families for t in by_family[family]]
@@ -120,6 +123,11 @@ def main(
         raise SystemExit(f"no valid task could be generated for {path}: does it have tables with data?")
     save_jsonl(tasks, out)
     print(f"wrote {len(tasks)} tasks for {path.name} to {out} in {time.perf_counter() - started:.1f}s")
+    large = [t for t in grader.databases.schema(db).tables if t.row_count > PROFILE_ROWS]
+    for table in large:
+        stride = -(-table.row_count // PROFILE_ROWS)
+        print(f"  profiled {table.name} ({table.row_count:,} rows) from 1 row in {stride} (rowid divisible by {stride}) "
+              f"(tables over {PROFILE_ROWS:,} rows are sampled; literals come from the sample)")
     if dialect in ("postgres", "postgresql"):
         from env_server import pg_dump
 

@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from env_server.identifiers import RESERVED_KEYWORDS, SQL_KEYWORDS
+from env_server.identifiers import RESERVED_KEYWORDS, SQL_KEYWORDS, quote_ident
 from env_server.identifiers import ident as _ident
 from env_server.schema import SchemaInfo
 from env_server.tasks.quality import edge_problem, is_constant
@@ -110,6 +110,30 @@ def _aliases(names: list[str]) -> dict[str, str]:
     return out
 
 
+PROFILE_ROWS = 20_000
+"""Tables with more rows are profiled from a sample: every k-th row by rowid, k = ceil(rows / PROFILE_ROWS).
+Every literal a template draws from the sample exists in the table; quantiles and distinct counts are
+estimates. (The built-in domains' tables hold at most a few thousand rows, so they are read whole.)"""
+
+
+def profile_sample(conn: sqlite3.Connection, table: str, rows: int) -> str:
+    """The ``WHERE`` clause that samples ``table`` for profiling ("" when it is read whole).
+
+    >>> conn = sqlite3.connect(":memory:")
+    >>> _ = conn.execute("CREATE TABLE t (x)")
+    >>> profile_sample(conn, "t", 50_000), profile_sample(conn, "t", 900)
+    (' WHERE rowid % 3 = 0', '')
+    """
+    if rows <= PROFILE_ROWS:
+        return ""
+    stride = -(-rows // PROFILE_ROWS)
+    try:  # a WITHOUT ROWID table has no rowid: read its first rows instead
+        conn.execute(f"SELECT rowid FROM {quote_ident(table)} LIMIT 1")
+    except sqlite3.Error:
+        return f" LIMIT {PROFILE_ROWS}"
+    return f" WHERE rowid % {stride} = 0"
+
+
 def profile(conn: sqlite3.Connection, schema: SchemaInfo, nouns: Mapping[str, str] | None = None,
             strict: bool = False) -> dict[str, TableProfile]:
     """Class every column of every table by what the data in it looks like (trusted connection). ``strict``
@@ -119,9 +143,10 @@ def profile(conn: sqlite3.Connection, schema: SchemaInfo, nouns: Mapping[str, st
     profiles: dict[str, TableProfile] = {}
     for table in schema.tables:
         columns: dict[str, ColumnProfile] = {}
+        sample = profile_sample(conn, table.name, table.row_count)
         pk = next((c.name for c in table.columns if c.primary_key), table.columns[0].name)
         for col in table.columns:
-            values = [r[0] for r in conn.execute(f"SELECT {ident(col.name)} FROM {ident(table.name)}")]
+            values = [r[0] for r in conn.execute(f"SELECT {ident(col.name)} FROM {ident(table.name)}{sample}")]
             present = [v for v in values if v is not None]
             nulls = len(values) - len(present)
             distinct = sorted(set(present), key=lambda v: (str(type(v)), v))
