@@ -50,7 +50,7 @@ def _round(grader: Grader, family: str, split: str, db: DbSpec, name: str, r: in
                                     rejected=rejected, strict=True)
     if family == "repair":
         return repair.tasks_for_db(grader, split, db, f"{name}-r{r}", CORRUPTION_KINDS, rng_key=key,
-                                   rejected=rejected, strict=True)
+                                   rejected=rejected, strict=True, per_database=len(CORRUPTION_KINDS))
     raise ValueError(f"unknown family {family!r}; choose from {', '.join(BYO_FAMILIES)}")
 
 

@@ -849,8 +849,8 @@ def plan(
                 if rejected is not None:
                     rejected.add(f"corruption {kind} raised {type(exc).__name__}")
                 continue
-            if kind in ("format_drift", "case_whitespace"):
-                rng.shuffle(candidates)
+            if strict or kind in ("format_drift", "case_whitespace"):
+                rng.shuffle(candidates)  # strict (BYO): every kind, so later rounds reach other targets
             kept = 0
             for corruption in candidates:
                 if kept >= MAX_PER_KIND:
