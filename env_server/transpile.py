@@ -146,10 +146,22 @@ def load_file(
 ) -> None:
     """Load the SQL file at ``path`` into ``conn`` (see :func:`load_into`)."""
     path = Path(path)
+    if dialect in ("postgres", "postgresql"):
+        from env_server import pg_restore
+
+        if pg_restore.is_custom_format(path):
+            if not pg_restore.available():
+                raise TranspileError(f"{path} is a pg_dump custom-format archive; reading it needs PostgreSQL's "
+                                     f"pg_restore: {pg_restore.INSTALL_HINT}, or dump it again as plain SQL (-Fp)")
+            pg_restore.load_dump(conn, path)
+            return
     text = path.read_text(encoding="utf-8")
     if dialect in ("postgres", "postgresql"):
-        from env_server import pg_dump
+        from env_server import pg_dump, pg_restore
 
+        if pg_dump.is_pg_dump(text) and pg_restore.available():
+            pg_restore.load_dump(conn, path)  # the database that wrote the dump reads it
+            return
         if pg_dump.is_pg_dump(text) or "\nALTER TABLE" in text or text.lstrip().startswith("\\"):
             _load_dump(conn, pg_dump, text, now, str(path))
             return

@@ -8,6 +8,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from env_server.__main__ import main as cli
 from env_server.environment import DataOpsEnv
 from env_server.exploits import Context, play
@@ -69,7 +71,13 @@ def test_names_that_need_quoting_are_quoted_not_fatal(tmp_path, capsys):
     _solved_and_unexploitable(tasks)
 
 
-def test_chinook_pg_dump_builds_every_family(tmp_path, capsys):
+@pytest.mark.parametrize("reader", ["postgres", "sqlglot"])
+def test_chinook_pg_dump_builds_every_family(tmp_path, capsys, monkeypatch, reader):
+    from env_server.pg_restore import available
+
+    if reader == "postgres" and not available():
+        pytest.skip("the embedded PostgreSQL extra is not installed")
+    monkeypatch.setenv("DATAOPS_PG_RESTORE", "1" if reader == "postgres" else "0")
     out = tmp_path / "chinook-pg.jsonl"
     cli(["build-data", "--from-sql", str(CHINOOK.parent / "chinook_pgdump.sql"), "--dialect", "postgres",
          "--per-family", str(PER_FAMILY), "--out", str(out), "--quiet"])
