@@ -221,8 +221,12 @@ def _plural(n: int, word: str) -> str:
 class Grader:
     """Grades submissions against task references. Thread-safe; share one per process."""
 
-    def __init__(self, databases: Databases | None = None, config: GradingConfig | None = None, docs=None):
+    def __init__(self, databases: Databases | None = None, config: GradingConfig | None = None, docs=None,
+                 target_cache: int = TARGET_CACHE_SIZE):
         self.databases = databases or Databases()
+        self.target_cache = target_cache
+        """Repair targets kept (:data:`TARGET_CACHE_SIZE` by default; a task build that checks hundreds of
+        candidates once each keeps few)."""
         self.config = config or GradingConfig()
         self._references: OrderedDict[tuple, Reference | GraderError] = OrderedDict()
         self._targets: OrderedDict[tuple, tuple | GraderError] = OrderedDict()
@@ -472,7 +476,7 @@ class Grader:
             raise GraderError(f"task {task.task_id} has no gold_repair_sql")
         identity = self._identity(task)
         key = (tuple(task.gold_repair_sql), identity, variant)
-        return self._cached(self._targets, key, lambda: self._compute_target(task, variant), TARGET_CACHE_SIZE)
+        return self._cached(self._targets, key, lambda: self._compute_target(task, variant), self.target_cache)
 
     def _compute_target(self, task: Task, variant: int) -> tuple:
         from env_server.state_diff import diff, snapshot

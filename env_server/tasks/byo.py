@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from env_server.databases import Databases
 from env_server.grading import Grader
 from env_server.tasks import analyst, debug, repair
 from env_server.tasks.bugs import BUG_TYPES
@@ -30,6 +31,8 @@ from env_server.tasks.spec import DbSpec, Task, save_jsonl
 
 BYO_FAMILIES: tuple[str, ...] = ("debug", "analyst", "repair")
 PER_FAMILY = 40
+BUILD_CACHE = 16
+"""Databases (the user's, its variants, corrupted candidates) and repair snapshots a build keeps at once."""
 MAX_ROUNDS = 12
 """Generation rounds (each with a fresh seed) tried per family before settling for fewer tasks."""
 
@@ -112,7 +115,9 @@ def main(
     out = Path(out or f"{name}.tasks.jsonl")
     started = time.perf_counter()
     rejected: dict[str, Rejections] = {}
-    grader = Grader()
+    # a repair candidate is a corrupted copy of the database (with its variants and repaired snapshots), checked
+    # once: keep few at once, or a build holds hundreds of copies of the user's database in memory
+    grader = Grader(databases=Databases(capacity=BUILD_CACHE), target_cache=2 * BUILD_CACHE)
     try:
         by_family = tasks_for_database(db, name, families, per_family, grader=grader, progress=progress,
                                        rejected=rejected)
