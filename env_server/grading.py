@@ -60,14 +60,13 @@ import math
 import sqlite3
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from env_server.databases import Databases
 from env_server.models import Grade
 from env_server.sandbox import ErrorKind, Execution, SandboxConfig, execute
 from env_server.tasks.spec import Task, split_statements
-
 
 PARTIAL_CREDIT = 0.1
 TARGET_CACHE_SIZE = 128
