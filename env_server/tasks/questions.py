@@ -91,6 +91,8 @@ class _Ctx:
     rng: random.Random
     tables: Mapping[str, TableProfile]
     edges: tuple[Edge, ...]
+    strict: bool = False
+    """Quality rules on (:mod:`env_server.tasks.quality`), English included (:func:`_a`)."""
 
 
 @dataclass(frozen=True)
@@ -150,8 +152,25 @@ def _singular(noun: str) -> str:
     return noun
 
 
-def _a(phrase: str) -> str:
-    """``phrase`` with an indefinite article: ``a price``, ``an order date``."""
+_PLURAL_HEAD = re.compile(r"^[a-z]+[^su]s\b", re.IGNORECASE)
+_YOU_SOUND = re.compile(r"^(uni|use|usu|uti|eu|one\b)", re.IGNORECASE)
+
+
+def _a(phrase: str, english: bool = False) -> str:
+    """``phrase`` with an indefinite article: ``a price``, ``an order date``.
+
+    With ``english`` (strict builds) the article follows the sound and the number: ``a unit price``,
+    ``milliseconds`` and ``units in stock`` with none. (Off by default: the committed built-in questions were
+    written without it.)
+
+    >>> _a("unit price"), _a("unit price", True), _a("units in stock", True), _a("order date", True)
+    ('an unit price', 'a unit price', 'units in stock', 'an order date')
+    """
+    if english:
+        if _PLURAL_HEAD.match(phrase):
+            return phrase
+        if _YOU_SOUND.match(phrase):
+            return "a " + phrase
     return ("an " if phrase[:1].lower() in tuple("aeiou") else "a ") + phrase
 
 
@@ -318,7 +337,7 @@ def q_count_in_month(ctx: _Ctx) -> Question | None:
     if month is None:
         return None
     sql = f"SELECT COUNT(*) FROM {_q(t.name)} WHERE substr({_q(d.name)}, 1, 7) = '{month}'"
-    text = f"How many {t.noun} have {_a(_date_words(d.name))} in {_month_words(month)}? {INT_FORMAT}"
+    text = f"How many {t.noun} have {_a(_date_words(d.name), ctx.strict)} in {_month_words(month)}? {INT_FORMAT}"
     return _finish(ctx, "count_in_month", text, sql, "int", 1)
 
 
@@ -368,7 +387,7 @@ def q_count_above_average(ctx: _Ctx) -> Question | None:
     m = _pick(ctx, _measures(t))
     col = _q(m.name)
     sql = f"SELECT COUNT(*) FROM {_q(t.name)} WHERE {col} > (SELECT AVG({col}) FROM {_q(t.name)})"
-    text = f"How many {t.noun} have {_a(_words(m.name))} above the average {_words(m.name)} of all {t.noun}? {INT_FORMAT}"
+    text = f"How many {t.noun} have {_a(_words(m.name), ctx.strict)} above the average {_words(m.name)} of all {t.noun}? {INT_FORMAT}"
     return _finish(ctx, "count_above_average", text, sql, "int", 2)
 
 
@@ -475,7 +494,7 @@ def q_month_total(ctx: _Ctx) -> Question | None:
         return None
     sql = f"SELECT ROUND(SUM({_q(m.name)}), 2) FROM {_q(t.name)} WHERE substr({_q(d.name)}, 1, 7) = '{month}'"
     text = (
-        f"What is the {_total(m.name)} of {t.noun} with {_a(_date_words(d.name))} in {_month_words(month)}? "
+        f"What is the {_total(m.name)} of {t.noun} with {_a(_date_words(d.name), ctx.strict)} in {_month_words(month)}? "
         f"{FLOAT_FORMAT}"
     )
     return _finish(ctx, "month_total", text, sql, "float", 1)
@@ -492,7 +511,7 @@ def q_average_children(ctx: _Ctx) -> Question | None:
     )
     one = _singular(j.parent.noun)
     text = (
-        f"On average, how many {j.child.noun} does {_a(one)} have? Count every {one}, including those with "
+        f"On average, how many {j.child.noun} does {_a(one, ctx.strict)} have? Count every {one}, including those with "
         f"none, and only {j.child.noun} that belong to an existing {one}. {FLOAT_FORMAT}"
     )
     return _finish(ctx, "average_children", text, sql, "float", 2)
@@ -749,7 +768,7 @@ def q_labels_above_threshold(ctx: _Ctx) -> Question | None:
         f"AND {_q(t.label)} IS NOT NULL"
     )
     text = (
-        f"Which {t.noun} have {_a(_words(m.name))} above {threshold}? "
+        f"Which {t.noun} have {_a(_words(m.name), ctx.strict)} above {threshold}? "
         f"List the {_words(t.label)} of each, one per line."
     )
     return _finish(ctx, "labels_above_threshold", text, sql, "set", 1)
@@ -850,7 +869,7 @@ def synthesise_questions(
         edges = _usable_edges(conn, schema, tables, strict)
     except (sqlite3.Error, ValueError, TypeError):
         return []
-    ctx = _Ctx(conn=conn, rng=rng, tables=tables, edges=edges)
+    ctx = _Ctx(conn=conn, rng=rng, tables=tables, edges=edges, strict=strict)
     out = []
     for template in _TEMPLATES:
         if template.__name__[2:] in wanted:
