@@ -34,6 +34,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from env_server.identifiers import quote_ident
+
 __all__ = ["Copy", "Prepared", "is_pg_dump", "prepare", "unescape_copy_field"]
 
 _DUMP_MARKERS = re.compile(r"^(-- PostgreSQL database dump|\\restrict |COPY .* FROM stdin;)", re.MULTILINE)
@@ -251,7 +253,7 @@ def prepare(text: str) -> Prepared:
         if index:
             columns = index.group(4)
             if re.fullmatch(rf"\s*{_NAME}(\s+(ASC|DESC))?(\s*,\s*{_NAME}(\s+(ASC|DESC))?)*\s*", columns, re.IGNORECASE):
-                table = _quoted(unquote(index.group(3)))
+                table = quote_ident(unquote(index.group(3)))
                 others.append((line, f"CREATE {index.group(1) or ''}INDEX {index.group(2)} ON {table} ({columns.strip()});"))
             else:
                 prepared.skipped["expression or partial index"] += 1
@@ -273,10 +275,6 @@ def prepare(text: str) -> Prepared:
         _place(out_lines, line, _table_types(body, enums, domains) if body.upper().startswith("INSERT") else body)
     prepared.sql = "\n".join(out_lines)
     return prepared
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _column_lines(body: str) -> list[str]:
@@ -348,12 +346,12 @@ def load_copies(conn, prepared: Prepared, source: str) -> int:
 
     loaded = 0
     for copy in prepared.copies:
-        table = _quoted(copy.table)
+        table = quote_ident(copy.table)
         columns = copy.columns or [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
         if not columns:
             raise TranspileError(f"{source}: line {copy.line}: COPY into {copy.table}, which the dump never creates")
         booleans = [i for i, c in enumerate(columns) if c in prepared.booleans.get(copy.table, set())]
-        sql = f"INSERT INTO {table} ({', '.join(_quoted(c) for c in columns)}) VALUES ({', '.join('?' * len(columns))})"
+        sql = f"INSERT INTO {table} ({', '.join(quote_ident(c) for c in columns)}) VALUES ({', '.join('?' * len(columns))})"
         rows = []
         for offset, raw in enumerate(copy.rows, start=1):
             values = [unescape_copy_field(v) for v in raw]
