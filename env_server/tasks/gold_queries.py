@@ -29,6 +29,8 @@ def ident(name: str) -> str:
     return _ident(name, RESERVED_KEYWORDS)
 
 
+_HUMAN_LABEL = re.compile(r"(name|title|label|username|email|sku|code)$", re.IGNORECASE)
+"""Column names that read as a row's name (strict profiles prefer them as the label)."""
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$")
 
 
@@ -178,6 +180,8 @@ def profile(conn: sqlite3.Connection, schema: SchemaInfo, nouns: Mapping[str, st
             else:
                 columns[col.name] = ColumnProfile(col.name, "text", nulls=nulls)
         labels = [c for c in table.columns if columns[c.name].kind == "label"]
+        if strict:  # name a row the way a person would: by a name or title column when there is one
+            labels = [c for c in labels if _HUMAN_LABEL.search(c.name)] + [c for c in labels if not _HUMAN_LABEL.search(c.name)]
         label = labels[0].name if labels else pk
         profiles[table.name] = TableProfile(
             name=table.name,
