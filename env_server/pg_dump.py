@@ -35,6 +35,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from env_server.identifiers import quote_ident
+from env_server.variants import _split_top_level as split_top_level
 
 __all__ = ["Copy", "Prepared", "is_pg_dump", "prepare", "unescape_copy_field"]
 
@@ -278,20 +279,8 @@ def prepare(text: str) -> Prepared:
 
 
 def _column_lines(body: str) -> list[str]:
-    inner = body[body.index("(") + 1: body.rstrip().rstrip(";").rstrip().rindex(")")]
-    parts, depth, current = [], 0, []
-    for char in inner:
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        if char == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return parts
+    """The comma-separated parts of a ``CREATE TABLE``'s parenthesised body (quotes and nested parentheses kept)."""
+    return split_top_level(body[body.index("(") + 1: body.rstrip().rstrip(";").rstrip().rindex(")")])
 
 
 def _table_types(body: str, enums: dict[str, str], domains: dict[str, str]) -> str:
