@@ -3,13 +3,23 @@ refuses, then checked on everything a bring-your-own build of Chinook writes (wi
 once for every row and a foreign key that is NULL everywhere, as in Sakila)."""
 from __future__ import annotations
 
+import random
 import shutil
 import sqlite3
 from pathlib import Path
 
 from env_server.grading import Grader
+from env_server.schema import introspect
+from env_server.tasks import analyst
 from env_server.tasks.byo import tasks_for_database
-from env_server.tasks.quality import edge_problem, is_constant, result_problem
+from env_server.tasks.gold_queries import synthesise
+from env_server.tasks.quality import (
+    edge_problem,
+    formulation_problem,
+    is_constant,
+    result_problem,
+)
+from env_server.tasks.rejections import Rejections
 from env_server.tasks.spec import DbSpec
 
 CHINOOK = Path(__file__).resolve().parents[1] / "data" / "external" / "chinook" / "Chinook_Sqlite.sqlite"
@@ -44,6 +54,75 @@ def test_dead_and_ambiguous_joins():
     assert edge_problem(conn, "film", "language_id", "language", "id", fks).startswith("ambiguous join")
     assert edge_problem(conn, "review", "film_id", "film", "id", fks).startswith("dead join")
     assert edge_problem(conn, "film", "language_id", "language", "id", fks[:1]) is None
+
+
+def test_two_formulations_must_agree():
+    conn = sqlite3.connect(":memory:")
+    conn.executescript("""
+        CREATE TABLE studio (code TEXT UNIQUE, name TEXT);
+        CREATE TABLE album (id INTEGER PRIMARY KEY, studio_code TEXT REFERENCES studio (code));
+        INSERT INTO studio VALUES ('a', 'Abbey'), ('b', 'Berlin'), (NULL, 'Nowhere');
+        INSERT INTO album VALUES (1, 'a');
+    """)
+    not_exists = "SELECT name FROM studio AS s WHERE NOT EXISTS (SELECT 1 FROM album AS a WHERE a.studio_code = s.code)"
+    not_in = "SELECT name FROM studio AS s WHERE s.code NOT IN (SELECT studio_code FROM album WHERE studio_code IS NOT NULL)"
+    left_join = ("SELECT s.name FROM studio AS s LEFT JOIN album AS a ON a.studio_code = s.code "
+                 "WHERE a.id IS NULL")
+    # a NULL key: "studios with no album" is Berlin under NOT IN, Berlin and Nowhere under NOT EXISTS
+    assert formulation_problem(conn, not_exists, not_in).startswith("formulations disagree")
+    assert formulation_problem(conn, not_exists, left_join) is None
+    assert formulation_problem(conn, not_exists, None) is None
+    assert formulation_problem(conn, not_exists, "SELECT nope FROM studio").startswith("formulations disagree")
+
+
+def _null_keyed_database(path: Path) -> None:
+    """Parents keyed by a UNIQUE code that is NULL on some rows, each with a name, a size and a city;
+    children referencing them (one parent has none)."""
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE studio (code TEXT UNIQUE, name TEXT, rooms INTEGER, city TEXT)")
+    conn.execute("CREATE TABLE album (id INTEGER PRIMARY KEY, title TEXT, studio_code TEXT REFERENCES studio (code), "
+                 "minutes REAL, genre TEXT)")
+    cities = ["Oslo", "Lima", "Kyiv", "Pune"]
+    studios = [(f"s{i}" if i % 5 else None, f"Studio {i}", 1 + (i * 7) % 13, cities[i % 4]) for i in range(40)]
+    conn.executemany("INSERT INTO studio VALUES (?, ?, ?, ?)", studios)
+    coded = [s[0] for s in studios if s[0] is not None]
+    albums = [(i, f"Album {i}", coded[(i * 3) % (len(coded) - 6)], 20 + (i * 11) % 47 + i / 100,
+               ["rock", "jazz", "folk"][i % 3]) for i in range(1, 200)]
+    conn.executemany("INSERT INTO album VALUES (?, ?, ?, ?, ?)", albums)
+    conn.commit()
+    conn.close()
+
+
+def test_strict_builds_drop_anti_joins_whose_formulations_disagree(tmp_path):
+    path = tmp_path / "studios.sqlite"
+    _null_keyed_database(path)
+    db = DbSpec(sqlite_path=str(path))
+    grader = Grader()
+    loose = list(analyst.tasks_for_db(grader, "byo", db, "s", ["count_childless", "childless_parents"],
+                                      per_database=10))
+    assert loose, "the templates apply to this database when the rule is off"
+    rejected = Rejections()
+    strict = list(analyst.tasks_for_db(grader, "byo", db, "s", ["count_childless", "childless_parents"],
+                                       per_database=10, rejected=rejected, strict=True))
+    assert strict == []
+    assert any(r.startswith("formulations disagree") for r in rejected), rejected
+    # the same database with every key present: both formulations agree and the tasks are kept
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE studio SET code = 'n' || rowid WHERE code IS NULL")
+    conn.commit()
+    conn.close()
+    fixed = list(analyst.tasks_for_db(Grader(), "byo", DbSpec(sqlite_path=str(path)), "s",
+                                      ["count_childless", "childless_parents"], per_database=10, strict=True))
+    assert fixed
+
+
+def test_debug_references_carry_their_second_formulation_and_it_agrees_on_chinook():
+    conn = sqlite3.connect(f"file:{CHINOOK}?mode=ro", uri=True)
+    golds = synthesise(conn, introspect(conn), random.Random(3), strict=True)
+    with_alternative = {g.template: g for g in golds if g.alternative}
+    assert {"anti_join", "window_rank"} <= set(with_alternative), sorted(with_alternative)
+    for gold in with_alternative.values():
+        assert formulation_problem(conn, gold.sql, gold.alternative) is None, gold.template
 
 
 def test_a_byo_build_keeps_only_tasks_that_pass_every_rule(tmp_path):

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from env_server.grading import Grader
 from env_server.tasks import splits
 from env_server.tasks.domains import get_domain
-from env_server.tasks.quality import result_problem
+from env_server.tasks.quality import formulation_problem, result_problem
 from env_server.tasks.questions import QUESTION_TEMPLATES, synthesise_questions
 from env_server.tasks.rejections import Rejections
 from env_server.tasks.spec import DbSpec, Task
@@ -75,6 +75,9 @@ def tasks_for_db(
         problems = grader.task_problems(task)
         if not problems and strict:
             degenerate = result_problem(q.gold_sql, grader.reference(task).rows, q.question)
+            if not degenerate and q.alternative:
+                with template.lock:
+                    degenerate = formulation_problem(template.conn, q.gold_sql, q.alternative)
             problems = [degenerate] if degenerate else []
         if problems:
             rejected.add(problems[0])

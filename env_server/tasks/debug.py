@@ -29,7 +29,7 @@ from env_server.grading import Grader, GraderError
 from env_server.tasks.bugs import BUG_TYPES, applicable, inject
 from env_server.tasks.domains import get_domain
 from env_server.tasks.gold_queries import GoldQuery, synthesise
-from env_server.tasks.quality import result_problem
+from env_server.tasks.quality import formulation_problem, result_problem
 from env_server.tasks.rejections import Rejections
 from env_server.tasks.spec import DbSpec, Task
 from env_server.tasks.splits import OOD_DOMAINS, TRAIN_DOMAINS, TrainIndex, fill
@@ -137,6 +137,9 @@ def tasks_for_db(
                          else f"gold query returns more than {MAX_GOLD_ROWS} rows")
             continue
         degenerate = result_problem(gold.sql, reference.rows, gold.question) if strict else None
+        if strict and not degenerate and gold.alternative:
+            with template.lock:
+                degenerate = formulation_problem(template.conn, gold.sql, gold.alternative)
         if degenerate:
             rejected.add(degenerate)
             continue

@@ -34,6 +34,10 @@ _HUMAN_LABEL = re.compile(r"(name|title|label|username|email|sku|code)$", re.IGN
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$")
 
 
+CORRELATED_CHECK_ROWS = 5_000
+"""Largest table whose window-function reference is checked against its correlated-subquery formulation."""
+
+
 @dataclass(frozen=True)
 class GoldQuery:
     """A verified-shape reference query and what it means."""
@@ -44,6 +48,8 @@ class GoldQuery:
     order_matters: bool
     level: int
     """Structural complexity: 1 single table, 2 one join or aggregate, 3 CTE/window/three tables."""
+    alternative: str | None = None
+    """A second standard formulation of ``sql`` that must return the same rows (strict builds check)."""
 
 
 @dataclass
@@ -425,7 +431,11 @@ def t_anti_join(c: _Ctx) -> GoldQuery | None:
         f"LEFT JOIN {ident(ch.name)} AS {ch.alias} ON {ch.alias}.{ident(e.fk)} = {pa.alias}.{ident(e.pk)} WHERE {ch.alias}.{ident(ch.pk)} IS NULL"
     )
     q = f"the {what} of {pa.noun} that have no {ch.noun} at all"
-    return GoldQuery("anti_join", sql, q, False, 2)
+    alternative = (
+        f"SELECT {cols} FROM {ident(pa.name)} AS {pa.alias} WHERE NOT EXISTS (SELECT 1 FROM {ident(ch.name)} AS "
+        f"{ch.alias} WHERE {ch.alias}.{ident(e.fk)} = {pa.alias}.{ident(e.pk)})"
+    )
+    return GoldQuery("anti_join", sql, q, False, 2, alternative)
 
 
 def t_left_join_count(c: _Ctx) -> GoldQuery | None:
@@ -513,7 +523,15 @@ def t_window_rank(c: _Ctx) -> GoldQuery | None:
         f"SELECT {ident(cat.name)}, {ident(t.label)}, {ident(m.name)} FROM ranked WHERE rn <= {k}"
     )
     q = f"for each {_human(cat.name)}, the {k} {t.noun} with the highest {_human(m.name)} (ties broken by lower id): {_human(cat.name)}, {_human(t.label)} and {_human(m.name)}"
-    return GoldQuery("window_rank", sql, q, False, 3)
+    alternative = None
+    if t.rows <= CORRELATED_CHECK_ROWS:  # the correlated formulation is quadratic in the table's rows
+        cat_, m_, pk_ = ident(cat.name), ident(m.name), ident(t.pk)
+        alternative = (
+            f"SELECT o.{cat_}, o.{ident(t.label)}, o.{m_} FROM {ident(t.name)} AS o WHERE o.{m_} IS NOT NULL AND "
+            f"(SELECT COUNT(*) FROM {ident(t.name)} AS i WHERE i.{m_} IS NOT NULL AND i.{cat_} IS o.{cat_} AND "
+            f"(i.{m_} > o.{m_} OR (i.{m_} = o.{m_} AND i.{pk_} < o.{pk_}))) < {k}"
+        )
+    return GoldQuery("window_rank", sql, q, False, 3, alternative)
 
 
 def t_three_way(c: _Ctx) -> GoldQuery | None:

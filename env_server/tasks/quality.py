@@ -13,14 +13,20 @@ The generators check what they build against the data itself:
 * **one group** — a "for each ..." result (``GROUP BY``) with fewer than two groups;
 * **short top N** — a ``LIMIT n`` result with fewer than ``n`` rows ("the 5 staff" returning 2);
 * **degenerate share** — a percentage that is 0 or 100 everywhere, or outside [0, 100]:
-  :func:`result_problem`.
+  :func:`result_problem`;
+* **formulations disagree** — where a reference has a second standard formulation (``NOT EXISTS`` against
+  ``NOT IN`` or ``LEFT JOIN … IS NULL``; a window function against a correlated subquery), the generator
+  writes both and the task is kept only when they return the same rows: a NULL key or a duplicate id
+  makes them differ, and then the question has no single right answer: :func:`formulation_problem`.
 
 Each rule's name opens the reason it gives, so :class:`~env_server.tasks.rejections.Rejections` counts
 candidates per rule.
 """
 from __future__ import annotations
 
+import math
 import sqlite3
+from collections import Counter
 from collections.abc import Sequence
 
 import sqlglot
@@ -28,7 +34,7 @@ from sqlglot import exp
 
 from env_server.identifiers import quote_ident
 
-__all__ = ["MIN_GROUPS", "edge_problem", "is_constant", "result_problem"]
+__all__ = ["MIN_GROUPS", "edge_problem", "formulation_problem", "is_constant", "result_problem"]
 
 MIN_GROUPS = 2
 """Fewest groups a "for each ..." result may have (the reasons say "two")."""
@@ -106,3 +112,36 @@ def _share_values(select: exp.Select | None, rows: Sequence[Sequence[object]], q
     if column is None:
         return []
     return [float(r[column]) for r in rows if len(r) > column and isinstance(r[column], (int, float))]
+
+
+def _rows_as_multiset(rows: Sequence[Sequence[object]]) -> Counter:
+    def value(v: object) -> object:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            number = float(v)
+            return float(f"{number:.9g}") if math.isfinite(number) else number
+        return v
+
+    return Counter(tuple(value(v) for v in row) for row in rows)
+
+
+def formulation_problem(conn: sqlite3.Connection, sql: str, alternative: str | None) -> str | None:
+    """Why two formulations of one reference make the task ambiguous, or ``None``: ``sql`` and
+    ``alternative`` (trusted, read-only) must return the same multiset of rows on ``conn``.
+
+    >>> conn = sqlite3.connect(":memory:")
+    >>> _ = conn.executescript("CREATE TABLE p(id); CREATE TABLE c(pid); INSERT INTO p VALUES (1), (NULL); INSERT INTO c VALUES (5);")
+    >>> formulation_problem(conn, "SELECT COUNT(*) FROM p WHERE NOT EXISTS (SELECT 1 FROM c WHERE c.pid = p.id)",
+    ...                     "SELECT COUNT(*) FROM p WHERE id NOT IN (SELECT pid FROM c WHERE pid IS NOT NULL)")
+    'formulations disagree: two standard formulations of the reference return different rows (a NULL or duplicate key?)'
+    """
+    if alternative is None:
+        return None
+    try:
+        first = conn.execute(sql).fetchall()
+        second = conn.execute(alternative).fetchall()
+    except sqlite3.Error as exc:
+        return f"formulations disagree: the second formulation fails ({exc})"
+    if _rows_as_multiset(first) != _rows_as_multiset(second):
+        return ("formulations disagree: two standard formulations of the reference return different rows "
+                "(a NULL or duplicate key?)")
+    return None

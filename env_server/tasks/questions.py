@@ -81,6 +81,8 @@ class Question:
     """Relative tolerance for ``float`` answers (see the module docstring), ``None`` otherwise."""
     level: int
     """1 single table, 2 one join/group/subquery, 3 CTE, window or nested aggregate."""
+    alternative: str | None = None
+    """A second standard formulation of ``gold_sql`` that must agree with it (strict builds check)."""
 
 
 @dataclass(frozen=True)
@@ -278,8 +280,10 @@ def _untied(ctx: _Ctx, scores_sql: str, places: int = 1) -> bool:
     return all(apart(scores[i], scores[i + 1]) for i in range(min(places, len(scores) - 1)))
 
 
-def _finish(ctx: _Ctx, template: str, question: str, sql: str, answer_type: str, level: int) -> Question | None:
-    """Run ``sql`` and keep the question only when its result has the shape ``answer_type`` needs."""
+def _finish(ctx: _Ctx, template: str, question: str, sql: str, answer_type: str, level: int,
+            alternative: str | None = None) -> Question | None:
+    """Run ``sql`` and keep the question only when its result has the shape ``answer_type`` needs.
+    ``alternative`` is a second formulation of ``sql`` a strict build requires to agree with it."""
     cursor = ctx.conn.execute(sql)
     rows = cursor.fetchall()
     if cursor.description is None or len(cursor.description) != 1:
@@ -307,7 +311,7 @@ def _finish(ctx: _Ctx, template: str, question: str, sql: str, answer_type: str,
                 return None
         else:
             return None
-    return Question(template, question, sql, answer_type, tolerance, level)
+    return Question(template, question, sql, answer_type, tolerance, level, alternative)
 
 
 # -- int templates -----------------------------------------------------------------------------
@@ -406,6 +410,15 @@ def q_parents_with_child_value(ctx: _Ctx) -> Question | None:
     return _finish(ctx, "parents_with_child_value", text, sql, "int", 2)
 
 
+def _not_in(j: _Join, projection: str, condition: str) -> str:
+    """The ``NOT IN`` formulation of the anti-join ``j`` (the templates write ``NOT EXISTS``): ``SELECT
+    projection`` over parents that meet ``condition`` (empty, or ending in ``AND``) and have no child."""
+    return (
+        f"SELECT {projection} FROM {_q(j.parent.name)} AS {j.p} WHERE {condition}{j.p}.{_q(j.pk)} NOT IN "
+        f"(SELECT {j.c}.{_q(j.fk)} FROM {_q(j.child.name)} AS {j.c} WHERE {j.c}.{_q(j.fk)} IS NOT NULL)"
+    )
+
+
 def q_count_childless(ctx: _Ctx) -> Question | None:
     """How many parents have no children at all (anti-join)."""
     j = _pick(ctx, _joins(ctx, lambda ch, pa: True))
@@ -416,7 +429,7 @@ def q_count_childless(ctx: _Ctx) -> Question | None:
         f"(SELECT 1 FROM {_q(j.child.name)} AS {j.c} WHERE {j.c}.{_q(j.fk)} = {j.p}.{_q(j.pk)})"
     )
     text = f"How many {j.parent.noun} have no {j.child.noun} at all? {INT_FORMAT}"
-    return _finish(ctx, "count_childless", text, sql, "int", 2)
+    return _finish(ctx, "count_childless", text, sql, "int", 2, _not_in(j, "COUNT(*)", ""))
 
 
 def q_parents_above_average_children(ctx: _Ctx) -> Question | None:
@@ -668,7 +681,12 @@ def q_label_of_second(ctx: _Ctx) -> Question | None:
         f"Which {one} has the second-highest {_words(m.name)}? "
         f"Answer with its {_words(t.label)} exactly as stored."
     )
-    return _finish(ctx, "label_of_second", text, sql, "string", 3)
+    table = _q(t.name)
+    alternative = (
+        f"SELECT {_q(t.label)} FROM {table} WHERE {col} = (SELECT MAX({col}) FROM {table} "
+        f"WHERE {col} < (SELECT MAX({col}) FROM {table}))"
+    )
+    return _finish(ctx, "label_of_second", text, sql, "string", 3, alternative)
 
 
 # -- set templates -----------------------------------------------------------------------------
@@ -688,7 +706,8 @@ def q_childless_parents(ctx: _Ctx) -> Question | None:
         f"Which {j.parent.noun} have no {j.child.noun} at all? "
         f"List the {_words(j.parent.label)} of each, one per line."
     )
-    return _finish(ctx, "childless_parents", text, sql, "set", 2)
+    return _finish(ctx, "childless_parents", text, sql, "set", 2,
+                   _not_in(j, f"DISTINCT {label}", f"{label} IS NOT NULL AND "))
 
 
 def q_parents_with_many_children(ctx: _Ctx) -> Question | None:
