@@ -15,7 +15,8 @@ the syntax tree where SQLite needs something else, and sqlglot generates the SQL
 * schema qualifiers (``public.author``, ``consumer_div.users``) are dropped: SQLite has one schema;
 * ``PRIMARY KEY`` and ``REFERENCES`` clauses are kept, so ``PRAGMA foreign_key_list`` sees them;
 * interval arithmetic over columns becomes ``DATETIME(x, '+N unit')``;
-* ``CREATE SCHEMA``, ``SET``, ``COMMENT ON`` and transaction statements are dropped (no SQLite meaning).
+* ``CREATE SCHEMA``, ``SET``, ``COMMENT ON``, transaction statements and MySQL's ``LOCK``/``UNLOCK TABLES``
+  are dropped (no SQLite meaning).
 
 Errors are :class:`TranspileError`: the message names the file, the statement number and line, a
 snippet, and what to fix.
@@ -27,7 +28,7 @@ import math
 import re
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
@@ -37,6 +38,10 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.parser import Parser
 from sqlglot.tokens import Token, TokenType
+
+from env_server import sqlglot_quiet
+
+sqlglot_quiet.install()  # a Command fallback is either dropped (LOCK TABLES) or refused with our own message
 
 REFERENCE_NOW = "2025-01-30 12:00:00"
 """The instant every current-time function is pinned to. 2025-01-30 is the date of the defog-data
@@ -97,6 +102,8 @@ class _Context:
     source: str
     tables: dict[str, list[tuple[str, exp.DataType | None]]]
     """Lower-cased table name -> its columns (lower-cased name, declared type), in declared order."""
+    indexes: list[exp.Expr] = field(default_factory=list)
+    """``CREATE INDEX`` statements owed by the statement just rewritten (MySQL's inline ``KEY name (cols)``)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -215,6 +222,9 @@ def _transpile(sql_text: str, dialect: str, now: str, source: str) -> list[_Stat
         except SqlglotError as err:
             raise TranspileError(f"{where}: sqlglot cannot write it as SQLite ({err}). Fix: simplify the statement") from err
         statements.append(_Statement(number, tokens[0].line, _snippet(sql_text, tokens), sql))
+        for index in context.indexes:
+            statements.append(_Statement(number, tokens[0].line, _snippet(sql_text, tokens), index.sql(dialect="sqlite")))
+        context.indexes.clear()
     return statements
 
 
@@ -364,6 +374,8 @@ def _rewrite(tree: exp.Expr, context: _Context, where: str) -> exp.Expr | None:
     _strip_schemas(tree)
     if isinstance(tree, exp.Create) and isinstance(tree.this, exp.Schema):
         _rewrite_create_table(tree.this, context)
+        for prop in list(tree.find_all(*_STORAGE_PROPERTIES)):  # ENGINE=InnoDB, CHARSET=...: nothing in SQLite
+            prop.pop()
     elif isinstance(tree, exp.Insert):
         _rewrite_insert(tree, context)
     for national in list(tree.find_all(exp.National)):  # N'text': SQLite strings are already Unicode
@@ -389,8 +401,15 @@ def _is_noop(tree: exp.Expr) -> bool:
     """Statements without SQLite meaning: schemas, extensions, settings, comments, transactions."""
     if isinstance(tree, exp.Create) and str(tree.args.get("kind") or "").upper() in {"SCHEMA", "EXTENSION"}:
         return True
+    # MySQL dumps wrap each table's rows in LOCK TABLES ... / UNLOCK TABLES: nothing to lock here.
+    if isinstance(tree, exp.Command) and str(tree.this).split()[0].upper() in _NOOP_COMMANDS:
+        return True
     # The loader runs the whole file in its own transaction, so the file's own BEGIN/COMMIT go.
     return isinstance(tree, (exp.Set, exp.Comment, exp.Transaction, exp.Commit, exp.Rollback))
+
+
+_NOOP_COMMANDS = frozenset({"LOCK", "UNLOCK"})
+_STORAGE_PROPERTIES = (exp.EngineProperty, exp.AutoIncrementProperty, exp.CharacterSetProperty, exp.CollateProperty)
 
 
 def _refuse_unsupported(tree: exp.Expr, where: str) -> None:
@@ -415,6 +434,10 @@ def _strip_schemas(tree: exp.Expr) -> None:
 
 
 _SERIALS = {"SERIAL", "BIGSERIAL", "SMALLSERIAL"}
+_UNSIGNED_INTEGERS = {"UINT", "UBIGINT", "USMALLINT", "UTINYINT", "UMEDIUMINT", "UINT128", "UINT256"}
+"""MySQL's ``INT UNSIGNED`` and friends: SQLite integers (an ``INTEGER PRIMARY KEY`` stays a rowid alias)."""
+_TEXT_LIKE = {"ENUM", "ENUM8", "ENUM16", "SET"}
+"""MySQL's ``ENUM(...)`` and ``SET(...)``: stored as their text."""
 
 
 def _rewrite_create_table(schema: exp.Schema, context: _Context) -> None:
@@ -429,6 +452,9 @@ def _rewrite_create_table(schema: exp.Schema, context: _Context) -> None:
             # numbered max(id) + 1 by SQLite. Without one SQLite cannot generate values; callers supply them.
             kind = exp.DataType.build("INTEGER")
             column.set("kind", kind)
+        elif isinstance(kind, exp.DataType) and kind.this.name in _UNSIGNED_INTEGERS | _TEXT_LIKE:
+            kind = exp.DataType.build("INTEGER" if kind.this.name in _UNSIGNED_INTEGERS else "TEXT")
+            column.set("kind", kind)
         for constraint in column.args.get("constraints") or []:
             if isinstance(constraint.kind, exp.DefaultColumnConstraint):
                 _fold_default(constraint.kind, kind, context.now)
@@ -436,6 +462,24 @@ def _rewrite_create_table(schema: exp.Schema, context: _Context) -> None:
     table = schema.this
     if isinstance(table, exp.Table):
         context.tables[table.name.lower()] = columns
+        _move_inline_keys(schema, table, context)
+
+
+def _move_inline_keys(schema: exp.Schema, table: exp.Table, context: _Context) -> None:
+    """MySQL's inline ``UNIQUE KEY name (cols)`` becomes SQLite's ``UNIQUE (cols)``; an inline ``KEY name
+    (cols)`` leaves the table for a ``CREATE INDEX`` run right after it."""
+    for item in list(schema.expressions):
+        if isinstance(item, exp.UniqueColumnConstraint) and isinstance(item.this, exp.Schema):
+            item.set("this", exp.Schema(expressions=item.this.expressions))
+        elif isinstance(item, exp.IndexColumnConstraint):
+            columns = [exp.Ordered(this=exp.column(c.name, quoted=True), nulls_first=True) for c in item.expressions]
+            name = f"{table.name}_{item.this.name if item.this else '_'.join(c.name for c in item.expressions)}"
+            context.indexes.append(exp.Create(
+                kind="INDEX",
+                this=exp.Index(this=exp.to_identifier(name, quoted=True), table=exp.Table(this=exp.to_identifier(table.name, quoted=True)),
+                               params=exp.IndexParameters(columns=columns)),
+            ))
+            item.pop()
 
 
 def _fold_default(default: exp.DefaultColumnConstraint, kind: exp.DataType | None, now: datetime) -> None:

@@ -274,6 +274,26 @@ def test_other_dialects_and_sqlite_input():
     assert sqlite3.connect(":memory:").execute(statement).fetchone()[0].startswith("2025-02-02")
 
 
+def test_a_mysqldump_file_loads_with_its_keys_indexes_and_escapes():
+    """A file laid out as ``mysqldump`` writes it: versioned comments, LOCK TABLES, backquotes, inline KEYs,
+    ENGINE/CHARSET table options, AUTO_INCREMENT, INT UNSIGNED, ENUM, extended INSERTs with backslash escapes."""
+    conn = sqlite3.connect(":memory:")
+    load_file(conn, Path(__file__).parent / "data" / "shop_mysqldump.sql", dialect="mysql")
+    assert conn.execute("SELECT name FROM customer ORDER BY id").fetchall() == [
+        ("Ann O'Neil",), ("Bo",), ('Cy "C"',), ("Di",)]
+    assert conn.execute('SELECT note FROM "order" ORDER BY id').fetchall() == [
+        ("first\nline",), (None,), ("back\\slash",), ("",)]
+    assert conn.execute('SELECT SUM(total), COUNT(DISTINCT status) FROM "order"').fetchone() == (152.74, 3)
+    assert conn.execute('PRAGMA foreign_key_list("order")').fetchone()[2:5] == ("customer", "customer_id", "id")
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+    assert indexes == {"customer_idx_city", "order_fk_customer"}
+    # the inline UNIQUE KEY is a real constraint; the id columns are INTEGER PRIMARY KEYs (rowid aliases)
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO customer (name) VALUES ('Bo')")
+    conn.execute('INSERT INTO "order" (customer_id, total) VALUES (2, 1.5)')
+    assert conn.execute('SELECT id, status FROM "order" WHERE total = 1.5').fetchone() == (5, "new")
+
+
 # ---------------------------------------------------------------------------------------------
 # Errors
 # ---------------------------------------------------------------------------------------------
