@@ -139,6 +139,8 @@ def test_a_byo_build_keeps_only_tasks_that_pass_every_rule(tmp_path):
                                    progress=False, rejected=rejected)
     for family in ("debug", "analyst", "repair"):
         assert len(by_family[family]) >= 10, (family, rejected[family].lines())
+    reasons = " | ".join(rejected["debug"])
+    assert "constant column" in reasons and "ambiguous join" in reasons, reasons
     for task in [t for tasks in by_family.values() for t in tasks]:
         if task.corruption == "legacy_migration":
             continue  # copies a whole table, every column included, by design

@@ -34,6 +34,8 @@ _HUMAN_LABEL = re.compile(r"(name|title|label|username|email|sku|code)$", re.IGN
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$")
 
 
+CONSTANT_COLUMN = "constant column: at most one distinct non-NULL value, so never filtered, grouped or measured"
+"""The reason counted once per constant column a strict profile sets aside."""
 CORRELATED_CHECK_ROWS = 5_000
 """Largest table whose window-function reference is checked against its correlated-subquery formulation."""
 
@@ -573,6 +575,11 @@ def synthesise(
     fails on this database is skipped, its reason counted in ``rejected``. ``strict`` applies the quality
     rules of :mod:`env_server.tasks.quality` to columns and joins."""
     tables = profile(conn, schema, nouns, strict)
+    if rejected is not None:
+        for table in tables.values():
+            for column in table.columns.values():
+                if column.kind == "constant":
+                    rejected.add(CONSTANT_COLUMN)
     foreign_keys = schema.foreign_keys()
     edges = []
     for fk in foreign_keys:
