@@ -180,9 +180,80 @@ def _make_authorizer(mode: Mode, denials: list[str]) -> Callable[..., int]:
 # ---------------------------------------------------------------------------------------------
 
 
-def new_connection() -> sqlite3.Connection:
+@dataclass(slots=True)
+class _Budget:
+    """The running statement's budget, read by a connection's progress handler (inactive between statements)."""
+
+    max_calls: int = 0
+    deadline: float = math.inf
+    calls: int = 0
+    timed_out: bool = False
+    active: bool = False
+
+    def start(self, max_calls: int, deadline: float) -> None:
+        self.max_calls, self.deadline, self.calls, self.timed_out, self.active = max_calls, deadline, 0, False, True
+
+
+def _make_progress(budget: _Budget) -> Callable[[], int]:
+    def progress() -> int:
+        if not budget.active:
+            return 0
+        budget.calls += 1
+        if budget.calls > budget.max_calls or time.perf_counter() > budget.deadline:
+            budget.timed_out = True
+            return 1
+        return 0
+
+    return progress
+
+
+class SandboxConnection(sqlite3.Connection):
+    """A connection the sandbox guards once per mode, not once per statement.
+
+    :func:`execute` installs the authorizer of a mode the first time that mode runs here and keeps it while
+    the mode stays the same, and installs one progress handler that reads the running statement's budget.
+    Installing an authorizer expires every prepared statement (SQLite re-authorizes them on their next run),
+    so re-installing it per statement would throw away SQLite's statement cache; a mode change still does,
+    which is what keeps a statement prepared under ``write`` from running unchecked under ``read``. Until
+    its first guarded statement the connection has no authorizer: trusted code (builds, gold repairs) runs
+    on it freely."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.guard_mode: Mode | None = None
+        self.guard_interval = 0
+        self.denials: list[str] = []
+        self.budget = _Budget()
+        self.authorizer_installs = 0
+        """How many times an authorizer was installed here (each one expires SQLite's prepared statements)."""
+
+    def arm(self, mode: Mode, interval: int) -> None:
+        """Make ``mode``'s authorizer and the budget's progress handler the ones installed."""
+        if self.guard_mode != mode:
+            self.set_authorizer(_make_authorizer(mode, self.denials))
+            self.guard_mode = mode
+            self.authorizer_installs += 1
+        if self.guard_interval != interval:
+            self.set_progress_handler(_make_progress(self.budget), interval)
+            self.guard_interval = interval
+
+    def disarm(self) -> None:
+        """Remove the guards, for trusted code that must write after a guarded statement ran here."""
+        self.set_authorizer(None)
+        self.set_progress_handler(None, 0)
+        self.guard_mode, self.guard_interval = None, 0
+
+
+def connect(target: str = ":memory:", *, uri: bool = False) -> SandboxConnection:
+    """A :class:`SandboxConnection` to ``target``, in autocommit mode, usable from any thread (callers
+    serialise access)."""
+    return sqlite3.connect(target, uri=uri, isolation_level=None, check_same_thread=False,
+                           factory=SandboxConnection)  # type: ignore[return-value]
+
+
+def new_connection() -> SandboxConnection:
     """An empty private in-memory database, usable from any thread (callers serialise access)."""
-    return sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    return connect(":memory:")
 
 
 _PRINTF_SPEC = re.compile(r"%([-+ 0#!,]*)(\*|\d*)(?:\.(\*|\d*))?(l{0,2})(.)", re.DOTALL)
@@ -364,7 +435,6 @@ def execute(
     if not sql.strip().strip(";").strip():
         return Execution(error="no SQL statement was given", error_kind=ErrorKind.SYNTAX)
 
-    denials: list[str] = []
     if purpose == "grading":
         deadline = started + (config.grading_wall_limit_s if wall_limit_s is None else wall_limit_s)
         steps = config.max_vm_steps if max_vm_steps is None else max_vm_steps
@@ -374,20 +444,18 @@ def execute(
         steps = config.max_vm_steps if max_vm_steps is None else min(config.max_vm_steps, max_vm_steps)
         row_cap = config.max_rows_graded
     max_calls = max(1, steps // config.progress_interval)
-    calls = 0
-    timed_out = False
-
-    def progress() -> int:
-        nonlocal calls, timed_out
-        calls += 1
-        if calls > max_calls or time.perf_counter() > deadline:
-            timed_out = True
-            return 1
-        return 0
+    guarded = isinstance(conn, SandboxConnection)
+    if guarded:
+        conn.arm(mode, config.progress_interval)
+        denials, budget = conn.denials, conn.budget
+        denials.clear()
+    else:  # a plain sqlite3 connection: guard this one statement, then leave it as it was
+        denials, budget = [], _Budget()
+        conn.set_authorizer(_make_authorizer(mode, denials))
+        conn.set_progress_handler(_make_progress(budget), config.progress_interval)
+    budget.start(max_calls, deadline)
 
     result = Execution()
-    conn.set_authorizer(_make_authorizer(mode, denials))
-    conn.set_progress_handler(progress, config.progress_interval)
     try:
         before = conn.total_changes
         cursor = conn.execute(sql)
@@ -417,13 +485,15 @@ def execute(
     except BaseException as exc:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        kind, message = _classify(exc, denials, timed_out)
+        kind, message = _classify(exc, denials, budget.timed_out)
         result = Execution(error=message, error_kind=kind)
     finally:
-        conn.set_progress_handler(None, 0)
-        conn.set_authorizer(None)
+        budget.active = False
+        if not guarded:
+            conn.set_progress_handler(None, 0)
+            conn.set_authorizer(None)
     result.elapsed_ms = (time.perf_counter() - started) * 1000
-    result.vm_steps = calls * config.progress_interval
+    result.vm_steps = budget.calls * config.progress_interval
     return result
 
 

@@ -242,3 +242,20 @@ def test_quote_ident_doubles_quotes():
     from env_server.identifiers import quote_ident
 
     assert quote_ident('x"y') == '"x""y"'
+
+
+def test_the_guard_is_installed_once_per_mode_so_prepared_statements_survive(db):
+    for _ in range(50):
+        assert execute(db, "SELECT COUNT(*) FROM users WHERE id > 1", mode="read", config=CONFIG).ok
+    assert db.authorizer_installs == 1
+
+
+def test_a_statement_prepared_for_a_write_is_authorized_again_in_read_mode(db):
+    """Attack: get a DELETE prepared (and cached) in write mode, then send the same text in read mode."""
+    before = db.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+    assert execute(db, "DELETE FROM users WHERE id = 1", mode="write", config=CONFIG).ok
+    again = execute(db, "DELETE FROM users WHERE id = 2", mode="read", config=CONFIG)
+    same = execute(db, "DELETE FROM users WHERE id = 1", mode="read", config=CONFIG)
+    assert again.error_kind is ErrorKind.NOT_AUTHORIZED and same.error_kind is ErrorKind.NOT_AUTHORIZED
+    assert db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == before - 1
+    assert db.authorizer_installs == 2

@@ -19,8 +19,10 @@ def _db():
 def test_a_temp_shadow_is_not_read_as_the_table_and_counts_as_a_difference():
     conn = _db()
     target = snapshot(conn, CONFIG)
+    conn.disarm()  # a snapshot leaves the read guard installed; trusted writes follow
     conn.execute("DELETE FROM customers WHERE id = 2")
     repaired = snapshot(conn, CONFIG)
+    conn.disarm()
     conn.execute("INSERT INTO customers(email) VALUES ('a')")  # corrupt main again
     # a trusted connection could still make a TEMP object; the snapshot reads main and lists temp apart
     conn.execute("CREATE TEMP VIEW customers AS SELECT * FROM main.customers WHERE id IN (1, 3)")
