@@ -1,4 +1,4 @@
-"""Task databases: build each one once (main and variants), then hand out private clones.
+"""Task databases: build each one once (main and variants), then hand out read-only views or private clones.
 
 ``Databases`` is the one object that turns a task's ``db`` spec into SQLite connections. It owns a
 :class:`~env_server.sandbox.TemplateCache`; share one instance between environments and graders
@@ -105,6 +105,11 @@ class Databases:
     def clone(self, db: DbSpec) -> sqlite3.Connection:
         """A private, hardened in-memory copy of the main database of ``db``."""
         return self.template(db, 0).clone(self.config)
+
+    def reader(self, db: DbSpec) -> sqlite3.Connection:
+        """A hardened read-only connection to the main database of ``db`` that shares its pages with every
+        other reader (what read-only episodes use: no copy, a small constant of memory each)."""
+        return self.template(db, 0).reader(self.config)
 
 
 def _build_main(db: DbSpec, conn: sqlite3.Connection) -> None:

@@ -57,7 +57,7 @@ from env_server.models import (
     QueryResult,
 )
 from env_server.reward import RewardConfig, compose
-from env_server.sandbox import SandboxConfig, execute
+from env_server.sandbox import Execution, SandboxConfig, execute
 from env_server.schema import introspect
 from env_server.tasks.registry import TaskRegistry, load_tasks
 from env_server.tasks.spec import Task
@@ -191,7 +191,7 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         if task.family not in SUPPORTED_FAMILIES:
             raise InvalidResetError(f"family {task.family!r} is not playable yet (playable: {', '.join(SUPPORTED_FAMILIES)})")
         self.close()
-        self._conn = self.grader.databases.clone(task.db)
+        self._conn = self._open(task)
         self._task = task
         self._seen = set()
         self._writes = []
@@ -302,6 +302,24 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
 
     # -- internals ------------------------------------------------------------------------------
 
+    def _open(self, task: Task) -> sqlite3.Connection:
+        """The episode's database: a read-only view of the shared template for the families that only read
+        (no copy: the same cost at any size), a private writable copy for repairs (refused, with the
+        numbers, when the database is over the sandbox's page cap: a repair could not write to it)."""
+        databases = self.grader.databases
+        if task.family != "repair":
+            return databases.reader(task.db)
+        template = databases.template(task.db, 0)
+        pages, page_size = template.pages, template.page_size
+        cap = self.grader.sandbox_config.max_page_count
+        if pages > cap:
+            raise InvalidResetError(
+                f"repair task {task.task_id}: its database is {pages * page_size / 2**20:,.0f} MiB and a repair "
+                f"episode works on a private copy limited to {cap * page_size / 2**20:,.0f} MiB "
+                "(SandboxConfig.max_page_count); raise the cap or build repair tasks on a smaller database"
+            )
+        return databases.clone(task.db)
+
     def _choose(self, seed, task_id, family, split, difficulty) -> Task:
         if task_id is not None:
             return self.tasks.get(task_id)
@@ -404,9 +422,9 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
             if result.error_kind:
                 message = f"Query failed ({result.error_kind})."
             return result, message, None
-        # submit_query
-        result = self._run(action.sql, config)
-        grade = self.grader.grade_query(task, action.sql)
+        # submit_query: graded once; the observation shows the grading run on the task database
+        execution, grade = self.grader.run_and_grade_query(task, action.sql)
+        result = self._shown(execution, config) if execution is not None else self._run(action.sql, config)
         verdict = "Correct" if grade.success else "Not correct"
         return result, f"{verdict}: {grade.reason}.", grade
 
@@ -417,6 +435,13 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         if task.family == "repair":
             return introspect(self._conn)
         return self.grader.databases.schema(task.db)
+
+    @staticmethod
+    def _shown(execution: Execution, config: SandboxConfig) -> QueryResult:
+        """A grading run as the agent sees a query: its first ``max_rows_returned`` rows, the count, ``truncated``."""
+        shown = dataclasses.replace(execution, rows=execution.rows[: config.max_rows_returned],
+                                    truncated=len(execution.rows) > config.max_rows_returned)
+        return QueryResult.from_execution(shown)
 
     def _run(self, sql: str, config: SandboxConfig) -> QueryResult:
         assert self._conn is not None

@@ -333,6 +333,12 @@ class Grader:
 
     def grade_query(self, task: Task, sql: str) -> Grade:
         """Grade candidate ``sql`` for a query task (debug, analyst or grounded value SQL)."""
+        return self.run_and_grade_query(task, sql)[1]
+
+    def run_and_grade_query(self, task: Task, sql: str) -> tuple[Execution | None, Grade]:
+        """``sql``'s run on the task database and its grade. The run is the grading run itself (every row up
+        to ``max_rows_graded``), so an episode shows it instead of running the query once more; it is None
+        only when no database was reached."""
         k = self.config.variants
         references = [self.reference(task, variant) for variant in range(k + 1)]
         budget = self.budget_steps(references)
@@ -341,8 +347,10 @@ class Grader:
         failing: list[str] = []
         order_only = False
         passed = 0
+        first: Execution | None = None
         for variant, gold in enumerate(references):
             execution = self.run(task, sql, variant, max_vm_steps=max(remaining, 1))
+            first = execution if first is None else first
             remaining -= execution.vm_steps
             where = "the task database" if variant == 0 else f"variant {variant}"
             if not execution.ok:
@@ -355,7 +363,7 @@ class Grader:
                         f"the task database and its {k} variants together: {self.config.budget_factor:g}x the "
                         f"reference query's {gold_steps:,} steps there, at least {self.config.min_budget_steps:,})"
                     )
-                    return Grade(
+                    return first, Grade(
                         success=False,
                         score=0.0,
                         components={"executes": 0.0 if variant == 0 else 1.0, "row_f1": 0.0, "variants_passed": 0.0},
@@ -363,7 +371,7 @@ class Grader:
                         error_kind=kind.value,
                     )
                 if variant == 0:
-                    return Grade(
+                    return first, Grade(
                         success=False,
                         score=0.0,
                         components={"executes": 0.0, "row_f1": 0.0, "variants_passed": 0.0},
@@ -383,7 +391,7 @@ class Grader:
                     if width != gold.width
                     else f"result differs from the reference on the task database (row F1 {f1:.2f})"
                 )
-                return Grade(
+                return first, Grade(
                     success=False,
                     score=round(self.config.partial_credit * f1, 6),
                     components={"executes": 1.0, "row_f1": round(f1, 6), "variants_passed": 0.0},
@@ -410,7 +418,7 @@ class Grader:
                     f"{', '.join(failing)}): the right rows in another order there; the query relies on an order "
                     "the question does not fix (e.g. it drops a tiebreaker)"
                 )
-        return Grade(success=success, score=score, components=components, reason=reason)
+        return first, Grade(success=success, score=score, components=components, reason=reason)
 
     def grade_submission(
         self, task: Task, sql: str | None = None, answer: object = None, citations: list[str] | None = None

@@ -48,6 +48,7 @@ import re
 import sqlite3
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -101,6 +102,9 @@ class SandboxConfig:
     grading_wall_limit_s: float = 20.0
     """Safety net of a grading run. Grading budgets are VM steps (the same on every machine); this wall
     limit is far above what any step budget takes, so it never decides a grade under normal load."""
+    reader_cache_kib: int = 64
+    """Page cache of one read-only episode connection, in KiB. Its pages are read in place from the shared
+    template (memory-mapped), so this bounds what an open read-only episode costs, whatever the database size."""
     max_repeat_width: int = 100_000
     """Largest width or precision ``printf``/``format`` may use (``%.*c`` repeats a character that many
     times inside one VM step, out of reach of the step budget)."""
@@ -502,19 +506,43 @@ def execute(
 # ---------------------------------------------------------------------------------------------
 
 
+_MMAP_BYTES = 1 << 40
+"""``mmap_size`` of a reader: the whole shared database is read in place, however large."""
+
+
 @dataclass
 class Template:
-    """A built database kept in memory. ``lock`` serialises every use of ``conn``."""
+    """A built database kept in memory. ``lock`` serialises every use of ``conn``.
+
+    ``shared_name`` names the in-memory database (SQLite's ``memdb`` VFS) that read-only connections
+    from :meth:`reader` open next to ``conn``: one copy of the data however many episodes read it. It is
+    ``None`` when the database could only be built as a private ``:memory:`` one (over memdb's 1 GiB)."""
 
     key: tuple
     conn: sqlite3.Connection
     lock: threading.Lock = field(default_factory=threading.Lock)
     info: Any = None
     """Schema introspection of ``conn``, filled on first use by the owner of the cache."""
+    shared_name: str | None = None
+    pages: int = 0
+    """Size of the database in pages (``page_size`` bytes each), as built."""
+    page_size: int = 4096
 
     def clone(self, config: SandboxConfig) -> sqlite3.Connection:
+        """A private, writable copy (repair episodes; replays of repair scripts)."""
         with self.lock:
             return clone(self.conn, config)
+
+    def reader(self, config: SandboxConfig) -> sqlite3.Connection:
+        """A hardened read-only connection to this database, sharing its pages: opening one costs the same
+        at any database size and holds at most ``config.reader_cache_kib`` of cache. (A private clone when
+        the template is not shared.)"""
+        if self.shared_name is None:
+            return self.clone(config)
+        conn = connect(f"file:/{self.shared_name}?vfs=memdb&mode=ro", uri=True)
+        conn.execute(f"PRAGMA cache_size = -{max(1, int(config.reader_cache_kib))}")
+        conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
+        return harden(conn, config)
 
     def execute(
         self,
@@ -532,6 +560,23 @@ class Template:
 
 
 Builder = Callable[[sqlite3.Connection], None]
+
+
+def _build(builder: Builder) -> tuple[SandboxConnection, str | None]:
+    """Run ``builder`` on a new shared in-memory database (``memdb``); a database over memdb's size limit
+    (1 GiB) is built again as a private ``:memory:`` one."""
+    name = f"dataops-{uuid.uuid4().hex}"
+    conn = connect(f"file:/{name}?vfs=memdb", uri=True)
+    try:
+        builder(conn)
+        return conn, name
+    except sqlite3.OperationalError as exc:
+        if "full" not in str(exc):
+            raise
+        conn.close()
+    conn = new_connection()
+    builder(conn)
+    return conn, None
 
 
 class TemplateCache:
@@ -561,10 +606,11 @@ class TemplateCache:
                 found = self._templates.get(key)
                 if found is not None:
                     return found
-            conn = new_connection()
-            builder(conn)
+            conn, shared_name = _build(builder)
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             harden(conn, self.config)
-            template = Template(key=key, conn=conn)
+            template = Template(key=key, conn=conn, shared_name=shared_name, pages=pages, page_size=page_size)
             with self._lock:
                 self._templates[key] = template
                 self._building.pop(key, None)

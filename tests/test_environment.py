@@ -164,3 +164,46 @@ def test_reviewed_step_runs_warned_sql_and_returns_its_findings(env):
     assert obs.metadata["review"]["verdict"] == "warn" and obs.last_result.error is None
     assert [f["code"] for f in obs.review_findings] == ["eq_null"] and "Reviewer warnings" in obs.message
     assert obs.reward == 0.0
+
+
+def test_read_only_episodes_share_one_database_and_cannot_write_it(custom_path):
+    from env_server.grading import Grader
+    from env_server.sandbox import SandboxConfig
+
+    grader = Grader()
+    envs = [DataOpsEnv(tasks=load_tasks(custom_path), grader=grader) for _ in range(20)]
+    for e in envs:
+        e.reset(task_id="custom-1")
+    assert grader.databases.cache.builds == 1, "one database, however many episodes"
+    # attack: even with the sandbox's authorizer out of the way, the episode's connection is read-only
+    conn = envs[0]._conn
+    with pytest.raises(Exception, match="readonly"):
+        conn.execute("DELETE FROM orders")
+    conn.close()
+    other = envs[1].step(A(action_type="run_query", sql="SELECT COUNT(*) FROM orders"))
+    assert other.last_result.rows == [[300]]
+    # and each reader holds a small page cache, not a copy of the data
+    reader = grader.databases.reader(envs[2].tasks.get("custom-1").db)
+    assert reader.execute("PRAGMA cache_size").fetchone()[0] == -SandboxConfig().reader_cache_kib
+
+
+def test_a_repair_database_over_the_page_cap_is_refused_with_the_numbers():
+    from env_server.databases import Databases
+    from env_server.environment import InvalidResetError
+    from env_server.grading import Grader
+    from env_server.sandbox import SandboxConfig
+
+    repair = next(t for t in load_tasks() if t.family == "repair")
+    env = DataOpsEnv(tasks=[repair], grader=Grader(databases=Databases(SandboxConfig(max_page_count=2))))
+    with pytest.raises(InvalidResetError, match=r"MiB and a repair episode works on a private copy limited to"):
+        env.reset(task_id=repair.task_id)
+
+
+def test_submit_grades_once_and_shows_the_grading_run(env):
+    env.reset(task_id="custom-1")
+    statements: list[str] = []
+    env._conn.set_trace_callback(statements.append)
+    obs = env.step(A(action_type="submit_query", sql=GOLD))
+    assert obs.metadata["grade"]["success"]
+    assert statements == [], "the submission was not run again on the episode's database"
+    assert obs.last_result.row_count == 4 and obs.last_result.columns == ["city", "n", "total"]
