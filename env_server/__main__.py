@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
                        help="grading, reset and search cost per family vs raw sqlite3; write results/bench/families.json")
     which.add_argument("--hostile", action="store_true",
                        help="every attack class against a real server; write results/bench/hostile.json")
+    which.add_argument("--scale", action="store_true",
+                       help="reset, memory and grading at 1k/10k/100k/1M rows vs raw sqlite3; write results/bench/scale.json")
     which.add_argument("--reviewer", action="store_true",
                        help="our reviewer vs the keyword baseline on the labelled corpus; write results/bench/reviewer.json")
     sub.add_parser("demo", help="build data if missing, play scripted episodes, print a summary")
@@ -88,6 +90,10 @@ def main(argv: list[str] | None = None) -> None:
         from env_server.bench_reviewer import main as bench_reviewer_main
 
         bench_reviewer_main()
+    elif args.command == "bench" and args.scale:
+        from env_server.bench_scale import main as bench_scale_main
+
+        bench_scale_main()
     elif args.command == "bench" and args.families:
         from env_server.bench_families import main as bench_families_main
 
