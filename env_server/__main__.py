@@ -11,7 +11,12 @@ def main(argv: list[str] | None = None) -> None:
     serve = sub.add_parser("serve", help="run the env server (OpenEnv routes, sessions, /grade, playground)")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes; sessions stay per worker")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="uvicorn worker processes (default 1). With more, /grade, /review, /tasks and /ws scale but "
+                            "HTTP sessions are refused (421): use --replicas for them")
+    serve.add_argument("--replicas", type=int, default=1,
+                       help="start this many one-process servers on ports PORT..PORT+N-1 and print the URL list for "
+                            "DATAOPS_ENV_URL; clients keep each session on the replica that created it")
     serve.add_argument("--tasks", action="append", default=[], metavar="PATH.jsonl",
                        help="custom task file (or folder) added to the built-in tasks; repeatable")
     serve.add_argument("--session-cap", type=int, default=512, help="live sessions per worker (default 512)")
@@ -135,8 +140,58 @@ def serve_main(args: argparse.Namespace) -> None:
     os.environ["DATAOPS_TASKS"] = os.pathsep.join(str(Path(p).resolve()) for p in args.tasks)
     os.environ["DATAOPS_SESSION_CAP"] = str(args.session_cap)
     os.environ["DATAOPS_SESSION_TTL_S"] = str(args.session_ttl)
+    if args.workers < 1 or args.replicas < 1:
+        raise SystemExit("--workers and --replicas must be at least 1")
+    if args.replicas > 1:
+        if args.workers > 1:
+            raise SystemExit("--replicas starts one-process servers: leave --workers at 1")
+        serve_replicas(args)
+        return
+    os.environ["DATAOPS_WORKERS"] = str(args.workers)
+    from env_server.serving import NoDelayH11Protocol
+
     uvicorn.run("env_server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level="info", timeout_graceful_shutdown=3)
+                log_level="info", timeout_graceful_shutdown=3, http=NoDelayH11Protocol)
+
+
+def serve_replicas(args: argparse.Namespace) -> None:
+    """``--replicas N``: N one-process servers on consecutive ports, stopped together."""
+    import signal
+    import subprocess
+    import sys
+
+    ports = [args.port + i for i in range(args.replicas)]
+    procs = []
+    for port in ports:
+        command = [sys.executable, "-m", "env_server", "serve", "--host", args.host, "--port", str(port),
+                   "--session-cap", str(args.session_cap), "--session-ttl", str(args.session_ttl)]
+        for path in args.tasks:
+            command += ["--tasks", str(path)]
+        procs.append(subprocess.Popen(command))
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    print(f"{len(ports)} replicas; clients: DATAOPS_ENV_URL={','.join(f'http://{host}:{p}' for p in ports)}", flush=True)
+
+    def stop(*_: object) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(proc.poll() is None for proc in procs):
+            try:
+                procs[0].wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for proc in procs:
+            proc.wait(timeout=10)
+    failed = [p for proc, p in zip(procs, ports) if proc.returncode not in (0, -signal.SIGTERM, None)]
+    if failed:
+        raise SystemExit(f"replica(s) on port(s) {', '.join(map(str, failed))} stopped with an error")
 
 
 if __name__ == "__main__":

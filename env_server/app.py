@@ -78,6 +78,9 @@ class ServerConfig:
     one submission's own step budget (about a second of work at most) a batch answers within ~3 s."""
     worker_threads: int = 4
     """Threads that run episodes and grading off the event loop (sessions are serialised anyway)."""
+    workers: int = 1
+    """Worker processes serving this app (``serve --workers``). With more than one, HTTP sessions are refused
+    with a message pointing to replicas: a session lives in one process and the next request may reach another."""
 
     @classmethod
     def from_env(cls) -> "ServerConfig":
@@ -86,6 +89,7 @@ class ServerConfig:
             task_paths=paths,
             session_cap=int(os.environ.get("DATAOPS_SESSION_CAP", cls.session_cap)),
             session_ttl_s=float(os.environ.get("DATAOPS_SESSION_TTL_S", cls.session_ttl_s)),
+            workers=int(os.environ.get("DATAOPS_WORKERS", cls.workers)),
         )
 
 
@@ -345,6 +349,21 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
             raise HttpError(503, f"this task cannot be played on this server (not your request): {exc}",
                             code="task_unavailable") from None
 
+    def _one_process() -> None:
+        """HTTP sessions live in this process: refuse them when requests are spread over several workers."""
+        if config.workers > 1:
+            n = config.workers
+            raise HttpError(
+                421,
+                f"this server runs {n} worker processes and an HTTP session lives in one of them, so the session's "
+                "next request could reach another: HTTP sessions need --workers 1. Scale with replicas instead: "
+                f"`python -m env_server serve --replicas {n} --port P` starts {n} one-process servers on ports "
+                f"P..P+{n - 1}; give clients every URL (DATAOPS_ENV_URL=http://HOST:P,http://HOST:P+1,...) and each "
+                "session stays on the replica that created it. /grade, /review, /tasks and WebSocket sessions (/ws) "
+                "work with any number of workers",
+                code="sessions_need_one_process",
+            )
+
     def _respond(session_id: str, observation: DataOpsObservation) -> JSONResponse:
         payload = {"session_id": session_id, **serialize_observation(observation)}
         payload.setdefault("metadata", {})
@@ -356,6 +375,7 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
         x_session_id: str | None = Header(default=None, max_length=128),
     ) -> JSONResponse:
         """Start an episode. Without X-Session-Id a new session is created; its id is returned."""
+        _one_process()
         kwargs = body.model_dump(exclude_none=True)
         if x_session_id is None:
             session = sessions.create()
@@ -371,6 +391,7 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
         return _respond(x_session_id, observation)
 
     async def _step(body: StepBody, session_id: str | None, review: bool) -> JSONResponse:
+        _one_process()
         if session_id is None:
             raise HttpError(400, f"missing {SESSION_HEADER} header: call POST /reset first and send back its session_id")
         async with sessions.use(session_id) as held:
@@ -397,6 +418,7 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
     @app.get("/state", response_model=DataOpsState, tags=["State Management"])
     async def state(x_session_id: str | None = Header(default=None, max_length=128)) -> DataOpsState:
         """The session's episode bookkeeping."""
+        _one_process()
         if x_session_id is None:
             raise HttpError(400, f"missing {SESSION_HEADER} header: /state reports one session's episode")
         async with sessions.use(x_session_id) as held:
@@ -405,6 +427,7 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
     @app.delete("/session", tags=["Environment Control"])
     async def close_session(x_session_id: str | None = Header(default=None, max_length=128)) -> dict[str, str]:
         """End the session and free its slot."""
+        _one_process()
         if x_session_id is None:
             raise HttpError(400, f"missing {SESSION_HEADER} header")
         session = sessions.close(x_session_id)  # interrupts its running statement; never blocks the loop

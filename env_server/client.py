@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import random
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, Tuple, Union
 
@@ -45,6 +46,7 @@ __all__ = [
     "grade_batch",
     "review_batch",
     "parse_base_urls",
+    "pick_replica",
 ]
 
 SESSION_HEADER = "X-Session-Id"
@@ -261,15 +263,18 @@ def _check_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
 class DataOpsClient(_SessionMixin):
     """A blocking client for one HTTP session on the env server.
 
-    ``base_url`` is the server (``http://host:port``); ``timeout`` is in seconds per request;
-    ``transport`` is an optional ``httpx.BaseTransport`` (tests, custom retries, ASGI apps).
+    ``base_url`` is the server (``http://host:port``), or several replicas (a list, or one comma-separated
+    string): the client then plays on one of them, ``replica`` (an index) or one drawn at random, and keeps its
+    session there, since a session lives on the replica that created it. ``timeout`` is in seconds per
+    request; ``transport`` is an optional ``httpx.BaseTransport`` (tests, custom retries, ASGI apps).
     The first :meth:`reset` creates a server session; later calls reuse it (a session the server has
     expired is replaced transparently on the next ``reset``). :meth:`close` ends the session.
     Not thread-safe: use one client per thread (or per concurrent episode).
     """
 
-    def __init__(self, base_url: str, timeout: float = 30.0, transport: httpx.BaseTransport | None = None):
-        self.base_url = base_url.rstrip("/")
+    def __init__(self, base_url: str | Sequence[str], timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None, replica: int | None = None):
+        self.base_url = pick_replica(base_url, replica)
         self._session_id = None
         self._http = httpx.Client(base_url=self.base_url, timeout=_check_timeout(timeout), transport=transport)
 
@@ -363,8 +368,9 @@ class AsyncDataOpsClient(_SessionMixin):
     ``transport`` is an optional ``httpx.AsyncBaseTransport``. Use ``async with`` or ``await close()``.
     """
 
-    def __init__(self, base_url: str, timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None):
-        self.base_url = base_url.rstrip("/")
+    def __init__(self, base_url: str | Sequence[str], timeout: float = 30.0,
+                 transport: httpx.AsyncBaseTransport | None = None, replica: int | None = None):
+        self.base_url = pick_replica(base_url, replica)
         self._session_id = None
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=_check_timeout(timeout), transport=transport)
 
@@ -457,6 +463,15 @@ def parse_base_urls(base_urls: str | Sequence[str]) -> list[str]:
     if not urls:
         raise ValueError("no server URL given (expected 'http://host:port[,http://host2:port...]')")
     return urls
+
+
+def pick_replica(base_urls: str | Sequence[str], replica: int | None = None) -> str:
+    """One URL of ``base_urls`` (a list or a comma-separated string): index ``replica`` (modulo their number),
+    or one drawn at random, so that many clients spread their sessions over the replicas."""
+    urls = parse_base_urls(base_urls)
+    if replica is None:
+        return urls[random.SystemRandom().randrange(len(urls))] if len(urls) > 1 else urls[0]
+    return urls[replica % len(urls)]
 
 
 async def agrade_batch(

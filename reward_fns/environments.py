@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Protocol
 
-from env_server.client import DataOpsClient, DataOpsEnvClient, parse_base_urls
+from env_server.client import DataOpsClient, DataOpsEnvClient, pick_replica
 from env_server.environment import DataOpsEnv, EnvUsageError
 from env_server.models import DataOpsAction, DataOpsObservation
 from reward_fns.backend import ENV_URL_VAR, InProcessBackend, default_backend
@@ -95,12 +95,12 @@ def open_session(base_url: str | None = None, transport: str = "http") -> Episod
         if not isinstance(backend, InProcessBackend):  # pragma: no cover - default_backend is local without a URL
             raise RuntimeError("no server URL and no in-process backend")
         return LocalSession(DataOpsEnv(backend.tasks, grader=backend.grader, reward_config=backend.reward_config))
-    first = parse_base_urls(url)[0]
+    chosen = pick_replica(url)  # one replica per session: its requests must all reach the process holding it
     if transport == "ws":
-        return _WebSocketSession(first)
+        return _WebSocketSession(chosen)
     if transport != "http":
         raise ValueError(f"transport must be 'http' or 'ws', got {transport!r}")
-    return _HttpSession(first)
+    return _HttpSession(chosen)
 
 
 class _Episode:
