@@ -13,6 +13,11 @@ worker), warms it, then measures from this process:
   between steps, as an LLM agent generating its next action would). Each session's first step,
   which opens its TCP connection, is reported apart from the steady-state steps.
 
+* **2 replicas vs 1** (``serve --replicas 2`` against one server, both started in this run): ``/grade``
+  throughput with 4 batches in flight spread over the URLs, saturated ``/step`` latency of 64 sessions each
+  pinned to the replica that created it (sessions lost: any 404 counts), and the latency of one session
+  stepping back to back on one kept-alive connection (a Nagle/delayed-ACK stall would show there as ~40 ms).
+
 Numbers depend on the machine (this one has the CPU count recorded in the provenance); they are
 reported, never asserted.
 """
@@ -48,22 +53,130 @@ def _pct(values: list[float], q: float) -> float:
     return round(percentile(values, q), 3)
 
 
-async def _grade_throughput(url: str, items: list[dict], in_flight: int = 2) -> float:
+async def _grade_throughput(url: str | list[str], items: list[dict], in_flight: int = 2) -> float:
+    """Completions per second through ``/grade``; ``in_flight`` workers, worker ``i`` on ``urls[i % n]``."""
+    urls = [url] if isinstance(url, str) else url
     batches = [items[i: i + BATCH] for i in range(0, len(items), BATCH)]
     queue: asyncio.Queue = asyncio.Queue()
     for batch in batches:
         queue.put_nowait(batch)
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker(client: httpx.AsyncClient, base: str) -> None:
         while not queue.empty():
             batch = queue.get_nowait()
-            response = await client.post("/grade", json={"items": batch})
+            response = await client.post(f"{base}/grade", json={"items": batch})
             response.raise_for_status()
 
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+    async with httpx.AsyncClient(timeout=120) as client:
         started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(in_flight)))
+        await asyncio.gather(*(worker(client, urls[i % len(urls)]) for i in range(in_flight)))
         return len(items) / (time.perf_counter() - started)
+
+
+async def _pinned_sessions(urls: list[str], tasks: list, sessions: int, steps: int) -> dict:
+    """``sessions`` sessions over ``urls`` (session ``i`` on ``urls[i % n]``) through one pooled client, stepping
+    back to back: latency, and sessions lost (a 404 on a session's own replica)."""
+    limits = httpx.Limits(max_connections=sessions, max_keepalive_connections=sessions)
+    lost = 0
+    latencies: list[float] = []
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        ids = []
+        for i in range(sessions):
+            base = urls[i % len(urls)]
+            reset = await client.post(f"{base}/reset", json={"task_id": tasks[i % len(tasks)].task_id})
+            reset.raise_for_status()
+            ids.append((base, reset.json()["session_id"], tasks[i % len(tasks)]))
+
+        async def play(base: str, sid: str, task) -> None:
+            nonlocal lost
+            for i in range(steps):
+                started = time.perf_counter()
+                response = await client.post(f"{base}/step", headers={"X-Session-Id": sid},
+                                             json={"action": {"action_type": "run_query", "sql": task.gold_sql}})
+                if i:
+                    latencies.append((time.perf_counter() - started) * 1000)
+                lost += response.status_code == 404
+
+        await asyncio.gather(*(play(*entry) for entry in ids))
+        await asyncio.gather(*(client.delete(f"{base}/session", headers={"X-Session-Id": sid}) for base, sid, _ in ids))
+    return {"p50": _pct(latencies, 0.5), "p99": _pct(latencies, 0.99), "lost": lost}
+
+
+def _one_connection_ms(url: str, task, steps: int = 200) -> float:
+    """p50 of one session stepping back to back on one kept-alive connection."""
+    with httpx.Client(base_url=url, timeout=60) as client:
+        sid = client.post("/reset", json={"task_id": task.task_id}).json()["session_id"]
+        values = []
+        for _ in range(steps):
+            started = time.perf_counter()
+            response = client.post("/step", headers={"X-Session-Id": sid},
+                                   json={"action": {"action_type": "run_query", "sql": task.gold_sql}})
+            values.append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
+            if response.json()["done"]:  # out of steps: a new episode in the same session (not timed)
+                client.post("/reset", json={"task_id": task.task_id}, headers={"X-Session-Id": sid})
+        client.delete("/session", headers={"X-Session-Id": sid})
+    return _pct(values, 0.5)
+
+
+def _start(args: list[str], urls: list[str]) -> subprocess.Popen:
+    """``python -m env_server serve ARGS``, returned once every URL answers /health."""
+    server = subprocess.Popen([sys.executable, "-m", "env_server", "serve", *args],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = time.perf_counter()
+    for url in urls:
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.perf_counter() - started > 60:
+                server.terminate()
+                raise RuntimeError(f"the server did not start: serve {' '.join(args)}")
+            time.sleep(0.02)
+    return server
+
+
+def _free_port_run(n: int) -> int:
+    """A port P with P..P+n-1 free a moment ago."""
+    for _ in range(50):
+        base = _free_port()
+        try:
+            for i in range(1, n):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", base + i))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no run of free ports")
+
+
+def replicas_vs_one(items: list[dict], tasks: list, sessions: int = 64, steps: int = 10) -> dict:
+    """The same load on one server and on ``serve --replicas 2``, measured back to back in this run."""
+    out = {}
+    for replicas in (1, 2):
+        base = _free_port_run(replicas)
+        urls = [f"http://127.0.0.1:{base + i}" for i in range(replicas)]
+        args = ["--port", str(base), "--session-cap", "1024"] + (["--replicas", str(replicas)] if replicas > 1 else [])
+        server = _start(args, urls)
+        try:
+            asyncio.run(_grade_throughput(urls, items, in_flight=4))  # warm every replica
+            rate = max(asyncio.run(_grade_throughput(urls, items, in_flight=4)) for _ in range(3))
+            pinned = asyncio.run(_pinned_sessions(urls, tasks, sessions, steps))
+            one = _one_connection_ms(urls[0], tasks[0])
+        finally:
+            server.terminate()
+            server.wait(20)
+        out[f"{replicas}_replica{'s' if replicas > 1 else ''}"] = {
+            "grade_completions_per_s_4_in_flight": round(rate, 1),
+            f"step_p50_ms_{sessions}_sessions_saturated": pinned["p50"],
+            f"step_p99_ms_{sessions}_sessions_saturated": pinned["p99"],
+            "sessions_lost": pinned["lost"],
+            "one_connection_step_p50_ms": one,
+        }
+        print(f"{replicas} replica(s): {out[next(reversed(out))]}")
+    return out
 
 
 async def _step_latency(
@@ -153,6 +266,7 @@ def run(n_items: int = 1024, steps: int = 10, seed: int = 0, out: Path = OUT) ->
     finally:
         server.terminate()
         server.wait(10)
+    replicas = replicas_vs_one(items, sample)
 
     http_best, local_best = max(http_rates), max(local_rates)
     figures = {
@@ -175,6 +289,10 @@ def run(n_items: int = 1024, steps: int = 10, seed: int = 0, out: Path = OUT) ->
         },
         "items": len(items),
         "batch_size": BATCH,
+        "replicas_grade_speedup": round(replicas["2_replicas"]["grade_completions_per_s_4_in_flight"]
+                                        / replicas["1_replica"]["grade_completions_per_s_4_in_flight"], 3),
+        "replicas_sessions_lost": replicas["2_replicas"]["sessions_lost"],
+        "replicas_one_connection_step_p50_ms": replicas["2_replicas"]["one_connection_step_p50_ms"],
     }
     targets = {}
     for name, (op, value) in TARGETS.items():
@@ -184,12 +302,15 @@ def run(n_items: int = 1024, steps: int = 10, seed: int = 0, out: Path = OUT) ->
         "provenance": provenance(model=None, split="train", seeds=[seed],
                                  config={"n_items": len(items), "steps_per_session": steps, "workers": 1}),
         "summary": figures,
+        "replicas": replicas,
         "targets": targets,
         "notes": "One uvicorn worker; client and server share this machine's cores. Best of 3 passes for "
         "throughput. http_over_in_process_time = time per completion over HTTP / in-process. step_* figures are "
         "paced (0.5-1.5 s between a session's steps); step_*_saturated have every session stepping back to back, "
         "so they measure queueing on one worker. The step target is checked against the paced figure. "
-        "step_* exclude each session's first step, which opens its TCP connection; first_step_* report those.",
+        "step_* exclude each session's first step, which opens its TCP connection; first_step_* report those. "
+        "replicas: one server vs `serve --replicas 2`, each started in this run with the same load; on a 2-core "
+        "machine the client shares the cores with both replicas, so the speedup is bounded by that.",
     }
     return write_results(out, payload)
 
