@@ -6,10 +6,12 @@ The agent is an untrusted text generator. It may send any string as SQL, by mist
 reward hacking found it. This module guarantees, for every string it is given:
 
 Covered
-  * **No escape from the episode database.** Each episode runs on a private in-memory clone
-    (SQLite backup API) of a cached template. ``ATTACH``/``DETACH`` are denied by the authorizer
-    and ``SQLITE_LIMIT_ATTACHED`` is 0, so no file can be opened; ``load_extension`` and other
-    dangerous functions are denied; extension loading is never enabled.
+  * **No escape from the episode database.** A read-only episode (debug, analyst, grounded) runs on
+    a read-only connection (``mode=ro``) to the cached template itself, an in-memory database shared
+    through SQLite's ``memdb`` VFS: no copy, and no write could land even past the authorizer. A
+    repair episode runs on a private in-memory clone (SQLite backup API). ``ATTACH``/``DETACH`` are
+    denied by the authorizer and ``SQLITE_LIMIT_ATTACHED`` is 0, so no file can be opened;
+    ``load_extension`` and other dangerous functions are denied; extension loading is never enabled.
   * **Least privilege per mode.** ``read`` allows only reads, function calls and recursive CTEs.
     ``write`` (repairs) also allows INSERT, UPDATE, DELETE, CREATE TABLE and CREATE VIEW.
     DROP, ALTER, triggers, indexes, transactions and any PRAGMA outside a small read-only
@@ -28,6 +30,10 @@ Covered
     grading are capped and exceeding the cap is an error, not a silent truncation.
   * **One statement per call.** SQLite compiles one statement and reports the unparsed tail;
     a non-empty tail is refused before anything runs.
+  * **Guards installed once per mode.** A :class:`SandboxConnection` keeps its authorizer while the
+    mode stays the same, so SQLite's prepared statements survive; a change of mode installs the other
+    authorizer, which expires every prepared statement (a write prepared in ``write`` mode is
+    authorized again, and refused, in ``read`` mode).
   * **Typed errors, never exceptions.** :func:`execute` returns an :class:`Execution` whose
     ``error_kind`` is one of ``syntax``, ``not_authorized``, ``timeout``, ``too_large`` or
     ``runtime``, with SQLite's own message. It does not raise into its caller.
