@@ -7,8 +7,10 @@ One debug task per size, on a database of that many orders (and a tenth as many 
   beside the floor of opening the same kind of connection with raw ``sqlite3`` (``vfs=memdb``, ``mode=ro``),
   and beside what a reset used to cost: copying the database (raw ``sqlite3`` backup into ``:memory:``);
 * **memory per open episode**: resident memory added by ``EPISODES`` open episodes, each having run a query
-  that reads the whole orders table, divided by their number, beside the database's own size and beside raw
-  ``sqlite3`` read-only connections with their default page cache doing the same scan;
+  that reads the whole orders table, divided by their number (freed heap is returned to the OS before each
+  reading, so reused memory cannot hide growth), beside the database's own size, beside raw ``sqlite3``
+  read-only connections with their default page cache doing the same scan, and beside a few private copies
+  (what each episode held when every reset copied the database);
 * **grading per completion**: ``Grader.grade_query`` on the gold query, an equivalent rewrite and a broken
   query (best of ``repeats``), beside raw ``sqlite3`` running the same three on plain copies of the task
   database and its variants; and whether gold and rewrite are graded success on every repeat.
@@ -18,6 +20,7 @@ Numbers depend on the machine and are reported, not asserted.
 """
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 import sqlite3
@@ -38,6 +41,7 @@ from env_server.tasks.spec import DbSpec, Task
 OUT = REPO_ROOT / "results" / "bench" / "scale.json"
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 EPISODES = 50
+CLONES = 3
 GOLD = ("SELECT c.city, COUNT(*) AS n, ROUND(SUM(o.amount), 2) AS total FROM orders AS o JOIN customers AS c "
         "ON c.id = o.customer_id WHERE o.status = 'paid' GROUP BY c.city")
 REWRITE = ("SELECT city, n, total FROM (SELECT c.city AS city, COUNT(o.id) AS n, ROUND(SUM(o.amount), 2) AS total "
@@ -71,6 +75,13 @@ def build_database(path: Path, orders: int) -> None:
 
 
 def _rss_bytes() -> int:
+    """Resident memory of this process, after handing freed heap back to the OS (glibc's ``malloc_trim``):
+    otherwise memory freed by an earlier phase is reused silently and new allocations do not show."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the figure may then under-count
+        pass
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
@@ -136,6 +147,16 @@ def measure_size(orders: int, folder: Path, resets: int, repeats: int) -> dict:
     raw_per_connection = (_rss_bytes() - before) / EPISODES
     for conn in raw:
         conn.close()
+    before = _rss_bytes()
+    clones = []
+    for _ in range(CLONES):
+        dest = sqlite3.connect(":memory:")
+        plain.backup(dest)
+        clones.append(dest)
+    per_clone = (_rss_bytes() - before) / CLONES
+    for conn in clones:
+        conn.close()
+    del clones
 
     # grading per completion vs raw sqlite3 on plain copies of the task database and its variants
     copies = []
@@ -176,6 +197,7 @@ def measure_size(orders: int, folder: Path, resets: int, repeats: int) -> dict:
         "episode_memory_mb": round(per_episode / 2**20, 3),
         "floor_raw_reader_memory_mb": round(raw_per_connection / 2**20, 3),
         "episode_memory_over_database": round(per_episode / db_bytes, 4),
+        "private_copy_memory_mb": round(per_clone / 2**20, 3),
         "grading_ms": {name: round(v, 3) for name, v in grading_ms.items()},
         "floor_raw_sqlite_ms": {name: round(v, 3) for name, v in floor_grading_ms.items()},
         "grading_over_floor": {name: round(grading_ms[name] / floor_grading_ms[name], 3) for name in candidates},
