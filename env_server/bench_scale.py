@@ -11,6 +11,9 @@ One debug task per size, on a database of that many orders (and a tenth as many 
   reading, so reused memory cannot hide growth), beside the database's own size, beside raw ``sqlite3``
   read-only connections with their default page cache doing the same scan, and beside a few private copies
   (what each episode held when every reset copied the database);
+* **a repeated query**: one cheap point query run ``REPEATS`` times through the sandbox on one episode
+  connection, beside raw ``sqlite3`` on the same kind of connection (the sandbox keeps its guards installed,
+  so SQLite's prepared statement is reused);
 * **grading per completion**: ``Grader.grade_query`` on the gold query, an equivalent rewrite and a broken
   query (best of ``repeats``), beside raw ``sqlite3`` running the same three on plain copies of the task
   database and its variants; and whether gold and rewrite are graded success on every repeat.
@@ -36,6 +39,7 @@ from env_server.environment import DataOpsEnv
 from env_server.grading import Grader
 from env_server.measure import percentile, print_results
 from env_server.provenance import REPO_ROOT, provenance, write_results
+from env_server.sandbox import execute
 from env_server.tasks.spec import DbSpec, Task
 
 OUT = REPO_ROOT / "results" / "bench" / "scale.json"
@@ -49,6 +53,8 @@ REWRITE = ("SELECT city, n, total FROM (SELECT c.city AS city, COUNT(o.id) AS n,
 BROKEN = ("SELECT c.city, COUNT(*) AS n, ROUND(SUM(o.amount), 2) AS total FROM orders AS o JOIN customers AS c "
           "ON c.id = o.customer_id WHERE o.status = 'Paid' GROUP BY c.city")
 SCAN = "SELECT COUNT(*), SUM(amount) FROM orders WHERE status LIKE '%a%'"
+POINT = "SELECT name, city FROM customers WHERE id = 7"
+REPEATS = 2_000
 TARGETS = {"reset_over_copy": 0.1, "episode_memory_over_database": 0.1}
 """Upper bounds from the issue, checked at the largest size."""
 
@@ -126,6 +132,22 @@ def measure_size(orders: int, folder: Path, resets: int, repeats: int) -> dict:
 
     copy_ms = [_timed(copy) for _ in range(max(3, min(resets, 20)))]
 
+    # a repeated cheap query: the sandbox (guards installed once per mode, so SQLite's prepared statement is
+    # reused) against raw sqlite3 on the same kind of connection
+    reader = grader.databases.reader(task.db)
+    raw_reader = sqlite3.connect(uri, uri=True)
+    config = grader.sandbox_config
+    for _ in range(50):  # warm both
+        execute(reader, POINT, mode="read", config=config)
+        raw_reader.execute(POINT).fetchall()
+    repeat_ms = [_timed(lambda: execute(reader, POINT, mode="read", config=config)) for _ in range(REPEATS)]
+    raw_repeat_ms = [_timed(lambda: raw_reader.execute(POINT).fetchall()) for _ in range(REPEATS)]
+    # the same through execute() on a plain connection, which installs and removes the guards per statement
+    # (what every statement paid before the guards stayed installed)
+    per_statement_ms = [_timed(lambda: execute(raw_reader, POINT, mode="read", config=config)) for _ in range(REPEATS)]
+    reader.close()
+    raw_reader.close()
+
     # memory per open episode, each having scanned the orders table
     gc.collect()
     before = _rss_bytes()
@@ -194,6 +216,10 @@ def measure_size(orders: int, folder: Path, resets: int, repeats: int) -> dict:
         "copy_database_median_ms": round(statistics.median(copy_ms), 3),
         "reset_over_floor": round(percentile(reset_ms, 0.5) / percentile(floor_ms, 0.5), 2),
         "reset_over_copy": round(percentile(reset_ms, 0.5) / statistics.median(copy_ms), 4),
+        "repeated_query_p50_ms": round(percentile(repeat_ms, 0.5), 4),
+        "floor_repeated_query_p50_ms": round(percentile(raw_repeat_ms, 0.5), 4),
+        "repeated_query_over_floor": round(percentile(repeat_ms, 0.5) / percentile(raw_repeat_ms, 0.5), 2),
+        "repeated_query_guards_per_statement_p50_ms": round(percentile(per_statement_ms, 0.5), 4),
         "episode_memory_mb": round(per_episode / 2**20, 3),
         "floor_raw_reader_memory_mb": round(raw_per_connection / 2**20, 3),
         "episode_memory_over_database": round(per_episode / db_bytes, 4),
@@ -225,6 +251,9 @@ def run(sizes: tuple[int, ...] = SIZES, resets: int = 200, repeats: int = 3, out
             "episode_memory_mb": largest["episode_memory_mb"],
             "episode_memory_over_database": largest["episode_memory_over_database"],
             "largest_gold_grading_over_floor": largest["grading_over_floor"]["gold"],
+            "repeated_query_over_floor": largest["repeated_query_over_floor"],
+            "repeated_query_guards_per_statement_over_kept": round(
+                largest["repeated_query_guards_per_statement_p50_ms"] / largest["repeated_query_p50_ms"], 2),
             "correct_graded_success_every_run": all(
                 r["graded_success_every_repeat"]["gold"] and r["graded_success_every_repeat"]["rewrite"]
                 and not any([r["graded_success_every_repeat"]["broken"]]) for r in rows),
