@@ -49,6 +49,9 @@ class DemoConfig:
     """Base-model samples per candidate in the curriculum probe."""
     max_steps: int = 10
     """GRPO steps."""
+    max_train_minutes: float = 9.0
+    """Wall-clock cap of the GRPO stage: the steps left when it runs out are skipped (10 steps took 8.3 min on
+    2 cores, and the whole demo 13.9 min: results/runs/demo/metrics.json)."""
     eval_split: str = "heldout"
     """Held-out split for evaluation: heldout_ood and heldout_external first, then heldout_iid (none repeats a
     train task)."""
@@ -80,7 +83,13 @@ def run(config: DemoConfig = DemoConfig()) -> list[tuple[str, Path]]:
     from training.grpo import Args, train
 
     started = time.time()
-    _stage("1/5 task data")
+    marks: list[tuple[str, float]] = []
+
+    def stage(title: str) -> None:
+        marks.append((title, time.time()))
+        _stage(title)
+
+    stage("1/5 task data")
     if not builtin_task_files():
         from env_server.tasks.build import main as build_main
         from env_server.tasks.registry import data_dir
@@ -95,7 +104,7 @@ def run(config: DemoConfig = DemoConfig()) -> list[tuple[str, Path]]:
 
         model = str(tiny_model_dir(results_dir() / "tiny-model"))
 
-    _stage("2/5 GRPO + LoRA on learnable debug tasks")
+    stage("2/5 GRPO + LoRA on learnable debug tasks")
     probe = REPO / config.curriculum_from if config.curriculum_from else None
     if config.smoke:
         curriculum = "none"
@@ -107,12 +116,12 @@ def run(config: DemoConfig = DemoConfig()) -> list[tuple[str, Path]]:
     args = Args(model=model, difficulty="easy", bug_types=config.train_bug_types, n_tasks=config.train_candidates,
                 curriculum=curriculum, curriculum_k=config.curriculum_k,
                 max_steps=config.max_steps, run_id="demo", max_completion_length=config.max_new_tokens,
-                progress=not config.smoke)
+                max_train_minutes=0.0 if config.smoke else config.max_train_minutes, progress=not config.smoke)
     if config.smoke:
         args.num_generations, args.per_device_train_batch_size, args.lora_r, args.lora_alpha = 2, 4, 4, 8
     run_dir = train(args, command="python -m training.demo" + (" --smoke" if config.smoke else ""))
 
-    _stage("3/5 held-out evaluation: base, trained, calibrators")
+    stage("3/5 held-out evaluation: base, trained, calibrators")
     from training.grpo import sampling_config
 
     sampling = sampling_config(args, temperature=0.0)  # greedy, with training's length, top_p, top_k, fence stop
@@ -127,15 +136,32 @@ def run(config: DemoConfig = DemoConfig()) -> list[tuple[str, Path]]:
     }
     comparison = write_comparison(paths["base"], [paths["trained"]], name="compare_demo_base_vs_demo_trained")
 
-    _stage("4/5 charts")
+    stage("4/5 charts")
     import presentation_graphs
 
     presentation_graphs.render(results_dir(), results_dir() / "figures")
 
-    _stage(f"5/5 results (all stages: {time.time() - started:.0f} s)")
+    finished = time.time()
+    _write_stages(run_dir, marks, finished, config)
+    _stage(f"5/5 results (all stages: {finished - started:.0f} s)")
     rows = [("training run", run_dir / "metrics.json"), *paths.items(), ("trained - base", comparison)]
     print_table(rows)
     return [(label, Path(path)) for label, path in rows]
+
+
+def _write_stages(run_dir: Path, marks: list[tuple[str, float]], finished: float, config: DemoConfig) -> None:
+    """``run_dir/stages.json``: the wall-clock seconds of every stage and in all, with provenance."""
+    from dataclasses import asdict
+
+    from env_server.provenance import provenance, write_results
+
+    ends = [t for _, t in marks[1:]] + [finished]
+    payload = {
+        "provenance": provenance(model=config.model, split=config.eval_split, seeds=[0], config=asdict(config)),
+        "summary": {"total_seconds": round(finished - marks[0][1], 1)},
+        "stages": [{"stage": title, "seconds": round(end - start, 1)} for (title, start), end in zip(marks, ends)],
+    }
+    write_results(run_dir / "stages.json", payload)
 
 
 def print_table(rows: list[tuple[str, Path]]) -> None:
