@@ -25,9 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -36,17 +33,12 @@ import httpx
 from env_server.grading import Grader
 from env_server.measure import percentile, print_results
 from env_server.provenance import REPO_ROOT, provenance, write_results
+from env_server.serving import free_ports, start_server
 from env_server.tasks.registry import load_tasks
 
 OUT = REPO_ROOT / "results" / "bench" / "http.json"
 TARGETS = {"grade_completions_per_s": (">=", 2000.0), "step_p99_ms_256_sessions": ("<=", 20.0)}
 BATCH = 64
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -119,47 +111,14 @@ def _one_connection_ms(url: str, task, steps: int = 200) -> float:
     return _pct(values, 0.5)
 
 
-def _start(args: list[str], urls: list[str]) -> subprocess.Popen:
-    """``python -m env_server serve ARGS``, returned once every URL answers /health."""
-    server = subprocess.Popen([sys.executable, "-m", "env_server", "serve", *args],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    started = time.perf_counter()
-    for url in urls:
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.perf_counter() - started > 60:
-                server.terminate()
-                raise RuntimeError(f"the server did not start: serve {' '.join(args)}")
-            time.sleep(0.02)
-    return server
-
-
-def _free_port_run(n: int) -> int:
-    """A port P with P..P+n-1 free a moment ago."""
-    for _ in range(50):
-        base = _free_port()
-        try:
-            for i in range(1, n):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", base + i))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no run of free ports")
-
-
 def replicas_vs_one(items: list[dict], tasks: list, sessions: int = 64, steps: int = 10) -> dict:
     """The same load on one server and on ``serve --replicas 2``, measured back to back in this run."""
     out = {}
     for replicas in (1, 2):
-        base = _free_port_run(replicas)
+        base = free_ports(replicas)
         urls = [f"http://127.0.0.1:{base + i}" for i in range(replicas)]
         args = ["--port", str(base), "--session-cap", "1024"] + (["--replicas", str(replicas)] if replicas > 1 else [])
-        server = _start(args, urls)
+        server = start_server(args, urls)
         try:
             asyncio.run(_grade_throughput(urls, items, in_flight=4))  # warm every replica
             rate = max(asyncio.run(_grade_throughput(urls, items, in_flight=4)) for _ in range(3))
@@ -218,23 +177,11 @@ def run(n_items: int = 1024, steps: int = 10, seed: int = 0, out: Path = OUT) ->
     tasks = load_tasks(split="train", family="debug")
     sample = random.Random(seed).sample(tasks, n_items // 2)
     items = [{"task_id": t.task_id, "sql": sql} for t in sample for sql in (t.gold_sql, t.broken_sql)]
-    port = _free_port()
+    port = free_ports(1)
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "env_server", "serve", "--port", str(port), "--session-cap", "1024"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    server = start_server(["--port", str(port), "--session-cap", "1024"], [url])
     try:
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.perf_counter() - started > 30:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.02)
         startup_s = time.perf_counter() - started
         print(f"server up in {startup_s:.2f}s; warming it (builds databases and gold results)...")
         asyncio.run(_grade_throughput(url, items))  # warm-up pass

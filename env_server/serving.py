@@ -13,10 +13,13 @@ connection. Every server this project starts uses this protocol.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from typing import Callable
 
+import httpx
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -56,3 +59,41 @@ def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0, timeout_s: floa
         sock.close()
 
     return f"http://{host}:{port}", stop
+
+
+def free_ports(n: int = 1, host: str = "127.0.0.1") -> int:
+    """A port P such that P..P+n-1 were free on ``host`` a moment ago."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            base = probe.getsockname()[1]
+        if base + n > 65535:
+            continue
+        try:
+            for i in range(1, n):
+                with socket.socket() as sock:
+                    sock.bind((host, base + i))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError(f"no run of {n} free ports on {host}")
+
+
+def start_server(args: list[str], urls: list[str], timeout_s: float = 60.0) -> subprocess.Popen:
+    """``python -m env_server serve ARGS`` as a child process, returned once every URL answers ``/health``
+    (its output discarded); a server that exits or does not answer within ``timeout_s`` is a RuntimeError."""
+    server = subprocess.Popen([sys.executable, "-m", "env_server", "serve", *args],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout_s
+    for url in urls:
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.terminate()
+                raise RuntimeError(f"the server did not start: serve {' '.join(args)}")
+            time.sleep(0.02)
+    return server

@@ -4,12 +4,7 @@ spread over both and none is lost."""
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,9 +13,13 @@ from uvicorn.server import ServerState
 
 from env_server.app import ServerConfig, create_app
 from env_server.client import DataOpsClient, pick_replica
-from env_server.serving import NoDelayH11Protocol, serve_in_thread
+from env_server.serving import (
+    NoDelayH11Protocol,
+    free_ports,
+    serve_in_thread,
+    start_server,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 TASK = "debug-fixed-syntax_fix"
 
 
@@ -77,46 +76,11 @@ def test_pick_replica_spreads_and_pins():
         pick_replica(" , ")
 
 
-def _free_ports(n: int) -> int:
-    """A port P such that P..P+n-1 were free a moment ago."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + n >= 65535:
-            continue
-        try:
-            held = []
-            for i in range(n):
-                s = socket.socket()
-                s.bind(("127.0.0.1", base + i))
-                held.append(s)
-            for s in held:
-                s.close()
-            return base
-        except OSError:
-            for s in held:
-                s.close()
-    raise RuntimeError("no run of free ports")
-
-
 def test_two_replicas_serve_64_pooled_sessions_without_losing_one():
-    base = _free_ports(2)
-    proc = subprocess.Popen([sys.executable, "-m", "env_server", "serve", "--replicas", "2", "--port", str(base)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    base = free_ports(2)
     urls = [f"http://127.0.0.1:{base}", f"http://127.0.0.1:{base + 1}"]
+    proc = start_server(["--replicas", "2", "--port", str(base)], urls, timeout_s=120)
     try:
-        deadline = time.monotonic() + 120
-        for url in urls:
-            while True:
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline, "replicas did not start"
-                time.sleep(0.2)
         clients = [DataOpsClient(urls, replica=i) for i in range(64)]
         for client in clients:
             client.reset(task_id=TASK)
