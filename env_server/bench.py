@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from env_server.environment import DataOpsEnv
 from env_server.grading import Grader
-from env_server.measure import percentile, print_results
+from env_server.measure import percentile, print_results, upper_targets
 from env_server.provenance import REPO_ROOT, provenance, write_results
 from env_server.tasks.registry import load_tasks
 
@@ -131,8 +131,7 @@ def run(n_tasks: int = 200, resets: int = 2000, repeats: int = 3, seed: int = 0,
             config={"n_tasks": len(sample), "resets": resets, "repeats": repeats, "variants": k},
         ),
         "summary": figures,
-        "targets": {name: {"target": f"<= {value}", "value": figures[name], "met": figures[name] <= value}
-                    for name, value in TARGETS.items()},
+        "targets": upper_targets(figures, TARGETS),
         "notes": "Per candidate, the best of `repeats` runs for grading and for the floor. The floor executes "
         "every candidate on the task database and all its variants with no budget. Grading does less when it "
         "can: it skips the variants once the task database rules success out, and stops a statement at its "

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from env_server.databases import Databases
 from env_server.environment import DataOpsEnv
 from env_server.grading import Grader
-from env_server.measure import percentile, print_results
+from env_server.measure import percentile, print_results, upper_targets
 from env_server.provenance import REPO_ROOT, provenance, write_results
 from env_server.sandbox import execute
 from env_server.tasks.spec import DbSpec, Task
@@ -259,8 +259,7 @@ def run(sizes: tuple[int, ...] = SIZES, resets: int = 200, repeats: int = 3, out
                 and not any([r["graded_success_every_repeat"]["broken"]]) for r in rows),
         },
         "sizes": rows,
-        "targets": {name: {"target": f"<= {value}", "value": largest[name], "met": largest[name] <= value}
-                    for name, value in TARGETS.items()},
+        "targets": upper_targets(largest, TARGETS),
         "notes": "Floors are raw sqlite3 doing the same operation in the same run: opening a read-only "
         "connection to the same shared in-memory database (reset), the same connections with their default "
         "page cache after the same scan (memory), the same three queries on plain copies of the task database "

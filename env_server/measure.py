@@ -24,3 +24,9 @@ def print_results(path: Path, root: Path | None = None) -> None:
             print(f"  {name}: {value}")
     for name, target in data.get("targets", {}).items():
         print(f"  target {name} {target['target']}: {'met' if target['met'] else 'NOT met'}")
+
+
+def upper_targets(figures: dict, bounds: dict[str, float]) -> dict[str, dict]:
+    """The ``targets`` block of a results JSON for figures that must stay at or below their bound."""
+    return {name: {"target": f"<= {value}", "value": figures[name], "met": figures[name] <= value}
+            for name, value in bounds.items()}
