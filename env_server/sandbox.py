@@ -7,8 +7,9 @@ reward hacking found it. This module guarantees, for every string it is given:
 
 Covered
   * **No escape from the episode database.** A read-only episode (debug, analyst, grounded) runs on
-    a read-only connection (``mode=ro``) to the cached template itself, an in-memory database shared
-    through SQLite's ``memdb`` VFS: no copy, and no write could land even past the authorizer. A
+    a read-only connection (``mode=ro``) to one shared copy of the cached template, an in-memory
+    database of SQLite's ``memdb`` VFS: no copy per episode, and no write could land even past the
+    authorizer. A
     repair episode runs on a private in-memory clone (SQLite backup API). ``ATTACH``/``DETACH`` are
     denied by the authorizer and ``SQLITE_LIMIT_ATTACHED`` is 0, so no file can be opened;
     ``load_extension`` and other dangerous functions are denied; extension loading is never enabled.
@@ -520,9 +521,10 @@ _MMAP_BYTES = 1 << 40
 class Template:
     """A built database kept in memory. ``lock`` serialises every use of ``conn``.
 
-    ``shared_name`` names the in-memory database (SQLite's ``memdb`` VFS) that read-only connections
-    from :meth:`reader` open next to ``conn``: one copy of the data however many episodes read it. It is
-    ``None`` when the database could only be built as a private ``:memory:`` one (over memdb's 1 GiB)."""
+    ``conn`` is a private ``:memory:`` database: grading runs on it at full speed. The first :meth:`reader`
+    copies it once into a named in-memory database of SQLite's ``memdb`` VFS (``shared_name``), which every
+    read-only connection then opens in place: one extra copy per database that episodes read, however many
+    episodes read it. (A database over memdb's 1 GiB gets private clones instead.)"""
 
     key: tuple
     conn: sqlite3.Connection
@@ -530,9 +532,12 @@ class Template:
     info: Any = None
     """Schema introspection of ``conn``, filled on first use by the owner of the cache."""
     shared_name: str | None = None
+    """The ``memdb`` name readers open (None until the first reader, or when the database is too large)."""
     pages: int = 0
     """Size of the database in pages (``page_size`` bytes each), as built."""
     page_size: int = 4096
+    _shared: sqlite3.Connection | None = None
+    _unshareable: bool = False
 
     def clone(self, config: SandboxConfig) -> sqlite3.Connection:
         """A private, writable copy (repair episodes; replays of repair scripts)."""
@@ -540,11 +545,21 @@ class Template:
             return clone(self.conn, config)
 
     def reader(self, config: SandboxConfig) -> sqlite3.Connection:
-        """A hardened read-only connection to this database, sharing its pages: opening one costs the same
-        at any database size and holds at most ``config.reader_cache_kib`` of cache. (A private clone when
-        the template is not shared.)"""
-        if self.shared_name is None:
-            return self.clone(config)
+        """A hardened read-only connection to this database, sharing its pages with every other reader:
+        opening one costs the same at any database size and holds at most ``config.reader_cache_kib`` of
+        cache (a private clone when the database is too large to share)."""
+        with self.lock:
+            if self._shared is None and not self._unshareable:
+                name = f"dataops-{uuid.uuid4().hex}"
+                holder = connect(f"file:/{name}?vfs=memdb", uri=True)
+                try:
+                    self.conn.backup(holder)
+                    self._shared, self.shared_name = holder, name
+                except sqlite3.OperationalError:  # over memdb's size limit
+                    holder.close()
+                    self._unshareable = True
+            if self._unshareable:
+                return clone(self.conn, config)
         conn = connect(f"file:/{self.shared_name}?vfs=memdb&mode=ro", uri=True)
         conn.execute(f"PRAGMA cache_size = -{max(1, int(config.reader_cache_kib))}")
         conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
@@ -566,23 +581,6 @@ class Template:
 
 
 Builder = Callable[[sqlite3.Connection], None]
-
-
-def _build(builder: Builder) -> tuple[SandboxConnection, str | None]:
-    """Run ``builder`` on a new shared in-memory database (``memdb``); a database over memdb's size limit
-    (1 GiB) is built again as a private ``:memory:`` one."""
-    name = f"dataops-{uuid.uuid4().hex}"
-    conn = connect(f"file:/{name}?vfs=memdb", uri=True)
-    try:
-        builder(conn)
-        return conn, name
-    except sqlite3.OperationalError as exc:
-        if "full" not in str(exc):
-            raise
-        conn.close()
-    conn = new_connection()
-    builder(conn)
-    return conn, None
 
 
 class TemplateCache:
@@ -612,11 +610,12 @@ class TemplateCache:
                 found = self._templates.get(key)
                 if found is not None:
                     return found
-            conn, shared_name = _build(builder)
+            conn = new_connection()
+            builder(conn)
             pages = conn.execute("PRAGMA page_count").fetchone()[0]
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             harden(conn, self.config)
-            template = Template(key=key, conn=conn, shared_name=shared_name, pages=pages, page_size=page_size)
+            template = Template(key=key, conn=conn, pages=pages, page_size=page_size)
             with self._lock:
                 self._templates[key] = template
                 self._building.pop(key, None)
