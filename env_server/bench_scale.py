@@ -256,7 +256,7 @@ def run(sizes: tuple[int, ...] = SIZES, resets: int = 200, repeats: int = 3, out
                 largest["repeated_query_guards_per_statement_p50_ms"] / largest["repeated_query_p50_ms"], 2),
             "correct_graded_success_every_run": all(
                 r["graded_success_every_repeat"]["gold"] and r["graded_success_every_repeat"]["rewrite"]
-                and not any([r["graded_success_every_repeat"]["broken"]]) for r in rows),
+                and not r["graded_success_every_repeat"]["broken"] for r in rows),
         },
         "sizes": rows,
         "targets": upper_targets(largest, TARGETS),

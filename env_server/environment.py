@@ -424,7 +424,7 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
             return result, message, None
         # submit_query: graded once; the observation shows the grading run on the task database
         execution, grade = self.grader.run_and_grade_query(task, action.sql)
-        result = self._shown(execution, config) if execution is not None else self._run(action.sql, config)
+        result = self._shown(execution, config)
         verdict = "Correct" if grade.success else "Not correct"
         return result, f"{verdict}: {grade.reason}.", grade
 

@@ -335,10 +335,9 @@ class Grader:
         """Grade candidate ``sql`` for a query task (debug, analyst or grounded value SQL)."""
         return self.run_and_grade_query(task, sql)[1]
 
-    def run_and_grade_query(self, task: Task, sql: str) -> tuple[Execution | None, Grade]:
+    def run_and_grade_query(self, task: Task, sql: str) -> tuple[Execution, Grade]:
         """``sql``'s run on the task database and its grade. The run is the grading run itself (every row up
-        to ``max_rows_graded``), so an episode shows it instead of running the query once more; it is None
-        only when no database was reached."""
+        to ``max_rows_graded``), so an episode shows it instead of running the query once more."""
         k = self.config.variants
         references = [self.reference(task, variant) for variant in range(k + 1)]
         budget = self.budget_steps(references)
@@ -347,10 +346,10 @@ class Grader:
         failing: list[str] = []
         order_only = False
         passed = 0
-        first: Execution | None = None
+        first = execution = self.run(task, sql, 0, max_vm_steps=remaining)  # the task database, always run
         for variant, gold in enumerate(references):
-            execution = self.run(task, sql, variant, max_vm_steps=max(remaining, 1))
-            first = execution if first is None else first
+            if variant:
+                execution = self.run(task, sql, variant, max_vm_steps=max(remaining, 1))
             remaining -= execution.vm_steps
             where = "the task database" if variant == 0 else f"variant {variant}"
             if not execution.ok:

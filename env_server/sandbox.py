@@ -9,8 +9,7 @@ Covered
   * **No escape from the episode database.** A read-only episode (debug, analyst, grounded) runs on
     a read-only connection (``mode=ro``) to one shared copy of the cached template, an in-memory
     database of SQLite's ``memdb`` VFS: no copy per episode, and no write could land even past the
-    authorizer. A
-    repair episode runs on a private in-memory clone (SQLite backup API). ``ATTACH``/``DETACH`` are
+    authorizer. A repair episode runs on a private in-memory clone (SQLite backup API). ``ATTACH``/``DETACH`` are
     denied by the authorizer and ``SQLITE_LIMIT_ATTACHED`` is 0, so no file can be opened;
     ``load_extension`` and other dangerous functions are denied; extension loading is never enabled.
   * **Least privilege per mode.** ``read`` allows only reads, function calls and recursive CTEs.

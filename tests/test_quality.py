@@ -69,10 +69,11 @@ def test_two_formulations_must_agree():
     left_join = ("SELECT s.name FROM studio AS s LEFT JOIN album AS a ON a.studio_code = s.code "
                  "WHERE a.id IS NULL")
     # a NULL key: "studios with no album" is Berlin under NOT IN, Berlin and Nowhere under NOT EXISTS
-    assert formulation_problem(conn, not_exists, not_in).startswith("formulations disagree")
-    assert formulation_problem(conn, not_exists, left_join) is None
-    assert formulation_problem(conn, not_exists, None) is None
-    assert formulation_problem(conn, not_exists, "SELECT nope FROM studio").startswith("formulations disagree")
+    rows = conn.execute(not_exists).fetchall()
+    assert formulation_problem(conn, rows, not_in).startswith("formulations disagree")
+    assert formulation_problem(conn, rows, left_join) is None
+    assert formulation_problem(conn, rows, None) is None
+    assert formulation_problem(conn, rows, "SELECT nope FROM studio").startswith("formulations disagree")
 
 
 def _null_keyed_database(path: Path) -> None:
@@ -122,7 +123,7 @@ def test_debug_references_carry_their_second_formulation_and_it_agrees_on_chinoo
     with_alternative = {g.template: g for g in golds if g.alternative}
     assert {"anti_join", "window_rank"} <= set(with_alternative), sorted(with_alternative)
     for gold in with_alternative.values():
-        assert formulation_problem(conn, gold.sql, gold.alternative) is None, gold.template
+        assert formulation_problem(conn, conn.execute(gold.sql).fetchall(), gold.alternative) is None, gold.template
 
 
 def test_a_byo_build_keeps_only_tasks_that_pass_every_rule(tmp_path):

@@ -68,7 +68,7 @@ class DemoConfig:
     """Seconds-long stages on a tiny local model (CI)."""
 
 
-SMOKE = DemoConfig(train_candidates=2, curriculum_k=2, max_steps=2, eval_n=4, max_new_tokens=8, eval_difficulty="",
+SMOKE = DemoConfig(train_candidates=2, curriculum_k=2, max_steps=2, max_train_minutes=0.0, eval_n=4, max_new_tokens=8, eval_difficulty="",
                    eval_bug_types="", smoke=True)
 
 
@@ -116,7 +116,7 @@ def run(config: DemoConfig = DemoConfig()) -> list[tuple[str, Path]]:
     args = Args(model=model, difficulty="easy", bug_types=config.train_bug_types, n_tasks=config.train_candidates,
                 curriculum=curriculum, curriculum_k=config.curriculum_k,
                 max_steps=config.max_steps, run_id="demo", max_completion_length=config.max_new_tokens,
-                max_train_minutes=0.0 if config.smoke else config.max_train_minutes, progress=not config.smoke)
+                max_train_minutes=config.max_train_minutes, progress=not config.smoke)
     if config.smoke:
         args.num_generations, args.per_device_train_batch_size, args.lora_r, args.lora_alpha = 2, 4, 4, 8
     run_dir = train(args, command="python -m training.demo" + (" --smoke" if config.smoke else ""))

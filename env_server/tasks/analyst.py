@@ -74,10 +74,11 @@ def tasks_for_db(
         )
         problems = grader.task_problems(task)
         if not problems and strict:
-            degenerate = result_problem(q.gold_sql, grader.reference(task).rows, q.question)
+            rows = grader.reference(task).rows
+            degenerate = result_problem(q.gold_sql, rows, q.question)
             if not degenerate and q.alternative:
                 with template.lock:
-                    degenerate = formulation_problem(template.conn, q.gold_sql, q.alternative)
+                    degenerate = formulation_problem(template.conn, rows, q.alternative)
             problems = [degenerate] if degenerate else []
         if problems:
             rejected.add(problems[0])

@@ -139,7 +139,7 @@ def tasks_for_db(
         degenerate = result_problem(gold.sql, reference.rows, gold.question) if strict else None
         if strict and not degenerate and gold.alternative:
             with template.lock:
-                degenerate = formulation_problem(template.conn, gold.sql, gold.alternative)
+                degenerate = formulation_problem(template.conn, reference.rows, gold.alternative)
         if degenerate:
             rejected.add(degenerate)
             continue

@@ -24,7 +24,6 @@ candidates per rule.
 """
 from __future__ import annotations
 
-import math
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
@@ -114,34 +113,26 @@ def _share_values(select: exp.Select | None, rows: Sequence[Sequence[object]], q
     return [float(r[column]) for r in rows if len(r) > column and isinstance(r[column], (int, float))]
 
 
-def _rows_as_multiset(rows: Sequence[Sequence[object]]) -> Counter:
-    def value(v: object) -> object:
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            number = float(v)
-            return float(f"{number:.9g}") if math.isfinite(number) else number
-        return v
-
-    return Counter(tuple(value(v) for v in row) for row in rows)
-
-
-def formulation_problem(conn: sqlite3.Connection, sql: str, alternative: str | None) -> str | None:
-    """Why two formulations of one reference make the task ambiguous, or ``None``: ``sql`` and
-    ``alternative`` (trusted, read-only) must return the same multiset of rows on ``conn``.
+def formulation_problem(conn: sqlite3.Connection, rows: Sequence[Sequence[object]], alternative: str | None) -> str | None:
+    """Why two formulations of one reference make the task ambiguous, or ``None``: the reference's result
+    ``rows`` and the trusted, read-only ``alternative`` run on ``conn`` must be the same multiset of rows
+    (numbers compared as the grader compares them: :func:`env_server.grading.canonical_row`).
 
     >>> conn = sqlite3.connect(":memory:")
     >>> _ = conn.executescript("CREATE TABLE p(id); CREATE TABLE c(pid); INSERT INTO p VALUES (1), (NULL); INSERT INTO c VALUES (5);")
-    >>> formulation_problem(conn, "SELECT COUNT(*) FROM p WHERE NOT EXISTS (SELECT 1 FROM c WHERE c.pid = p.id)",
-    ...                     "SELECT COUNT(*) FROM p WHERE id NOT IN (SELECT pid FROM c WHERE pid IS NOT NULL)")
+    >>> not_exists = conn.execute("SELECT COUNT(*) FROM p WHERE NOT EXISTS (SELECT 1 FROM c WHERE c.pid = p.id)").fetchall()
+    >>> formulation_problem(conn, not_exists, "SELECT COUNT(*) FROM p WHERE id NOT IN (SELECT pid FROM c WHERE pid IS NOT NULL)")
     'formulations disagree: two standard formulations of the reference return different rows (a NULL or duplicate key?)'
     """
+    from env_server.grading import canonical_row
+
     if alternative is None:
         return None
     try:
-        first = conn.execute(sql).fetchall()
         second = conn.execute(alternative).fetchall()
     except sqlite3.Error as exc:
         return f"formulations disagree: the second formulation fails ({exc})"
-    if _rows_as_multiset(first) != _rows_as_multiset(second):
+    if Counter(map(canonical_row, rows)) != Counter(map(canonical_row, second)):
         return ("formulations disagree: two standard formulations of the reference return different rows "
                 "(a NULL or duplicate key?)")
     return None
