@@ -69,13 +69,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve":
         serve_main(args)
     elif args.command == "build-data" and (args.from_sqlite or args.from_sql):
-        from env_server.tasks.byo import BYO_FAMILIES, main as byo_main
+        from env_server.tasks.byo import byo_families, main as byo_main
 
         families = [f.strip() for f in args.families.split(",") if f.strip()]
-        unknown = [f for f in families if f not in BYO_FAMILIES]
+        unknown = [f for f in families if f not in byo_families()]
         if unknown:
             parser.error(f"--families: {', '.join(unknown)} cannot be generated for your own database "
-                         f"(choose from {', '.join(BYO_FAMILIES)})")
+                         f"(choose from {', '.join(byo_families())})")
         if args.from_sqlite and args.dialect:
             parser.error("--dialect goes with --from-sql")
         byo_main(args.from_sqlite or args.from_sql, dialect=(args.dialect or "sqlite") if args.from_sql else None,

@@ -53,7 +53,7 @@ from env_server.models import DataOpsAction, DataOpsObservation, DataOpsState, G
 from env_server.reward import RewardConfig, compose, review_penalty
 from env_server.sessions import SessionError, SessionStore
 from env_server.tasks.registry import TaskRegistry, UnknownTaskError, load_tasks
-from env_server.tasks.spec import Difficulty, Family, Task
+from env_server.tasks.spec import Difficulty, Task
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SESSION_HEADER = "X-Session-Id"
@@ -104,7 +104,7 @@ class ResetBody(BaseModel):
     seed: int | None = Field(default=None, ge=0, description="Seed for drawing the task.")
     episode_id: str | None = Field(default=None, max_length=255, description="Your own episode id.")
     task_id: str | None = Field(default=None, max_length=500, description="Play this task.")
-    family: Family | None = Field(default=None, description="Draw from this family.")
+    family: str | None = Field(default=None, max_length=50, description="Draw from this family.")
     split: str | None = Field(default=None, max_length=50, description="Draw from this split.")
     difficulty: Difficulty | None = Field(default=None, description="Draw from this difficulty.")
 
@@ -445,13 +445,15 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
 
     @app.get("/tasks", response_model=TaskPage, tags=["Tasks"])
     async def list_tasks(
-        family: Family | None = Query(default=None),
+        family: str | None = Query(default=None, max_length=50),
         split: str | None = Query(default=None, max_length=50),
         difficulty: Difficulty | None = Query(default=None),
         offset: int = Query(default=0, ge=0),
         limit: int = Query(default=50, ge=1, le=500),
     ) -> TaskPage:
         """Task summaries (no gold answers), filtered and paginated."""
+        if family is not None and family not in grader.families:
+            raise HttpError(422, f"family: unknown family {family!r}; known: {', '.join(grader.families)}")
         matching = registry.filter(split=split, family=family, difficulty=difficulty)
         items = [summarise(t) for t in matching[offset: offset + limit]]
         return TaskPage(total=len(matching), offset=offset, limit=limit, items=items)
@@ -473,7 +475,7 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
     def _grade_batch(items: list[GradeItem]) -> list[GradeResult]:
         resolved = _resolve(items)
         for i, (task, item) in enumerate(zip(resolved, items)):
-            needs = "answer" if task.family in ("analyst", "grounded") else "sql"
+            needs = grader.families[task.family].needs
             if getattr(item, needs) is None:
                 raise HttpError(422, f"items[{i}].{needs} is required: task {task.task_id} is a {task.family} task")
         deadline = time.perf_counter() + config.grade_batch_budget_s
@@ -559,7 +561,7 @@ def _jsonable(errors: list[dict]) -> list[dict]:
 
 
 def _live_benchmark(registry: TaskRegistry, grader: Grader, n: int) -> dict[str, Any]:
-    tasks = [t for t in registry if t.family == "debug"]
+    tasks = [t for t in registry if grader.families[t.family].submits == "query"]
     sample = random.Random(0).sample(tasks, min(len(tasks), n))
     env = DataOpsEnv(registry, grader=grader)
     for task in sample:  # untimed pass: build databases and gold results first

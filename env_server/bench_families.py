@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from env_server.docs import search_terms
 from env_server.environment import DataOpsEnv
+from env_server.families import default_families, family_of
 from env_server.grading import Grader
 from env_server.measure import percentile, print_results
 from env_server.provenance import REPO_ROOT, provenance, write_results
@@ -39,7 +40,6 @@ from env_server.tasks.registry import load_tasks
 from env_server.tasks.spec import Task
 
 OUT = REPO_ROOT / "results" / "bench" / "families.json"
-FAMILIES = ("debug", "repair", "analyst", "grounded")
 
 
 def _plain(grader: Grader, task: Task, variant: int) -> sqlite3.Connection:
@@ -70,22 +70,23 @@ def run(per_family: int = 40, resets: int = 400, repeats: int = 3, seed: int = 0
     grader = Grader()
     k = grader.config.variants
     figures: dict[str, dict] = {}
-    for family in FAMILIES:
+    for family in default_families().names:
+        spec = family_of(family)
         pool = [t for t in everything if t.family == family and t.split == "heldout_iid"]
         sample = rng.sample(pool, min(per_family, len(pool)))
         plain = {(t.task_id, v): _plain(grader, t, v) for t in tqdm(sample, desc=f"{family}: build", unit="task")
                  for v in range(k + 1)}
 
         def grade(task: Task):
-            if family == "repair":
+            if spec.writes:
                 return lambda: grader.grade_repair(task, task.gold_repair_sql or [])
-            if family == "debug":
+            if spec.submits == "query":
                 return lambda: grader.grade_query(task, task.gold_sql or "")
             answer = _answer(grader, task)
             return lambda: grader.grade_answer(task, answer, task.doc_ids)
 
         def floor(task: Task):
-            if family == "repair":
+            if spec.writes:
                 def repair_floor():
                     for v in range(k + 1):
                         conn = sqlite3.connect(":memory:")
@@ -96,7 +97,7 @@ def run(per_family: int = 40, resets: int = 400, repeats: int = 3, seed: int = 0
                             conn.execute(f'SELECT * FROM "{name}"').fetchall()
                         conn.close()
                 return repair_floor
-            if family == "debug":
+            if spec.submits == "query":
                 return lambda: [plain[(task.task_id, v)].execute(task.gold_sql).fetchall() for v in range(k + 1)]
             return lambda: plain[(task.task_id, 0)].execute(task.gold_sql).fetchall()
 
@@ -121,7 +122,7 @@ def run(per_family: int = 40, resets: int = 400, repeats: int = 3, seed: int = 0
             "floor_raw_sqlite_ms_median": round(statistics.median(floor_s) * 1000, 4),
             "grading_over_floor": round(sum(grading_s) / sum(floor_s), 3),
         }
-        if family == "grounded":
+        if spec.cites:
             search_s, fts_s = [], []
             plain_fts = sqlite3.connect(":memory:")
             plain_fts.execute("CREATE VIRTUAL TABLE docs USING fts5(doc_id UNINDEXED, domain UNINDEXED, title, body, "

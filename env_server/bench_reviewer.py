@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from env_server.databases import Databases
+from env_server.families import family_of
 from env_server.measure import percentile
 from env_server.provenance import REPO_ROOT, provenance, write_results
 from env_server.reviewer import StaticReviewer
@@ -100,7 +101,7 @@ def task_check(reviewer: StaticReviewer, databases: Databases, max_tasks: int | 
                 codes[f.code] = codes.get(f.code, 0) + 1
             if task.db.key not in conns:
                 conns[task.db.key] = databases.clone(task.db)
-            result = execute(conns[task.db.key], task.broken_sql, mode="write" if task.family == "repair" else "read",
+            result = execute(conns[task.db.key], task.broken_sql, mode="write" if family_of(task.family).writes else "read",
                              config=databases.config)
             broken["reviewed"] += 1
             if result.ok:

@@ -2,7 +2,7 @@
 
 Action Space
     :class:`~env_server.models.DataOpsAction` with ``action_type`` and optional ``sql``, ``table``,
-    ``answer``, ``citations`` and ``query``. Each family allows a subset (``FAMILY_ACTIONS``); any
+    ``answer``, ``citations`` and ``query``. Each family allows a subset (its ``Family.actions``); any
     other action is answered with an error observation and an ``invalid_action`` penalty.
 
 Observation Space
@@ -47,6 +47,12 @@ from typing import Any
 from openenv.core.env_server.interfaces import Environment
 from openenv.core.env_server.types import EnvironmentMetadata
 
+from env_server.families import (
+    Family,
+    FamilyRegistry,
+    UnknownFamilyError,
+    default_families,
+)
 from env_server.grading import Grader
 from env_server.identifiers import quote_ident
 from env_server.models import (
@@ -62,14 +68,6 @@ from env_server.schema import introspect
 from env_server.tasks.registry import TaskRegistry, load_tasks
 from env_server.tasks.spec import Task
 
-READ_ACTIONS = ("inspect_schema", "sample_rows", "run_query")
-FAMILY_ACTIONS: dict[str, tuple[str, ...]] = {
-    "debug": READ_ACTIONS + ("submit_query",),
-    "repair": READ_ACTIONS + ("execute_sql", "finish"),
-    "analyst": READ_ACTIONS + ("submit_answer",),
-    "grounded": READ_ACTIONS + ("search_docs", "submit_answer"),
-}
-SUPPORTED_FAMILIES = ("debug", "repair", "analyst", "grounded")
 SAMPLE_ROWS = 5
 SEARCH_HITS = 5
 
@@ -83,47 +81,22 @@ class InvalidResetError(ValueError):
     or a family that cannot be played yet."""
 
 
-TOOL_INSTRUCTIONS: dict[str, str] = {
-    "debug": "Inspect the schema and run queries to investigate, then submit the corrected query with submit_query.",
-    "repair": (
-        "Inspect it with inspect_schema, sample_rows and read-only run_query; change it with execute_sql (INSERT, "
-        "UPDATE, DELETE, CREATE TABLE or VIEW; DROP and ALTER are refused); then call finish to have every table "
-        "graded. Write rules, not values you read: your statements are replayed on other copies of the data."
-    ),
-    "analyst": "Query it with run_query, then give only the answer with submit_answer.",
-    "grounded": (
-        "The business terms in the question are defined in the company documents: find them with search_docs and "
-        "apply the current definition (not superseded or draft ones). Query the read-only SQLite database with "
-        "run_query, then submit_answer with the answer and, in citations, the ids of the documents the definition "
-        "comes from."
-    ),
-}
-"""The sentence of each family's goal that names the environment's tools. A single-turn prompt, where the
-model has no tools, leaves it out (:func:`task_statement`)."""
-
-
-def task_statement(task: Task) -> str:
+def task_statement(task: Task, families: FamilyRegistry | None = None) -> str:
     """What ``task`` asks for, without how to use the tools (the single-turn prompt's goal)."""
-    if task.family == "repair":
-        return f"This SQLite database needs repair. {task.question}"
-    if task.family == "analyst":
-        return f"Answer this business question from the data: {task.question} The database is SQLite and read-only."
-    if task.family == "grounded":
-        return task.question
-    order = " Row order matters: keep the ORDER BY." if task.order_matters else " Row order does not matter."
-    return (f"The SQL query below is broken. Fix it so that it returns: {task.question}.{order} "
-            "The database is SQLite and read-only.")
+    return (families or default_families())[task.family].statement(task)
 
 
-def goal_text(task: Task) -> str:
+def goal_text(task: Task, families: FamilyRegistry | None = None) -> str:
     """The instructions an agent reads for ``task``: the statement, then how to use the tools."""
-    return f"{task_statement(task)} {TOOL_INSTRUCTIONS.get(task.family, TOOL_INSTRUCTIONS['debug'])}"
+    return (families or default_families())[task.family].goal(task)
 
 
-def without_tool_instructions(goal: str, family: str | None) -> str:
-    """``goal`` with its family's tool sentence removed (a goal without one is returned unchanged)."""
-    tail = " " + TOOL_INSTRUCTIONS.get(family or "", TOOL_INSTRUCTIONS["debug"])
-    return goal.removesuffix(tail)
+def without_tool_instructions(goal: str, family: Family | str | None) -> str:
+    """``goal`` with its family's tool sentence removed (a goal without one, or of an unknown family, is
+    returned unchanged)."""
+    if not isinstance(family, Family):
+        family = default_families().get(family or "")
+    return goal if family is None else goal.removesuffix(" " + family.tool_instructions)
 
 
 def _normalise_sql(sql: str) -> str:
@@ -167,6 +140,7 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         self._rng = random.Random()
         self._conn: sqlite3.Connection | None = None
         self._task: Task | None = None
+        self._family: Family | None = None
         self._seen: set[str] = set()
         self._writes: list[str] = []
         self._docs: list[dict[str, Any]] = []
@@ -188,8 +162,10 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         if kwargs:
             raise InvalidResetError(f"unknown reset argument(s): {', '.join(sorted(kwargs))}")
         task = self._choose(seed, task_id, family, split, difficulty)
-        if task.family not in SUPPORTED_FAMILIES:
-            raise InvalidResetError(f"family {task.family!r} is not playable yet (playable: {', '.join(SUPPORTED_FAMILIES)})")
+        try:
+            self._family = self.grader.families[task.family]
+        except UnknownFamilyError as exc:
+            raise InvalidResetError(f"task {task.task_id}: {exc}") from None
         self.close()
         self._conn = self._open(task)
         self._task = task
@@ -307,7 +283,7 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         (no copy: the same cost at any size), a private writable copy for repairs (refused, with the
         numbers, when the database is over the sandbox's page cap: a repair could not write to it)."""
         databases = self.grader.databases
-        if task.family != "repair":
+        if not self.grader.families[task.family].writes:
             return databases.reader(task.db)
         template = databases.template(task.db, 0)
         pages, page_size = template.pages, template.page_size
@@ -346,9 +322,9 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         return QueryResult.failure(message), message, None
 
     def _dispatch(self, action: DataOpsAction, config: SandboxConfig) -> tuple[QueryResult | None, str, Grade | None]:
-        task = self._task
-        assert task is not None and self._conn is not None
-        allowed = FAMILY_ACTIONS[task.family]
+        task, family = self._task, self._family
+        assert task is not None and family is not None and self._conn is not None
+        allowed = family.actions
         kind = action.action_type
         if kind not in allowed:
             return self._invalid(f"{kind} is not allowed for {task.family} tasks; allowed: {', '.join(allowed)}")
@@ -432,7 +408,8 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         """The schema the agent sees: the live database's for repairs (it changes), else the cached one."""
         task = self._task
         assert task is not None and self._conn is not None
-        if task.family == "repair":
+        assert self._family is not None
+        if self._family.writes:
             return introspect(self._conn)
         return self.grader.databases.schema(task.db)
 
@@ -456,15 +433,15 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         metadata: dict[str, Any] | None = None,
         findings: list[dict[str, Any]] | None = None,
     ) -> DataOpsObservation:
-        task = self._task
-        assert task is not None
+        task, family = self._task, self._family
+        assert task is not None and family is not None
         return DataOpsObservation(
             task_id=task.task_id,
             family=task.family,
-            goal=goal_text(task),
+            goal=family.goal(task),
             schema_summary=self._schema().text,
-            broken_sql=task.broken_sql if task.family == "debug" else None,
-            allowed_actions=list(FAMILY_ACTIONS[task.family]),
+            broken_sql=task.broken_sql if family.shows_broken_sql else None,
+            allowed_actions=list(family.actions),
             last_result=result,
             docs=list(self._docs),
             review_findings=findings or [],

@@ -64,9 +64,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from env_server.databases import Databases
+from env_server.families import FamilyRegistry, default_families
 from env_server.models import Grade
 from env_server.sandbox import ErrorKind, Execution, SandboxConfig, execute
-from env_server.tasks.spec import Task, split_statements
+from env_server.tasks.spec import Task
 
 PARTIAL_CREDIT = 0.1
 TARGET_CACHE_SIZE = 128
@@ -221,8 +222,10 @@ class Grader:
     """Grades submissions against task references. Thread-safe; share one per process."""
 
     def __init__(self, databases: Databases | None = None, config: GradingConfig | None = None, docs=None,
-                 target_cache: int = TARGET_CACHE_SIZE):
+                 target_cache: int = TARGET_CACHE_SIZE, families: FamilyRegistry | None = None):
         self.databases = databases or Databases()
+        self.families = families or default_families()
+        """The task families this grader plays (every environment and backend built on it asks these)."""
         self.target_cache = target_cache
         """Repair targets kept (:data:`TARGET_CACHE_SIZE` by default; a task build that checks hundreds of
         candidates once each keeps few)."""
@@ -424,12 +427,9 @@ class Grader:
     ) -> Grade:
         """The grade of a one-shot submission in the family's own terms: debug ``sql`` (a query), repair
         ``sql`` (a script of write statements, replayed in order), analyst and grounded ``answer``
-        (and ``citations``). What ``POST /grade`` and the reward functions call."""
-        if task.family == "debug":
-            return self.grade_query(task, sql or "")
-        if task.family == "repair":
-            return self.grade_repair(task, split_statements(sql or ""))
-        return self.grade_answer(task, answer, citations)
+        (and ``citations``), as the task's family says (:meth:`Family.grade
+        <env_server.families.family.Family.grade>`). What ``POST /grade`` and the reward functions call."""
+        return self.families[task.family].grade(self, task, sql=sql, answer=answer, citations=citations)
 
     def grade_answer(self, task: Task, answer: object, citations: list[str] | None = None) -> Grade:
         """Grade a typed ``answer`` (analyst, grounded) and, for grounded tasks, its ``citations``."""
@@ -444,7 +444,7 @@ class Grader:
         check = check_answer(answer, gold, task.answer_type, task.tolerance)
         value_score = check.score if task.answer_type == "set" else float(check.correct)
         components = {"value": round(value_score, 6), "sprayed": float(check.sprayed)}
-        if task.family != "grounded":
+        if not self.families[task.family].cites:
             score = 1.0 if check.correct else round(self.config.partial_credit * value_score, 6)
             return Grade(success=check.correct, score=score, components=components, reason=check.reason)
         cited = list(dict.fromkeys(str(c).strip() for c in (citations or []) if str(c).strip()))
@@ -620,7 +620,7 @@ class Grader:
         depends on the data), an answer task's gold has its answer type's shape, and a debug task's
         broken query errors or gives a different result on the task database. Repair tasks: the
         gold repair runs on the task database and every variant and changes each of them."""
-        if task.family == "repair":
+        if self.families[task.family].writes:
             problems = []
             for variant in range(self.config.variants + 1):
                 try:

@@ -65,6 +65,7 @@ from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.tokens import TokenType
 
 from env_server import sqlglot_quiet
+from env_server.families import default_families
 from env_server.schema import SchemaInfo, Table
 
 Severity = Literal["info", "warning", "error"]
@@ -72,15 +73,10 @@ Verdict = Literal["allow", "warn", "block"]
 
 SEVERITY_RANK: Mapping[str, int] = MappingProxyType({"info": 0, "warning": 1, "error": 2})
 VERDICT_RANK: Mapping[str, int] = MappingProxyType({"allow": 0, "warn": 1, "block": 2})
-FAMILIES: tuple[str, ...] = ("debug", "repair", "analyst", "grounded")
+FAMILIES: tuple[str, ...] = default_families().names
 
 FAMILY_WRITES: Mapping[str, frozenset[str]] = MappingProxyType(
-    {
-        "debug": frozenset(),
-        "analyst": frozenset(),
-        "grounded": frozenset(),
-        "repair": frozenset({"INSERT", "UPDATE", "DELETE", "CREATE TABLE", "CREATE VIEW"}),
-    }
+    {name: family.reviewer_writes for name, family in default_families().items()}
 )
 """Statements each family may run besides reads; an unknown family may run none."""
 

@@ -29,20 +29,19 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, Sequence, Union
+from typing import Any, Protocol, Union
 
 from env_server.client import grade_batch, parse_base_urls, review_batch
+from env_server.families import FamilyRegistry, default_families
 from env_server.grading import Grader
 from env_server.reward import RewardConfig, compose, review_penalty
 from env_server.tasks.registry import TaskRegistry, data_dir, load_tasks
 from env_server.tasks.spec import Task
 
 ENV_URL_VAR = "DATAOPS_ENV_URL"
-FAMILIES = ("debug", "repair", "analyst", "grounded")
-ANSWER_FAMILIES = ("analyst", "grounded")
-"""Families that submit an answer (and grounded, citations) rather than SQL."""
 SUBMISSION_FIELDS = ("sql", "answer", "citations")
 
 GradeSubmission = Union[str, Mapping[str, Any]]
@@ -56,10 +55,8 @@ def family_from_task_id(task_id: str | None) -> str | None:
     >>> family_from_task_id("grounded-ecommerce-net_revenue-1"), family_from_task_id("custom-7")
     ('grounded', None)
     """
-    if not isinstance(task_id, str):
-        return None
-    prefix = task_id.split("-", 1)[0]
-    return prefix if prefix in FAMILIES and task_id.startswith(prefix + "-") else None
+    family = default_families().of_task_id(task_id)
+    return family.name if family is not None else None
 
 
 def submission_fields(submission: GradeSubmission) -> dict[str, Any]:
@@ -91,7 +88,7 @@ class GradeOutcome:
     grade: dict[str, Any]
 
     @classmethod
-    def from_wire(cls, payload: dict[str, Any]) -> "GradeOutcome":
+    def from_wire(cls, payload: dict[str, Any]) -> GradeOutcome:
         return cls(payload["task_id"], float(payload["reward"]), dict(payload["reward_components"]),
                    dict(payload["grade"]))
 
@@ -106,7 +103,7 @@ class ReviewOutcome:
     findings: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def from_wire(cls, payload: dict[str, Any]) -> "ReviewOutcome":
+    def from_wire(cls, payload: dict[str, Any]) -> ReviewOutcome:
         return cls(payload["task_id"], payload["verdict"], float(payload["penalty"]), list(payload["findings"]))
 
 
@@ -175,6 +172,11 @@ class InProcessBackend:
         """The family of ``task_id`` in the registry; ``UnknownTaskError`` names an unknown id."""
         return self.tasks.get(task_id).family
 
+    @property
+    def families(self) -> FamilyRegistry:
+        """The families the grader plays (a completion is read as its family submits)."""
+        return self.grader.families
+
     def _grade_one(self, task: Task, fields: dict[str, Any]) -> GradeOutcome:
         grade = self.grader.grade_submission(task, **fields)
         breakdown = compose(grade, self.reward_config)
@@ -193,7 +195,7 @@ class InProcessBackend:
         resolved = []
         for i, (task_id, submission) in enumerate(items):
             task, fields = self.tasks.get(task_id), submission_fields(submission)
-            needs = "answer" if task.family in ANSWER_FAMILIES else "sql"
+            needs = self.grader.families[task.family].needs
             if needs not in fields:
                 raise ValueError(f"items[{i}].{needs} is required: task {task.task_id} is a {task.family} task")
             resolved.append((task, fields))

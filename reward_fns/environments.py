@@ -9,7 +9,7 @@ and scores the rollout with ``get_reward()``. Here:
 * The tools are typed, documented public methods that map one-to-one to environment actions:
   ``run_query``, ``sample_rows``, ``execute_sql``, ``search_docs``, ``submit_query``,
   ``submit_answer``. Each family's class offers only the actions its family allows
-  (``env_server.environment.FAMILY_ACTIONS``): :class:`DebugEnvironment`, :class:`RepairEnvironment`,
+  (``Family.actions``), built by :func:`environment_class`: :class:`DebugEnvironment`, :class:`RepairEnvironment`,
   :class:`AnalystEnvironment`, :class:`GroundedEnvironment`. :func:`environment_factories` maps
   family names to them for TRL's dict form (the dataset's ``environment`` column picks one).
 * ``get_reward()`` is the episode's return as the environment computed it (outcome plus shaping
@@ -23,10 +23,12 @@ Tool results are plain text; a tool never raises, it reports the problem as its 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from env_server.client import DataOpsClient, DataOpsEnvClient, pick_replica
 from env_server.environment import DataOpsEnv, EnvUsageError
+from env_server.families import Family, default_families, family_of
 from env_server.models import DataOpsAction, DataOpsObservation
 from reward_fns.backend import ENV_URL_VAR, InProcessBackend, default_backend
 from reward_fns.prompts import observation_text, result_text
@@ -154,7 +156,10 @@ class _Episode:
             pass
 
 
-class _Reads:
+class _Tools:
+    """Every environment action as a documented tool method. A family's class takes the ones its family
+    allows (:func:`environment_class`); ``inspect_schema`` is not a tool, since the reset text holds the schema."""
+
     def run_query(self, sql: str) -> str:
         """Run a read-only SQL query on the task database and see its first rows.
 
@@ -177,12 +182,6 @@ class _Reads:
         """
         return self._act(action_type="sample_rows", table=table)
 
-
-class DebugEnvironment(_Reads, _Episode):
-    """debug: investigate the broken query, then submit the fixed one."""
-
-    family = "debug"
-
     def submit_query(self, sql: str) -> str:
         """Submit the corrected query. It is graded and the episode ends.
 
@@ -193,12 +192,6 @@ class DebugEnvironment(_Reads, _Episode):
             Whether it is correct, and why.
         """
         return self._act(action_type="submit_query", sql=sql)
-
-
-class RepairEnvironment(_Reads, _Episode):
-    """repair: fix the corrupted database with writes, then finish."""
-
-    family = "repair"
 
     def execute_sql(self, sql: str) -> str:
         """Run one write statement (UPDATE, DELETE, INSERT, CREATE TABLE) on the task database.
@@ -219,12 +212,6 @@ class RepairEnvironment(_Reads, _Episode):
         """
         return self._act(action_type="finish")
 
-
-class AnalystEnvironment(_Reads, _Episode):
-    """analyst: query the database, then answer the business question."""
-
-    family = "analyst"
-
     def submit_answer(self, answer: str, citations: list[str] | None = None) -> str:
         """Submit the final answer. It is graded and the episode ends.
 
@@ -236,12 +223,6 @@ class AnalystEnvironment(_Reads, _Episode):
             Whether it is correct, and why.
         """
         return self._act(action_type="submit_answer", answer=answer, citations=citations)
-
-
-class GroundedEnvironment(AnalystEnvironment):
-    """grounded: find the business definition in the docs, query under it, answer and cite."""
-
-    family = "grounded"
 
     def search_docs(self, query: str) -> str:
         """Search the business documents (metric definitions, policies).
@@ -255,11 +236,26 @@ class GroundedEnvironment(AnalystEnvironment):
         return self._act(action_type="search_docs", query=query)
 
 
+def environment_class(family: Family | str) -> type[_Episode]:
+    """The ``environment_factory`` class of ``family``: an episode whose tools are exactly the family's
+    actions (``inspect_schema`` aside). Built-in families get their named class (:class:`DebugEnvironment`, ...)."""
+    family = family if isinstance(family, Family) else family_of(family)
+    tools = {name: getattr(_Tools, name) for name in family.actions if name != "inspect_schema"}
+    unknown = [name for name in family.actions if name != "inspect_schema" and not hasattr(_Tools, name)]
+    if unknown:
+        raise ValueError(f"family {family.name}: no tool for action(s) {', '.join(unknown)}")
+    name = family.name.title().replace("_", "") + "Environment"
+    doc = f"{family.name}: {family.tool_instructions}"
+    return type(name, (_Episode,), {"family": family.name, "__doc__": doc, "__module__": __name__, **tools})
+
+
+DebugEnvironment = environment_class("debug")
+RepairEnvironment = environment_class("repair")
+AnalystEnvironment = environment_class("analyst")
+GroundedEnvironment = environment_class("grounded")
+
 FAMILY_ENVIRONMENTS: dict[str, type[_Episode]] = {
-    "debug": DebugEnvironment,
-    "repair": RepairEnvironment,
-    "analyst": AnalystEnvironment,
-    "grounded": GroundedEnvironment,
+    cls.family: cls for cls in (DebugEnvironment, RepairEnvironment, AnalystEnvironment, GroundedEnvironment)
 }
 
 
@@ -267,9 +263,9 @@ def environment_factories(
     families: list[str] | tuple[str, ...] = ("debug",), *, base_url: str | None = None, transport: str = "http"
 ) -> dict[str, Callable[[], _Episode]]:
     """``{family: factory}`` for ``GRPOTrainer(environment_factory=...)``; rows carry ``environment=family``."""
-    unknown = [f for f in families if f not in FAMILY_ENVIRONMENTS]
+    unknown = [f for f in families if f not in default_families()]
     if unknown:
-        raise ValueError(f"unknown families {unknown}; known: {', '.join(FAMILY_ENVIRONMENTS)}")
+        raise ValueError(f"unknown families {unknown}; known: {', '.join(default_families())}")
 
     def factory_for(cls: type[_Episode]) -> Callable[[], _Episode]:
         def make() -> _Episode:
@@ -278,16 +274,17 @@ def environment_factories(
         make.__name__ = f"make_{cls.__name__}"
         return make
 
-    return {family: factory_for(FAMILY_ENVIRONMENTS[family]) for family in families}
+    return {family: factory_for(FAMILY_ENVIRONMENTS.get(family) or environment_class(family)) for family in families}
 
 
 __all__ = [
+    "FAMILY_ENVIRONMENTS",
     "AnalystEnvironment",
     "DebugEnvironment",
-    "FAMILY_ENVIRONMENTS",
     "GroundedEnvironment",
     "LocalSession",
     "RepairEnvironment",
+    "environment_class",
     "environment_factories",
     "open_session",
 ]

@@ -43,9 +43,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from env_server.families import Family, default_families
 from reward_fns.backend import (
-    ANSWER_FAMILIES,
-    FAMILIES,
     GradeOutcome,
     GradeSubmission,
     GradingBackend,
@@ -74,9 +73,9 @@ class Submission:
     """What one completion submits for a task of ``family`` (None: unknown, read as SQL).
 
     ``extraction.sql`` holds the SQL, the script or the answer text; ``citations`` the cited doc ids
-    (grounded only)."""
+    (families that cite only)."""
 
-    family: str | None
+    family: Family | None
     extraction: Extraction
     citations: tuple[str, ...] = ()
 
@@ -87,18 +86,22 @@ class Submission:
 
     @property
     def is_answer(self) -> bool:
-        return self.family in ANSWER_FAMILIES
+        return self.family is not None and self.family.submits == "answer"
 
     def item(self) -> GradeSubmission:
         """The backend's submission: the SQL string, or ``{"answer", "citations"?}``."""
-        if self.family == "grounded":
-            return {"answer": self.text, "citations": list(self.citations)}
-        if self.family == "analyst":
-            return {"answer": self.text}
-        return self.text
+        if not self.is_answer:
+            return self.text
+        assert self.family is not None
+        return {"answer": self.text, "citations": list(self.citations)} if self.family.cites else {"answer": self.text}
 
 
-def extract_submission(completion: Any, family: str | None) -> Submission:
+def _as_family(family: Family | str | None) -> Family | None:
+    """``family`` as a :class:`Family` (a name is looked up among the built-in ones; unknown: None)."""
+    return family if isinstance(family, Family) or family is None else default_families().get(family)
+
+
+def extract_submission(completion: Any, family: Family | str | None) -> Submission:
     """Read ``completion`` the way a task of ``family`` is answered (module docstring).
 
     >>> s = extract_submission("<answer>42</answer>\\n<citations>ecommerce-net-revenue</citations>", "grounded")
@@ -107,10 +110,12 @@ def extract_submission(completion: Any, family: str | None) -> Submission:
     >>> extract_submission("```sql\\nDELETE FROM t WHERE a < 0;\\nUPDATE t SET b = 1\\n```", "repair").item()
     'DELETE FROM t WHERE a < 0;\\nUPDATE t SET b = 1'
     """
-    if family == "repair":
+    family = _as_family(family)
+    submits = family.submits if family is not None else "query"
+    if submits == "script":
         return Submission(family, extract_script(completion))
-    if family in ANSWER_FAMILIES:
-        citations = tuple(extract_citations(completion)) if family == "grounded" else ()
+    if submits == "answer":
+        citations = tuple(extract_citations(completion)) if family.cites else ()
         return Submission(family, extract_answer(completion), citations)
     return Submission(family, extract_sql(completion))
 
@@ -128,12 +133,14 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def backend_family(backend: GradingBackend, task_id: str | None) -> str | None:
-    """The family of ``task_id`` as ``backend`` knows it (its ``family()``; else the id's prefix)."""
+def backend_family(backend: GradingBackend, task_id: str | None) -> Family | None:
+    """The family of ``task_id`` as ``backend`` knows it (its ``family()`` looked up among its
+    ``families``; else the id's prefix among the built-in ones)."""
     if task_id is None:
         return None
     lookup = getattr(backend, "family", None)
-    return lookup(task_id) if callable(lookup) else family_from_task_id(task_id)
+    name = lookup(task_id) if callable(lookup) else family_from_task_id(task_id)
+    return getattr(backend, "families", default_families()).get(name or "")
 
 
 class _CompletionReward:
@@ -162,7 +169,7 @@ class _CompletionReward:
     def submissions(self, completions: Sequence[Any], task_ids: Sequence[str | None]) -> list[Submission]:
         """Each completion read for its task's family (``UnknownTaskError`` in-process for an unknown id)."""
         backend = self.backend
-        families: dict[str | None, str | None] = {}
+        families: dict[str | None, Family | None] = {}
         for tid in task_ids:
             if tid not in families:
                 families[tid] = backend_family(backend, tid)
@@ -233,7 +240,7 @@ class ExecutionReward(_CompletionReward):
             successes.append(float(outcome.grade["success"]))
         if log_extra is not None:
             log_extra("sql", [sub.text for sub in submissions])
-            if any(sub.family == "grounded" for sub in submissions):
+            if any(sub.family is not None and sub.family.cites for sub in submissions):
                 log_extra("citations", [", ".join(sub.citations) for sub in submissions])
             log_extra("grade_reason", reasons)
         if log_metric is not None:
@@ -303,7 +310,7 @@ class SafetyReward(_CompletionReward):
         for i, (tid, sub) in enumerate(zip(ids, submissions)):
             if tid is None or sub.is_answer or not sub.extraction.ok:
                 continue
-            if sub.family == "repair":
+            if sub.family is not None and sub.family.writes:
                 rows += [(i, tid, statement, after) for statement, after in _script_statements(sub.text)]
             else:
                 rows.append((i, tid, sub.text, False))
@@ -339,17 +346,18 @@ def _column(value: Any, n: int) -> list[Any]:
     return values if len(values) == n else [None] * n
 
 
-def _well_formed(completion: Any, family: str | None) -> bool:
+def _well_formed(completion: Any, family: Family | None) -> bool:
     """Whether ``completion`` holds exactly one well-formed answer block in ``family``'s format."""
-    if family in ANSWER_FAMILIES:
+    submits = family.submits if family is not None else "query"
+    if submits == "answer":
         answer = extract_answer(completion)
         if not (answer.ok and answer.source == "answer_tag" and answer.blocks == 1):
             return False
-        if family == "grounded":
+        if family.cites:
             source, tags, cited = citation_blocks(completion)
             return source == "citations_tag" and tags == 1 and bool(cited)
         return True
-    extraction = extract_script(completion) if family == "repair" else extract_sql(completion)
+    extraction = extract_script(completion) if submits == "script" else extract_sql(completion)
     return extraction.ok and extraction.blocks == 1 and extraction.source in ("fence", "sql_tag")
 
 
@@ -385,7 +393,7 @@ def format_reward(
     task_ids = _column(kwargs.get("task_id"), len(completions))
     scores = []
     for completion, family, tid in zip(completions, families, task_ids):
-        family = family if family in FAMILIES else family_from_task_id(tid)
+        family = _as_family(family) or _as_family(family_from_task_id(tid))
         scores.append(1.0 if _well_formed(completion, family) else 0.0)
     if log_metric is not None:
         log_metric("format/well_formed_rate", _mean(scores))

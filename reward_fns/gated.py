@@ -33,7 +33,14 @@ from collections import defaultdict
 from typing import Any
 
 from reward_fns.backend import GradingBackend
-from reward_fns.execution import SafetyReward, _CompletionReward, _mean, _task_ids, format_reward, whole_replies
+from reward_fns.execution import (
+    SafetyReward,
+    _CompletionReward,
+    _mean,
+    _task_ids,
+    format_reward,
+    whole_replies,
+)
 
 
 class GroupGatedReward(_CompletionReward):

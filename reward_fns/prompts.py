@@ -16,46 +16,21 @@ step; :func:`single_turn_messages` renders the observation it ends on.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from env_server.environment import without_tool_instructions
+from env_server.families import default_families
 from env_server.models import DataOpsAction, DataOpsObservation, QueryResult
 
-SINGLE_TURN_SYSTEM = (
-    "You are an expert SQL engineer working on SQLite databases. Read the task, the schema and the "
-    "broken query; in this reply you cannot run tools or queries. Reply with the corrected query, one "
-    "SELECT statement, in exactly one ```sql code block, and end the reply with the closing fence. It is "
-    "run on this database and on other copies of the data, and its rows must equal those of the correct "
-    "query on every copy."
-)
-"""The debug system prompt (also used for a family it does not know)."""
+SINGLE_TURN_SYSTEMS: Mapping[str, str] = MappingProxyType(
+    {name: family.single_turn_system for name, family in default_families().items()})
+"""The single-turn system prompt of each family (its ``Family.single_turn_system``): the output format the
+reward functions read."""
 
-SINGLE_TURN_SYSTEMS: dict[str, str] = {
-    "debug": SINGLE_TURN_SYSTEM,
-    "repair": (
-        "You are an expert SQL engineer repairing SQLite databases. Read the task and the schema; in this reply "
-        "you cannot run tools or look at the data. Reply with the write statements that repair the database "
-        "(UPDATE, DELETE, INSERT, CREATE TABLE ...; DROP and ALTER are refused), in the order they must run, "
-        "each ending with a semicolon, all in exactly one ```sql code block. They are run in order on this "
-        "database and on other copies of the data, so write rules, not values you expect to see. "
-        "End the reply with the closing fence."
-    ),
-    "analyst": (
-        "You are an expert data analyst working on SQLite databases. Read the question and the schema; in this "
-        "reply you cannot run tools or queries. Reply with only the final answer inside <answer>...</answer>: a "
-        "number, a name, or for several values a comma-separated list. Do not write anything after the answer tag."
-    ),
-    "grounded": (
-        "You are an expert data analyst working on SQLite databases. Read the question, the schema and the "
-        "company documents found for the question; in this reply you cannot run tools or queries. Apply the "
-        "current definition of each business term (not a superseded or draft one). Reply with the final answer "
-        "inside <answer>...</answer> (a number, a name, or for several values a comma-separated list), then the "
-        "ids of the documents the definition comes from inside <citations>id1, id2</citations>. "
-        "Do not write anything after the citations tag."
-    ),
-}
-"""The single-turn system prompt of each family: the output format the reward functions read."""
+SINGLE_TURN_SYSTEM = SINGLE_TURN_SYSTEMS["debug"]
+"""The debug system prompt (also used for a family it does not know)."""
 
 MULTI_TURN_SYSTEM = (
     "You are an expert SQL engineer working on a live SQLite database through tools. Inspect the data "
@@ -66,10 +41,11 @@ MULTI_TURN_SYSTEM = (
 RESULT_ROWS_SHOWN = 10
 
 
-RESPONSE_PREFIXES: dict[str, str] = {"debug": "```sql\n", "repair": "```sql\n"}
-"""The start of the reply a single-turn prompt writes for the model (the opening of the answer block): the
-model continues it, and its completion ends at the closing fence (:data:`FENCE`). Families not listed get
-no prefix."""
+RESPONSE_PREFIXES: Mapping[str, str] = MappingProxyType(
+    {name: family.response_prefix for name, family in default_families().items() if family.response_prefix})
+"""The start of the reply a single-turn prompt writes for the model (the opening of the answer block, its
+family's ``Family.response_prefix``): the model continues it, and its completion ends at the closing fence
+(:data:`FENCE`). Families without one get no prefix."""
 
 FENCE = "```"
 """The closing fence: generation stops there for a family with a response prefix."""
@@ -111,7 +87,8 @@ def single_turn_messages(
     observation's own (those of a ``search_docs`` step). A grounded observation with neither (a bare
     reset observation) raises ``ValueError``: build it with :func:`single_turn_prompt`."""
     text = observation_text(observation, tools=False)
-    if observation.family == "grounded":
+    family = default_families().get(observation.family or "")
+    if family is not None and family.cites:
         if docs is None and not observation.docs:
             raise ValueError(
                 f"the single-turn prompt of grounded task {observation.task_id} lists the documents search_docs "
@@ -120,10 +97,10 @@ def single_turn_messages(
             )
         text += "\n\n" + docs_text(observation.docs if docs is None else docs)
     messages = [
-        {"role": "system", "content": single_turn_system(observation.family)},
+        {"role": "system", "content": family.single_turn_system if family is not None else SINGLE_TURN_SYSTEM},
         {"role": "user", "content": text},
     ]
-    prefix = RESPONSE_PREFIXES.get(observation.family or "")
+    prefix = family.response_prefix if family is not None else None
     if prefix:
         messages.append({"role": "assistant", "content": prefix})
     return messages
@@ -177,15 +154,12 @@ def with_response_prefix(prompt: Any, completion: Any) -> Any:
     return completion
 
 
-_GROUNDED_GOAL_TAIL = " The business terms in the question are defined in the company documents"
-
-
 def _question(env: Any, observation: DataOpsObservation) -> str:
     """The task's question: from the environment's registry when it has one, else the goal's first part."""
     tasks = getattr(env, "tasks", None)
     if tasks is not None and hasattr(tasks, "get"):
         return tasks.get(observation.task_id).question
-    return observation.goal.split(_GROUNDED_GOAL_TAIL, 1)[0]
+    return without_tool_instructions(observation.goal, observation.family)
 
 
 def single_turn_prompt(env: Any, task_id: str) -> list[dict[str, str]]:
@@ -196,7 +170,8 @@ def single_turn_prompt(env: Any, task_id: str) -> list[dict[str, str]]:
     ``env`` is a :class:`~env_server.environment.DataOpsEnv` or anything with the same ``reset`` and
     ``step`` (the HTTP client); it is left mid-episode."""
     observation = env.reset(task_id=task_id)
-    if observation.family != "grounded":
+    family = default_families().get(observation.family or "")
+    if family is None or not family.cites:
         return single_turn_messages(observation)
     searched = env.step(DataOpsAction(action_type="search_docs", query=_question(env, observation)))
     return single_turn_messages(searched, docs=searched.docs)

@@ -6,7 +6,7 @@ import random
 import pytest
 
 from env_server.grading import Grader
-from env_server.tasks import debug
+from env_server.families import debug
 from env_server.tasks.bugs import BUG_TYPES
 from env_server.tasks.registry import load_tasks
 

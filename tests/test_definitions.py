@@ -1,4 +1,4 @@
-"""Tests for the business-documents corpus and grounded metrics in env_server.tasks.definitions.
+"""Tests for the business-documents corpus and grounded metrics (data/docs, data/metrics.toml) and their loader.
 
 Offline and in-memory: the corpus is checked for size, id hygiene, referential integrity and
 self-describing distractors; every metric's gold and naive SQL is run for every binding on
@@ -11,6 +11,7 @@ import random
 import re
 import sqlite3
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -19,13 +20,16 @@ from env_server.tasks.definitions import (
     GENERATED_DOMAINS,
     METRICS,
     docs_for,
+    load_definitions,
     metrics_for,
     sql_literal,
 )
+from env_server.docs import render
 from env_server.tasks.domains import DOMAINS, get_domain, populate
 from env_server.tasks.grounding import DOC_ID, Doc, Metric
 from env_server.variants import perturb, variant_seed
 
+DATA = Path(__file__).resolve().parents[1] / "data"
 DOC_BY_ID: dict[str, Doc] = {doc.doc_id: doc for doc in DOCS}
 SEEDS = (0, 1, 2)
 MIN_DIFFERING = 10
@@ -225,6 +229,54 @@ def test_sql_templates_are_single_selects() -> None:
             assert sql.lstrip().upper().startswith("SELECT"), metric.metric_id
             assert ";" not in sql, metric.metric_id
             assert metric.gold_sql != metric.naive_sql, metric.metric_id
+
+
+def _copy_definitions(tmp_path, metrics_text: str):
+    """A data folder holding the real documents and ``metrics_text`` as its metrics file."""
+    (tmp_path / "docs").mkdir()
+    for doc in DOCS:
+        (tmp_path / "docs" / f"{doc.doc_id}.md").write_text(render(doc), encoding="utf-8")
+    (tmp_path / "metrics.toml").write_text(metrics_text, encoding="utf-8")
+    return tmp_path
+
+
+def test_the_files_are_the_definitions() -> None:
+    """What the module exposes is exactly what data/docs and data/metrics.toml hold, round-tripped."""
+    docs, metrics = load_definitions()
+    assert docs == DOCS and metrics == METRICS
+    assert len(METRICS) == 29 and len(DOCS) == 76
+    assert all(render(doc) == (DATA / "docs" / f"{doc.doc_id}.md").read_text(encoding="utf-8") for doc in DOCS)
+
+
+def test_a_metric_added_to_the_file_is_loaded(tmp_path) -> None:
+    text = (DATA / "metrics.toml").read_text(encoding="utf-8") + (
+        '\n[[metric]]\nmetric_id = "hr-new"\ndomain = "hr"\ndoc_ids = ["hr-headcount"]\n'
+        'question = "How many?"\ngold_sql = "SELECT 1"\nnaive_sql = "SELECT 2"\nanswer_type = "int"\n'
+        'parameters = { kind = "values", key = "department", sql = "SELECT name FROM departments", limit = 3 }\n'
+    )
+    _, metrics = load_definitions(_copy_definitions(tmp_path, text))
+    assert metrics[-1].metric_id == "hr-new" and metrics[-1].parameters.limit == 3
+    assert metrics[:-1] == METRICS
+
+
+@pytest.mark.parametrize("entry, message", [
+    ('parameters = { kind = "weeks", sql = "SELECT 1" }', "parameters.kind must be one of months, terms, values"),
+    ('parameters = { kind = "months", sql = "SELECT 1", step = 2 }', "unexpected keyword argument 'step'"),
+    ('parameters = { kind = "months", sql = "SELECT 1" }\ncolour = "red"', "unexpected keyword argument 'colour'"),
+])
+def test_a_malformed_metric_names_the_file_and_the_metric(tmp_path, entry: str, message: str) -> None:
+    text = ('[[metric]]\nmetric_id = "hr-bad"\ndomain = "hr"\ndoc_ids = ["hr-headcount"]\nquestion = "Q"\n'
+            f'gold_sql = "SELECT 1"\nnaive_sql = "SELECT 2"\nanswer_type = "int"\n{entry}\n')
+    with pytest.raises(ValueError, match=f"metrics.toml: metric hr-bad: .*{re.escape(message)}"):
+        load_definitions(_copy_definitions(tmp_path, text))
+
+
+def test_a_metric_citing_a_missing_document_is_refused(tmp_path) -> None:
+    text = ('[[metric]]\nmetric_id = "hr-bad"\ndomain = "hr"\ndoc_ids = ["hr-no-such-doc"]\nquestion = "Q"\n'
+            'gold_sql = "SELECT 1"\nnaive_sql = "SELECT 2"\nanswer_type = "int"\n'
+            'parameters = { kind = "months", sql = "SELECT 1" }\n')
+    with pytest.raises(ValueError, match="metric hr-bad names unknown document.*hr-no-such-doc"):
+        load_definitions(_copy_definitions(tmp_path, text))
 
 
 def test_sql_literal_quotes_safely() -> None:

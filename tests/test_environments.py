@@ -6,7 +6,7 @@ import inspect
 
 import pytest
 
-from env_server.environment import FAMILY_ACTIONS
+from env_server.families import family_of
 from reward_fns.environments import (
     FAMILY_ENVIRONMENTS,
     DebugEnvironment,
@@ -29,7 +29,7 @@ def tools(cls) -> set[str]:
 
 def test_each_family_offers_only_its_actions():
     for family, cls in FAMILY_ENVIRONMENTS.items():
-        allowed = set(FAMILY_ACTIONS[family]) - {"inspect_schema"}  # the schema is in the reset text
+        allowed = set(family_of(family).actions) - {"inspect_schema"}  # the schema is in the reset text
         assert tools(cls) == allowed, family
     assert "execute_sql" not in tools(DebugEnvironment)
     assert tools(RepairEnvironment) >= {"execute_sql", "finish"}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from env_server.grading import Grader
 from env_server.schema import introspect
-from env_server.tasks import analyst
+from env_server.families import analyst
 from env_server.tasks.byo import tasks_for_database
 from env_server.tasks.gold_queries import synthesise
 from env_server.tasks.quality import (

@@ -16,13 +16,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from env_server.docs import DocCorpus, write_corpus
+from env_server.families import default_families
 from env_server.grading import Grader
-from env_server.tasks import analyst, debug, grounded, repair
 from env_server.tasks.overlap import TrainIndex, overlap_counts
-from env_server.tasks.spec import FAMILIES, SPLITS, Task, save_jsonl
+from env_server.tasks.spec import SPLITS, Task, save_jsonl
 
 REBUILD_COMMAND = "python -m env_server build-data"
-GENERATORS = {"debug": debug, "repair": repair, "analyst": analyst, "grounded": grounded}
 EXTERNAL_SPLIT = "heldout_external"
 
 
@@ -44,21 +43,21 @@ def corpus(external: bool = True) -> list:
 
 
 def check_fixed(grader: Grader, tasks: list[Task]) -> None:
-    """Every fixed task must be valid and score 1.0 with its reference solution."""
-    for task in tasks:
-        if task.family == "repair":
-            grade = grader.grade_repair(task, task.gold_repair_sql or [])
-            problems = grader.task_problems(task)
-        elif task.family == "debug":
-            grade = grader.grade_query(task, task.gold_sql or "")
-            problems = grader.task_problems(task)
-        else:
-            from env_server.answers import gold_value
+    """Every fixed task must be valid and score 1.0 with its reference solution (its gold query, its gold
+    repair script, or its gold answer citing its documents)."""
+    from env_server.answers import gold_value
 
+    for task in tasks:
+        family = grader.families[task.family]
+        if family.submits == "answer":
             gold = gold_value(list(grader.reference(task).rows), task.answer_type)  # type: ignore[arg-type]
             answer = sorted(gold) if task.answer_type == "set" else gold  # type: ignore[arg-type]
-            grade = grader.grade_answer(task, answer, task.doc_ids)
+            grade = family.grade(grader, task, answer=answer, citations=list(task.doc_ids))
             problems = []
+        else:
+            grade = (grader.grade_query(task, task.gold_sql or "") if family.submits == "query"
+                     else grader.grade_repair(task, task.gold_repair_sql or []))
+            problems = grader.task_problems(task)
         if problems or grade.score != 1.0:
             raise RuntimeError(
                 f"fixed task {task.task_id} is invalid: {'; '.join(problems) or grade.reason} (score {grade.score})"
@@ -70,7 +69,7 @@ def build(
     splits: Iterable[str] = SPLITS,
     progress: bool = True,
     sizes: dict[str, int] | None = None,
-    families: Iterable[str] = FAMILIES,
+    families: Iterable[str] | None = None,
     external: bool = True,
 ) -> dict[str, list[Task]]:
     """Generate tasks for ``families`` × ``splits`` (+ ``heldout_external`` unless ``external`` is
@@ -79,14 +78,15 @@ def build(
     Every family's train split is generated first, and held-out candidates that repeat a train task are
     skipped (:mod:`env_server.tasks.overlap`); without ``train`` in ``splits`` the committed train split
     (``data/tasks``) is the one excluded."""
-    families = list(families)
+    registry = default_families()
+    families = list(registry.names if families is None else families)
     docs_dir = out_dir / "docs"
     docs = corpus(external)
     write_corpus(docs, docs_dir)
     grader = Grader(docs=DocCorpus.load(docs_dir))  # grade against the corpus just written
     files: dict[str, list[Task]] = {}
     for family in families:
-        fixed = getattr(GENERATORS[family], "fixed_tasks", None)
+        fixed = registry[family].fixed_tasks
         if fixed is not None:
             tasks = fixed()
             check_fixed(grader, tasks)
@@ -95,7 +95,7 @@ def build(
     train = TrainIndex()
     if "train" in splits:  # every family's train split first: no held-out task of any family may repeat one
         for family in families:
-            tasks = GENERATORS[family].generate_split("train", n=(sizes or {}).get("train"), grader=grader,
+            tasks = registry[family].generate_split("train", n=(sizes or {}).get("train"), grader=grader,
                                                       progress=progress)
             files[f"{family}_train"] = tasks
             for task in tasks:
@@ -110,7 +110,7 @@ def build(
             if split == "train":
                 continue
             n = (sizes or {}).get(split)
-            files[f"{family}_{split}"] = GENERATORS[family].generate_split(split, n=n, grader=grader, progress=progress,
+            files[f"{family}_{split}"] = registry[family].generate_split(split, n=n, grader=grader, progress=progress,
                                                                            exclude=train if train else None)
     if external:
         from env_server.tasks.external_split import generate

@@ -20,16 +20,15 @@ from pathlib import Path
 from tqdm import tqdm
 
 from env_server.databases import Databases
+from env_server.families import default_families
 from env_server.grading import Grader
-from env_server.tasks import analyst, debug, repair
-from env_server.tasks.bugs import BUG_TYPES
-from env_server.tasks.corruptions import CORRUPTION_KINDS
 from env_server.tasks.gold_queries import PROFILE_ROWS
-from env_server.tasks.questions import QUESTION_TEMPLATES
 from env_server.tasks.rejections import Rejections
 from env_server.tasks.spec import DbSpec, Task, save_jsonl
 
 BYO_FAMILIES: tuple[str, ...] = ("debug", "analyst", "repair")
+"""The default families of a build, in the order its file lists them (every family with ``byo_tasks``
+may be asked for: :func:`byo_families`)."""
 PER_FAMILY = 40
 BUILD_CACHE = 16
 """Databases (the user's, its variants, corrupted candidates) and repair snapshots a build keeps at once."""
@@ -42,19 +41,18 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "db"
 
 
+def byo_families() -> tuple[str, ...]:
+    """The families that can generate tasks on a user's own database (those with a ``byo_tasks`` hook)."""
+    return tuple(name for name, family in default_families().items() if family.byo_tasks is not None)
+
+
 def _round(grader: Grader, family: str, split: str, db: DbSpec, name: str, r: int,
            rejected: Rejections) -> Iterator[Task]:
-    key = f"{family}|{split}|{name}|round{r}"
-    if family == "debug":
-        return debug.tasks_for_db(grader, split, db, f"{name}-r{r}", BUG_TYPES, rng_key=key, rejected=rejected,
-                                  strict=True)
-    if family == "analyst":
-        return analyst.tasks_for_db(grader, split, db, f"{name}-r{r}", QUESTION_TEMPLATES, rng_key=key,
-                                    rejected=rejected, strict=True)
-    if family == "repair":
-        return repair.tasks_for_db(grader, split, db, f"{name}-r{r}", CORRUPTION_KINDS, rng_key=key,
-                                   rejected=rejected, strict=True, per_database=len(CORRUPTION_KINDS))
-    raise ValueError(f"unknown family {family!r}; choose from {', '.join(BYO_FAMILIES)}")
+    hook = grader.families[family].byo_tasks
+    if hook is None:
+        raise ValueError(f"family {family!r} cannot generate tasks for your own database; choose from "
+                         f"{', '.join(byo_families())}")
+    return hook(grader, split, db, f"{name}-r{r}", rng_key=f"{family}|{split}|{name}|round{r}", rejected=rejected)
 
 
 def tasks_for_database(

@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from env_server.grading import Grader
-from env_server.tasks import byo, grounded
+from env_server.families import grounded
+from env_server.tasks import byo
 from env_server.tasks.external import (
     DEFOG_DBS,
     defog_dir,
@@ -47,7 +48,7 @@ def generate(
     metrics = external_metrics()
     for name in DEFOG_DBS:
         db = database(name)
-        byo_families = [f for f in families if f in byo.BYO_FAMILIES]
+        byo_families = [f for f in families if f in byo.byo_families()]
         generated = byo.tasks_for_database(db, name, byo_families, PER_FAMILY_PER_DB, SPLIT, grader, progress)
         for family, tasks in generated.items():
             out[family].extend(tasks)

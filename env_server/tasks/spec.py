@@ -35,9 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-Family = Literal["debug", "repair", "analyst", "grounded"]
 Difficulty = Literal["easy", "medium", "hard"]
-FAMILIES: tuple[str, ...] = ("debug", "repair", "analyst", "grounded")
 SPLITS: tuple[str, ...] = ("train", "heldout_iid", "heldout_ood")
 
 
@@ -103,7 +101,8 @@ class Task(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task_id: str = Field(description="Unique id, e.g. 'debug-ecommerce-s12-q03-wrong_aggregate'.")
-    family: Family = Field(description="debug, repair, analyst or grounded.")
+    family: str = Field(pattern=r"^[a-z][a-z0-9_]*$",
+                        description="A family of env_server.families: debug, repair, analyst, grounded, or one added there.")
     split: str = Field(default="custom", description="train, heldout_iid, heldout_ood, or custom.")
     difficulty: Difficulty = Field(default="medium", description="easy, medium or hard.")
     db: DbSpec = Field(description="The database the task runs on.")
@@ -145,17 +144,13 @@ class Task(BaseModel):
 
     @model_validator(mode="after")
     def _family_fields(self) -> Task:
-        required = {
-            "debug": ("broken_sql", "gold_sql"),
-            "repair": ("gold_repair_sql",),
-            "analyst": ("gold_sql", "answer_type"),
-            "grounded": ("gold_sql", "answer_type"),
-        }[self.family]
-        missing = [name for name in required if getattr(self, name) in (None, "", [])]
+        from env_server.families import default_families
+
+        family = default_families().get(self.family)
+        missing = family.missing_fields(self) if family is not None else []
         if missing:
-            raise ValueError(f"a {self.family} task needs {', '.join(missing)}")
-        if self.family == "grounded" and not self.doc_ids:
-            raise ValueError("a grounded task needs doc_ids: the documents a correct answer cites")
+            raise ValueError(f"a {self.family} task needs {', '.join(missing)}"
+                             + (": the documents a correct answer cites" if missing == ["doc_ids"] else ""))
         return self
 
 
@@ -183,7 +178,10 @@ def split_statements(sql: str) -> list[str]:
 
 def load_jsonl(path: str | Path) -> list[Task]:
     """Read tasks from a JSONL file. Errors name the file and line and say what to fix."""
+    from env_server.families import default_families
+
     path = Path(path)
+    families = default_families()
     tasks: list[Task] = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -199,12 +197,16 @@ def load_jsonl(path: str | Path) -> list[Task]:
                     if isinstance(holder.get(field_name), str) and not Path(holder[field_name]).is_absolute():
                         holder[field_name] = str((path.parent / holder[field_name]).resolve())
             try:
-                tasks.append(Task.model_validate(data))
+                task = Task.model_validate(data)
             except ValidationError as exc:
                 problems = "; ".join(
                     f"{'.'.join(str(p) for p in err['loc']) or 'task'}: {err['msg']}" for err in exc.errors()
                 )
                 raise ValueError(f"{path}:{number}: invalid task ({problems})") from None
+            if task.family not in families:
+                raise ValueError(f"{path}:{number}: invalid task (family: {task.family!r} is not a family; "
+                                 f"choose from {', '.join(families)})")
+            tasks.append(task)
     return tasks
 
 

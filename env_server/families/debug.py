@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from env_server.families.family import READ_ACTIONS, Family
 from env_server.grading import Grader, GraderError
 from env_server.tasks.bugs import BUG_TYPES, applicable, inject
 from env_server.tasks.domains import get_domain
@@ -257,3 +258,38 @@ def fixed_tasks() -> list[Task]:
         ),
     ]
     return [Task(family="debug", split="fixed", tags=["fixed", "seed:sql-debug-env"], **spec) for spec in specs]
+
+
+def _statement(task: Task) -> str:
+    order = " Row order matters: keep the ORDER BY." if task.order_matters else " Row order does not matter."
+    return (f"The SQL query below is broken. Fix it so that it returns: {task.question}.{order} "
+            "The database is SQLite and read-only.")
+
+
+def _byo(grader: Grader, split: str, db: DbSpec, name: str, rng_key: str, rejected: Rejections) -> Iterator[Task]:
+    return tasks_for_db(grader, split, db, name, BUG_TYPES, rng_key=rng_key, rejected=rejected, strict=True)
+
+
+FAMILY = Family(
+    name="debug",
+    rank=0,
+    actions=READ_ACTIONS + ("submit_query",),
+    submits="query",
+    statement=_statement,
+    tool_instructions=(
+        "Inspect the schema and run queries to investigate, then submit the corrected query with submit_query."
+    ),
+    required_fields=("broken_sql", "gold_sql"),
+    single_turn_system=(
+        "You are an expert SQL engineer working on SQLite databases. Read the task, the schema and the "
+        "broken query; in this reply you cannot run tools or queries. Reply with the corrected query, one "
+        "SELECT statement, in exactly one ```sql code block, and end the reply with the closing fence. It is "
+        "run on this database and on other copies of the data, and its rows must equal those of the correct "
+        "query on every copy."
+    ),
+    response_prefix="```sql\n",
+    shows_broken_sql=True,
+    generate_split=generate_split,
+    fixed_tasks=fixed_tasks,
+    byo_tasks=_byo,
+)

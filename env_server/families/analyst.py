@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Mapping, Sequence
 
+from env_server.families.family import READ_ACTIONS, Family
 from env_server.grading import Grader
 from env_server.tasks import splits
 from env_server.tasks.domains import get_domain
@@ -154,3 +155,31 @@ def fixed_tasks() -> list[Task]:
         Task(family="analyst", split="fixed", db=shop, max_steps=MAX_STEPS, tags=["fixed", "seed:sql-data-analyst"], **s)
         for s in specs
     ]
+
+
+def _statement(task: Task) -> str:
+    return f"Answer this business question from the data: {task.question} The database is SQLite and read-only."
+
+
+def _byo(grader: Grader, split: str, db: DbSpec, name: str, rng_key: str, rejected: Rejections) -> Iterator[Task]:
+    return tasks_for_db(grader, split, db, name, QUESTION_TEMPLATES, rng_key=rng_key, rejected=rejected,
+                        strict=True)
+
+
+FAMILY = Family(
+    name="analyst",
+    rank=2,
+    actions=READ_ACTIONS + ("submit_answer",),
+    submits="answer",
+    statement=_statement,
+    tool_instructions="Query it with run_query, then give only the answer with submit_answer.",
+    required_fields=("gold_sql", "answer_type"),
+    single_turn_system=(
+        "You are an expert data analyst working on SQLite databases. Read the question and the schema; in this "
+        "reply you cannot run tools or queries. Reply with only the final answer inside <answer>...</answer>: a "
+        "number, a name, or for several values a comma-separated list. Do not write anything after the answer tag."
+    ),
+    generate_split=generate_split,
+    fixed_tasks=fixed_tasks,
+    byo_tasks=_byo,
+)

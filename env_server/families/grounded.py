@@ -24,6 +24,7 @@ import random
 from collections.abc import Iterable, Iterator
 
 from env_server.answers import check_answer, gold_value
+from env_server.families.family import READ_ACTIONS, Family
 from env_server.grading import Grader
 from env_server.tasks import splits
 from env_server.tasks.definitions import METRICS
@@ -117,3 +118,33 @@ def generate_split(split: str, n: int | None = None, grader: Grader | None = Non
         )
 
     return splits.fill("grounded", split, n or splits.FAMILY_SPLIT_SIZES[split], layout, tasks_for, progress, exclude)
+
+
+def _statement(task: Task) -> str:
+    return task.question
+
+
+FAMILY = Family(
+    name="grounded",
+    rank=3,
+    actions=READ_ACTIONS + ("search_docs", "submit_answer"),
+    submits="answer",
+    cites=True,
+    statement=_statement,
+    tool_instructions=(
+        "The business terms in the question are defined in the company documents: find them with search_docs and "
+        "apply the current definition (not superseded or draft ones). Query the read-only SQLite database with "
+        "run_query, then submit_answer with the answer and, in citations, the ids of the documents the definition "
+        "comes from."
+    ),
+    required_fields=("gold_sql", "answer_type", "doc_ids"),
+    single_turn_system=(
+        "You are an expert data analyst working on SQLite databases. Read the question, the schema and the "
+        "company documents found for the question; in this reply you cannot run tools or queries. Apply the "
+        "current definition of each business term (not a superseded or draft one). Reply with the final answer "
+        "inside <answer>...</answer> (a number, a name, or for several values a comma-separated list), then the "
+        "ids of the documents the definition comes from inside <citations>id1, id2</citations>. "
+        "Do not write anything after the citations tag."
+    ),
+    generate_split=generate_split,
+)

@@ -17,6 +17,7 @@ import random
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 
+from env_server.families.family import READ_ACTIONS, Family
 from env_server.grading import Grader
 from env_server.tasks import splits
 from env_server.tasks.corruptions import CORRUPTION_KINDS, plan
@@ -112,3 +113,40 @@ def generate_split(split: str, n: int | None = None, grader: Grader | None = Non
         )
 
     return splits.fill("repair", split, n or splits.FAMILY_SPLIT_SIZES[split], layout, tasks_for, progress, exclude)
+
+
+def _statement(task: Task) -> str:
+    return f"This SQLite database needs repair. {task.question}"
+
+
+def _byo(grader: Grader, split: str, db: DbSpec, name: str, rng_key: str, rejected: Rejections) -> Iterator[Task]:
+    return tasks_for_db(grader, split, db, name, CORRUPTION_KINDS, rng_key=rng_key, rejected=rejected, strict=True,
+                        per_database=len(CORRUPTION_KINDS))
+
+
+FAMILY = Family(
+    name="repair",
+    rank=1,
+    actions=READ_ACTIONS + ("execute_sql", "finish"),
+    submits="script",
+    statement=_statement,
+    tool_instructions=(
+        "Inspect it with inspect_schema, sample_rows and read-only run_query; change it with execute_sql (INSERT, "
+        "UPDATE, DELETE, CREATE TABLE or VIEW; DROP and ALTER are refused); then call finish to have every table "
+        "graded. Write rules, not values you read: your statements are replayed on other copies of the data."
+    ),
+    required_fields=("gold_repair_sql",),
+    single_turn_system=(
+        "You are an expert SQL engineer repairing SQLite databases. Read the task and the schema; in this reply "
+        "you cannot run tools or look at the data. Reply with the write statements that repair the database "
+        "(UPDATE, DELETE, INSERT, CREATE TABLE ...; DROP and ALTER are refused), in the order they must run, "
+        "each ending with a semicolon, all in exactly one ```sql code block. They are run in order on this "
+        "database and on other copies of the data, so write rules, not values you expect to see. "
+        "End the reply with the closing fence."
+    ),
+    response_prefix="```sql\n",
+    reviewer_writes=frozenset({"INSERT", "UPDATE", "DELETE", "CREATE TABLE", "CREATE VIEW"}),
+    generate_split=generate_split,
+    fixed_tasks=fixed_tasks,
+    byo_tasks=_byo,
+)
