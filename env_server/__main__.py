@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve":
         serve_main(args)
     elif args.command == "build-data" and (args.from_sqlite or args.from_sql):
-        from env_server.tasks.byo import byo_families, main as byo_main
+        from env_server.tasks.byo import byo_families
+        from env_server.tasks.byo import main as byo_main
 
         families = [f.strip() for f in args.families.split(",") if f.strip()]
         unknown = [f for f in families if f not in byo_families()]
@@ -88,39 +89,39 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("--dialect and --name go with --from-sqlite/--from-sql")
         build_main(args.out or data_dir(), progress=not args.quiet, external=not args.no_external)
     elif args.command == "bench" and args.hostile:
-        from env_server.bench_hostile import main as bench_hostile_main
+        from env_server.tools.bench_hostile import main as bench_hostile_main
 
         bench_hostile_main()
     elif args.command == "bench" and args.reviewer:
-        from env_server.bench_reviewer import main as bench_reviewer_main
+        from env_server.tools.bench_reviewer import main as bench_reviewer_main
 
         bench_reviewer_main()
     elif args.command == "bench" and args.scale:
-        from env_server.bench_scale import main as bench_scale_main
+        from env_server.tools.bench_scale import main as bench_scale_main
 
         bench_scale_main()
     elif args.command == "bench" and args.families:
-        from env_server.bench_families import main as bench_families_main
+        from env_server.tools.bench_families import main as bench_families_main
 
         bench_families_main()
     elif args.command == "bench" and args.http:
-        from env_server.bench_http import main as bench_http_main
+        from env_server.tools.bench_http import main as bench_http_main
 
         bench_http_main()
     elif args.command == "bench":
-        from env_server.bench import main as bench_main
+        from env_server.tools.bench import main as bench_main
 
         bench_main(n_tasks=args.tasks, resets=args.resets)
     elif args.command == "eval-reviewer":
-        from env_server.review_eval import run as review_run
+        from env_server.tools.review_eval import run as review_run
 
         print(f"wrote {review_run(n_tasks=args.tasks, seed=args.seed)}")
     elif args.command == "exploits":
-        from env_server.exploits import main as exploits_main
+        from env_server.tools.exploits import main as exploits_main
 
         print(f"wrote {exploits_main(per_family=args.per_family, seed=args.seed)}")
     elif args.command == "demo":
-        from env_server.demo import main as demo_main
+        from env_server.tools.scripted_demo import main as demo_main
 
         demo_main()
 
@@ -148,9 +149,9 @@ def serve_main(args: argparse.Namespace) -> None:
         serve_replicas(args)
         return
     os.environ["DATAOPS_WORKERS"] = str(args.workers)
-    from env_server.serving import NoDelayH11Protocol
+    from env_server.server.serving import NoDelayH11Protocol
 
-    uvicorn.run("env_server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+    uvicorn.run("env_server.server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 log_level="info", timeout_graceful_shutdown=3, http=NoDelayH11Protocol)
 
 

@@ -1,8 +1,8 @@
 """Where reward functions grade: in this process, or on env servers over HTTP.
 
 Both backends answer the same two questions for a batch of ``(task_id, submission)`` items, and give
-the same answers, because both end in the same code: :meth:`env_server.grading.Grader.grade_submission`
-composed by :func:`env_server.reward.compose` (what ``DataOpsEnv`` reports and ``POST /grade``
+the same answers, because both end in the same code: :meth:`env_server.grading.grader.Grader.grade_submission`
+composed by :func:`env_server.grading.reward.compose` (what ``DataOpsEnv`` reports and ``POST /grade``
 returns), and the reviewer's verdict (what ``step_with_review`` and ``POST /review`` use).
 
 A submission is a ``str`` (the SQL: a debug query, or a repair script of write statements) or a small
@@ -15,7 +15,7 @@ Each backend also says which family a task id is (:meth:`InProcessBackend.family
 registry; over HTTP from the id's prefix (:func:`family_from_task_id`), since every built-in and BYO
 task id starts with its family (``debug-``, ``repair-``, ``analyst-``, ``grounded-``).
 
-* :class:`InProcessBackend` (the default): one :class:`~env_server.grading.Grader` (its built
+* :class:`InProcessBackend` (the default): one :class:`~env_server.grading.grader.Grader` (its built
   databases and gold results are the shared cache) and a thread pool; SQLite releases the GIL while
   it executes, so several completions grade at once.
 * :class:`HttpBackend`: ``POST /grade`` and ``POST /review`` in batches, asynchronously, spread
@@ -34,10 +34,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Union
 
-from env_server.client import grade_batch, parse_base_urls, review_batch
 from env_server.families import FamilyRegistry, default_families
-from env_server.grading import Grader
-from env_server.reward import RewardConfig, compose, review_penalty
+from env_server.grading.grader import Grader
+from env_server.grading.reward import RewardConfig, compose, review_penalty
+from env_server.server.client import grade_batch, parse_base_urls, review_batch
 from env_server.tasks.registry import TaskRegistry, data_dir, load_tasks
 from env_server.tasks.spec import Task
 
@@ -156,7 +156,7 @@ class InProcessBackend:
     @property
     def reviewer(self):
         if self._reviewer is None:
-            from env_server.reviewer import make_reviewer
+            from env_server.episode.reviewer import make_reviewer
 
             self._reviewer = make_reviewer()
         return self._reviewer

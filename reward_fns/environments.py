@@ -15,7 +15,7 @@ and scores the rollout with ``get_reward()``. Here:
 * ``get_reward()`` is the episode's return as the environment computed it (outcome plus shaping
   penalties), the same number ``DataOpsEnv`` reports.
 
-An episode runs in-process on a :class:`~env_server.environment.DataOpsEnv` by default (sharing the
+An episode runs in-process on a :class:`~env_server.episode.environment.DataOpsEnv` by default (sharing the
 grader of :func:`reward_fns.backend.default_backend`), or on a server: ``DATAOPS_ENV_URL`` or
 ``base_url=`` selects the session HTTP client, and ``transport="ws"`` OpenEnv's WebSocket client.
 Tool results are plain text; a tool never raises, it reports the problem as its result.
@@ -26,10 +26,10 @@ import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from env_server.client import DataOpsClient, DataOpsEnvClient, pick_replica
-from env_server.environment import DataOpsEnv, EnvUsageError
+from env_server.episode.environment import DataOpsEnv, EnvUsageError
+from env_server.episode.models import DataOpsAction, DataOpsObservation
 from env_server.families import Family, default_families, family_of
-from env_server.models import DataOpsAction, DataOpsObservation
+from env_server.server.client import DataOpsClient, DataOpsEnvClient, pick_replica
 from reward_fns.backend import ENV_URL_VAR, InProcessBackend, default_backend
 from reward_fns.prompts import observation_text, result_text
 

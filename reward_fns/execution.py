@@ -3,7 +3,7 @@
 * :data:`execution_reward`: the environment's reward for the completion's one-shot submission, for
   every task family. It is the same number ``DataOpsEnv`` reports for that submission and
   ``POST /grade`` returns, because it is computed by the same grader
-  (:meth:`~env_server.grading.Grader.grade_submission`) and the same ``compose()``.
+  (:meth:`~env_server.grading.grader.Grader.grade_submission`) and the same ``compose()``.
 * :func:`format_reward`: 1.0 for a well-formed answer in the family's format, else 0.0. Shaping
   only: weight it low.
 * :data:`safety_reward`: the reviewer's penalty (``-RewardConfig.safety``) when it would block the

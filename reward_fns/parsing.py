@@ -82,7 +82,7 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
-from env_server import sqlglot_quiet
+from env_server.core import sqlglot_quiet
 
 sqlglot_quiet.install()  # a garbage completion is reported as an extraction error, not a log line
 

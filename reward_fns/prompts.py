@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from env_server.environment import without_tool_instructions
+from env_server.episode.environment import without_tool_instructions
+from env_server.episode.models import DataOpsAction, DataOpsObservation, QueryResult
 from env_server.families import default_families
-from env_server.models import DataOpsAction, DataOpsObservation, QueryResult
 
 SINGLE_TURN_SYSTEMS: Mapping[str, str] = MappingProxyType(
     {name: family.single_turn_system for name, family in default_families().items()})
@@ -167,7 +167,7 @@ def single_turn_prompt(env: Any, task_id: str) -> list[dict[str, str]]:
     and, for a grounded task, one ``search_docs`` step with the task's question (the documents a
     model would find first; ``env.grader.docs.search(question, domain=..., k=5)``).
 
-    ``env`` is a :class:`~env_server.environment.DataOpsEnv` or anything with the same ``reset`` and
+    ``env`` is a :class:`~env_server.episode.environment.DataOpsEnv` or anything with the same ``reset`` and
     ``step`` (the HTTP client); it is left mid-episode."""
     observation = env.reset(task_id=task_id)
     family = default_families().get(observation.family or "")

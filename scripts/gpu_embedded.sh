@@ -5,7 +5,7 @@
 # paired comparison over the 3 seeds (exact sign test, paired bootstrap CI). Everything lands in results/.
 #
 # The machine needs no network. Bring the model in pieces of at most 60 MB, made here with
-#     python -m training.model_pieces pack "$(python -c 'from training.models import embedded_model_dir as d; print(d())')" pieces/
+#     python -m training.model_pieces pack "$(python -c 'from training.embedded_model import embedded_model_dir as d; print(d())')" pieces/
 # and, when the machine lacks them, wheels for what it lacks (pip download -d wheels/ trl==1.16.0 datasets==5.2.0 ...).
 #
 # Usage: scripts/gpu_embedded.sh PIECES_DIR [WHEELS_DIR]

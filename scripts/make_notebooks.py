@@ -40,8 +40,8 @@ NB02 = [
     nbf.v4.new_code_cell(
         'import os\n'
         'import torch\n'
-        'from env_server.provenance import results_dir\n'
-        'from training.models import tiny_model_dir\n'
+        'from env_server.core.provenance import results_dir\n'
+        'from training.embedded_model import tiny_model_dir\n'
         'from training.profiles import PROFILES, estimate_minutes\n\n'
         'SMOKE = os.environ.get("DATAOPS_SMOKE") == "1"\n'
         'RUN_ID = "notebook-02"  # notebook 04 evaluates this run\n'
@@ -107,7 +107,7 @@ def colab_badge(name: str) -> str:
 
 SMOKE_CELL = (
     'import os\n'
-    'from env_server.provenance import results_dir\n\n'
+    'from env_server.core.provenance import results_dir\n\n'
     'SMOKE = os.environ.get("DATAOPS_SMOKE") == "1"\n'
     'print(f"smoke={SMOKE}  results -> {results_dir()}")'
 )
@@ -126,8 +126,8 @@ NB01 = [
         "## Start a server\n"
         "The same app `python -m env_server serve` runs, here on a free loopback port in a background thread."),
     nbf.v4.new_code_cell(
-        'from env_server.app import create_app\n'
-        'from env_server.serving import serve_in_thread\n\n'
+        'from env_server.server.app import create_app\n'
+        'from env_server.server.serving import serve_in_thread\n\n'
         'url, stop = serve_in_thread(create_app())\n'
         'url'),
     nbf.v4.new_markdown_cell(
@@ -135,7 +135,7 @@ NB01 = [
         "`DataOpsClient` keeps the session id for you. Inspect, run a query, then submit the fix: the grader runs it "
         "on the task database and on seeded variants, so a hard-coded answer cannot pass."),
     nbf.v4.new_code_cell(
-        'from env_server.client import DataOpsClient\n\n'
+        'from env_server.server.client import DataOpsClient\n\n'
         'client = DataOpsClient(url)\n'
         'obs = client.reset(task_id="debug-fixed-syntax_fix")\n'
         'print(obs.goal)\n'
@@ -150,10 +150,10 @@ NB01 = [
     nbf.v4.new_markdown_cell(
         "## Every family, the same way\n"
         "One episode per family through `DataOpsEnv` in-process: the scripted correct solution, then one exploit of "
-        "the hack suite (`env_server/exploits.py`), which earns nothing."),
+        "the hack suite (`env_server/tools/exploits.py`), which earns nothing."),
     nbf.v4.new_code_cell(
-        'from env_server.environment import DataOpsEnv\n'
-        'from env_server.exploits import Context, play\n'
+        'from env_server.episode.environment import DataOpsEnv\n'
+        'from env_server.tools.exploits import Context, play\n'
         'from env_server.tasks import load_tasks\n\n'
         'env = DataOpsEnv()\n'
         'ctx = Context(grader=env.grader)\n'
@@ -186,8 +186,8 @@ NB01 = [
         'print("in-process", ExecutionReward(InProcessBackend())(completions=completions, task_id=ids))'),
     nbf.v4.new_markdown_cell("## OpenEnv's WebSocket client\nAny OpenEnv client works unchanged."),
     nbf.v4.new_code_cell(
-        'from env_server.client import DataOpsEnvClient\n'
-        'from env_server.provenance import write_results, provenance\n\n'
+        'from env_server.server.client import DataOpsEnvClient\n'
+        'from env_server.core.provenance import write_results, provenance\n\n'
         'with DataOpsEnvClient(base_url=url).sync() as ws:\n'
         '    result = ws.reset(task_id="debug-fixed-logic_fix")\n'
         '    result = ws.step({"action_type": "submit_query", "sql": result.observation.broken_sql})\n'
@@ -218,7 +218,7 @@ NB04 = [
         'RUN_DIR = results_dir() / "runs" / "notebook-02"\n'
         'if SMOKE and not RUN_DIR.exists():\n'
         '    from training.grpo import Args, train\n'
-        '    from training.models import tiny_model_dir\n'
+        '    from training.embedded_model import tiny_model_dir\n'
         '    train(Args(model=str(tiny_model_dir(results_dir() / "tiny-model")), n_tasks=2, difficulty="easy",\n'
         '               max_steps=1, num_generations=2, per_device_train_batch_size=2, max_completion_length=8,\n'
         '               lora_r=4, lora_alpha=8, run_id="notebook-02", progress=False))\n'

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from env_server.app import ServerConfig, create_app
-from env_server.serving import serve_in_thread
+from env_server.server.app import ServerConfig, create_app
+from env_server.server.serving import serve_in_thread
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +24,7 @@ def live_server() -> str:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
     """A tiny random Llama with the embedded model's tokenizer, built locally (no download, ~5 s)."""
-    from training.models import tiny_model_dir
+    from training.embedded_model import tiny_model_dir
 
     return str(tiny_model_dir(tmp_path_factory.mktemp("tiny-model")))
 

@@ -1,4 +1,4 @@
-"""env_server.answers: typed answers (int, float, string, set) are read and checked by the rules.
+"""env_server.grading.answers: typed answers (int, float, string, set) are read and checked by the rules.
 
 One test (or a small group) per rule of the module docstring, every example inline with a comment
 on why it scores what it does.  The last tests fuzz check_answer with hypothesis: it never raises
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from env_server.answers import (
+from env_server.grading.answers import (
     ANSWER_TYPES,
     AnswerCheck,
     check_answer,

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from openenv.cli._validation import validate_running_environment
 
-from env_server.app import ServerConfig, create_app
+from env_server.server.app import ServerConfig, create_app
+from env_server.server.serving import serve_in_thread
 from env_server.tasks.registry import TaskRegistry, load_tasks
-from env_server.serving import serve_in_thread
 
 GOLD = ("SELECT name, email, signup_date FROM users WHERE plan = 'pro' AND signup_date >= '2024-01-01' "
         "ORDER BY signup_date, id")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from env_server import bench_reviewer
+from env_server.tools import bench_reviewer
 
 
 def test_naive_baseline_is_the_seed_keyword_check():

@@ -1,10 +1,10 @@
-"""env_server/bench_scale.py at two small sizes: the JSON has every figure beside its floor, correct queries
+"""env_server/tools/bench_scale.py at two small sizes: the JSON has every figure beside its floor, correct queries
 grade success on every repeat (the figures themselves are reported, not asserted)."""
 from __future__ import annotations
 
 import json
 
-from env_server.bench_scale import run
+from env_server.tools.bench_scale import run
 
 
 def test_scale_bench_writes_each_figure_beside_its_floor(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from env_server.schema import SchemaInfo, introspect
+from env_server.core.schema import SchemaInfo, introspect
 from env_server.tasks.bugs import BUG_DESCRIPTIONS, BUG_TYPES, applicable, inject
 from env_server.tasks.domains import DOMAINS, populate
 

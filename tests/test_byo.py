@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from env_server.__main__ import main as cli
-from env_server.environment import DataOpsEnv
-from env_server.exploits import Context, play
-from env_server.grading import Grader
+from env_server.episode.environment import DataOpsEnv
+from env_server.grading.grader import Grader
 from env_server.tasks.registry import load_tasks
+from env_server.tools.exploits import Context, play
 
 try:
     from env_server.tasks.external import defog_dir
@@ -70,7 +70,7 @@ def test_tiny_database_gets_no_repair_tasks_and_says_why(tmp_path, capsys):
 
 
 def test_from_sqlite_file(tmp_path, capsys):
-    from env_server.transpile import sqlite_from_file
+    from env_server.ingest.transpile import sqlite_from_file
 
     source = sqlite_from_file(DEFOG / "yelp" / "yelp.sql")
     path = tmp_path / "my shop.sqlite"

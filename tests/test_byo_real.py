@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from env_server.__main__ import main as cli
-from env_server.environment import DataOpsEnv
-from env_server.exploits import Context, play
-from env_server.grading import Grader
+from env_server.episode.environment import DataOpsEnv
+from env_server.grading.grader import Grader
 from env_server.tasks.registry import load_tasks
+from env_server.tools.exploits import Context, play
 
 CHINOOK = Path(__file__).resolve().parents[1] / "data" / "external" / "chinook" / "Chinook_Sqlite.sqlite"
 PER_FAMILY = 8
@@ -73,7 +73,7 @@ def test_names_that_need_quoting_are_quoted_not_fatal(tmp_path, capsys):
 
 @pytest.mark.parametrize("reader", ["postgres", "sqlglot"])
 def test_chinook_pg_dump_builds_every_family(tmp_path, capsys, monkeypatch, reader):
-    from env_server.pg_restore import available
+    from env_server.ingest.pg_restore import available
 
     if reader == "postgres" and not available():
         pytest.skip("the embedded PostgreSQL extra is not installed")

@@ -1,4 +1,4 @@
-"""env_server.client against a real server: HTTP sessions (sync and async), batched grading over two
+"""env_server.server.client against a real server: HTTP sessions (sync and async), batched grading over two
 servers, and OpenEnv's WebSocket client, one episode and 32 concurrent ones."""
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import httpx
 import pytest
 from openenv.core.client_types import StepResult
 
-from env_server.app import ServerConfig, create_app
-from env_server.client import (
+from env_server.episode.models import DataOpsAction, DataOpsObservation, DataOpsState
+from env_server.server.app import ServerConfig, create_app
+from env_server.server.client import (
     SESSION_HEADER,
     AsyncDataOpsClient,
     DataOpsClient,
@@ -19,9 +20,8 @@ from env_server.client import (
     grade_batch,
     parse_base_urls,
 )
-from env_server.models import DataOpsAction, DataOpsObservation, DataOpsState
+from env_server.server.serving import serve_in_thread
 from env_server.tasks.registry import load_tasks
-from env_server.serving import serve_in_thread
 
 TASK = "debug-fixed-syntax_fix"
 GOLD = ("SELECT name, email, signup_date FROM users WHERE plan = 'pro' AND signup_date >= '2024-01-01' "
@@ -358,9 +358,9 @@ def test_32_concurrent_ws_clients(live_server, debug_tasks):
 
 def test_grade_batch_resends_items_the_server_left_ungraded():
     """A server whose batch budget is spent after one item still grades every item, in order, through the client."""
-    from env_server.app import ServerConfig, create_app
-    from env_server.client import grade_batch
-    from env_server.serving import serve_in_thread
+    from env_server.server.app import ServerConfig, create_app
+    from env_server.server.client import grade_batch
+    from env_server.server.serving import serve_in_thread
 
     url, stop = serve_in_thread(create_app(ServerConfig(grade_batch_budget_s=0.0)))
     try:

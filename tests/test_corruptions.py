@@ -10,8 +10,10 @@ from functools import cache
 
 import pytest
 
-from env_server.sandbox import SandboxConfig, clone, execute
-from env_server.schema import introspect
+from env_server.core.sandbox import SandboxConfig, clone, execute
+from env_server.core.schema import introspect
+from env_server.core.variants import perturb, variant_seed
+from env_server.grading.state_diff import rows_of
 from env_server.tasks.corruptions import (
     CORRUPTION_KINDS,
     Corruption,
@@ -19,10 +21,8 @@ from env_server.tasks.corruptions import (
     apply_setup,
     normalise_salt,
     plan,
-    snapshot_rows,
 )
 from env_server.tasks.domains import DOMAINS, populate
-from env_server.variants import perturb, variant_seed
 
 SEEDS = (0, 4)
 SALT_A = 1_234
@@ -88,29 +88,29 @@ def test_every_kind_applies_to_every_domain(domain, seed):
 @pytest.mark.parametrize("domain,seed", _cases())
 def test_setup_gold_and_idempotence_on_task_database(domain, seed):
     clean = _clean(domain, seed)
-    before = snapshot_rows(clean)
+    before = rows_of(clean)
     for c in _plan(domain, seed):
         corrupted = _set_up(clean, c, SALT_A)
-        start = snapshot_rows(corrupted)
+        start = rows_of(corrupted)
         if c.setup_sql:
             assert start != before, f"{c.kind}:{c.target} setup changed nothing"
         else:
             assert c.kind == "missing_aggregate"  # the summary table is simply missing
         repaired = _repaired(corrupted, c)
-        target = snapshot_rows(repaired)
+        target = rows_of(repaired)
         assert target != start, f"{c.kind}:{c.target} gold changed nothing"
         assert {t.lower() for t in c.tables} <= set(target)
         changed = {t for t in target if target[t] != start.get(t)}
         assert changed <= {t.lower() for t in c.tables}, f"{c.kind}:{c.target} gold touched {changed}"
         apply_gold(repaired, c)
-        assert snapshot_rows(repaired) == target, f"{c.kind}:{c.target} gold is not idempotent"
+        assert rows_of(repaired) == target, f"{c.kind}:{c.target} gold is not idempotent"
         # the gold repair is legal in the agent's sandbox (write mode) and gives the same state there
         config = SandboxConfig(time_limit_s=10.0)
         sandboxed = clone(corrupted, config)
         for statement in c.gold_repair_sql:
             result = execute(sandboxed, statement, mode="write", config=config)
             assert result.ok, f"{c.kind}:{c.target}: {result.error}"
-        assert snapshot_rows(sandboxed) == target
+        assert rows_of(sandboxed) == target
 
 
 @pytest.mark.parametrize("domain,seed", _cases())
@@ -138,19 +138,19 @@ def test_corrupted_rows_are_a_small_salted_share(domain, seed):
 @pytest.mark.parametrize("domain,seed", _cases())
 def test_setup_and_gold_apply_to_a_perturbed_variant(domain, seed):
     variant = _variant(domain, seed)
-    before = snapshot_rows(variant)
+    before = rows_of(variant)
     for c in _plan(domain, seed):
         with_a = _set_up(variant, c, SALT_A)
         with_b = _set_up(variant, c, SALT_B)
-        start = snapshot_rows(with_b)
+        start = rows_of(with_b)
         if c.setup_sql:
             assert start != before, f"{c.kind}:{c.target} setup changed nothing on the variant"
-            assert snapshot_rows(with_a) != start, f"{c.kind}:{c.target}: the salt does not move the corruption"
+            assert rows_of(with_a) != start, f"{c.kind}:{c.target}: the salt does not move the corruption"
         repaired = _repaired(with_b, c)
-        target = snapshot_rows(repaired)
+        target = rows_of(repaired)
         assert target != start, f"{c.kind}:{c.target} gold changed nothing on the variant"
         apply_gold(repaired, c)
-        assert snapshot_rows(repaired) == target
+        assert rows_of(repaired) == target
 
 
 RESTORING = ("format_drift", "case_whitespace", "duplicates", "legacy_migration", "unit_swap")
@@ -167,7 +167,7 @@ def test_restoring_kinds_give_back_the_clean_table(domain, seed):
             if db is not clean and c.kind == "duplicates":
                 continue  # a variant's permuted values may happen to form extra duplicates, which gold removes too
             repaired = _repaired(_set_up(db, c, SALT_B), c)
-            assert snapshot_rows(repaired, c.tables) == snapshot_rows(db, c.tables), f"{c.kind}:{c.target}"
+            assert rows_of(repaired, c.tables) == rows_of(db, c.tables), f"{c.kind}:{c.target}"
 
 
 def _literal_repair(main: sqlite3.Connection, c: Corruption) -> list[str]:
@@ -208,24 +208,24 @@ def test_literal_repairs_fail_on_a_variant(domain):
         patched = _copy(main)
         for statement in literal:
             patched.execute(statement)
-        assert snapshot_rows(patched) == snapshot_rows(_repaired(main, c)), f"{c.kind}:{c.target}"
+        assert rows_of(patched) == rows_of(_repaired(main, c)), f"{c.kind}:{c.target}"
         # ... but not on a variant corrupted with another salt
         other = _set_up(variant, c, SALT_B)
-        target = snapshot_rows(_repaired(other, c))
+        target = rows_of(_repaired(other, c))
         for statement in literal:
             other.execute(statement)
-        assert snapshot_rows(other) != target, f"{c.kind}:{c.target}: a literal repair passes the variant"
+        assert rows_of(other) != target, f"{c.kind}:{c.target}: a literal repair passes the variant"
         checked.add(c.kind)
     assert checked == {"duplicates", "null_impute", "unit_swap"}
 
 
 def test_planning_is_deterministic_and_leaves_the_database_alone():
     clean = _clean("finance", 0)
-    before = snapshot_rows(clean)
+    before = rows_of(clean)
     a = plan(clean, introspect(clean), random.Random(7))
     b = plan(clean, introspect(clean), random.Random(7))
     assert a == b
-    assert snapshot_rows(clean) == before
+    assert rows_of(clean) == before
 
 
 def test_salt_is_normalised_for_sqlite():
@@ -294,9 +294,9 @@ def test_plan_works_on_an_unseen_database():
     for c in corruptions:
         for db, salt in ((conn, SALT_A), (variant, SALT_B)):
             corrupted = _set_up(db, c, salt)
-            start = snapshot_rows(corrupted)
+            start = rows_of(corrupted)
             apply_gold(corrupted, c)
-            assert snapshot_rows(corrupted) != start, f"{c.kind}:{c.target}"
+            assert rows_of(corrupted) != start, f"{c.kind}:{c.target}"
 
 
 def test_plan_refuses_an_uncommitted_database():

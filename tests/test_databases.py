@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from env_server.databases import Databases
-from env_server.schema import introspect
+from env_server.core.databases import Databases
+from env_server.core.schema import introspect
 from env_server.tasks.spec import DbSpec
 
 

@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from env_server.grading import Grader
 from env_server.families import debug
+from env_server.grading.grader import Grader
 from env_server.tasks.bugs import BUG_TYPES
 from env_server.tasks.registry import load_tasks
 

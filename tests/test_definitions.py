@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from env_server.core.docs import render
+from env_server.core.variants import perturb, variant_seed
 from env_server.tasks.definitions import (
     DOCS,
     GENERATED_DOMAINS,
@@ -24,10 +26,8 @@ from env_server.tasks.definitions import (
     metrics_for,
     sql_literal,
 )
-from env_server.docs import render
 from env_server.tasks.domains import DOMAINS, get_domain, populate
 from env_server.tasks.grounding import DOC_ID, Doc, Metric
-from env_server.variants import perturb, variant_seed
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 DOC_BY_ID: dict[str, Doc] = {doc.doc_id: doc for doc in DOCS}

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 
-from env_server import bench, demo
+from env_server.tools import bench
+from env_server.tools import scripted_demo as demo
 
 
 def test_demo_scripted_calibrators(tmp_path):
@@ -26,7 +27,7 @@ def test_bench_writes_ratios_against_the_floor(tmp_path):
 
 
 def test_bench_families_writes_ratios_against_the_floor(tmp_path):
-    from env_server import bench_families
+    from env_server.tools import bench_families
 
     path = bench_families.run(per_family=2, resets=4, repeats=1, out=tmp_path / "families.json")
     data = json.loads(path.read_text())

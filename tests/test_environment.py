@@ -6,8 +6,8 @@ import json
 import pytest
 from openenv.core.env_server.interfaces import Environment
 
-from env_server.environment import DataOpsEnv, EnvUsageError
-from env_server.models import DataOpsAction as A
+from env_server.episode.environment import DataOpsEnv, EnvUsageError
+from env_server.episode.models import DataOpsAction as A
 from env_server.tasks.registry import load_tasks
 
 SCHEMA = """
@@ -167,8 +167,8 @@ def test_reviewed_step_runs_warned_sql_and_returns_its_findings(env):
 
 
 def test_read_only_episodes_share_one_database_and_cannot_write_it(custom_path):
-    from env_server.grading import Grader
-    from env_server.sandbox import SandboxConfig
+    from env_server.core.sandbox import SandboxConfig
+    from env_server.grading.grader import Grader
 
     grader = Grader()
     envs = [DataOpsEnv(tasks=load_tasks(custom_path), grader=grader) for _ in range(20)]
@@ -188,10 +188,10 @@ def test_read_only_episodes_share_one_database_and_cannot_write_it(custom_path):
 
 
 def test_a_repair_database_over_the_page_cap_is_refused_with_the_numbers():
-    from env_server.databases import Databases
-    from env_server.environment import InvalidResetError
-    from env_server.grading import Grader
-    from env_server.sandbox import SandboxConfig
+    from env_server.core.databases import Databases
+    from env_server.core.sandbox import SandboxConfig
+    from env_server.episode.environment import InvalidResetError
+    from env_server.grading.grader import Grader
 
     repair = next(t for t in load_tasks() if t.family == "repair")
     env = DataOpsEnv(tasks=[repair], grader=Grader(databases=Databases(SandboxConfig(max_page_count=2))))

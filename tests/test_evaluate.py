@@ -6,7 +6,15 @@ import json
 import numpy as np
 import pytest
 
-from training.evaluate import bootstrap_ci, compare, evaluate, main, per_task_means, summarise, write_comparison
+from training.evaluate import (
+    bootstrap_ci,
+    compare,
+    evaluate,
+    main,
+    per_task_means,
+    summarise,
+    write_comparison,
+)
 from training.generation import SamplingConfig
 
 

@@ -9,8 +9,8 @@ import pickle
 
 import pytest
 
-from env_server.grading import Grader
-from env_server.reward import compose
+from env_server.grading.grader import Grader
+from env_server.grading.reward import compose
 from env_server.tasks.registry import UnknownTaskError, load_tasks
 from reward_fns.backend import HttpBackend, InProcessBackend, default_backend
 from reward_fns.execution import (
@@ -167,7 +167,7 @@ def test_http_and_in_process_give_identical_rewards(live_server, monkeypatch):
 
 
 def test_http_unknown_task_is_a_clear_error(live_server):
-    from env_server.client import DataOpsClientError
+    from env_server.server.client import DataOpsClientError
 
     with pytest.raises(DataOpsClientError, match="unknown task_id"):
         ExecutionReward(HttpBackend(live_server))(completions=[fence(GOLD)], task_id=["no-such-task"])
@@ -263,7 +263,7 @@ def test_each_family_scores_what_the_environment_would(family, family_tasks):
 
 def test_the_one_shot_reward_is_the_episode_reward(family_tasks):
     # The multi-turn environment, given the same submission in one step, reports the same reward.
-    from env_server.environment import DataOpsEnv
+    from env_server.episode.environment import DataOpsEnv
     from env_server.tasks.spec import split_statements
 
     env = DataOpsEnv(load_tasks())
@@ -426,7 +426,7 @@ def test_pickled_rewards_grade_every_family(family_tasks):
 
 
 def test_single_turn_prompts_state_each_familys_format(family_tasks):
-    from env_server.environment import DataOpsEnv
+    from env_server.episode.environment import DataOpsEnv
     from reward_fns.prompts import (
         RESPONSE_PREFIXES,
         SINGLE_TURN_SYSTEMS,

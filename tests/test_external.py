@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from env_server.ingest.transpile import sqlite_from_file
 from env_server.tasks.external import (
     DEFOG_DBS,
     DEFOG_SOURCE,
@@ -24,7 +25,6 @@ from env_server.tasks.external import (
     glossary_docs,
 )
 from env_server.tasks.grounding import DOC_ID, Doc, Metric
-from env_server.transpile import sqlite_from_file
 
 MIN_DIFFERING_BINDINGS = 120
 

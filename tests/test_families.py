@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from env_server.docs import DocCorpus, parse, render, search_terms
-from env_server.environment import DataOpsEnv
-from env_server.grading import Grader
+from env_server.core.docs import DocCorpus, parse, render, search_terms
+from env_server.episode.environment import DataOpsEnv
+from env_server.grading.grader import Grader
 from env_server.tasks.registry import load_tasks
 
 
@@ -166,7 +166,7 @@ def test_docs_round_trip_and_search_is_safe(tmp_path):
 
 def test_reviewer_lets_every_reference_repair_through(tasks):
     """Reference repairs are targeted writes, so the reviewer-guarded path does not block them."""
-    from env_server.reviewer import StaticReviewer
+    from env_server.episode.reviewer import StaticReviewer
 
     reviewer, grader = StaticReviewer(), Grader()
     repairs = [t for t in tasks if t.family == "repair" and t.split != "train"]
@@ -183,7 +183,7 @@ def test_reviewer_lets_every_reference_repair_through(tasks):
 
 def test_seed_design_tasks_score_one_with_their_reference_solutions(env, tasks):
     """The five DataOps-Env repairs and the three SQL Data Analyst questions, played through the env."""
-    from env_server.exploits import Context, play
+    from env_server.tools.exploits import Context, play
 
     fixed = [t for t in tasks if t.split == "fixed" and t.family in ("repair", "analyst")]
     assert sorted(t.family for t in fixed) == ["analyst"] * 3 + ["repair"] * 5

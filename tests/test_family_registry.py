@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from env_server.environment import DataOpsEnv, InvalidResetError
+from env_server.episode.environment import DataOpsEnv, InvalidResetError
 from env_server.families import (
     READ_ACTIONS,
     Family,
@@ -18,7 +18,7 @@ from env_server.families import (
     default_families,
     family_of,
 )
-from env_server.grading import Grader
+from env_server.grading.grader import Grader
 from env_server.tasks.spec import DbSpec, Task, load_jsonl, save_jsonl
 from reward_fns.backend import InProcessBackend
 from reward_fns.environments import LocalSession, environment_class

@@ -9,11 +9,10 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from env_server.app import ServerConfig, create_app
-from env_server.serving import serve_in_thread
+from env_server.server.app import ServerConfig, create_app
+from env_server.server.serving import serve_in_thread
 from env_server.tasks.registry import TaskRegistry, load_tasks
 
 EXAMPLES_PER_OPERATION = 20

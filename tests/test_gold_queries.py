@@ -8,7 +8,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from env_server.schema import introspect
+from env_server.core.schema import introspect
 from env_server.tasks.domains import DOMAINS, populate
 from env_server.tasks.gold_queries import TEMPLATE_NAMES, synthesise
 

@@ -3,8 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from env_server.grading import Grader, GraderError, GradingConfig, canonical_row, reference_of, results_match, row_f1
-from env_server.sandbox import Execution
+from env_server.core.sandbox import Execution
+from env_server.grading.compare import (
+    canonical_row,
+    reference_of,
+    results_match,
+    row_f1,
+)
+from env_server.grading.grader import Grader, GraderError, GradingConfig
 from env_server.tasks.spec import DbSpec, Task
 
 SHOP = DbSpec(domain="ecommerce", seed=0)
@@ -181,8 +187,8 @@ def test_a_failing_reference_is_computed_once_and_reported_every_time():
 def test_the_reference_has_no_wall_clock_limit():
     from dataclasses import replace
 
-    from env_server.databases import Databases
-    from env_server.sandbox import SandboxConfig
+    from env_server.core.databases import Databases
+    from env_server.core.sandbox import SandboxConfig
 
     # a grading wall limit of a millisecond (a loaded machine, in effect) changes neither reference nor grade
     databases = Databases(replace(SandboxConfig(), grading_wall_limit_s=1e-9))

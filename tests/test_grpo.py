@@ -6,12 +6,19 @@ import json
 
 import pytest
 
-from env_server.grading import Grader
-from env_server.reward import compose
+from env_server.grading.grader import Grader
+from env_server.grading.reward import compose
 from env_server.tasks.registry import TaskRegistry, load_tasks
 from reward_fns.parsing import extract_sql
 from reward_fns.prompts import with_response_prefix
-from training.grpo import Args, finish, parse_args, prepare, split_hash, summarise_history
+from training.grpo import (
+    Args,
+    finish,
+    parse_args,
+    prepare,
+    split_hash,
+    summarise_history,
+)
 
 
 def tiny_args(tiny_model: str, **overrides) -> Args:

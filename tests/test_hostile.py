@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from env_server.bench_hostile import ATTACKS, run
+from env_server.tools.bench_hostile import ATTACKS, run
 
 
 @pytest.fixture(scope="module")

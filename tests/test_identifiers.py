@@ -1,4 +1,4 @@
-"""env_server/identifiers.py: which names generated SQL may write bare, checked against the installed SQLite and
+"""env_server/core/identifiers.py: which names generated SQL may write bare, checked against the installed SQLite and
 sqlglot for every SQLite keyword, and quoting that survives spaces, keywords and embedded quotes."""
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import sqlite3
 import pytest
 import sqlglot
 
-from env_server.identifiers import RESERVED_KEYWORDS, SQL_KEYWORDS, ident, quote_ident
+from env_server.core.identifiers import (
+    RESERVED_KEYWORDS,
+    SQL_KEYWORDS,
+    ident,
+    quote_ident,
+)
 
 
 def _bare_works(word: str) -> bool:

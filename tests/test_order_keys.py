@@ -1,7 +1,7 @@
 """Sort keys of ordered gold queries and the tie groups they leave open."""
 from __future__ import annotations
 
-from env_server.order_keys import keyed_query, tie_groups
+from env_server.core.order_keys import keyed_query, tie_groups
 
 
 def test_keys_that_are_output_columns_are_read_off_the_rows():

@@ -1,4 +1,4 @@
-"""env_server/pg_dump.py through ``transpile.load_file``: a real PostgreSQL 15 ``pg_dump`` (Chinook, MIT, in
+"""env_server/ingest/pg_dump.py through ``transpile.load_file``: a real PostgreSQL 15 ``pg_dump`` (Chinook, MIT, in
 data/external/chinook) loads with the same rows, keys and foreign keys as Chinook's own SQLite build, and a
 dump using every construct a real one may hold (meta-commands, enums, domains, functions with ``$$`` bodies,
 triggers, views, identity and sequence defaults, arrays, jsonb, uuid, bytea, booleans, COPY escapes, keys
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from env_server.pg_dump import is_pg_dump, prepare
-from env_server.transpile import TranspileError, sqlite_from_file
+from env_server.ingest.pg_dump import is_pg_dump, prepare
+from env_server.ingest.transpile import TranspileError, sqlite_from_file
 
 CHINOOK = Path(__file__).resolve().parents[1] / "data" / "external" / "chinook"
 

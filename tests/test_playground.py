@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from env_server.grading import Grader
+from env_server.grading.grader import Grader
 from env_server.tasks.registry import TaskRegistry, load_tasks
 from env_server.tasks.spec import Task
 

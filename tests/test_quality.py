@@ -8,9 +8,9 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from env_server.grading import Grader
-from env_server.schema import introspect
+from env_server.core.schema import introspect
 from env_server.families import analyst
+from env_server.grading.grader import Grader
 from env_server.tasks.byo import tasks_for_database
 from env_server.tasks.gold_queries import synthesise
 from env_server.tasks.quality import (

@@ -9,9 +9,15 @@ from functools import cache
 
 import pytest
 
-from env_server.schema import introspect
+from env_server.core.schema import introspect
 from env_server.tasks.domains import DOMAINS, get_domain, populate
-from env_server.tasks.questions import MAX_SET, MIN_SET, QUESTION_TEMPLATES, Question, synthesise_questions
+from env_server.tasks.questions import (
+    MAX_SET,
+    MIN_SET,
+    QUESTION_TEMPLATES,
+    Question,
+    synthesise_questions,
+)
 
 SEEDS = (0, 1)
 ANSWER_TYPES = ("int", "float", "string", "set")

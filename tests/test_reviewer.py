@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from env_server.databases import Databases
-from env_server.reviewer import (
+from env_server.core.databases import Databases
+from env_server.core.sandbox import execute
+from env_server.episode.reviewer import (
     DEFAULT_SEVERITY,
     FAMILIES,
     SQLITE_FUNCTIONS,
@@ -19,7 +20,6 @@ from env_server.reviewer import (
     StaticReviewer,
     make_reviewer,
 )
-from env_server.sandbox import execute
 from env_server.tasks.spec import DbSpec
 
 CORPUS = Path(__file__).parent / "data" / "reviewer_cases.jsonl"

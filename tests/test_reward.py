@@ -5,8 +5,8 @@ import itertools
 
 import pytest
 
-from env_server.models import Grade
-from env_server.reward import RewardConfig, compose
+from env_server.episode.models import Grade
+from env_server.grading.reward import RewardConfig, compose
 
 RIGHT = Grade(success=True, score=1.0, reason="ok")
 

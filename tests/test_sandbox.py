@@ -7,7 +7,15 @@ import time
 
 import pytest
 
-from env_server.sandbox import ErrorKind, SandboxConfig, TemplateCache, clone, execute, harden, new_connection
+from env_server.core.sandbox import (
+    ErrorKind,
+    SandboxConfig,
+    TemplateCache,
+    clone,
+    execute,
+    harden,
+    new_connection,
+)
 
 CONFIG = SandboxConfig()
 
@@ -239,7 +247,7 @@ def test_ordinary_printf_and_format_still_work(db):
 
 
 def test_quote_ident_doubles_quotes():
-    from env_server.identifiers import quote_ident
+    from env_server.core.identifiers import quote_ident
 
     assert quote_ident('x"y') == '"x""y"'
 

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from env_server.grading import Grader
+from env_server.grading.grader import Grader
 from env_server.tasks.registry import load_tasks
 
 HOSTILE = [

@@ -1,4 +1,4 @@
-"""env_server/serving.py and serving past one process: TCP_NODELAY on every accepted connection, HTTP sessions
+"""env_server/server/serving.py and serving past one process: TCP_NODELAY on every accepted connection, HTTP sessions
 refused (with the way out) when one server runs several workers, and real replicas where 64 pooled sessions
 spread over both and none is lost."""
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
-from env_server.app import ServerConfig, create_app
-from env_server.client import DataOpsClient, pick_replica
-from env_server.serving import (
+from env_server.server.app import ServerConfig, create_app
+from env_server.server.client import DataOpsClient, pick_replica
+from env_server.server.serving import (
     NoDelayH11Protocol,
     free_ports,
     serve_in_thread,

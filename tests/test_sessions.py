@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from env_server.environment import DataOpsEnv
-from env_server.sessions import CapacityError, SessionStore, UnknownSessionError
+from env_server.episode.environment import DataOpsEnv
+from env_server.server.sessions import CapacityError, SessionStore, UnknownSessionError
 from env_server.tasks.registry import TaskRegistry, load_tasks
 
 REGISTRY = TaskRegistry(load_tasks(split="fixed"))

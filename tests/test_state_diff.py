@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import time
 
-from env_server.sandbox import SandboxConfig, harden, new_connection
-from env_server.state_diff import diff, snapshot
+from env_server.core.sandbox import SandboxConfig, harden, new_connection
+from env_server.grading.state_diff import diff, snapshot
 
 CONFIG = SandboxConfig(max_vm_steps=5_000_000)
 

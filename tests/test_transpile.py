@@ -1,4 +1,4 @@
-"""env_server.transpile: PostgreSQL dumps become SQLite, deterministically.
+"""env_server.ingest.transpile: PostgreSQL dumps become SQLite, deterministically.
 
 The eleven defog-data databases (``data/external/defog-data``) must load with every row the
 source inserts, keep their foreign keys, and pin every current-time function; a small inline
@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from env_server.tasks.external import defog_dir
-from env_server.transpile import (
+from env_server.ingest.transpile import (
     REFERENCE_NOW,
     TranspileError,
     load_file,
@@ -22,6 +21,7 @@ from env_server.transpile import (
     sqlite_from_file,
     to_sqlite_statements,
 )
+from env_server.tasks.external import defog_dir
 
 DEFOG_DBS = (
     "academic", "advising", "atis", "broker", "car_dealership", "derm_treatment", "ewallet",

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from env_server.core.variants import perturb, variant_seed
 from env_server.tasks.domains import DOMAINS, populate
-from env_server.variants import perturb, variant_seed
 
 
 def _shop() -> sqlite3.Connection:
@@ -67,7 +67,7 @@ def test_unique_constraints_survive():
 
 
 def test_shuffled_variants_keep_contents_and_schema_but_not_scan_order():
-    from env_server.variants import shuffle_rows
+    from env_server.core.variants import shuffle_rows
 
     main = _shop()
     shuffled = _copy(main)

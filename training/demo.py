@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from env_server.provenance import results_dir
+from env_server.core.provenance import results_dir
 from env_server.tasks.registry import builtin_task_files
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,7 +79,6 @@ def _stage(title: str) -> None:
 def run(config: DemoConfig = DemoConfig()) -> list[tuple[str, Path]]:
     """Run every stage; returns ``[(label, results JSON path)]`` for the table."""
     from training.evaluate import evaluate, write_comparison
-    from training.generation import SamplingConfig
     from training.grpo import Args, train
 
     started = time.time()
@@ -100,7 +99,7 @@ def run(config: DemoConfig = DemoConfig()) -> list[tuple[str, Path]]:
 
     model = config.model
     if config.smoke:
-        from training.models import tiny_model_dir
+        from training.embedded_model import tiny_model_dir
 
         model = str(tiny_model_dir(results_dir() / "tiny-model"))
 
@@ -153,7 +152,7 @@ def _write_stages(run_dir: Path, marks: list[tuple[str, float]], finished: float
     """``run_dir/stages.json``: the wall-clock seconds of every stage and in all, with provenance."""
     from dataclasses import asdict
 
-    from env_server.provenance import provenance, write_results
+    from env_server.core.provenance import provenance, write_results
 
     ends = [t for _, t in marks[1:]] + [finished]
     payload = {

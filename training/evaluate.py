@@ -32,10 +32,15 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from env_server.environment import DataOpsEnv
-from env_server.grading import Grader
-from env_server.provenance import command_line, provenance, results_dir, write_results
-from env_server.reward import RewardConfig
+from env_server.core.provenance import (
+    command_line,
+    provenance,
+    results_dir,
+    write_results,
+)
+from env_server.episode.environment import DataOpsEnv
+from env_server.grading.grader import Grader
+from env_server.grading.reward import RewardConfig
 from env_server.tasks.registry import TaskRegistry, load_tasks
 from env_server.tasks.spec import Task
 from reward_fns.backend import InProcessBackend
@@ -43,7 +48,7 @@ from reward_fns.execution import ExecutionReward, format_reward
 from reward_fns.prompts import single_turn_prompt
 from training.generation import SamplingConfig
 from training.policies import POLICIES, Policy, make_policy
-from training.tasks import draw_tasks, split_hash
+from training.task_draws import draw_tasks, split_hash
 
 BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 0

@@ -94,7 +94,7 @@ def prompt_text(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
 
 
 class ChatGenerator:
-    """Generates completions for chat prompts with ``model`` and ``tokenizer`` (from ``training.models``)."""
+    """Generates completions for chat prompts with ``model`` and ``tokenizer`` (from ``training.embedded_model``)."""
 
     def __init__(self, model: Any, tokenizer: Any):
         self.model, self.tokenizer = model, tokenizer

@@ -31,18 +31,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from env_server.environment import DataOpsEnv
-from env_server.grading import Grader
-from env_server.provenance import provenance, results_dir
-from env_server.reward import RewardConfig
+from env_server.core.provenance import provenance, results_dir
+from env_server.episode.environment import DataOpsEnv
+from env_server.grading.grader import Grader
+from env_server.grading.reward import RewardConfig
 from env_server.tasks.registry import TaskRegistry, load_tasks
 from env_server.tasks.spec import Task
 from reward_fns.backend import InProcessBackend
 from reward_fns.execution import ExecutionReward, SafetyReward, format_reward
 from reward_fns.gated import GroupGatedReward
-from reward_fns.prompts import FENCE, MULTI_TURN_SYSTEM, RESPONSE_PREFIXES, single_turn_prompt
+from reward_fns.prompts import (
+    FENCE,
+    MULTI_TURN_SYSTEM,
+    RESPONSE_PREFIXES,
+    single_turn_prompt,
+)
 from training.generation import stop_token_ids
-from training.tasks import draw_tasks, split_hash
+from training.task_draws import draw_tasks, split_hash
 
 
 @dataclass
@@ -454,7 +459,11 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
     from transformers import set_seed
     from trl import GRPOTrainer
 
-    from training.models import ensure_tool_chat_template, load_model, resolve_model
+    from training.embedded_model import (
+        ensure_tool_chat_template,
+        load_model,
+        resolve_model,
+    )
 
     started = time.time()
     set_seed(args.seed)

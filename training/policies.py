@@ -22,8 +22,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from env_server.grading import Grader
-from env_server.models import DataOpsAction
+from env_server.episode.models import DataOpsAction
+from env_server.grading.grader import Grader
 from env_server.tasks.spec import Task
 from reward_fns.prompts import MULTI_TURN_SYSTEM, observation_text, result_text
 from training.generation import SamplingConfig
@@ -103,8 +103,8 @@ class HFPolicy(Policy):
 
     def __init__(self, model: str, adapter: str | None = None, sampling: SamplingConfig = SamplingConfig(),
                  progress: bool = True):
+        from training.embedded_model import load_model
         from training.generation import ChatGenerator
-        from training.models import load_model
 
         self.model_name, self.adapter, self.sampling, self.progress = model, adapter, sampling, progress
         loaded, tokenizer = load_model(model, adapter=adapter)
@@ -212,7 +212,7 @@ def make_policy(name: str, *, model: str | None = None, adapter: str | None = No
     if name in SCRIPTED:
         return SCRIPTED[name]()
     if name == "hf":
-        from training.models import DEFAULT_MODEL
+        from training.embedded_model import DEFAULT_MODEL
 
         return HFPolicy(model or DEFAULT_MODEL, adapter, sampling, progress)
     if name == "openai":

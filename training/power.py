@@ -14,7 +14,12 @@ import argparse
 
 import numpy as np
 
-from env_server.provenance import command_line, provenance, results_dir, write_results
+from env_server.core.provenance import (
+    command_line,
+    provenance,
+    results_dir,
+    write_results,
+)
 from training.evaluate import mcnemar_exact
 
 SCENARIOS: tuple[tuple[float, float], ...] = ((0.30, 0.50), (0.30, 0.40), (0.05, 0.10), (0.05, 0.15))

@@ -10,7 +10,7 @@
 collects its ``FAMILY``, ordered by ``rank``: adding a family is adding one module here. A
 :class:`FamilyRegistry` is an immutable value; a caller that plays families of its own (a test's toy
 family, a research fork) builds one with :meth:`FamilyRegistry.with_family` and hands it to the
-:class:`~env_server.grading.Grader` (``Grader(families=...)``), which the environment, the server and
+:class:`~env_server.grading.grader.Grader` (``Grader(families=...)``), which the environment, the server and
 the reward functions take their families from.
 """
 from __future__ import annotations

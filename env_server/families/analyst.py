@@ -2,7 +2,7 @@
 
 Generation, per database: :func:`~env_server.tasks.questions.synthesise_questions` writes typed
 questions (int, float with a tolerance, string, set) with their gold SQL; a question is kept only
-when :meth:`~env_server.grading.Grader.task_problems` finds nothing wrong (the gold result is
+when :meth:`~env_server.grading.grader.Grader.task_problems` finds nothing wrong (the gold result is
 non-empty, has the answer type's shape, and depends on the data: it changes across the variants).
 The gold answer is always the gold SQL's result on the task database, computed by the grader.
 
@@ -18,7 +18,7 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 
 from env_server.families.family import READ_ACTIONS, Family
-from env_server.grading import Grader
+from env_server.grading.grader import Grader
 from env_server.tasks import splits
 from env_server.tasks.domains import get_domain
 from env_server.tasks.quality import formulation_problem, result_problem

@@ -5,7 +5,7 @@ Generation, per database (a domain and a seed):
 1. :func:`~env_server.tasks.gold_queries.synthesise` writes gold queries with their intent;
 2. :func:`~env_server.tasks.bugs.inject` breaks each one with a bug type allowed in the split
    (sometimes two bugs on top of each other: a multi-bug task);
-3. the task is kept only if :meth:`~env_server.grading.Grader.task_problems` finds nothing wrong:
+3. the task is kept only if :meth:`~env_server.grading.grader.Grader.task_problems` finds nothing wrong:
    the gold result is non-empty and differs across the database variants, and the broken query
    errors or gives a different result.
 
@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from env_server.families.family import READ_ACTIONS, Family
-from env_server.grading import Grader, GraderError
+from env_server.grading.grader import Grader, GraderError
 from env_server.tasks.bugs import BUG_TYPES, applicable, inject
 from env_server.tasks.domains import get_domain
 from env_server.tasks.gold_queries import GoldQuery, synthesise

@@ -8,7 +8,7 @@ data build ask the family (:func:`env_server.families.family_of`) instead of com
 
 Each family lives in its own module of this package, with its generator, and exports it as
 ``FAMILY``; the registry (:mod:`env_server.families`) finds them there. A family grades through the
-grader's three entries (:meth:`~env_server.grading.Grader.grade_query`, ``grade_repair`` and
+grader's three entries (:meth:`~env_server.grading.grader.Grader.grade_query`, ``grade_repair`` and
 ``grade_answer``): the grader stays the only place that decides correctness.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from env_server.grading import Grader
-    from env_server.models import Grade
+    from env_server.episode.models import Grade
+    from env_server.grading.grader import Grader
     from env_server.tasks.spec import Task
 
 READ_ACTIONS: tuple[str, ...] = ("inspect_schema", "sample_rows", "run_query")

@@ -23,9 +23,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Iterator
 
-from env_server.answers import check_answer, gold_value
 from env_server.families.family import READ_ACTIONS, Family
-from env_server.grading import Grader
+from env_server.grading.answers import check_answer, gold_value
+from env_server.grading.grader import Grader
 from env_server.tasks import splits
 from env_server.tasks.definitions import METRICS
 from env_server.tasks.grounding import Metric

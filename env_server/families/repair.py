@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 
 from env_server.families.family import READ_ACTIONS, Family
-from env_server.grading import Grader
+from env_server.grading.grader import Grader
 from env_server.tasks import splits
 from env_server.tasks.corruptions import CORRUPTION_KINDS, plan
 from env_server.tasks.domains import get_domain

@@ -27,7 +27,8 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.tokens import TokenType
 
-from env_server.schema import SchemaInfo, Table
+from env_server.core.sandbox import scratch
+from env_server.core.schema import SchemaInfo, Table
 
 __all__ = ["BUG_DESCRIPTIONS", "BUG_TYPES", "applicable", "inject"]
 
@@ -205,7 +206,7 @@ def _shift_date(text: str, days: int = 0, months: int = 0) -> str | None:
 
 def _is_syntax_error(sql: str) -> bool:
     """True if SQLite refuses to parse ``sql`` (checked by compiling it with EXPLAIN on an empty DB)."""
-    conn = sqlite3.connect(":memory:")
+    conn = scratch()
     try:
         conn.execute("EXPLAIN " + sql)
     except sqlite3.Error as err:

@@ -15,9 +15,9 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from env_server.docs import DocCorpus, write_corpus
+from env_server.core.docs import DocCorpus, write_corpus
 from env_server.families import default_families
-from env_server.grading import Grader
+from env_server.grading.grader import Grader
 from env_server.tasks.overlap import TrainIndex, overlap_counts
 from env_server.tasks.spec import SPLITS, Task, save_jsonl
 
@@ -45,7 +45,7 @@ def corpus(external: bool = True) -> list:
 def check_fixed(grader: Grader, tasks: list[Task]) -> None:
     """Every fixed task must be valid and score 1.0 with its reference solution (its gold query, its gold
     repair script, or its gold answer citing its documents)."""
-    from env_server.answers import gold_value
+    from env_server.grading.answers import gold_value
 
     for task in tasks:
         family = grader.families[task.family]

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from env_server.databases import Databases
+from env_server.core.databases import Databases
 from env_server.families import default_families
-from env_server.grading import Grader
+from env_server.grading.grader import Grader
 from env_server.tasks.gold_queries import PROFILE_ROWS
 from env_server.tasks.rejections import Rejections
 from env_server.tasks.spec import DbSpec, Task, save_jsonl
@@ -132,7 +132,7 @@ def main(
         print(f"  profiled {table.name} ({table.row_count:,} rows) from 1 row in {stride} (rowid divisible by {stride}) "
               f"(tables over {PROFILE_ROWS:,} rows are sampled; literals come from the sample)")
     if dialect in ("postgres", "postgresql"):
-        from env_server import pg_dump
+        from env_server.ingest import pg_dump
 
         for line in pg_dump.prepare(path.read_text(encoding="utf-8")).summary():
             print(f"  {line}")

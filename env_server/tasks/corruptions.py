@@ -3,7 +3,7 @@
 A repair task hands an agent a corrupted database and a goal text; the agent repairs it with write
 statements. The grader compares every table of the agent's final state with the *gold-repaired*
 state (``gold_repair_sql`` applied to the corrupted database), on the task database and on K
-variants: each variant is the clean database perturbed by :func:`env_server.variants.perturb` and
+variants: each variant is the clean database perturbed by :func:`env_server.core.variants.perturb` and
 then corrupted again with a different ``salt``. The agent's statements are replayed on the variants,
 so a repair only passes if it applies the stated rule rather than ids or values read off one db.
 
@@ -48,15 +48,16 @@ import math
 import random
 import re
 import sqlite3
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from env_server.databases import run_trusted
-from env_server.schema import Column, SchemaInfo, Table
+from env_server.core.databases import run_trusted
+from env_server.core.sandbox import scratch
+from env_server.core.schema import Column, SchemaInfo, Table
+from env_server.core.variants import perturb
+from env_server.grading.state_diff import rows_of
 from env_server.tasks.gold_queries import ColumnProfile, TableProfile, profile
 from env_server.tasks.rejections import Rejections
-from env_server.variants import perturb
 
 CORRUPTION_KINDS: tuple[str, ...] = (
     "format_drift",
@@ -772,9 +773,9 @@ def apply_gold(conn: sqlite3.Connection, corruption: Corruption) -> None:
 
 
 def _copy(conn: sqlite3.Connection) -> sqlite3.Connection:
-    scratch = sqlite3.connect(":memory:")
-    conn.backup(scratch)
-    return scratch
+    copy = scratch()
+    conn.backup(copy)
+    return copy
 
 
 def _perturbed(conn: sqlite3.Connection, seed: int) -> sqlite3.Connection:
@@ -783,34 +784,23 @@ def _perturbed(conn: sqlite3.Connection, seed: int) -> sqlite3.Connection:
     return scratch
 
 
-def snapshot_rows(conn: sqlite3.Connection, tables: Iterable[str] | None = None) -> dict[str, Counter]:
-    """The rows of every table (or of ``tables`` that exist), each table as a multiset of rows."""
-    names = [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
-    )]
-    if tables is not None:
-        wanted = {t.lower() for t in tables}
-        names = [n for n in names if n.lower() in wanted]
-    return {n.lower(): Counter(conn.execute(f"SELECT * FROM {_q(n)}").fetchall()) for n in names}
-
-
 def _works(conn: sqlite3.Connection, corruption: Corruption) -> bool:
     """Whether, on a scratch copy of ``conn``, the setup changes the database for every probe salt, the
     gold repair then changes it too, and a second gold repair changes nothing."""
     for salt in _PROBE_SALTS:
         scratch = _copy(conn)
         try:
-            before = snapshot_rows(scratch)
+            before = rows_of(scratch)
             apply_setup(scratch, corruption, salt)
-            corrupted = snapshot_rows(scratch)
+            corrupted = rows_of(scratch)
             if corruption.setup_sql and corrupted == before:
                 return False
             apply_gold(scratch, corruption)
-            repaired = snapshot_rows(scratch)
+            repaired = rows_of(scratch)
             if repaired == corrupted:
                 return False
             apply_gold(scratch, corruption)
-            if snapshot_rows(scratch) != repaired:
+            if rows_of(scratch) != repaired:
                 return False
         except (ValueError, sqlite3.Error):
             return False

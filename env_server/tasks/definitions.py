@@ -1,7 +1,7 @@
 """The business-documents corpus and the grounded metrics of the seven generated domains, read from ``data/``.
 
 The data lives in files, not here: ``data/docs/<id>.md`` (one Markdown document each, the format of
-:mod:`env_server.docs`; the ``external-*`` glossary documents there are written by the build from
+:mod:`env_server.core.docs`; the ``external-*`` glossary documents there are written by the build from
 defog-data and are not part of ``DOCS``) and ``data/metrics.toml`` (one ``[[metric]]`` table each, in
 the order tasks are drawn). This module holds what is code: the parameter kinds a metric names
 (``months``, ``terms``, ``values``) and the one loader, :func:`load_definitions`.
@@ -33,12 +33,13 @@ from __future__ import annotations
 import random
 import re
 import sqlite3
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from env_server.docs import parse
+import tomllib
+
+from env_server.core.docs import parse
 from env_server.tasks.grounding import Doc, Metric
 
 __all__ = ["DOCS", "GENERATED_DOMAINS", "METRICS", "docs_for", "load_definitions", "metrics_for", "sql_literal"]

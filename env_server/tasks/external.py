@@ -5,7 +5,7 @@ read from ``data/external/defog-data`` and never copied here) ship a ``glossary`
 definitions in ``<db>/<db>.json``. :func:`glossary_docs` turns each glossary line into a
 :class:`~env_server.tasks.grounding.Doc` with its provenance; :func:`external_metrics` turns the
 metric definitions into :class:`~env_server.tasks.grounding.Metric` objects whose SQL runs on the
-databases as :mod:`env_server.transpile` loads them into SQLite.
+databases as :mod:`env_server.ingest.transpile` loads them into SQLite.
 
 Each metric's ``naive_sql`` is the plausible misreading of someone who did not read the glossary
 (ATP as the mean price, ATH as the best close, profit net of payments *received*, a case-sensitive

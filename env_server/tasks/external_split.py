@@ -2,7 +2,7 @@
 
 The broker, car_dealership, derm_treatment and ewallet databases of defog-data
 (``data/external/defog-data``, Apache-2.0) are referenced by path and transpiled from
-PostgreSQL to SQLite with sqlglot when first built (:mod:`env_server.transpile`); nothing of them is
+PostgreSQL to SQLite with sqlglot when first built (:mod:`env_server.ingest.transpile`); nothing of them is
 copied into ``data/`` except the glossary lines, which become documents of the corpus
 (:func:`env_server.tasks.external.glossary_docs`), each with its provenance.
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from env_server.grading import Grader
 from env_server.families import grounded
+from env_server.grading.grader import Grader
 from env_server.tasks import byo
 from env_server.tasks.external import (
     DEFOG_DBS,

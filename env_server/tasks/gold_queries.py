@@ -17,9 +17,9 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from env_server.identifiers import RESERVED_KEYWORDS, SQL_KEYWORDS, quote_ident
-from env_server.identifiers import ident as _ident
-from env_server.schema import SchemaInfo
+from env_server.core.identifiers import RESERVED_KEYWORDS, SQL_KEYWORDS, quote_ident
+from env_server.core.identifiers import ident as _ident
+from env_server.core.schema import SchemaInfo
 from env_server.tasks.quality import edge_problem, is_constant
 from env_server.tasks.rejections import Rejections
 

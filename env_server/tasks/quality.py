@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import sqlglot
 from sqlglot import exp
 
-from env_server.identifiers import quote_ident
+from env_server.core.identifiers import quote_ident
 
 __all__ = ["MIN_GROUPS", "edge_problem", "formulation_problem", "is_constant", "result_problem"]
 
@@ -116,7 +116,7 @@ def _share_values(select: exp.Select | None, rows: Sequence[Sequence[object]], q
 def formulation_problem(conn: sqlite3.Connection, rows: Sequence[Sequence[object]], alternative: str | None) -> str | None:
     """Why two formulations of one reference make the task ambiguous, or ``None``: the reference's result
     ``rows`` and the trusted, read-only ``alternative`` run on ``conn`` must be the same multiset of rows
-    (numbers compared as the grader compares them: :func:`env_server.grading.canonical_row`).
+    (numbers compared as the grader compares them: :func:`env_server.grading.grader.canonical_row`).
 
     >>> conn = sqlite3.connect(":memory:")
     >>> _ = conn.executescript("CREATE TABLE p(id); CREATE TABLE c(pid); INSERT INTO p VALUES (1), (NULL); INSERT INTO c VALUES (5);")
@@ -124,7 +124,7 @@ def formulation_problem(conn: sqlite3.Connection, rows: Sequence[Sequence[object
     >>> formulation_problem(conn, not_exists, "SELECT COUNT(*) FROM p WHERE id NOT IN (SELECT pid FROM c WHERE pid IS NOT NULL)")
     'formulations disagree: two standard formulations of the reference return different rows (a NULL or duplicate key?)'
     """
-    from env_server.grading import canonical_row
+    from env_server.grading.compare import canonical_row
 
     if alternative is None:
         return None

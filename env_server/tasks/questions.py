@@ -32,8 +32,8 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from env_server.identifiers import ident, is_bare
-from env_server.schema import SchemaInfo
+from env_server.core.identifiers import ident, is_bare
+from env_server.core.schema import SchemaInfo
 from env_server.tasks.gold_queries import (
     ColumnProfile,
     Edge,
@@ -123,7 +123,7 @@ class _Join:
 
 
 _q = ident
-"""An identifier as SQL (:func:`env_server.identifiers.ident`)."""
+"""An identifier as SQL (:func:`env_server.core.identifiers.ident`)."""
 
 
 def _words(name: str) -> str:

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from env_server.identifiers import quote_ident
+from env_server.core.identifiers import quote_ident
 
 Rows = Mapping[str, Sequence[tuple]]
 

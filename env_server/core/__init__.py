@@ -1,0 +1,1 @@
+"""The environment core: the SQL sandbox, databases and their variants, schemas, the docs corpus, provenance."""

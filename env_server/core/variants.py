@@ -1,0 +1,266 @@
+"""Seeded database variants: the same schema with a subset of the rows and perturbed values.
+
+The grader runs every query on the task database **and** on K variants. A query that encodes the
+answer as literals, or that leans on accidents of one dataset, gives the gold result on the main
+database and a different one on a variant, so it fails. Variants are made generically from any
+SQLite database, so custom and bring-your-own databases get them too:
+
+* each table keeps a seeded 75–92 % of its rows (deleting parents leaves realistic orphans);
+* key columns (primary keys, foreign keys, ``*_id``) are never changed, so joins still join;
+* in every other column about a third of the values move: integers and reals are nudged by up to
+  ±20 %, ISO dates and timestamps shift by up to three weeks, 0/1 flags flip, and text values are
+  permuted among the chosen rows (so categories keep their vocabulary but change their counts).
+
+Updates use ``UPDATE OR IGNORE`` so UNIQUE and CHECK constraints are kept by skipping a change.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+import re
+import sqlite3
+
+from env_server.core.identifiers import quote_ident
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$")
+_MOVE_FRACTION = 0.35
+
+
+def variant_seed(base: str, k: int) -> int:
+    """A stable integer seed for variant ``k`` of the database identified by ``base``."""
+    return int.from_bytes(hashlib.sha256(f"{base}|variant|{k}".encode()).digest()[:8], "big")
+
+
+def _key_columns(conn: sqlite3.Connection, table: str) -> tuple[list[str], set[str]]:
+    info = conn.execute(f'PRAGMA table_info({quote_ident(table)})').fetchall()
+    columns = [row[1] for row in info]
+    keys = {row[1] for row in info if row[5]}
+    keys |= {row[3] for row in conn.execute(f'PRAGMA foreign_key_list({quote_ident(table)})').fetchall()}
+    keys |= {c for c in columns if c.lower() == "id" or c.lower().endswith("_id")}
+    return columns, keys
+
+
+def _shift_date(value: str, days: int) -> str:
+    if _DATE.match(value):
+        return (dt.date.fromisoformat(value) + dt.timedelta(days=days)).isoformat()
+    stamp = dt.datetime.fromisoformat(value.replace("T", " ") if len(value) > 16 else value + ":00")
+    shifted = stamp + dt.timedelta(days=days)
+    text = shifted.strftime("%Y-%m-%d %H:%M:%S")
+    if "T" in value:
+        text = text.replace(" ", "T", 1)
+    return text if len(value) > 16 else text[:16]
+
+
+def _perturb_column(rng: random.Random, values: list[tuple[int, object]]) -> list[tuple[object, int]]:
+    """Return ``(new_value, rowid)`` updates for about a third of the non-NULL ``values``."""
+    present = [(rowid, v) for rowid, v in values if v is not None]
+    if len(present) < 2:
+        return []
+    chosen = rng.sample(present, max(1, int(len(present) * _MOVE_FRACTION)))
+    sample = [v for _, v in present[:50]]
+    updates: list[tuple[object, int]] = []
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in sample):
+        if set(sample) <= {0, 1}:
+            return [(1 - v, rowid) if v in (0, 1) else (v, rowid) for rowid, v in chosen]
+        for rowid, v in chosen:
+            step = max(1, round(abs(v) * rng.uniform(0.05, 0.2)))
+            new = v + rng.choice((-1, 1)) * step
+            updates.append((new if v < 0 or new >= 0 else v + step, rowid))
+        return updates
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in sample):
+        for rowid, v in chosen:
+            updates.append((round(float(v) * rng.uniform(0.8, 1.2), 2), rowid))
+        return updates
+    if all(isinstance(v, str) and (_DATE.match(v) or _TIMESTAMP.match(v)) for v in sample):
+        for rowid, v in chosen:
+            if isinstance(v, str) and (_DATE.match(v) or _TIMESTAMP.match(v)):
+                try:
+                    updates.append((_shift_date(v, rng.choice((-1, 1)) * rng.randint(1, 21)), rowid))
+                except ValueError:
+                    continue
+        return updates
+    shuffled = [v for _, v in chosen]
+    rng.shuffle(shuffled)
+    return [(new, rowid) for (rowid, _), new in zip(chosen, shuffled)]
+
+
+def perturb(conn: sqlite3.Connection, seed: int) -> None:
+    """Turn the database in ``conn`` into the variant for ``seed``, in place."""
+    rng = random.Random(seed)
+    tables = [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
+    for table in tables:
+        try:
+            rowids = [r[0] for r in conn.execute(f'SELECT rowid FROM {quote_ident(table)} ORDER BY rowid')]
+        except sqlite3.OperationalError:  # WITHOUT ROWID tables keep their rows and values
+            continue
+        keep = rng.uniform(0.75, 0.92)
+        dropped = [(rowid,) for rowid in rowids if rng.random() > keep]
+        if len(dropped) >= len(rowids):
+            dropped = dropped[1:]
+        conn.executemany(f'DELETE FROM {quote_ident(table)} WHERE rowid = ?', dropped)
+        columns, keys = _key_columns(conn, table)
+        for column in columns:
+            if column in keys:
+                continue
+            values = conn.execute(f'SELECT rowid, {quote_ident(column)} FROM {quote_ident(table)} ORDER BY rowid').fetchall()
+            updates = _perturb_column(rng, values)
+            if updates:
+                conn.executemany(f'UPDATE OR IGNORE {quote_ident(table)} SET {quote_ident(column)} = ? WHERE rowid = ?', updates)
+    conn.commit()
+
+
+def _rowid_alias(conn: sqlite3.Connection, table: str) -> str | None:
+    """The table's ``INTEGER PRIMARY KEY`` column (an alias of ``rowid``), if it has one."""
+    info = conn.execute(f"PRAGMA main.table_info({quote_ident(table)})").fetchall()
+    keys = [row for row in info if row[5]]
+    if len(keys) == 1 and (keys[0][2] or "").upper() == "INTEGER":
+        desc = conn.execute(
+            "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ? AND sql LIKE '%PRIMARY KEY DESC%'",
+            (table,),
+        ).fetchone()
+        return None if desc else keys[0][1]
+    return None
+
+
+def _rebuilt_definition(conn: sqlite3.Connection, table: str, new_name: str, alias: str) -> str:
+    """``CREATE TABLE new_name`` with ``table``'s columns, types, NOT NULL, defaults and foreign keys,
+    where the rowid alias ``alias`` becomes ``INTEGER PRIMARY KEY DESC`` (SQLite's documented quirk:
+    then it is not a rowid alias, so rows can be stored in any physical order)."""
+    parts = []
+    for _cid, name, decl, notnull, default, pk in conn.execute(f"PRAGMA main.table_info({quote_ident(table)})"):
+        text = f"{quote_ident(name)} {decl or ''}".rstrip()
+        if name == alias:
+            text += " PRIMARY KEY DESC"
+        if notnull:
+            text += " NOT NULL"
+        if default is not None:
+            text += f" DEFAULT ({default})"
+        parts.append(text)
+    fks: dict[int, list[tuple]] = {}
+    for row in conn.execute(f"PRAGMA main.foreign_key_list({quote_ident(table)})"):
+        fks.setdefault(row[0], []).append(row)
+    for rows in fks.values():
+        local = ", ".join(quote_ident(r[3]) for r in rows)
+        remote = ", ".join(quote_ident(r[4]) for r in rows if r[4])
+        parts.append(f"FOREIGN KEY ({local}) REFERENCES {quote_ident(rows[0][2])}" + (f" ({remote})" if remote else ""))
+    return f"CREATE TABLE main.{quote_ident(new_name)} ({', '.join(parts)})"
+
+
+def shuffle_rows(conn: sqlite3.Connection, seed: int) -> None:
+    """Store every rowid table's rows in a seeded random physical order, in place.
+
+    Without this a scan returns rows in ``id`` order on every variant, so a query that drops a
+    required tiebreaker ("ties broken by id") still gives the gold order everywhere. A table whose
+    ``id`` is an ``INTEGER PRIMARY KEY`` (stored in ``id`` order by definition) is rebuilt with
+    ``INTEGER PRIMARY KEY DESC``: the same column, type, key and values, ``PRAGMA table_info``
+    unchanged, but no longer the rowid. Used for the variants of read-only tasks only: ``rowid``
+    values change, which repairs (that write) may rely on. Virtual tables and their shadow tables,
+    and ``WITHOUT ROWID`` tables (stored in key order), are left as they are."""
+    rng = random.Random(seed)
+    schema = conn.execute("SELECT name, type, sql, tbl_name FROM main.sqlite_master").fetchall()
+    virtual = [name for name, kind, sql, _ in schema if kind == "table" and (sql or "").upper().startswith("CREATE VIRTUAL")]
+    tables = sorted(
+        name for name, kind, sql, _ in schema
+        if kind == "table" and not name.startswith("sqlite_") and name not in virtual
+        and not any(name.startswith(f"{v}_") for v in virtual)
+    )
+    conn.execute("PRAGMA legacy_alter_table = ON")  # renaming must not rewrite (or check) views
+    try:
+        for table in tables:
+            try:
+                rowids = [r[0] for r in conn.execute(f"SELECT rowid FROM main.{quote_ident(table)}")]
+            except sqlite3.OperationalError:  # WITHOUT ROWID
+                continue
+            if len(rowids) < 2:
+                continue
+            rng.shuffle(rowids)
+            alias = _rowid_alias(conn, table)
+            indexes = [sql for _, kind, sql, owner in schema if kind == "index" and sql and owner == table]
+            quoted = quote_ident(table)
+            scratch = f"__dataops_shuffle_{table}"
+            definition = conn.execute(
+                "SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = ?", (table,)
+            ).fetchone()[0]
+            rebuilt = _own_definition(definition, scratch, alias)
+            conn.execute(rebuilt or _rebuilt_definition(conn, table, scratch, alias or ""))
+            conn.executemany(
+                f"INSERT INTO main.{quote_ident(scratch)} SELECT * FROM main.{quoted} WHERE rowid = ?",
+                [(r,) for r in rowids],
+            )
+            conn.execute(f"DROP TABLE main.{quoted}")
+            conn.execute(f"ALTER TABLE main.{quote_ident(scratch)} RENAME TO {quoted}")
+            for sql in indexes:
+                conn.execute(sql)
+        conn.commit()
+    finally:
+        conn.execute("PRAGMA legacy_alter_table = OFF")
+
+
+def _split_top_level(body: str) -> list[str]:
+    """The comma-separated parts of a column list, ignoring commas inside parentheses and quotes."""
+    parts, depth, quote, current = [], 0, "", []
+    for ch in body:
+        if quote:
+            current.append(ch)
+            if ch == quote:
+                quote = ""
+            continue
+        if ch in "\"'`[":
+            quote = "]" if ch == "[" else ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+_NAME_TOKEN = re.compile(r'\s*("(?:[^"]|"")*"|\[[^\]]*\]|`(?:[^`]|``)*`|\'(?:[^\']|\'\')*\'|[^\s(]+)\s*\(', re.DOTALL)
+_PK = re.compile(r"PRIMARY\s+KEY(\s+(ASC|DESC))?", re.IGNORECASE)
+
+
+def _unquote(token: str) -> str:
+    token = token.strip()
+    if token[:1] in "\"'`[" and len(token) > 1:
+        inner = token[1:-1]
+        return inner.replace(token[0] * 2, token[0]) if token[0] != "[" else inner
+    return token
+
+
+def _own_definition(definition: str, new_name: str, alias: str | None) -> str | None:
+    """The table's own ``CREATE TABLE`` text under ``new_name`` (collations, CHECKs and UNIQUEs kept), with
+    the rowid alias ``alias`` turned into ``PRIMARY KEY DESC``; None where the text is not understood."""
+    head = re.match(r"\s*CREATE\s+TABLE\s+", definition, re.IGNORECASE)
+    if head is None:
+        return None
+    name = _NAME_TOKEN.match(definition, head.end())
+    if name is None:
+        return None
+    body_start = name.end()
+    body_end = definition.rstrip().rfind(")")
+    if body_end <= body_start:
+        return None
+    body, tail = definition[body_start:body_end], definition[body_end:]
+    if alias is not None:
+        parts = _split_top_level(body)
+        for i, part in enumerate(parts):
+            first = part.strip().split(None, 1)
+            if first and _unquote(first[0]).lower() == alias.lower() and _PK.search(part):
+                parts[i] = re.sub(r"\bAUTOINCREMENT\b", "", _PK.sub("PRIMARY KEY DESC", part, count=1), flags=re.IGNORECASE)
+                break
+        else:
+            return None
+        body = ",".join(parts)
+    return f"CREATE TABLE main.{quote_ident(new_name)} ({body}{tail}"

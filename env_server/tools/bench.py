@@ -1,0 +1,146 @@
+"""``python -m env_server bench``: measure the core and write ``results/bench/core.json``.
+
+Figures, all measured in the same run on the same machine:
+
+* **reset latency** (p50/p99) of ``DataOpsEnv.reset`` on warm templates, and the one-off cold
+  build time of a database with its variants;
+* **grading throughput**: ``Grader.grade_query`` on a fixed set of candidate queries (the gold and
+  the broken query of each sampled task), gold results already cached, as in GRPO where many
+  completions share a task; reported overall, for gold and broken candidates separately, with the
+  number of candidates stopped by the time budget;
+* **the floor**: raw ``sqlite3`` executing the very same candidate queries on plain copies of the
+  same databases and variants (``execute`` + ``fetchall``, no authorizer, no budgets, no
+  comparison). Grading cost is reported as a ratio to this floor.
+
+It is a script, not a timed test: numbers depend on the machine and are reported, not asserted.
+"""
+from __future__ import annotations
+
+import random
+import sqlite3
+import statistics
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from env_server.core.provenance import REPO_ROOT, provenance, write_results
+from env_server.episode.environment import DataOpsEnv
+from env_server.grading.grader import Grader
+from env_server.tasks.registry import load_tasks
+from env_server.tools.measure import percentile, print_results, upper_targets
+
+OUT = REPO_ROOT / "results" / "bench" / "core.json"
+TARGETS = {"reset_p50_ms": 0.2, "grading_over_floor": 1.5}
+"""Upper bounds from the issue, for this 2-core machine."""
+
+
+def run(n_tasks: int = 200, resets: int = 2000, repeats: int = 3, seed: int = 0, out: Path = OUT) -> Path:
+    tasks = load_tasks(split="train", family="debug")
+    rng = random.Random(seed)
+    sample = rng.sample(tasks, min(n_tasks, len(tasks)))
+    grader = Grader()
+    k = grader.config.variants
+
+    # cold: build each database and its variants once, and the gold results
+    cold = []
+    for task in tqdm(sample, desc="warm-up (build databases, gold results)", unit="task"):
+        started = time.perf_counter()
+        for v in range(k + 1):
+            grader.reference(task, v)
+        cold.append((time.perf_counter() - started) * 1000)
+    builds = grader.databases.cache.builds
+
+    # reset latency on warm templates
+    env = DataOpsEnv(sample, grader=grader)
+    reset_ms = []
+    for i in tqdm(range(resets), desc="reset latency", unit="reset"):
+        task = sample[i % len(sample)]
+        started = time.perf_counter()
+        env.reset(task_id=task.task_id)
+        reset_ms.append((time.perf_counter() - started) * 1000)
+    env.close()
+
+    # candidates: gold and broken of each task
+    candidates = [(t, sql) for t in sample for sql in (t.gold_sql, t.broken_sql)]
+
+    # floor: raw sqlite3 on plain copies of the same databases
+    plain: dict[tuple, sqlite3.Connection] = {}
+    for task in sample:
+        for v in range(k + 1):
+            key = (task.db.key, v)
+            if key not in plain:
+                conn = sqlite3.connect(":memory:")
+                template = grader.databases.template(task.db, v)
+                with template.lock:
+                    template.conn.backup(conn)
+                plain[key] = conn
+
+    def floor_one(task, sql) -> float:
+        started = time.perf_counter()
+        for v in range(k + 1):
+            try:
+                plain[(task.db.key, v)].execute(sql).fetchall()
+            except sqlite3.Error:
+                pass
+        return time.perf_counter() - started
+
+    def grade_one(task, sql) -> tuple[float, str | None]:
+        started = time.perf_counter()
+        grade = grader.grade_query(task, sql)
+        return time.perf_counter() - started, grade.error_kind
+
+    for task, sql in candidates:  # warm both paths before timing
+        floor_one(task, sql), grade_one(task, sql)
+    floor_s = [float("inf")] * len(candidates)
+    grading_s = [float("inf")] * len(candidates)
+    kinds: list[str | None] = [None] * len(candidates)
+    for _ in tqdm(range(repeats), desc="grading vs raw sqlite3", unit="pass"):
+        for i, (task, sql) in enumerate(candidates):
+            floor_s[i] = min(floor_s[i], floor_one(task, sql))
+            elapsed, kinds[i] = grade_one(task, sql)
+            grading_s[i] = min(grading_s[i], elapsed)
+    n = len(candidates)
+    gold_idx = [i for i in range(n) if i % 2 == 0]
+    broken_idx = [i for i in range(n) if i % 2 == 1]
+
+    def ratio(idx: list[int]) -> float:
+        return round(sum(grading_s[i] for i in idx) / sum(floor_s[i] for i in idx), 3)
+
+    figures = {
+        "reset_p50_ms": round(percentile(reset_ms, 0.5), 4),
+        "reset_p99_ms": round(percentile(reset_ms, 0.99), 4),
+        "cold_build_per_task_median_ms": round(statistics.median(cold), 2),
+        "databases_built": builds,
+        "candidates": n,
+        "databases_per_candidate": k + 1,
+        "grading_per_s": round(n / sum(grading_s), 1),
+        "grading_ms_per_candidate_median": round(statistics.median(grading_s) * 1000, 4),
+        "floor_raw_sqlite_per_s": round(n / sum(floor_s), 1),
+        "floor_ms_per_candidate_median": round(statistics.median(floor_s) * 1000, 4),
+        "grading_over_floor": ratio(list(range(n))),
+        "grading_over_floor_gold_only": ratio(gold_idx),
+        "grading_over_floor_broken_only": ratio(broken_idx),
+        "candidates_stopped_by_budget": sum(kind == "timeout" for kind in kinds),
+    }
+    payload = {
+        "provenance": provenance(
+            model=None,
+            split="train",
+            seeds=[seed],
+            config={"n_tasks": len(sample), "resets": resets, "repeats": repeats, "variants": k},
+        ),
+        "summary": figures,
+        "targets": upper_targets(figures, TARGETS),
+        "notes": "Per candidate, the best of `repeats` runs for grading and for the floor. The floor executes "
+        "every candidate on the task database and all its variants with no budget. Grading does less when it "
+        "can: it skips the variants once the task database rules success out, and stops a statement at its "
+        "VM-step budget, so the overall and broken-only ratios can fall below 1. Gold candidates always run on "
+        "every database and never hit the budget: grading_over_floor_gold_only is the like-for-like cost of the "
+        "sandbox and the comparison.",
+    }
+    return write_results(out, payload)
+
+
+def main(n_tasks: int = 200, resets: int = 2000) -> None:
+    print_results(run(n_tasks=n_tasks, resets=resets), REPO_ROOT)

@@ -1,0 +1,331 @@
+"""``python -m env_server bench --hostile``: every attack class tried against a real server; write
+``results/bench/hostile.json``.
+
+It starts ``python -m env_server serve`` as a separate process on a free loopback port, with one extra
+task whose database file does not exist, then plays each attack class over HTTP and records, per
+class: the calls tried, the slowest answer, the number of 5xx answers, and what the attack earned
+where it is a reward hack (the most reward any attempt got). After all classes it checks the server
+is still healthy, reads its resident memory (``/proc``) before and after, and times how long SIGTERM
+takes to stop it.
+
+Classes
+    shadowing        TEMP views/tables standing in for the tables to repair, then finish
+    endless_view     a view over an endless recursive CTE, then inspect_schema, finish, DELETE /session
+    odd_names        tables named with quotes and spaces, then inspect_schema, sample_rows, finish
+    non_finite       results holding Infinity and NaN over /step and /grade
+    nan_body         NaN / Infinity in request bodies
+    printf_width     printf('%.*c', 2147483647, 'x') and relatives over /step and /grade
+    reviewer_size    a 6,000-term expression reviewed (/review and /step_with_review)
+    big_body         a chunked 50 MB /grade body and a Content-Length that lies
+    grade_batch      1,000 hostile items in one /grade
+    repair_script    a repair script of 50 statements that each exhaust their budget
+    missing_db       /reset and /grade on a task whose database file is missing
+    openenv_routes   OpenEnv's task-registry routes
+    close_during_work  DELETE /session while the session runs a statement
+
+Numbers depend on the machine (recorded in the provenance); the run reports them, tests assert the
+properties (tests/test_hostile.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+
+from env_server.core.provenance import REPO_ROOT, provenance, write_results
+
+OUT = REPO_ROOT / "results" / "bench" / "hostile.json"
+DEBUG_TASK = "debug-fixed-syntax_fix"
+REPAIR_TASKS = (
+    "repair-fixed-dedupe_customers", "repair-fixed-normalise_users", "repair-fixed-impute_employees",
+    "repair-fixed-orphans_monthly_revenue", "repair-fixed-migrate_legacy_orders",
+)
+MISSING_TASK = "debug-hostile-missing_db"
+ENDLESS = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT i FROM r"
+HEAVY = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT COUNT(*) FROM r"
+
+
+class Recorder:
+    """Calls of one attack class: elapsed seconds and status codes, and the best reward a hack earned."""
+
+    def __init__(self) -> None:
+        self.elapsed: list[float] = []
+        self.statuses: list[int] = []
+        self.rewards: list[float] = []
+        self.notes: list[str] = []
+
+    def call(self, fn: Callable[[], httpx.Response]) -> httpx.Response | None:
+        started = time.perf_counter()
+        try:
+            response = fn()
+            status = response.status_code
+        except Exception as exc:  # noqa: BLE001 - e.g. the server closing a connection whose body it refused
+            response, status = None, 0
+            self.notes.append(f"transport: {type(exc).__name__}")
+        self.elapsed.append(time.perf_counter() - started)
+        self.statuses.append(status)
+        return response
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "calls": len(self.elapsed),
+            "slowest_s": round(max(self.elapsed), 3) if self.elapsed else 0.0,
+            "server_errors_5xx": sum(500 <= s < 600 and s != 503 for s in self.statuses),
+            "unavailable_503": sum(s == 503 for s in self.statuses),
+            "statuses": sorted(set(self.statuses)),
+            **({"max_reward": round(max(self.rewards), 4)} if self.rewards else {}),
+            **({"notes": sorted(set(self.notes))} if self.notes else {}),
+        }
+
+
+def _episode(http: httpx.Client, rec: Recorder, task_id: str, actions: list[dict], finish: bool = True) -> None:
+    reset = rec.call(lambda: http.post("/reset", json={"task_id": task_id}))
+    if reset is None or reset.status_code != 200:
+        return
+    sid = reset.json()["session_id"]
+    headers = {"X-Session-Id": sid}
+    last = None
+    for action in actions + ([{"action_type": "finish"}] if finish else []):
+        last = rec.call(lambda a=action: http.post("/step", json={"action": a}, headers=headers))
+    if last is not None and last.status_code == 200 and last.json().get("done"):
+        rec.rewards.append(float(last.json()["metadata"]["episode_return"]))
+    rec.call(lambda: http.delete("/session", headers=headers))
+
+
+def _sql(sql: str, kind: str = "execute_sql") -> dict:
+    return {"action_type": kind, "sql": sql}
+
+
+def attack_shadowing(http: httpx.Client, rec: Recorder) -> None:
+    _episode(http, rec, "repair-fixed-dedupe_customers", [_sql(
+        "CREATE TEMP VIEW customers AS SELECT * FROM main.customers WHERE id IN "
+        "(SELECT MIN(id) FROM main.customers GROUP BY email)")])
+    for task in REPAIR_TASKS:
+        tables = ["customers", "users", "employees", "invoices", "legacy_orders", "current_orders", "orders"]
+        _episode(http, rec, task, [_sql(f"CREATE TEMP TABLE {t} AS SELECT * FROM main.{t}") for t in tables]
+                 + [_sql(f"CREATE TABLE temp.{t} AS SELECT * FROM main.{t}") for t in tables]
+                 + [_sql(f"CREATE TEMP VIEW {t} AS SELECT * FROM main.{t}") for t in tables])
+
+
+def attack_endless_view(http: httpx.Client, rec: Recorder) -> None:
+    _episode(http, rec, "repair-fixed-dedupe_customers", [
+        _sql(f"CREATE VIEW forever AS {ENDLESS}"), {"action_type": "inspect_schema"},
+        {"action_type": "sample_rows", "table": "forever"}])
+
+
+def attack_odd_names(http: httpx.Client, rec: Recorder) -> None:
+    _episode(http, rec, "repair-fixed-dedupe_customers", [
+        _sql('CREATE TABLE "x""y" (a)'), _sql('CREATE TABLE "with space" (a)'), _sql('CREATE VIEW "v""w" AS SELECT 1'),
+        {"action_type": "inspect_schema"}, {"action_type": "sample_rows", "table": 'x"y'}])
+
+
+def attack_non_finite(http: httpx.Client, rec: Recorder) -> None:
+    queries = ["SELECT 1e999", "SELECT -1e999, 1e999 - 1e999", "SELECT 1e308 * 10 AS inf"]
+    _episode(http, rec, DEBUG_TASK, [_sql(q, "run_query") for q in queries] + [_sql(queries[0], "submit_query")],
+             finish=False)
+    for q in queries:
+        rec.call(lambda q=q: http.post("/grade", json={"items": [{"task_id": DEBUG_TASK, "sql": q}]}))
+
+
+def attack_nan_body(http: httpx.Client, rec: Recorder) -> None:
+    reset = rec.call(lambda: http.post("/reset", json={"task_id": DEBUG_TASK}))
+    sid = reset.json()["session_id"] if reset is not None and reset.status_code == 200 else "none"
+    raw = {"headers": {"X-Session-Id": sid, "content-type": "application/json"}}
+    for body in ['{"action": {"action_type": "run_query", "sql": "SELECT 1"}, "timeout_s": NaN}',
+                 '{"action": {"action_type": "run_query", "sql": "SELECT 1"}, "timeout_s": Infinity}']:
+        rec.call(lambda b=body: http.post("/step", content=b, **raw))
+    rec.call(lambda: http.post("/grade", content='{"items": [{"task_id": "analyst-fixed-top_category_q3", "answer": NaN}]}',
+                               headers={"content-type": "application/json"}))
+    rec.call(lambda: http.post("/reset", content='{"seed": -Infinity}', headers={"content-type": "application/json"}))
+    rec.call(lambda: http.delete("/session", headers={"X-Session-Id": sid}))
+
+
+def attack_printf_width(http: httpx.Client, rec: Recorder) -> None:
+    queries = ["SELECT printf('%.*c', 2147483647, 'x')", "SELECT format('%!.*c', 2147483647, 'x')",
+               "SELECT printf('%.*c%.*c%.*c', 2147483647, 'x', 2147483647, 'y', 2147483647, 'z')"]
+    _episode(http, rec, DEBUG_TASK, [_sql(q, "run_query") for q in queries], finish=False)
+    rec.call(lambda: http.post("/grade", json={"items": [{"task_id": DEBUG_TASK, "sql": q} for q in queries]}))
+
+
+def attack_reviewer_size(http: httpx.Client, rec: Recorder) -> None:
+    plus = "SELECT " + " + ".join(["price"] * 6000) + " FROM products"
+    ors = "SELECT * FROM users WHERE " + " OR ".join(f"id = {i}" for i in range(2500))
+    for sql in (plus, ors):
+        rec.call(lambda s=sql: http.post("/review", json={"items": [{"task_id": DEBUG_TASK, "sql": s}]}))
+    reset = rec.call(lambda: http.post("/reset", json={"task_id": DEBUG_TASK}))
+    if reset is not None and reset.status_code == 200:
+        sid = reset.json()["session_id"]
+        rec.call(lambda: http.post("/step_with_review", json={"action": _sql(plus, "run_query")},
+                                   headers={"X-Session-Id": sid}))
+        rec.call(lambda: http.delete("/session", headers={"X-Session-Id": sid}))
+
+
+def attack_big_body(http: httpx.Client, rec: Recorder) -> None:
+    def chunks():
+        yield b'{"items": [{"task_id": "' + DEBUG_TASK.encode() + b'", "sql": "SELECT 1 --'
+        for _ in range(50):
+            yield b"x" * 1_000_000
+        yield b'"}]}'
+
+    rec.call(lambda: http.post("/grade", content=chunks(), headers={"content-type": "application/json"}))
+    host, port = http.base_url.host, http.base_url.port
+    started = time.perf_counter()
+    with socket.create_connection((host, port), timeout=10) as raw:  # a Content-Length far above what is sent
+        raw.sendall(b"POST /grade HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 99999999999\r\n\r\n{\"items\": [")
+        head = raw.recv(200).decode(errors="replace")
+    rec.elapsed.append(time.perf_counter() - started)
+    rec.statuses.append(int(head.split()[1]) if head.startswith("HTTP/") else 0)
+
+
+def attack_grade_batch(http: httpx.Client, rec: Recorder) -> None:
+    items = [{"task_id": DEBUG_TASK, "sql": HEAVY if i % 2 else "SELECT COUNT(*) FROM users a, users b, users c, users d"}
+             for i in range(1000)]
+    response = rec.call(lambda: http.post("/grade", json={"items": items}))
+    if response is not None and response.status_code == 200:
+        statuses = [r["status"] for r in response.json()["results"]]
+        rec.notes.append(f"graded {statuses.count('graded')} of {len(items)}; the rest not_graded (resent by clients)")
+
+
+def attack_repair_script(http: httpx.Client, rec: Recorder) -> None:
+    script = ";\n".join(f"UPDATE customers SET name = name WHERE id IN ({HEAVY})" for _ in range(50))
+    response = rec.call(lambda: http.post("/grade", json={"items": [{"task_id": "repair-fixed-dedupe_customers",
+                                                                      "sql": script}]}))
+    if response is not None and response.status_code == 200:
+        rec.rewards.append(float(response.json()["results"][0]["reward"]))
+
+
+def attack_missing_db(http: httpx.Client, rec: Recorder) -> None:
+    rec.call(lambda: http.post("/reset", json={"task_id": MISSING_TASK}))
+    response = rec.call(lambda: http.post("/grade", json={"items": [
+        {"task_id": MISSING_TASK, "sql": "SELECT 1"}, {"task_id": DEBUG_TASK, "sql": "SELECT 1"}]}))
+    if response is not None and response.status_code == 200:
+        rec.notes.append("per item: " + ", ".join(r["status"] for r in response.json()["results"]))
+
+
+def attack_openenv_routes(http: httpx.Client, rec: Recorder) -> None:
+    for method, path in (("GET", "/dataops_gym/splits"), ("POST", "/dataops_gym/tasks"), ("POST", "/dataops_gym/task"),
+                         ("POST", "/dataops_gym/num_tasks"), ("POST", "/dataops_gym/task_range")):
+        rec.call(lambda m=method, p=path: http.request(m, p, json={}))
+
+
+def attack_close_during_work(http: httpx.Client, rec: Recorder) -> None:
+    reset = rec.call(lambda: http.post("/reset", json={"task_id": DEBUG_TASK}))
+    if reset is None or reset.status_code != 200:
+        return
+    sid = reset.json()["session_id"]
+    url = str(http.base_url)
+    worker = threading.Thread(target=lambda: httpx.post(f"{url}/step", json={"action": _sql(HEAVY, "run_query")},
+                                                        headers={"X-Session-Id": sid}, timeout=30))
+    worker.start()
+    time.sleep(0.1)
+    rec.call(lambda: http.delete("/session", headers={"X-Session-Id": sid}))
+    worker.join(30)
+    rec.call(lambda: http.get("/health"))
+
+
+ATTACKS: dict[str, Callable[[httpx.Client, Recorder], None]] = {
+    "shadowing": attack_shadowing, "endless_view": attack_endless_view, "odd_names": attack_odd_names,
+    "non_finite": attack_non_finite, "nan_body": attack_nan_body, "printf_width": attack_printf_width,
+    "reviewer_size": attack_reviewer_size, "big_body": attack_big_body, "grade_batch": attack_grade_batch,
+    "repair_script": attack_repair_script, "missing_db": attack_missing_db, "openenv_routes": attack_openenv_routes,
+    "close_during_work": attack_close_during_work,
+}
+
+
+def missing_db_tasks(folder: Path) -> Path:
+    """A task file with one debug task whose database file does not exist."""
+    path = folder / "missing.jsonl"
+    task = {"task_id": MISSING_TASK, "family": "debug", "split": "custom", "question": "q",
+            "db": {"sqlite_path": str(folder / "no_such_database.sqlite")},
+            "gold_sql": "SELECT 1", "broken_sql": "SELECT 2"}
+    path.write_text(json.dumps(task) + "\n")
+    return path
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def start_server(tasks: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "env_server", "serve", "--port", str(port), "--tasks", str(tasks)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return server, url
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() - started > 60:
+            server.kill()
+            raise RuntimeError("the server did not start")
+        time.sleep(0.05)
+
+
+def stop_seconds(server: subprocess.Popen, timeout: float = 30.0) -> float:
+    """Seconds from SIGTERM to the server process exiting (killed, and reported as ``timeout``, past it)."""
+    started = time.monotonic()
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+        return float("inf")
+    return time.monotonic() - started
+
+
+def run(classes: list[str] | None = None) -> dict[str, Any]:
+    """Play the attack classes against a fresh server; the figures :func:`main` writes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server, url = start_server(missing_db_tasks(Path(tmp)))
+        try:
+            with httpx.Client(base_url=url, timeout=60) as http:
+                http.post("/grade", json={"items": [{"task_id": DEBUG_TASK, "sql": "SELECT 1"}]})  # warm caches
+                rss_before = rss_mb(server.pid)
+                results: dict[str, Any] = {}
+                for name in classes or list(ATTACKS):
+                    rec = Recorder()
+                    ATTACKS[name](http, rec)
+                    results[name] = rec.summary()
+                    print(f"{name:18s} {json.dumps(results[name])}", flush=True)
+                healthy = http.get("/health").status_code == 200
+                rss_after = rss_mb(server.pid)
+        finally:
+            stopped = stop_seconds(server) if server.poll() is None else 0.0
+    return {"classes": results, "healthy_after": healthy, "server_rss_mb": {"before": rss_before, "after": rss_after},
+            "sigterm_stop_s": round(stopped, 3) if stopped != float("inf") else "timeout"}
+
+
+def main() -> str:
+    figures = run()
+    slowest = max(c["slowest_s"] for c in figures["classes"].values())
+    errors = sum(c["server_errors_5xx"] for c in figures["classes"].values())
+    payload = {
+        "provenance": provenance(config={"classes": list(ATTACKS), "cpu_count": os.cpu_count()}),
+        "summary": {"slowest_answer_s": slowest, "server_errors_5xx": errors, "healthy_after": figures["healthy_after"],
+                    "sigterm_stop_s": figures["sigterm_stop_s"], "server_rss_mb": figures["server_rss_mb"]},
+        **figures,
+    }
+    write_results(OUT, payload)
+    print(f"slowest answer {slowest} s, {errors} 5xx, healthy after: {figures['healthy_after']}, "
+          f"SIGTERM stop {figures['sigterm_stop_s']} s; wrote {OUT}")
+    return str(OUT)

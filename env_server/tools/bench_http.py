@@ -1,0 +1,266 @@
+"""``python -m env_server bench --http``: measure the server over real HTTP; write ``results/bench/http.json``.
+
+It starts ``python -m env_server serve`` as a separate process on a free loopback port (one
+worker), warms it, then measures from this process:
+
+* ``/grade`` throughput in completions per second, batches of 64 debug completions (the gold and
+  the broken query of sampled train tasks), with 2 batches in flight;
+* the same completions graded **in-process** (``Grader.grade_query``) in the same run, so the HTTP
+  overhead is a ratio;
+* ``/step`` latency p50/p99 with 64 and with 256 concurrent sessions, each running its task's gold
+  query, under two loads: **saturated** (every session steps back to back, so up to N requests
+  wait on one worker and latency is mostly queueing) and **paced** (each session waits 0.5–1.5 s
+  between steps, as an LLM agent generating its next action would). Each session's first step,
+  which opens its TCP connection, is reported apart from the steady-state steps.
+
+* **2 replicas vs 1** (``serve --replicas 2`` against one server, both started in this run): ``/grade``
+  throughput with 4 batches in flight spread over the URLs, saturated ``/step`` latency of 64 sessions each
+  pinned to the replica that created it (sessions lost: any 404 counts), and the latency of one session
+  stepping back to back on one kept-alive connection (a Nagle/delayed-ACK stall would show there as ~40 ms).
+
+Numbers depend on the machine (this one has the CPU count recorded in the provenance); they are
+reported, never asserted.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from pathlib import Path
+
+import httpx
+
+from env_server.core.provenance import REPO_ROOT, provenance, write_results
+from env_server.grading.grader import Grader
+from env_server.server.serving import free_ports, start_server
+from env_server.tasks.registry import load_tasks
+from env_server.tools.measure import percentile, print_results
+
+OUT = REPO_ROOT / "results" / "bench" / "http.json"
+TARGETS = {"grade_completions_per_s": (">=", 2000.0), "step_p99_ms_256_sessions": ("<=", 20.0)}
+BATCH = 64
+
+
+def _pct(values: list[float], q: float) -> float:
+    return round(percentile(values, q), 3)
+
+
+async def _grade_throughput(url: str | list[str], items: list[dict], in_flight: int = 2) -> float:
+    """Completions per second through ``/grade``; ``in_flight`` workers, worker ``i`` on ``urls[i % n]``."""
+    urls = [url] if isinstance(url, str) else url
+    batches = [items[i: i + BATCH] for i in range(0, len(items), BATCH)]
+    queue: asyncio.Queue = asyncio.Queue()
+    for batch in batches:
+        queue.put_nowait(batch)
+
+    async def worker(client: httpx.AsyncClient, base: str) -> None:
+        while not queue.empty():
+            batch = queue.get_nowait()
+            response = await client.post(f"{base}/grade", json={"items": batch})
+            response.raise_for_status()
+
+    async with httpx.AsyncClient(timeout=120) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client, urls[i % len(urls)]) for i in range(in_flight)))
+        return len(items) / (time.perf_counter() - started)
+
+
+async def _pinned_sessions(urls: list[str], tasks: list, sessions: int, steps: int) -> dict:
+    """``sessions`` sessions over ``urls`` (session ``i`` on ``urls[i % n]``) through one pooled client, stepping
+    back to back: latency, and sessions lost (a 404 on a session's own replica)."""
+    limits = httpx.Limits(max_connections=sessions, max_keepalive_connections=sessions)
+    lost = 0
+    latencies: list[float] = []
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        ids = []
+        for i in range(sessions):
+            base = urls[i % len(urls)]
+            reset = await client.post(f"{base}/reset", json={"task_id": tasks[i % len(tasks)].task_id})
+            reset.raise_for_status()
+            ids.append((base, reset.json()["session_id"], tasks[i % len(tasks)]))
+
+        async def play(base: str, sid: str, task) -> None:
+            nonlocal lost
+            for i in range(steps):
+                started = time.perf_counter()
+                response = await client.post(f"{base}/step", headers={"X-Session-Id": sid},
+                                             json={"action": {"action_type": "run_query", "sql": task.gold_sql}})
+                if i:
+                    latencies.append((time.perf_counter() - started) * 1000)
+                lost += response.status_code == 404
+
+        await asyncio.gather(*(play(*entry) for entry in ids))
+        await asyncio.gather(*(client.delete(f"{base}/session", headers={"X-Session-Id": sid}) for base, sid, _ in ids))
+    return {"p50": _pct(latencies, 0.5), "p99": _pct(latencies, 0.99), "lost": lost}
+
+
+def _one_connection_ms(url: str, task, steps: int = 200) -> float:
+    """p50 of one session stepping back to back on one kept-alive connection."""
+    with httpx.Client(base_url=url, timeout=60) as client:
+        sid = client.post("/reset", json={"task_id": task.task_id}).json()["session_id"]
+        values = []
+        for _ in range(steps):
+            started = time.perf_counter()
+            response = client.post("/step", headers={"X-Session-Id": sid},
+                                   json={"action": {"action_type": "run_query", "sql": task.gold_sql}})
+            values.append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
+            if response.json()["done"]:  # out of steps: a new episode in the same session (not timed)
+                client.post("/reset", json={"task_id": task.task_id}, headers={"X-Session-Id": sid})
+        client.delete("/session", headers={"X-Session-Id": sid})
+    return _pct(values, 0.5)
+
+
+def replicas_vs_one(items: list[dict], tasks: list, sessions: int = 64, steps: int = 10) -> dict:
+    """The same load on one server and on ``serve --replicas 2``, measured back to back in this run."""
+    out = {}
+    for replicas in (1, 2):
+        base = free_ports(replicas)
+        urls = [f"http://127.0.0.1:{base + i}" for i in range(replicas)]
+        args = ["--port", str(base), "--session-cap", "1024"] + (["--replicas", str(replicas)] if replicas > 1 else [])
+        server = start_server(args, urls)
+        try:
+            asyncio.run(_grade_throughput(urls, items, in_flight=4))  # warm every replica
+            rate = max(asyncio.run(_grade_throughput(urls, items, in_flight=4)) for _ in range(3))
+            pinned = asyncio.run(_pinned_sessions(urls, tasks, sessions, steps))
+            one = _one_connection_ms(urls[0], tasks[0])
+        finally:
+            server.terminate()
+            server.wait(20)
+        out[f"{replicas}_replica{'s' if replicas > 1 else ''}"] = {
+            "grade_completions_per_s_4_in_flight": round(rate, 1),
+            f"step_p50_ms_{sessions}_sessions_saturated": pinned["p50"],
+            f"step_p99_ms_{sessions}_sessions_saturated": pinned["p99"],
+            "sessions_lost": pinned["lost"],
+            "one_connection_step_p50_ms": one,
+        }
+        print(f"{replicas} replica(s): {out[next(reversed(out))]}")
+    return out
+
+
+async def _step_latency(
+    url: str, tasks: list, sessions: int, steps: int, paced: bool, seed: int = 0
+) -> tuple[list[float], list[float]]:
+    """Step latencies (ms) of ``sessions`` concurrent sessions: (each session's first step, the rest).
+
+    The first step of a session usually opens a new TCP connection, so it is reported apart."""
+    limits = httpx.Limits(max_connections=sessions, max_keepalive_connections=sessions)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+        ids = []
+        for i in range(sessions):
+            reset = await client.post("/reset", json={"task_id": tasks[i % len(tasks)].task_id})
+            reset.raise_for_status()
+            ids.append((reset.json()["session_id"], tasks[i % len(tasks)]))
+        latencies: list[float] = []
+        firsts: list[float] = []
+        rng = random.Random(seed)
+
+        async def play(sid: str, task) -> None:
+            pauses = [rng.uniform(0.5, 1.5) for _ in range(steps)]
+            for i, pause in enumerate(pauses):
+                if paced:
+                    await asyncio.sleep(pause)
+                started = time.perf_counter()
+                response = await client.post(
+                    "/step", json={"action": {"action_type": "run_query", "sql": task.gold_sql}},
+                    headers={"X-Session-Id": sid},
+                )
+                (firsts if i == 0 else latencies).append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+
+        await asyncio.gather(*(play(sid, task) for sid, task in ids))
+        await asyncio.gather(*(client.delete("/session", headers={"X-Session-Id": sid}) for sid, _ in ids))
+        return firsts, latencies
+
+
+def run(n_items: int = 1024, steps: int = 10, seed: int = 0, out: Path = OUT) -> Path:
+    tasks = load_tasks(split="train", family="debug")
+    sample = random.Random(seed).sample(tasks, n_items // 2)
+    items = [{"task_id": t.task_id, "sql": sql} for t in sample for sql in (t.gold_sql, t.broken_sql)]
+    port = free_ports(1)
+    url = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    server = start_server(["--port", str(port), "--session-cap", "1024"], [url])
+    try:
+        startup_s = time.perf_counter() - started
+        print(f"server up in {startup_s:.2f}s; warming it (builds databases and gold results)...")
+        asyncio.run(_grade_throughput(url, items))  # warm-up pass
+        http_rates = [asyncio.run(_grade_throughput(url, items)) for _ in range(3)]
+
+        latency = {}
+        for load in ("paced", "saturated"):
+            for sessions in (64, 256):
+                firsts, values = asyncio.run(
+                    _step_latency(url, sample, sessions, steps, paced=load == "paced", seed=seed)
+                )
+                latency[(load, sessions)] = {"p50": _pct(values, 0.5), "p99": _pct(values, 0.99), "n": len(values),
+                                             "first_p50": _pct(firsts, 0.5), "first_p99": _pct(firsts, 0.99)}
+                print(f"{load}, {sessions} sessions: step p50 {latency[(load, sessions)]['p50']} ms, "
+                      f"p99 {latency[(load, sessions)]['p99']} ms")
+        # in-process grading last: its gold-result caches would otherwise slow this process's event loop
+        # (garbage collection over millions of cached rows) while it measures latency
+        grader = Grader()
+        by_id = {t.task_id: t for t in sample}
+        for item in items:  # warm-up pass in-process too
+            grader.grade_query(by_id[item["task_id"]], item["sql"])
+        local_rates = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for item in items:
+                grader.grade_query(by_id[item["task_id"]], item["sql"])
+            local_rates.append(len(items) / (time.perf_counter() - t0))
+
+    finally:
+        server.terminate()
+        server.wait(10)
+    replicas = replicas_vs_one(items, sample)
+
+    http_best, local_best = max(http_rates), max(local_rates)
+    figures = {
+        "server_startup_s": round(startup_s, 3),
+        "grade_completions_per_s": round(http_best, 1),
+        "grade_in_process_completions_per_s": round(local_best, 1),
+        "http_over_in_process_time": round(local_best / http_best, 3),
+        **{
+            f"step_{q}_ms_{sessions}_sessions{'' if load == 'paced' else '_saturated'}": latency[(load, sessions)][q]
+            for load in ("paced", "saturated")
+            for sessions in (64, 256)
+            for q in ("p50", "p99")
+        },
+        **{
+            f"first_step_{q}_ms_{sessions}_sessions{'' if load == 'paced' else '_saturated'}":
+                latency[(load, sessions)][f"first_{q}"]
+            for load in ("paced", "saturated")
+            for sessions in (64, 256)
+            for q in ("p50", "p99")
+        },
+        "items": len(items),
+        "batch_size": BATCH,
+        "replicas_grade_speedup": round(replicas["2_replicas"]["grade_completions_per_s_4_in_flight"]
+                                        / replicas["1_replica"]["grade_completions_per_s_4_in_flight"], 3),
+        "replicas_sessions_lost": replicas["2_replicas"]["sessions_lost"],
+        "replicas_one_connection_step_p50_ms": replicas["2_replicas"]["one_connection_step_p50_ms"],
+    }
+    targets = {}
+    for name, (op, value) in TARGETS.items():
+        met = figures[name] >= value if op == ">=" else figures[name] <= value
+        targets[name] = {"target": f"{op} {value}", "value": figures[name], "met": met}
+    payload = {
+        "provenance": provenance(model=None, split="train", seeds=[seed],
+                                 config={"n_items": len(items), "steps_per_session": steps, "workers": 1}),
+        "summary": figures,
+        "replicas": replicas,
+        "targets": targets,
+        "notes": "One uvicorn worker; client and server share this machine's cores. Best of 3 passes for "
+        "throughput. http_over_in_process_time = time per completion over HTTP / in-process. step_* figures are "
+        "paced (0.5-1.5 s between a session's steps); step_*_saturated have every session stepping back to back, "
+        "so they measure queueing on one worker. The step target is checked against the paced figure. "
+        "step_* exclude each session's first step, which opens its TCP connection; first_step_* report those. "
+        "replicas: one server vs `serve --replicas 2`, each started in this run with the same load; on a 2-core "
+        "machine the client shares the cores with both replicas, so the speedup is bounded by that.",
+    }
+    return write_results(out, payload)
+
+
+def main() -> None:
+    print_results(run(), REPO_ROOT)
