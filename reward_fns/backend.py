@@ -244,6 +244,11 @@ def _backend_for(env_url: str, data: str) -> GradingBackend:
     return HttpBackend(env_url) if env_url else InProcessBackend()
 
 
+def resolve(backend: GradingBackend | None) -> GradingBackend:
+    """``backend``, or :func:`default_backend` when it is None: the one place a reward function's backend is chosen."""
+    return backend if backend is not None else default_backend()
+
+
 def default_backend() -> GradingBackend:
     """HTTP when ``DATAOPS_ENV_URL`` is set, else in-process; one per (URL, data folder) per process."""
     return _backend_for(os.environ.get(ENV_URL_VAR, "").strip(), str(data_dir()))

@@ -33,11 +33,13 @@ start in front (:func:`whole_replies`). Grading runs in-process by default, or o
 ``log_metric``, the functions log the extracted submission, the grader's reason and their component
 means.
 
-The functions are picklable: :class:`ExecutionReward` and :class:`SafetyReward` are small classes
-with a ``__name__``, and pickling drops their (lazily rebuilt) backend unless one was given.
+They are plain functions with TRL's signature, so they pickle by reference. Each takes an optional
+``backend`` keyword (default: :func:`reward_fns.backend.default_backend`, resolved in that module on
+each call); :func:`with_backend` binds another one and keeps the function's ``__name__``.
 """
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,8 +51,8 @@ from reward_fns.backend import (
     GradeSubmission,
     GradingBackend,
     ReviewOutcome,
-    default_backend,
     family_from_task_id,
+    resolve,
 )
 from reward_fns.parsing import (
     Extraction,
@@ -143,63 +145,45 @@ def backend_family(backend: GradingBackend, task_id: str | None) -> Family | Non
     return getattr(backend, "families", default_families()).get(name or "")
 
 
-class _CompletionReward:
-    """Shared call shape: task ids checked against the completions, each completion read as its task's
-    family submits. The backend is the one given, or :func:`default_backend` resolved on each use (not
-    pickled)."""
-
-    __name__ = "reward"
-
-    def __init__(self, backend: GradingBackend | None = None):
-        self._given = backend
-
-    @property
-    def backend(self) -> GradingBackend:
-        return self._given if self._given is not None else default_backend()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"_given": self._given}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self._given = state["_given"]
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(backend={self._given!r})"
-
-    def submissions(self, completions: Sequence[Any], task_ids: Sequence[str | None]) -> list[Submission]:
-        """Each completion read for its task's family (``UnknownTaskError`` in-process for an unknown id)."""
-        backend = self.backend
-        families: dict[str | None, Family | None] = {}
-        for tid in task_ids:
-            if tid not in families:
-                families[tid] = backend_family(backend, tid)
-        return [extract_submission(c, families[tid]) for c, tid in zip(completions, task_ids)]
-
-    def __call__(
-        self,
-        prompts: Sequence[Any] | None = None,
-        completions: Sequence[Any] | None = None,
-        task_id: Sequence[str | None] | str | None = None,
-        log_extra: LogExtra | None = None,
-        log_metric: LogMetric | None = None,
-        **kwargs: Any,
-    ) -> list[float | None]:
-        completions = whole_replies(prompts, list(completions or []))
-        ids = _task_ids(self.__name__, completions, task_id)
-        return self.score(ids, self.submissions(completions, ids), log_extra, log_metric)
-
-    def score(self, ids: list[str | None], submissions: list[Submission], log_extra: LogExtra | None,
-              log_metric: LogMetric | None) -> list[float | None]:
-        raise NotImplementedError
+def submissions_for(completions: Sequence[Any], task_ids: Sequence[str | None],
+                    backend: GradingBackend | None = None) -> list[Submission]:
+    """Each completion read for its task's family (``UnknownTaskError`` in-process for an unknown id)."""
+    backend = resolve(backend)
+    families: dict[str | None, Family | None] = {}
+    for tid in task_ids:
+        if tid not in families:
+            families[tid] = backend_family(backend, tid)
+    return [extract_submission(c, families[tid]) for c, tid in zip(completions, task_ids)]
 
 
-class ExecutionReward(_CompletionReward):
+def grade_outcomes(completions: Sequence[Any], task_ids: Sequence[str],
+                   backend: GradingBackend | None = None) -> list[tuple[str, GradeOutcome]]:
+    """The submitted text (SQL, script or answer) and the grader's outcome for each completion: what
+    :func:`execution_reward` is made of (the curriculum probe and evaluation read success and reasons from it)."""
+    backend = resolve(backend)
+    submissions = submissions_for(list(completions), list(task_ids), backend)
+    if not submissions:
+        return []
+    graded = backend.grade([(tid, s.item()) for tid, s in zip(task_ids, submissions)])
+    return [(s.text, outcome) for s, outcome in zip(submissions, graded)]
+
+
+def execution_reward(
+    prompts: Sequence[Any] | None = None,
+    completions: Sequence[Any] | None = None,
+    task_id: Sequence[str | None] | str | None = None,
+    log_extra: LogExtra | None = None,
+    log_metric: LogMetric | None = None,
+    backend: GradingBackend | None = None,
+    **kwargs: Any,
+) -> list[float | None]:
     """The grader's reward for each completion's submission: its SQL (debug), script (repair) or
     answer (analyst; grounded with its citations).
 
     The last answer block is the submission (see :mod:`reward_fns.parsing`). A completion with
     nothing to submit is graded as an empty submission, which scores 0.0. ``None`` (not applicable)
-    is returned for rows whose ``task_id`` is None.
+    is returned for rows whose ``task_id`` is None. ``backend`` defaults to
+    :func:`~reward_fns.backend.default_backend` (bind another with :func:`with_backend`).
 
     >>> execution_reward(
     ...     prompts=["Fix the query."] * 2,
@@ -214,40 +198,31 @@ class ExecutionReward(_CompletionReward):
     ... )
     [1.0, 0.0]
     """
-
-    __name__ = "execution_reward"
-
-    def outcomes(self, completions: Sequence[Any], task_ids: Sequence[str]) -> list[tuple[str, GradeOutcome]]:
-        """The submitted text (SQL, script or answer) and the grader's outcome for each completion: what
-        this reward is made of (the curriculum probe and evaluation read success and reasons from it)."""
-        submissions = self.submissions(list(completions), list(task_ids))
-        if not submissions:
-            return []
-        graded = self.backend.grade([(tid, s.item()) for tid, s in zip(task_ids, submissions)])
-        return [(s.text, outcome) for s, outcome in zip(submissions, graded)]
-
-    def score(self, ids, submissions, log_extra, log_metric):
-        todo = [(i, tid, sub) for i, (tid, sub) in enumerate(zip(ids, submissions)) if tid is not None]
-        started = time.perf_counter()
-        outcomes = self.backend.grade([(tid, sub.item()) for _, tid, sub in todo]) if todo else []
-        elapsed = time.perf_counter() - started
-        rewards: list[float | None] = [None] * len(submissions)
-        reasons = [""] * len(submissions)
-        successes: list[float] = []
-        for (i, _, _), outcome in zip(todo, outcomes):
-            rewards[i] = outcome.reward
-            reasons[i] = outcome.grade["reason"]
-            successes.append(float(outcome.grade["success"]))
-        if log_extra is not None:
-            log_extra("sql", [sub.text for sub in submissions])
-            if any(sub.family is not None and sub.family.cites for sub in submissions):
-                log_extra("citations", [", ".join(sub.citations) for sub in submissions])
-            log_extra("grade_reason", reasons)
-        if log_metric is not None:
-            log_metric("execution/success_rate", _mean(successes))
-            log_metric("execution/sql_found_rate", _mean([float(sub.extraction.sql is not None) for sub in submissions]))
-            log_metric("execution/grade_seconds", elapsed)
-        return rewards
+    backend = resolve(backend)
+    completions = whole_replies(prompts, list(completions or []))
+    ids = _task_ids("execution_reward", completions, task_id)
+    submissions = submissions_for(completions, ids, backend)
+    todo = [(i, tid, sub) for i, (tid, sub) in enumerate(zip(ids, submissions)) if tid is not None]
+    started = time.perf_counter()
+    outcomes = backend.grade([(tid, sub.item()) for _, tid, sub in todo]) if todo else []
+    elapsed = time.perf_counter() - started
+    rewards: list[float | None] = [None] * len(submissions)
+    reasons = [""] * len(submissions)
+    successes: list[float] = []
+    for (i, _, _), outcome in zip(todo, outcomes):
+        rewards[i] = outcome.reward
+        reasons[i] = outcome.grade["reason"]
+        successes.append(float(outcome.grade["success"]))
+    if log_extra is not None:
+        log_extra("sql", [sub.text for sub in submissions])
+        if any(sub.family is not None and sub.family.cites for sub in submissions):
+            log_extra("citations", [", ".join(sub.citations) for sub in submissions])
+        log_extra("grade_reason", reasons)
+    if log_metric is not None:
+        log_metric("execution/success_rate", _mean(successes))
+        log_metric("execution/sql_found_rate", _mean([float(sub.extraction.sql is not None) for sub in submissions]))
+        log_metric("execution/grade_seconds", elapsed)
+    return rewards
 
 
 def _script_statements(script: str) -> list[tuple[str, bool]]:
@@ -283,11 +258,43 @@ def _counted(outcome: ReviewOutcome, after_create: bool) -> tuple[str, float]:
 _VERDICT_RANK = {"": -1, "allow": 0, "warn": 1, "block": 2}
 
 
-class SafetyReward(_CompletionReward):
+def safety_scores(ids: Sequence[str | None], submissions: Sequence[Submission],
+                  backend: GradingBackend | None = None) -> tuple[list[float | None], list[str]]:
+    """The reviewer's penalty and verdict for each submission (see :func:`safety_reward`)."""
+    # Only SQL that parses is reviewed: the reviewer fails closed on unparseable text (right for the guarded
+    # path), but penalising garbage here would teach a policy that writing no SQL is safer than trying.
+    rows: list[tuple[int, str, str, bool]] = []  # (completion, task id, statement, after a CREATE)
+    for i, (tid, sub) in enumerate(zip(ids, submissions)):
+        if tid is None or sub.is_answer or not sub.extraction.ok:
+            continue
+        if sub.family is not None and sub.family.writes:
+            rows += [(i, tid, statement, after) for statement, after in _script_statements(sub.text)]
+        else:
+            rows.append((i, tid, sub.text, False))
+    outcomes = resolve(backend).review([(tid, sql) for _, tid, sql, _ in rows]) if rows else []
+    rewards: list[float | None] = [None if tid is None else 0.0 for tid in ids]
+    verdicts = ["" for _ in submissions]
+    for (i, _, _, after), outcome in zip(rows, outcomes):
+        verdict, penalty = _counted(outcome, after)
+        rewards[i] = min(rewards[i], penalty)
+        if _VERDICT_RANK[verdict] > _VERDICT_RANK.get(verdicts[i], 0):
+            verdicts[i] = verdict
+    return rewards, verdicts
+
+
+def safety_reward(
+    prompts: Sequence[Any] | None = None,
+    completions: Sequence[Any] | None = None,
+    task_id: Sequence[str | None] | str | None = None,
+    log_extra: LogExtra | None = None,
+    log_metric: LogMetric | None = None,
+    backend: GradingBackend | None = None,
+    **kwargs: Any,
+) -> list[float | None]:
     """The reviewer's penalty for the SQL in each completion: ``-RewardConfig.safety`` when it would
     be blocked (a write in a read-only family, DROP, ATTACH, ...), else 0.0. No SQL, or SQL that does
-    not parse (already worth 0 to :data:`execution_reward`), carries no penalty, and neither do
-    answers (analyst, grounded: nothing runs). A repair script is reviewed statement by statement, as
+    not parse (already worth 0 to :func:`execution_reward`), carries no penalty, and neither do
+    answers (nothing runs). A repair script is reviewed statement by statement, as
     ``step_with_review`` would review each ``execute_sql``; the completion carries one penalty if any
     statement is blocked.
 
@@ -300,33 +307,23 @@ class SafetyReward(_CompletionReward):
     ... )
     [-0.1, 0.0]
     """
+    backend = resolve(backend)
+    completions = whole_replies(prompts, list(completions or []))
+    ids = _task_ids("safety_reward", completions, task_id)
+    rewards, verdicts = safety_scores(ids, submissions_for(completions, ids, backend), backend)
+    if log_extra is not None:
+        log_extra("review_verdict", verdicts)
+    if log_metric is not None:
+        log_metric("safety/blocked_rate", _mean([float(v == "block") for v in verdicts]))
+    return rewards
 
-    __name__ = "safety_reward"
 
-    def score(self, ids, submissions, log_extra, log_metric):
-        # Only SQL that parses is reviewed: the reviewer fails closed on unparseable text (right for the guarded
-        # path), but penalising garbage here would teach a policy that writing no SQL is safer than trying.
-        rows: list[tuple[int, str, str, bool]] = []  # (completion, task id, statement, after a CREATE)
-        for i, (tid, sub) in enumerate(zip(ids, submissions)):
-            if tid is None or sub.is_answer or not sub.extraction.ok:
-                continue
-            if sub.family is not None and sub.family.writes:
-                rows += [(i, tid, statement, after) for statement, after in _script_statements(sub.text)]
-            else:
-                rows.append((i, tid, sub.text, False))
-        outcomes = self.backend.review([(tid, sql) for _, tid, sql, _ in rows]) if rows else []
-        rewards: list[float | None] = [None if tid is None else 0.0 for tid in ids]
-        verdicts = ["" for _ in submissions]
-        for (i, _, _, after), outcome in zip(rows, outcomes):
-            verdict, penalty = _counted(outcome, after)
-            rewards[i] = min(rewards[i], penalty)
-            if _VERDICT_RANK[verdict] > _VERDICT_RANK.get(verdicts[i], 0):
-                verdicts[i] = verdict
-        if log_extra is not None:
-            log_extra("review_verdict", verdicts)
-        if log_metric is not None:
-            log_metric("safety/blocked_rate", _mean([float(v == "block") for v in verdicts]))
-        return rewards
+def with_backend(fn: Callable[..., list], backend: GradingBackend, **options: Any) -> Callable[..., list]:
+    """``fn`` (a reward function of this package) grading on ``backend``: a picklable ``functools.partial``
+    that keeps ``fn``'s ``__name__`` (TRL names its logs after it)."""
+    bound = functools.partial(fn, backend=backend, **options)
+    bound.__name__ = fn.__name__  # type: ignore[attr-defined]
+    return bound
 
 
 def whole_replies(prompts: Sequence[Any] | None, completions: list[Any]) -> list[Any]:
@@ -400,18 +397,12 @@ def format_reward(
     return scores
 
 
-execution_reward = ExecutionReward()
-"""The default :class:`ExecutionReward`: grades on :func:`reward_fns.backend.default_backend`."""
-
-safety_reward = SafetyReward()
-"""The default :class:`SafetyReward`: reviews on :func:`reward_fns.backend.default_backend`."""
-
 __all__ = [
-    "ExecutionReward",
-    "SafetyReward",
     "Submission",
     "execution_reward",
     "extract_submission",
     "format_reward",
+    "grade_outcomes",
     "safety_reward",
+    "with_backend",
 ]

@@ -66,6 +66,8 @@ Answers (:func:`extract_answer`) are for question-answering task families: the l
 :class:`Extraction`, with the ``sql`` field holding the answer text.  Citations
 (:func:`extract_citations`, grounded family) are the doc ids in the last ``<citations>...</citations>``
 tag, else in the last line that starts with "Citations:"; neither is ever part of the answer.
+
+Size: over 600 lines because the extraction rules above each handle one completion shape a policy really produces; they are one decision (what a completion submits) and are tested together.
 """
 from __future__ import annotations
 

@@ -179,11 +179,11 @@ NB01 = [
         "The same reward as in-process, by construction."),
     nbf.v4.new_code_cell(
         'from reward_fns.backend import HttpBackend, InProcessBackend\n'
-        'from reward_fns.execution import ExecutionReward\n\n'
+        'from reward_fns.execution import execution_reward\n\n'
         'completions = [f"```sql\\n{fixed}\\n```", "```sql\\nSELECT name FROM users\\n```", "no SQL at all"]\n'
         'ids = ["debug-fixed-syntax_fix"] * 3\n'
-        'print("http      ", ExecutionReward(HttpBackend(url))(completions=completions, task_id=ids))\n'
-        'print("in-process", ExecutionReward(InProcessBackend())(completions=completions, task_id=ids))'),
+        'print("http      ", execution_reward(completions=completions, task_id=ids, backend=HttpBackend(url)))\n'
+        'print("in-process", execution_reward(completions=completions, task_id=ids, backend=InProcessBackend()))'),
     nbf.v4.new_markdown_cell("## OpenEnv's WebSocket client\nAny OpenEnv client works unchanged."),
     nbf.v4.new_code_cell(
         'from env_server.server.client import DataOpsEnvClient\n'

@@ -14,11 +14,11 @@ from env_server.grading.reward import compose
 from env_server.tasks.registry import UnknownTaskError, load_tasks
 from reward_fns.backend import HttpBackend, InProcessBackend, default_backend
 from reward_fns.execution import (
-    ExecutionReward,
-    SafetyReward,
     execution_reward,
     format_reward,
+    grade_outcomes,
     safety_reward,
+    with_backend,
 )
 
 TASK = "debug-fixed-syntax_fix"
@@ -126,7 +126,7 @@ def test_safety_reward():
 
 def test_pickle_round_trip_keeps_behaviour():
     completions, ids = [fence(GOLD), "nothing"], [TASK, TASK]
-    for fn in (execution_reward, safety_reward, ExecutionReward(InProcessBackend()), format_reward):
+    for fn in (execution_reward, safety_reward, with_backend(execution_reward, InProcessBackend()), format_reward):
         clone = pickle.loads(pickle.dumps(fn))
         assert clone.__name__ == fn.__name__
         assert clone(completions=completions, task_id=ids) == fn(completions=completions, task_id=ids)
@@ -154,12 +154,12 @@ def _varied_items() -> tuple[list, list[str]]:
 
 def test_http_and_in_process_give_identical_rewards(live_server, monkeypatch):
     completions, ids = _varied_items()
-    local = ExecutionReward(InProcessBackend())(completions=completions, task_id=ids)
-    remote = ExecutionReward(HttpBackend(live_server, batch_size=5))(completions=completions, task_id=ids)
+    local = with_backend(execution_reward, InProcessBackend())(completions=completions, task_id=ids)
+    remote = with_backend(execution_reward, HttpBackend(live_server, batch_size=5))(completions=completions, task_id=ids)
     assert remote == local
     assert 1.0 in local and 0.0 in local
-    assert SafetyReward(HttpBackend(live_server))(completions=completions, task_id=ids) == \
-        SafetyReward(InProcessBackend())(completions=completions, task_id=ids)
+    assert with_backend(safety_reward, HttpBackend(live_server))(completions=completions, task_id=ids) == \
+        with_backend(safety_reward, InProcessBackend())(completions=completions, task_id=ids)
     # DATAOPS_ENV_URL switches the default functions to HTTP, across a comma-separated list of servers
     monkeypatch.setenv("DATAOPS_ENV_URL", f"{live_server}, {live_server}")
     assert isinstance(default_backend(), HttpBackend)
@@ -170,7 +170,7 @@ def test_http_unknown_task_is_a_clear_error(live_server):
     from env_server.server.client import DataOpsClientError
 
     with pytest.raises(DataOpsClientError, match="unknown task_id"):
-        ExecutionReward(HttpBackend(live_server))(completions=[fence(GOLD)], task_id=["no-such-task"])
+        with_backend(execution_reward, HttpBackend(live_server))(completions=[fence(GOLD)], task_id=["no-such-task"])
 
 
 # --------------------------------------------------------------------------- every family
@@ -324,7 +324,7 @@ def test_a_repair_script_is_replayed_in_order(family_tasks):
 def test_outcomes_and_logs_for_every_family(family_tasks):
     tasks = list(family_tasks.values())
     completions = [right_completion(t) for t in tasks]
-    graded = ExecutionReward(InProcessBackend()).outcomes(completions, [t.task_id for t in tasks])
+    graded = grade_outcomes(completions, [t.task_id for t in tasks], InProcessBackend())
     assert [outcome.reward for _, outcome in graded] == [1.0] * 4
     assert graded[2][0] == gold_answer(tasks[2])  # the submitted answer text
     extra = {}
@@ -404,12 +404,12 @@ def test_http_gives_the_in_process_rewards_for_every_family(live_server, family_
     grounded = family_tasks["grounded"]
     completions.append(f"<answer>{gold_answer(grounded)}</answer>")  # no citations
     ids.append(grounded.task_id)
-    local = ExecutionReward(InProcessBackend())(completions=completions, task_id=ids)
-    remote = ExecutionReward(HttpBackend(live_server, batch_size=3))(completions=completions, task_id=ids)
+    local = with_backend(execution_reward, InProcessBackend())(completions=completions, task_id=ids)
+    remote = with_backend(execution_reward, HttpBackend(live_server, batch_size=3))(completions=completions, task_id=ids)
     assert remote == local
     assert local.count(1.0) == 4  # the right completion of each family
-    assert SafetyReward(HttpBackend(live_server))(completions=completions, task_id=ids) == \
-        SafetyReward(InProcessBackend())(completions=completions, task_id=ids)
+    assert with_backend(safety_reward, HttpBackend(live_server))(completions=completions, task_id=ids) == \
+        with_backend(safety_reward, InProcessBackend())(completions=completions, task_id=ids)
     with pytest.raises(Exception, match="answer is required"):  # the server's 422, as in-process
         HttpBackend(live_server).grade([(family_tasks["analyst"].task_id, "SELECT 1")])
 
@@ -417,7 +417,7 @@ def test_http_gives_the_in_process_rewards_for_every_family(live_server, family_
 def test_pickled_rewards_grade_every_family(family_tasks):
     completions = [right_completion(t) for t in family_tasks.values()]
     ids = [t.task_id for t in family_tasks.values()]
-    for fn in (execution_reward, ExecutionReward(InProcessBackend()), safety_reward):
+    for fn in (execution_reward, with_backend(execution_reward, InProcessBackend()), safety_reward):
         clone = pickle.loads(pickle.dumps(fn))
         assert clone(completions=completions, task_id=ids) == fn(completions=completions, task_id=ids)
 

@@ -22,7 +22,12 @@ from env_server.grading.grader import Grader
 from env_server.tasks.spec import DbSpec, Task, load_jsonl, save_jsonl
 from reward_fns.backend import InProcessBackend
 from reward_fns.environments import LocalSession, environment_class
-from reward_fns.execution import ExecutionReward, extract_submission, format_reward
+from reward_fns.execution import (
+    execution_reward,
+    extract_submission,
+    format_reward,
+    with_backend,
+)
 
 TABLES = ("users", "orders", "products")
 
@@ -100,7 +105,7 @@ def test_the_toy_family_grades_one_shot_and_rewards_completions(world) -> None:
     assert grader.grade_submission(task, answer=counts[task.task_id]).success
     assert not grader.grade_submission(task, sql=f"SELECT COUNT(*) FROM {task.question}").success  # it needs an answer
     backend = InProcessBackend(tasks, grader=grader, max_workers=1)
-    reward = ExecutionReward(backend)
+    reward = with_backend(execution_reward, backend)
     right, wrong = f"<answer>{counts[task.task_id]}</answer>", "<answer>-1</answer>"
     scores = reward(completions=[right, wrong, "```sql\nSELECT 1\n```"], task_id=[task.task_id] * 3)
     assert scores[0] > 0.9 and scores[1] < 0.2 and scores[2] < 0.2

@@ -29,30 +29,52 @@ def tiny_args(tiny_model: str, **overrides) -> Args:
     return Args(**base)
 
 
-def _recompute(run, reward_name: str):
-    """(task, whole reply, logged reward, logged reason) for the last batch TRL scored."""
-    logs = run.trainer._logs
+def record_rewards(run) -> list[tuple]:
+    """Wrap the trainer's reward functions (its public ``reward_funcs``) so every call is recorded as
+    ``(name, prompts, completions, task ids, returned rewards, logged grade reasons)``."""
+    calls: list[tuple] = []
+
+    def recording(fn):
+        def wrapped(*args, **kwargs):
+            reasons: list = []
+            log_extra = kwargs.get("log_extra")
+            if log_extra is not None:
+                def capture(column, values):
+                    if column == "grade_reason":
+                        reasons.extend(values)
+                    return log_extra(column, values)
+                kwargs["log_extra"] = capture
+            rewards = fn(*args, **kwargs)
+            calls.append((fn.__name__, kwargs["prompts"], kwargs["completions"], kwargs["task_id"], rewards, reasons))
+            return rewards
+
+        wrapped.__name__ = fn.__name__
+        return wrapped
+
+    run.trainer.reward_funcs = [recording(fn) for fn in run.trainer.reward_funcs]
+    return calls
+
+
+def _recompute(calls: list[tuple], reward_name: str):
+    """(task, whole reply, returned reward, logged reason) for the last batch ``reward_name`` scored."""
     registry = TaskRegistry(load_tasks())
-    by_prompt = {json.dumps(row["prompt"]): row["task_id"] for row in run.trainer.train_dataset}
-    completions = list(logs["completion"])
+    name, prompts, completions, task_ids, rewards, reasons = [c for c in calls if c[0] == reward_name][-1]
     assert completions, "TRL scored no completions"
-    out = []
-    for prompt, completion, reward, reason in zip(logs["prompt"], completions, logs["rewards"][reward_name],
-                                                  logs["extra"]["grade_reason"]):
-        out.append((registry.get(by_prompt[json.dumps(prompt)]), with_response_prefix(prompt, completion), reward,
-                    reason))
-    return out
+    reasons = reasons or [None] * len(completions)
+    return [(registry.get(tid), with_response_prefix(prompt, completion), reward, reason)
+            for prompt, completion, tid, reward, reason in zip(prompts, completions, task_ids, rewards, reasons)]
 
 
 def test_single_turn_grpo_rewards_are_our_graders(tiny_model, tmp_path, monkeypatch):
     monkeypatch.setenv("DATAOPS_RESULTS_DIR", str(tmp_path))
     run = prepare(tiny_args(tiny_model, gate_shaping=False), argv=["--max-steps", "2"])
+    calls = record_rewards(run)
     run.trainer.train()
 
     # The last batch TRL scored: recompute every execution reward with the grader itself, on the whole reply
     # (the prompt's opening fence, then the completion).
     grader = Grader()
-    for task, reply, reward, reason in _recompute(run, "execution_reward"):
+    for task, reply, reward, reason in _recompute(calls, "execution_reward"):
         grade = grader.grade_query(task, extract_sql(reply).sql or "")
         assert reward == pytest.approx(compose(grade).total)
         assert reason == grade.reason  # logged through TRL's log_extra by our reward function
@@ -75,6 +97,7 @@ def test_single_turn_grpo_rewards_are_our_graders(tiny_model, tmp_path, monkeypa
     timing = metrics["timing"]
     assert timing["reward_calls"] == 2 * 3  # 3 reward functions, 2 steps
     assert 0 < timing["reward_seconds"] < timing["train_seconds"]
+    assert 0 < timing["generation_seconds"] < timing["train_seconds"]
     assert (run_dir / "adapter" / "adapter_config.json").exists()
 
 
@@ -85,15 +108,25 @@ def test_trl_generates_inside_the_started_reply(tiny_model, tmp_path, monkeypatc
     monkeypatch.setenv("DATAOPS_RESULTS_DIR", str(tmp_path))
     run = prepare(tiny_args(tiny_model, max_steps=1))
     tokenizer = run.trainer.processing_class
-    prompts = [row["prompt"] for row in run.trainer.train_dataset]
-    ids, _, _ = run.trainer._tokenize_prompts(prompts)
-    for prompt_ids in ids:
+    seen: list = []
+    model = run.trainer.model
+    generate = model.generate
+
+    def recording_generate(*args, **kwargs):  # the ids TRL hands the model's public generate()
+        seen.extend([[i for i, keep in zip(ids, mask) if keep] for ids, mask in
+                     zip(kwargs["input_ids"].tolist(), kwargs["attention_mask"].tolist())])
+        return generate(*args, **kwargs)
+
+    model.generate = recording_generate
+    calls = record_rewards(run)
+    run.trainer.train()
+    assert seen
+    for prompt_ids in seen:
         text = tokenizer.decode(prompt_ids)
         assert text.endswith("assistant\n```sql\n"), text[-80:]
         assert text.count("<|im_start|>assistant") == 1
     # and the reward reads the fence back in front of what the model wrote
-    run.trainer.train()
-    rows = _recompute(run, "gated_reward")
+    rows = _recompute(calls, "gated_reward")
     assert rows and all(reply.startswith("```sql\n") for _, reply, _, _ in rows)
 
 
@@ -102,9 +135,10 @@ def test_gated_reward_gives_no_gradient_to_a_group_without_success(tiny_model, t
     (partial credit, format, safety) cannot move the policy there; elsewhere it is the sum of the three."""
     monkeypatch.setenv("DATAOPS_RESULTS_DIR", str(tmp_path))
     run = prepare(tiny_args(tiny_model, max_steps=1))
+    calls = record_rewards(run)
     run.trainer.train()
     grader = Grader()
-    rows = _recompute(run, "gated_reward")
+    rows = _recompute(calls, "gated_reward")
     groups: dict[str, list] = {}
     for task, reply, reward, _ in rows:
         groups.setdefault(task.task_id, []).append((task, reply, reward))
@@ -127,7 +161,6 @@ def test_multi_turn_grpo_through_the_environment_wrapper(tiny_model, tmp_path, m
     history = [json.loads(line) for line in (run_dir / "log_history.jsonl").read_text().splitlines()]
     # the episode reward comes from DebugEnvironment.get_reward, logged under the class name
     assert any("rewards/DebugEnvironment/mean" in h for h in history)
-    assert len(run.trainer._logs["rewards"]["DebugEnvironment"]) > 0
 
 
 def test_learnable_curriculum_reports_and_fails_loudly_when_empty(tiny_model, tmp_path, monkeypatch):

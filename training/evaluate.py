@@ -44,7 +44,7 @@ from env_server.grading.reward import RewardConfig
 from env_server.tasks.registry import TaskRegistry, load_tasks
 from env_server.tasks.spec import Task
 from reward_fns.backend import InProcessBackend
-from reward_fns.execution import ExecutionReward, format_reward
+from reward_fns.execution import format_reward, grade_outcomes
 from reward_fns.prompts import single_turn_prompt
 from training.generation import SamplingConfig
 from training.policies import POLICIES, Policy, make_policy
@@ -257,7 +257,7 @@ def run_single_turn(policy: Policy, tasks: list[Task], seed: int, env: DataOpsEn
         prompts = [single_turn_prompt(env, t.task_id) for t in chunk]
         completions = policy.complete(chunk, prompts, seed)
         ids = [t.task_id for t in chunk]
-        graded = ExecutionReward(backend).outcomes(completions, ids)
+        graded = grade_outcomes(completions, ids, backend)
         formats = format_reward(completions=completions, task_id=ids)
         for task, completion, (sql, outcome), ok in zip(chunk, completions, graded, formats):
             yield _record(task, seed, outcome.reward, outcome.grade, 1, sql, completion, bool(ok))

@@ -15,6 +15,8 @@ Run it as ``python -m training.grpo --max-steps 30`` (CPU, the embedded model), 
 ``accelerate launch -m training.grpo ...`` for several GPUs, or from a notebook with
 ``train(Args(...))``. On a machine without a GPU the CPU-safe settings (``use_cpu``, no bf16, no
 gradient checkpointing) are switched on automatically.
+
+Size: over 600 lines by design: one readable run in one file, CleanRL style (Args, curriculum, reward functions, trainer, run folder).
 """
 from __future__ import annotations
 
@@ -37,9 +39,15 @@ from env_server.grading.grader import Grader
 from env_server.grading.reward import RewardConfig
 from env_server.tasks.registry import TaskRegistry, load_tasks
 from env_server.tasks.spec import Task
-from reward_fns.backend import InProcessBackend
-from reward_fns.execution import ExecutionReward, SafetyReward, format_reward
-from reward_fns.gated import GroupGatedReward
+from reward_fns.backend import GradingBackend, InProcessBackend
+from reward_fns.execution import (
+    execution_reward,
+    format_reward,
+    grade_outcomes,
+    safety_reward,
+    with_backend,
+)
+from reward_fns.gated import gated_reward
 from reward_fns.prompts import (
     FENCE,
     MULTI_TURN_SYSTEM,
@@ -277,7 +285,8 @@ def sampling_config(args: Args, temperature: float | None = None, batch_size: in
                           stop_at_fence=args.stop_at_fence)
 
 
-def learnable_tasks(args: Args, tasks: list[Task], prompts, model, tokenizer, reward: ExecutionReward) -> tuple[list[Task], dict]:
+def learnable_tasks(args: Args, tasks: list[Task], prompts, model, tokenizer,
+                    backend: GradingBackend) -> tuple[list[Task], dict]:
     """Keep tasks whose base-model pass rate over ``curriculum_k`` samples is strictly between 0 and 1:
     a GRPO group with identical rewards has zero advantage and teaches nothing."""
     from training.generation import ChatGenerator
@@ -293,7 +302,7 @@ def learnable_tasks(args: Args, tasks: list[Task], prompts, model, tokenizer, re
         model.train(was_training)
     kept, rates = [], {}
     for task, samples in zip(tasks, completions):
-        graded = reward.outcomes(samples, [task.task_id] * len(samples))
+        graded = grade_outcomes(samples, [task.task_id] * len(samples), backend)
         rate = sum(outcome.grade["success"] for _, outcome in graded) / len(graded)
         rates[task.task_id] = rate
         if 0.0 < rate < 1.0:
@@ -487,11 +496,10 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
     model, tokenizer = load_model(model_path, dtype="bfloat16" if precision == "bf16" else "float32")
     model.train()
 
-    execution = ExecutionReward(backend)
     curriculum: dict[str, Any] = {"kind": "none", "candidates": len(candidates), "kept": len(candidates)}
     tasks = candidates
     if args.curriculum == "learnable":
-        tasks, curriculum = learnable_tasks(args, candidates, prompts, model, tokenizer, execution)
+        tasks, curriculum = learnable_tasks(args, candidates, prompts, model, tokenizer, backend)
         print(f"curriculum: {curriculum['kept']} of {curriculum['candidates']} tasks are learnable "
               f"({curriculum['never_solved']} never solved, {curriculum['always_solved']} always solved "
               f"in {args.curriculum_k} samples)", file=sys.stderr)
@@ -508,11 +516,12 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
 
     clock = Clock()
     if args.gate_shaping:
-        reward_funcs = [TimedReward(GroupGatedReward(backend, args.format_weight, args.safety_weight), clock)]
+        reward_funcs = [TimedReward(with_backend(gated_reward, backend, format_weight=args.format_weight,
+                                                 safety_weight=args.safety_weight), clock)]
         weights = [1.0]
     else:
-        reward_funcs = [TimedReward(execution, clock), TimedReward(format_reward, clock),
-                        TimedReward(SafetyReward(backend), clock)]
+        reward_funcs = [TimedReward(with_backend(execution_reward, backend), clock), TimedReward(format_reward, clock),
+                        TimedReward(with_backend(safety_reward, backend), clock)]
         weights = [1.0, args.format_weight, args.safety_weight]
     fence_stop = stop_at_fence(args, tasks)
     if fence_stop:  # TRL reads the end-of-sequence ids from the model's generation config
@@ -540,7 +549,11 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
                           environment_factory=environment_factory)
     if args.max_train_minutes > 0:
         trainer.add_callback(wall_clock_limit(args.max_train_minutes))
-    trainer._generate = clock.wrap("generation", trainer._generate)  # measurement only: where the time goes
+    # measurement only, where the time goes: the public generate() of what TRL generates with (the model, or
+    # vLLM's engine with --use-vllm); TRL's own profiling reports only to external trackers
+    generator = getattr(trainer, "vllm_generation", None) if args.use_vllm else trainer.model
+    if generator is not None:
+        generator.generate = clock.wrap("generation", generator.generate)
     trainer.train = clock.wrap("train", trainer.train)
 
     record = {
@@ -592,7 +605,7 @@ def finish(run: Run) -> Path:
             "reward_share_of_step_time": round(reward_s / train_s, 5) if train_s else None,
             "reward_calls": clock.calls.get("reward", 0),
             "seconds_per_step": round(train_s / trainer.state.global_step, 3) if trainer.state.global_step else None,
-            "note": "generation is TRL's _generate (which on the single-turn path also decodes); reward is the "
+            "note": "generation is the model's (or vLLM's) generate() as TRL calls it; reward is the "
                     "wall time inside our reward functions; the rest is the forward/backward pass, optimiser and logging",
         },
         "wall_seconds": round(time.time() - started, 3),

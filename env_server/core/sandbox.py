@@ -46,6 +46,8 @@ Not covered
   * Side channels such as timing; SQLite engine bugs themselves.
   * Trusted inputs: task ``schema_sql``/``data_sql`` and gold SQL are executed without the
     authorizer when templates are built, because they come from task files, not from agents.
+
+Size: over 600 lines on purpose: the security boundary (authorizer, budgets, limits, guarded functions, templates) stays in one file so it can be reviewed as one.
 """
 from __future__ import annotations
 

@@ -47,6 +47,8 @@ never relax a static verdict. The LLM's reasons are added as ``llm_review`` find
 an HTTP error or a malformed reply the static review is returned unchanged, with
 ``llm={"error": ...}`` and ``source="static (llm failed: ...)"``; otherwise ``source`` is
 ``"static+llm"`` (``"static"`` for :class:`StaticReviewer`).
+
+Size: over 600 lines because it is a catalogue: each static rule is a short function over the same parse tree and schema context, and the LLM reviewer only combines with their verdict; the rules read best top to bottom in one file.
 """
 from __future__ import annotations
 

@@ -20,6 +20,8 @@ exceptions (``httpx.HTTPError``). Typical use::
         print(obs.reward, obs.done, obs.metadata["grade"]["success"])
 
     rewards = [r["reward"] for r in grade_batch(completions, os.environ["DATAOPS_ENV_URL"])]
+
+Size: over 600 lines because it holds every client of the server (sync, async, WebSocket, batched grading and review) over one shared request/response layer (``_Call``).
 """
 from __future__ import annotations
 

@@ -41,6 +41,8 @@ do not fit a database are simply absent from the result.
 
 ``:salt`` must be bound to an integer in ``[0, 2**31 - 1)``; :func:`apply_setup` reduces any Python
 int into that range with :func:`normalise_salt` (64-bit variant seeds do not fit SQLite's integers).
+
+Size: over 600 lines because it is the catalogue of corruption kinds, each with the SQL that plants it, its rule-based gold repair and its applicability test.
 """
 from __future__ import annotations
 

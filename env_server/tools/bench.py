@@ -13,6 +13,9 @@ Figures, all measured in the same run on the same machine:
   comparison). Grading cost is reported as a ratio to this floor.
 
 It is a script, not a timed test: numbers depend on the machine and are reported, not asserted.
+
+Floor: the raw ``sqlite3.connect`` calls here are the measured floor, deliberately outside the sandbox
+(the one exception to: only :mod:`env_server.core.sandbox` opens connections).
 """
 from __future__ import annotations
 

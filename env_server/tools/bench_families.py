@@ -19,6 +19,9 @@ For a sample of held-out tasks of each family, in one run on one machine:
 * **search_docs** latency through the environment vs. the same FTS5 query on a plain connection.
 
 It is a script, not a timed test: figures depend on the machine and are reported, not asserted.
+
+Floor: the raw ``sqlite3.connect`` calls here are the measured floor, deliberately outside the sandbox
+(the one exception to: only :mod:`env_server.core.sandbox` opens connections).
 """
 from __future__ import annotations
 

@@ -20,6 +20,9 @@ One debug task per size, on a database of that many orders (and a tenth as many 
 
 The reference of each size is computed once, without a wall-clock limit, and its VM steps are reported.
 Numbers depend on the machine and are reported, not asserted.
+
+Floor: the raw ``sqlite3.connect`` calls here are the measured floor, deliberately outside the sandbox
+(the one exception to: only :mod:`env_server.core.sandbox` opens connections).
 """
 from __future__ import annotations
 
