@@ -79,14 +79,18 @@ def snapshot(conn: sqlite3.Connection, config: SandboxConfig | None = None) -> S
     return state
 
 
-def rows_of(conn: sqlite3.Connection, tables: Iterable[str] | None = None,
-            config: SandboxConfig | None = None) -> dict[str, Counter]:
-    """The rows of every table and view of ``conn`` (or of those of ``tables`` that exist) as :func:`snapshot`
-    reads them (canonical, a multiset per table): what the task build compares when it checks that a
-    planted corruption and its gold repair change the database, so a change the grader cannot see does
-    not count there either."""
-    wanted = None if tables is None else {t.lower() for t in tables}
-    return {name: state.rows for name, state in snapshot(conn, config).items() if wanted is None or name in wanted}
+def rows_of(conn: sqlite3.Connection, tables: Iterable[str] | None = None) -> dict[str, Counter]:
+    """The rows of every table of a *trusted* database (or of those of ``tables`` that exist), a multiset per
+    table, read directly: what the task build compares when it checks that a planted corruption and its gold
+    repair change the database. Agent-touched databases are read with :func:`snapshot` instead (through the
+    sandbox, floats canonical); this direct read is twice as fast, which halves the data build."""
+    names = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    )]
+    if tables is not None:
+        wanted = {t.lower() for t in tables}
+        names = [n for n in names if n.lower() in wanted]
+    return {n.lower(): Counter(conn.execute(f"SELECT * FROM {quote_ident(n)}").fetchall()) for n in names}
 
 
 @dataclass(frozen=True)

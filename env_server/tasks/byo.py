@@ -139,7 +139,7 @@ def main(
     for family in families:
         hint = ""
         if not by_family[family]:
-            hint = (" (its tables have too few rows to plant a corruption in)" if family == "repair"
+            hint = (" (its tables have too few rows to plant a corruption in)" if grader.families[family].writes
                     else " (nothing in its schema fits the generators)")
         print(f"  {family}: {len(by_family[family])}{hint}")
         if rejected.get(family):
