@@ -59,7 +59,6 @@ from env_server.episode.models import (
 )
 from env_server.families import (
     Family,
-    FamilyRegistry,
     UnknownFamilyError,
     default_families,
 )
@@ -79,16 +78,6 @@ class EnvUsageError(RuntimeError):
 class InvalidResetError(ValueError):
     """``reset()`` arguments that name nothing playable: unknown arguments, filters matching no task,
     or a family that cannot be played yet."""
-
-
-def task_statement(task: Task, families: FamilyRegistry | None = None) -> str:
-    """What ``task`` asks for, without how to use the tools (the single-turn prompt's goal)."""
-    return (families or default_families())[task.family].statement(task)
-
-
-def goal_text(task: Task, families: FamilyRegistry | None = None) -> str:
-    """The instructions an agent reads for ``task``: the statement, then how to use the tools."""
-    return (families or default_families())[task.family].goal(task)
 
 
 def without_tool_instructions(goal: str, family: Family | str | None) -> str:

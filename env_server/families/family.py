@@ -88,7 +88,7 @@ class Family:
             from env_server.tasks.spec import split_statements
 
             return grader.grade_repair(task, split_statements(sql or ""))
-        return grader.grade_answer(task, answer, citations if self.cites else None)
+        return grader.grade_answer(task, answer, citations)  # the grader reads citations only where the family cites
 
     def missing_fields(self, task: "Task") -> list[str]:
         """The required fields ``task`` leaves empty."""
