@@ -93,6 +93,18 @@ def test_sync_client_plays_an_episode(live_server):
         assert env.state().step_count == 0
 
 
+def test_sync_client_works_where_an_event_loop_already_runs(live_server):
+    """A notebook cell, or an async framework calling a sync reward function: the blocking client runs the async
+    client's code without an event loop of its own, so a running loop in this thread does not stop it."""
+    async def inside_a_loop():
+        asyncio.get_running_loop()
+        with DataOpsClient(live_server) as env:
+            env.reset(task_id=TASK)
+            return env.step({"action_type": "submit_query", "sql": GOLD})
+
+    _assert_solved(asyncio.run(inside_a_loop()))
+
+
 def test_step_with_review_reports_the_review(live_server):
     with DataOpsClient(live_server) as env:
         env.reset(task_id=TASK)

@@ -1,11 +1,12 @@
 """Every attack class of the hostile bench against a real server process (``python -m env_server serve``):
-each answered within 3 s, none with a 5xx, no hack rewarded, the server healthy after and stopped by
+each answered within 3 s (or, on a machine where one exhausted grading budget alone takes longer, within
+one and a half of those budgets, measured in-process in the same run, plus a second), none with a 5xx, no hack rewarded, the server healthy after and stopped by
 SIGTERM within 5 s. The figures themselves are written by ``python -m env_server bench --hostile``."""
 from __future__ import annotations
 
 import pytest
 
-from env_server.tools.bench_hostile import ATTACKS, run
+from env_server.tools.bench_hostile import ATTACKS, answer_bound_s, run
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def figures():
 def test_attack_class_is_answered_in_time_without_a_server_error(figures, name):
     result = figures["classes"][name]
     assert result["calls"] > 0
-    assert result["slowest_s"] < 3.0, result
+    assert result["slowest_s"] < answer_bound_s(figures["budget_floor_s"]), (figures["budget_floor_s"], result)
     assert result["server_errors_5xx"] == 0, result
     assert result.get("max_reward", 0.0) <= 0.1, result
 

@@ -1,8 +1,8 @@
 """Clients for the DataOps-Gym env server: HTTP sessions (sync and async), batched grading, WebSocket.
 
-* :class:`DataOpsClient` drives one HTTP session (``X-Session-Id`` is handled for you): ``reset``,
+* :class:`AsyncDataOpsClient` drives one HTTP session (``X-Session-Id`` is handled for you): ``reset``,
   ``step``, ``state``, plus the stateless ``tasks``, ``grade``, ``benchmark`` and ``health``.
-* :class:`AsyncDataOpsClient` is the same client for ``asyncio`` code; every method is a coroutine.
+  :class:`DataOpsClient` is its blocking form: the same code, driven over a blocking connection pool.
 * :func:`grade_batch` / :func:`agrade_batch` grade many ``(task_id, sql)`` completions (or answers with
   citations, see :data:`GradeItemLike`) by sending batches concurrently to one or more servers
   (``DATAOPS_ENV_URL`` may list several, comma-separated), which is what a GRPO reward function needs.
@@ -21,7 +21,6 @@ exceptions (``httpx.HTTPError``). Typical use::
 
     rewards = [r["reward"] for r in grade_batch(completions, os.environ["DATAOPS_ENV_URL"])]
 
-Size: over 600 lines because it holds every client of the server (sync, async, WebSocket, batched grading and review) over one shared request/response layer (``_Call``).
 """
 from __future__ import annotations
 
@@ -229,220 +228,110 @@ def _decode(response: httpx.Response) -> Any:
     return body
 
 
-class _SessionMixin:
-    """What the sync and async clients share: the base URL, the session id and per-call headers."""
+def _check_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
+    return timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
 
-    _session_id: str | None
+
+# -- the HTTP clients: one implementation (async), one thin blocking wrapper -----------------------
+
+
+class AsyncDataOpsClient:
+    """A client for one HTTP session on the env server, for ``asyncio`` code; every method is a coroutine.
+
+    ``base_url`` is the server (``http://host:port``), or several replicas (a list, or one comma-separated
+    string): the client then plays on one of them, ``replica`` (an index) or one drawn at random, and keeps its
+    session there, since a session lives on the replica that created it. ``timeout`` is in seconds per
+    request; ``transport`` is an optional ``httpx.AsyncBaseTransport`` (tests, custom retries, ASGI apps).
+    The first :meth:`reset` creates a server session; later calls reuse it (a session the server has
+    expired is replaced transparently on the next ``reset``). :meth:`close` ends the session.
+    Use ``async with`` or ``await close()``. :class:`DataOpsClient` is the blocking form of the same client.
+    """
+
+    def __init__(self, base_url: str | Sequence[str], timeout: float = 30.0,
+                 transport: httpx.AsyncBaseTransport | None = None, replica: int | None = None):
+        self.base_url = pick_replica(base_url, replica)
+        self._session_id: str | None = None
+        self._http: httpx.AsyncClient | httpx.Client = self._open(_check_timeout(timeout), transport)
+
+    def _open(self, timeout: httpx.Timeout, transport: Any) -> httpx.AsyncClient | httpx.Client:
+        return httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    async def _request(self, call: _Call, headers: dict[str, str]) -> httpx.Response:
+        return await self._http.request(call.method, call.path, json=call.json, params=call.params,  # type: ignore[misc]
+                                        headers=headers)
+
+    async def _close_http(self) -> None:
+        await self._http.aclose()  # type: ignore[union-attr]
 
     @property
     def session_id(self) -> str | None:
         """The server session this client plays in; None until the first ``reset``."""
         return self._session_id
 
-    def _headers(self, call: _Call) -> dict[str, str]:
-        if call.session and self._session_id is not None:
-            return {SESSION_HEADER: self._session_id}
-        return {}
-
-    def _is_lost_session(self, call: _Call, error: DataOpsClientError) -> bool:
-        """Did ``call`` fail because the server no longer knows our session (expired or restarted)?"""
-        code = error.body.get("code") if isinstance(error.body, dict) else None
-        return call.renew_lost_session and self._session_id is not None and code == "session_unknown"
-
-    def _finish(self, call: _Call, body: Any) -> Any:
-        if call.adopt_session and isinstance(body, dict) and body.get("session_id"):
-            self._session_id = body["session_id"]
-        return call.parse(body)
-
-
-def _check_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
-    return timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-
-
-# -- the HTTP clients ------------------------------------------------------------------------------
-
-
-class DataOpsClient(_SessionMixin):
-    """A blocking client for one HTTP session on the env server.
-
-    ``base_url`` is the server (``http://host:port``), or several replicas (a list, or one comma-separated
-    string): the client then plays on one of them, ``replica`` (an index) or one drawn at random, and keeps its
-    session there, since a session lives on the replica that created it. ``timeout`` is in seconds per
-    request; ``transport`` is an optional ``httpx.BaseTransport`` (tests, custom retries, ASGI apps).
-    The first :meth:`reset` creates a server session; later calls reuse it (a session the server has
-    expired is replaced transparently on the next ``reset``). :meth:`close` ends the session.
-    Not thread-safe: use one client per thread (or per concurrent episode).
-    """
-
-    def __init__(self, base_url: str | Sequence[str], timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None, replica: int | None = None):
-        self.base_url = pick_replica(base_url, replica)
-        self._session_id = None
-        self._http = httpx.Client(base_url=self.base_url, timeout=_check_timeout(timeout), transport=transport)
-
-    def _send(self, call: _Call) -> Any:
+    async def _send(self, call: _Call) -> Any:
         for attempt in range(2):
-            response = self._http.request(call.method, call.path, json=call.json, params=call.params,
-                                          headers=self._headers(call))
+            headers = {SESSION_HEADER: self._session_id} if call.session and self._session_id is not None else {}
             try:
-                body = _decode(response)
+                body = _decode(await self._request(call, headers))
             except DataOpsClientError as exc:
-                if attempt == 0 and self._is_lost_session(call, exc):
+                code = exc.body.get("code") if isinstance(exc.body, dict) else None
+                if attempt == 0 and call.renew_lost_session and self._session_id is not None \
+                        and code == "session_unknown":  # expired, or the server restarted: start afresh
                     self._session_id = None
                     continue
                 raise
-            return self._finish(call, body)
+            if call.adopt_session and isinstance(body, dict) and body.get("session_id"):
+                self._session_id = body["session_id"]
+            return call.parse(body)
         raise AssertionError("unreachable")
 
-    def reset(self, **kwargs: Any) -> DataOpsObservation:
+    async def reset(self, **kwargs: Any) -> DataOpsObservation:
         """Start an episode: ``task_id=...``, or a task drawn with ``seed``/``family``/``split``/``difficulty``."""
-        return self._send(_reset_call(kwargs))
+        return await self._send(_reset_call(kwargs))
 
-    def step(
-        self,
-        action: ActionLike,
-        review: bool = False,
-        *,
-        timeout_s: float | None = None,
-        request_id: str | None = None,
-    ) -> DataOpsObservation:
+    async def step(self, action: ActionLike, review: bool = False, *, timeout_s: float | None = None,
+                   request_id: str | None = None) -> DataOpsObservation:
         """Apply one action (a :class:`DataOpsAction` or a dict); the observation has ``reward``, ``done``
         and ``metadata`` (``reward_components``, ``grade``, ...) filled in. ``review=True`` goes through
         ``/step_with_review``; ``timeout_s`` tightens the query time budget of this step."""
-        return self._send(_step_call(action, review, timeout_s, request_id))
+        return await self._send(_step_call(action, review, timeout_s, request_id))
 
-    def state(self) -> DataOpsState:
+    async def state(self) -> DataOpsState:
         """The session's episode bookkeeping (step count, return, grade, ...)."""
-        return self._send(_state_call())
+        return await self._send(_state_call())
 
-    def tasks(
-        self,
-        family: str | None = None,
-        split: str | None = None,
-        difficulty: str | None = None,
-        offset: int = 0,
-        limit: int = 50,
-    ) -> dict[str, Any]:
+    async def tasks(self, family: str | None = None, split: str | None = None, difficulty: str | None = None,
+                    offset: int = 0, limit: int = 50) -> dict[str, Any]:
         """One page of task summaries: ``{"total", "offset", "limit", "items"}`` (no gold answers)."""
-        return self._send(_tasks_call(family, split, difficulty, offset, limit))
+        return await self._send(_tasks_call(family, split, difficulty, offset, limit))
 
-    def grade(self, items: Sequence[GradeItemLike]) -> list[dict[str, Any]]:
+    async def grade(self, items: Sequence[GradeItemLike]) -> list[dict[str, Any]]:
         """Grade ``(task_id, sql)`` pairs (or dicts) in one request; one result per item, in order.
 
         Each result has ``task_id``, ``reward``, ``reward_components`` and ``grade``. For more items
         than one request allows, use :func:`grade_batch`.
         """
-        return self._send(_grade_call(items))
-
-    def benchmark(self, n: int = 50) -> dict[str, Any]:
-        """Reset, step and grade latency measured now on the server with ``n`` of each."""
-        return self._send(_benchmark_call(n))
-
-    def health(self) -> dict[str, Any]:
-        """The server's ``/health`` answer."""
-        return self._send(_health_call())
-
-    def close(self) -> None:
-        """End the session (``DELETE /session``, best effort) and close the connection pool."""
-        try:
-            if self._session_id is not None and not self._http.is_closed:
-                try:
-                    self._send(_close_call())
-                except (DataOpsClientError, httpx.HTTPError):
-                    pass  # already expired, or the server is gone: nothing left to free
-        finally:
-            self._session_id = None
-            self._http.close()
-
-    def __enter__(self) -> "DataOpsClient":
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"DataOpsClient({self.base_url!r}, session_id={self._session_id!r})"
-
-
-class AsyncDataOpsClient(_SessionMixin):
-    """The ``asyncio`` twin of :class:`DataOpsClient`: the same methods, as coroutines.
-
-    ``transport`` is an optional ``httpx.AsyncBaseTransport``. Use ``async with`` or ``await close()``.
-    """
-
-    def __init__(self, base_url: str | Sequence[str], timeout: float = 30.0,
-                 transport: httpx.AsyncBaseTransport | None = None, replica: int | None = None):
-        self.base_url = pick_replica(base_url, replica)
-        self._session_id = None
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=_check_timeout(timeout), transport=transport)
-
-    async def _send(self, call: _Call) -> Any:
-        for attempt in range(2):
-            response = await self._http.request(call.method, call.path, json=call.json, params=call.params,
-                                                headers=self._headers(call))
-            try:
-                body = _decode(response)
-            except DataOpsClientError as exc:
-                if attempt == 0 and self._is_lost_session(call, exc):
-                    self._session_id = None
-                    continue
-                raise
-            return self._finish(call, body)
-        raise AssertionError("unreachable")
-
-    async def reset(self, **kwargs: Any) -> DataOpsObservation:
-        """See :meth:`DataOpsClient.reset`."""
-        return await self._send(_reset_call(kwargs))
-
-    async def step(
-        self,
-        action: ActionLike,
-        review: bool = False,
-        *,
-        timeout_s: float | None = None,
-        request_id: str | None = None,
-    ) -> DataOpsObservation:
-        """See :meth:`DataOpsClient.step`."""
-        return await self._send(_step_call(action, review, timeout_s, request_id))
-
-    async def state(self) -> DataOpsState:
-        """See :meth:`DataOpsClient.state`."""
-        return await self._send(_state_call())
-
-    async def tasks(
-        self,
-        family: str | None = None,
-        split: str | None = None,
-        difficulty: str | None = None,
-        offset: int = 0,
-        limit: int = 50,
-    ) -> dict[str, Any]:
-        """See :meth:`DataOpsClient.tasks`."""
-        return await self._send(_tasks_call(family, split, difficulty, offset, limit))
-
-    async def grade(self, items: Sequence[GradeItemLike]) -> list[dict[str, Any]]:
-        """See :meth:`DataOpsClient.grade`."""
         return await self._send(_grade_call(items))
 
     async def benchmark(self, n: int = 50) -> dict[str, Any]:
-        """See :meth:`DataOpsClient.benchmark`."""
+        """Reset, step and grade latency measured now on the server with ``n`` of each."""
         return await self._send(_benchmark_call(n))
 
     async def health(self) -> dict[str, Any]:
-        """See :meth:`DataOpsClient.health`."""
+        """The server's ``/health`` answer."""
         return await self._send(_health_call())
 
     async def close(self) -> None:
-        """See :meth:`DataOpsClient.close`."""
+        """End the session (``DELETE /session``, best effort) and close the connection pool."""
         try:
             if self._session_id is not None and not self._http.is_closed:
                 try:
                     await self._send(_close_call())
                 except (DataOpsClientError, httpx.HTTPError):
-                    pass
+                    pass  # already expired, or the server is gone: nothing left to free
         finally:
             self._session_id = None
-            await self._http.aclose()
+            await self._close_http()
 
     async def __aenter__(self) -> "AsyncDataOpsClient":
         return self
@@ -451,7 +340,94 @@ class AsyncDataOpsClient(_SessionMixin):
         await self.close()
 
     def __repr__(self) -> str:
-        return f"AsyncDataOpsClient({self.base_url!r}, session_id={self._session_id!r})"
+        return f"{type(self).__name__}({self.base_url!r}, session_id={self._session_id!r})"
+
+
+class _BlockingCore(AsyncDataOpsClient):
+    """:class:`AsyncDataOpsClient` over a blocking ``httpx.Client``: its coroutines never suspend, so
+    :func:`_drive` runs each to completion without an event loop (and so also inside a running one)."""
+
+    def _open(self, timeout: httpx.Timeout, transport: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    async def _request(self, call: _Call, headers: dict[str, str]) -> httpx.Response:
+        return self._http.request(call.method, call.path, json=call.json, params=call.params,  # type: ignore[return-value]
+                                  headers=headers)
+
+    async def _close_http(self) -> None:
+        self._http.close()  # type: ignore[union-attr]
+
+
+def _drive(coroutine: Any) -> Any:
+    """The value of a coroutine that never suspends (one of :class:`_BlockingCore`'s)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("a blocking client call tried to wait on an event loop")
+
+
+class DataOpsClient:
+    """The blocking form of :class:`AsyncDataOpsClient`: the same arguments and methods, which return
+    their results instead of coroutines (``transport`` is then an ``httpx.BaseTransport``). It runs the
+    async client's code over a blocking connection pool, with no event loop or thread of its own, so it
+    works in plain scripts and inside notebooks alike. Not thread-safe: use one client per thread (or per
+    concurrent episode).
+    """
+
+    def __init__(self, base_url: str | Sequence[str], timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None, replica: int | None = None):
+        self._core = _BlockingCore(base_url, timeout, transport, replica)  # type: ignore[arg-type]
+        self.base_url = self._core.base_url
+
+    @property
+    def session_id(self) -> str | None:
+        """The server session this client plays in; None until the first ``reset``."""
+        return self._core.session_id
+
+    def reset(self, **kwargs: Any) -> DataOpsObservation:
+        """See :meth:`AsyncDataOpsClient.reset`."""
+        return _drive(self._core.reset(**kwargs))
+
+    def step(self, action: ActionLike, review: bool = False, *, timeout_s: float | None = None,
+             request_id: str | None = None) -> DataOpsObservation:
+        """See :meth:`AsyncDataOpsClient.step`."""
+        return _drive(self._core.step(action, review, timeout_s=timeout_s, request_id=request_id))
+
+    def state(self) -> DataOpsState:
+        """See :meth:`AsyncDataOpsClient.state`."""
+        return _drive(self._core.state())
+
+    def tasks(self, family: str | None = None, split: str | None = None, difficulty: str | None = None,
+              offset: int = 0, limit: int = 50) -> dict[str, Any]:
+        """See :meth:`AsyncDataOpsClient.tasks`."""
+        return _drive(self._core.tasks(family, split, difficulty, offset, limit))
+
+    def grade(self, items: Sequence[GradeItemLike]) -> list[dict[str, Any]]:
+        """See :meth:`AsyncDataOpsClient.grade`."""
+        return _drive(self._core.grade(items))
+
+    def benchmark(self, n: int = 50) -> dict[str, Any]:
+        """See :meth:`AsyncDataOpsClient.benchmark`."""
+        return _drive(self._core.benchmark(n))
+
+    def health(self) -> dict[str, Any]:
+        """See :meth:`AsyncDataOpsClient.health`."""
+        return _drive(self._core.health())
+
+    def close(self) -> None:
+        """See :meth:`AsyncDataOpsClient.close`."""
+        _drive(self._core.close())
+
+    def __enter__(self) -> "DataOpsClient":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DataOpsClient({self.base_url!r}, session_id={self.session_id!r})"
 
 
 # -- batched grading over several servers ----------------------------------------------------------

@@ -23,8 +23,11 @@ Classes
     openenv_routes   OpenEnv's task-registry routes
     close_during_work  DELETE /session while the session runs a statement
 
-Numbers depend on the machine (recorded in the provenance); the run reports them, tests assert the
-properties (tests/test_hostile.py).
+Numbers depend on the machine (recorded in the provenance). The floor is :func:`budget_floor_s`: one
+statement exhausting the grading step budget in-process, on a bare sandbox connection, measured in the
+same run. Grading budgets are VM steps (the same grade on every machine), so how long one exhaustion
+takes is the machine's, and each class's slowest answer is also reported against it
+(``slowest_vs_budget``). Tests assert the properties against that floor (tests/test_hostile.py).
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ from typing import Any, Callable
 import httpx
 
 from env_server.core.provenance import REPO_ROOT, provenance, write_results
+from env_server.core.sandbox import SandboxConfig, execute, harden, new_connection
 
 OUT = REPO_ROOT / "results" / "bench" / "hostile.json"
 DEBUG_TASK = "debug-fixed-syntax_fix"
@@ -243,6 +247,28 @@ ATTACKS: dict[str, Callable[[httpx.Client, Recorder], None]] = {
 }
 
 
+def budget_floor_s(config: SandboxConfig | None = None) -> float:
+    """Seconds one statement takes to exhaust the grading step budget in-process, on a bare hardened
+    connection (no server, no grader): the least any answer that hits the budget once can take here."""
+    config = config or SandboxConfig()
+    conn = harden(new_connection(), config)
+    try:
+        started = time.perf_counter()
+        execution = execute(conn, HEAVY, mode="read", config=config, purpose="grading")
+        elapsed = time.perf_counter() - started
+    finally:
+        conn.close()
+    if execution.error_kind is None or execution.error_kind.value != "timeout":
+        raise RuntimeError(f"the floor statement did not exhaust its budget: {execution.error_kind}")
+    return elapsed
+
+
+def answer_bound_s(floor_s: float) -> float:
+    """The slowest answer an attack may get: 3 s, or on a machine where one exhausted budget alone takes
+    longer, one and a half budgets plus a second of HTTP and grading overhead."""
+    return max(3.0, 1.5 * floor_s + 1.0)
+
+
 def missing_db_tasks(folder: Path) -> Path:
     """A task file with one debug task whose database file does not exist."""
     path = folder / "missing.jsonl"
@@ -295,6 +321,8 @@ def stop_seconds(server: subprocess.Popen, timeout: float = 30.0) -> float:
 
 def run(classes: list[str] | None = None) -> dict[str, Any]:
     """Play the attack classes against a fresh server; the figures :func:`main` writes."""
+    floor = budget_floor_s()
+    print(f"floor: one grading budget exhausted in-process in {floor:.3f} s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         server, url = start_server(missing_db_tasks(Path(tmp)))
         try:
@@ -306,12 +334,14 @@ def run(classes: list[str] | None = None) -> dict[str, Any]:
                     rec = Recorder()
                     ATTACKS[name](http, rec)
                     results[name] = rec.summary()
+                    results[name]["slowest_vs_budget"] = round(results[name]["slowest_s"] / floor, 3)
                     print(f"{name:18s} {json.dumps(results[name])}", flush=True)
                 healthy = http.get("/health").status_code == 200
                 rss_after = rss_mb(server.pid)
         finally:
             stopped = stop_seconds(server) if server.poll() is None else 0.0
-    return {"classes": results, "healthy_after": healthy, "server_rss_mb": {"before": rss_before, "after": rss_after},
+    return {"budget_floor_s": round(floor, 3), "answer_bound_s": round(answer_bound_s(floor), 3),
+            "classes": results, "healthy_after": healthy, "server_rss_mb": {"before": rss_before, "after": rss_after},
             "sigterm_stop_s": round(stopped, 3) if stopped != float("inf") else "timeout"}
 
 
@@ -321,7 +351,8 @@ def main() -> str:
     errors = sum(c["server_errors_5xx"] for c in figures["classes"].values())
     payload = {
         "provenance": provenance(config={"classes": list(ATTACKS), "cpu_count": os.cpu_count()}),
-        "summary": {"slowest_answer_s": slowest, "server_errors_5xx": errors, "healthy_after": figures["healthy_after"],
+        "summary": {"slowest_answer_s": slowest, "budget_floor_s": figures["budget_floor_s"],
+                    "slowest_vs_budget": round(slowest / figures["budget_floor_s"], 3), "server_errors_5xx": errors, "healthy_after": figures["healthy_after"],
                     "sigterm_stop_s": figures["sigterm_stop_s"], "server_rss_mb": figures["server_rss_mb"]},
         **figures,
     }
