@@ -226,13 +226,17 @@ class HttpBackend:
         :func:`family_from_task_id`. None for an id without one; such a completion is read as SQL."""
         return family_from_task_id(task_id)
 
+    @property
+    def _batching(self) -> dict[str, Any]:
+        return {"batch_size": self.batch_size, "timeout": self.timeout, "max_in_flight": self.max_in_flight}
+
     def grade(self, items: Sequence[tuple[str, GradeSubmission]]) -> list[GradeOutcome]:
         wire = [{"task_id": task_id, **submission_fields(submission)} for task_id, submission in items]
-        results = grade_batch(wire, self.urls, self.batch_size, self.timeout, max_in_flight=self.max_in_flight)
+        results = grade_batch(wire, self.urls, **self._batching)
         return [GradeOutcome.from_wire(r) for r in results]
 
     def review(self, items: Sequence[tuple[str, str]]) -> list[ReviewOutcome]:
-        results = review_batch(list(items), self.urls, self.batch_size, self.timeout, max_in_flight=self.max_in_flight)
+        results = review_batch(list(items), self.urls, **self._batching)
         return [ReviewOutcome.from_wire(r) for r in results]
 
     def __repr__(self) -> str:

@@ -42,3 +42,17 @@ def test_introspect_reports_keys_and_counts():
     conn.executescript("CREATE TABLE p(id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO p(name) VALUES ('x');")
     table = introspect(conn).table("P")
     assert table is not None and table.row_count == 1 and table.column("name").not_null
+
+
+def test_inspect_reads_the_template_under_its_lock():
+    dbs = Databases()
+    spec = DbSpec(schema_sql="CREATE TABLE t(x INTEGER)", data_sql="INSERT INTO t VALUES (1), (2)")
+    template = dbs.template(spec)
+
+    def read(conn, schema):
+        assert conn is template.conn and not template.lock.acquire(blocking=False)  # held by inspect
+        return schema.table_names, conn.execute("SELECT SUM(x) FROM t").fetchone()[0]
+
+    assert dbs.inspect(spec, read) == (["t"], 3)
+    assert template.lock.acquire(blocking=False)  # released afterwards
+    template.lock.release()

@@ -23,14 +23,17 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from env_server.core.sandbox import SandboxConfig, Template, TemplateCache, scratch
 from env_server.core.schema import SchemaInfo, introspect
 from env_server.core.variants import perturb, shuffle_rows, variant_seed
 from env_server.tasks.domains import get_domain, populate
 from env_server.tasks.spec import DbSpec
+
+_T = TypeVar("_T")
 
 
 class Databases:
@@ -101,6 +104,14 @@ class Databases:
                 if template.info is None:
                     template.info = introspect(template.conn)
         return template.info
+
+    def inspect(self, db: DbSpec, read: Callable[[sqlite3.Connection, SchemaInfo], _T]) -> _T:
+        """``read(conn, schema)`` on the main database of ``db`` under its lock: how task generators read the
+        trusted template (``conn`` is the template itself; ``read`` must not write)."""
+        schema = self.schema(db)
+        template = self.template(db, 0)
+        with template.lock:
+            return read(template.conn, schema)
 
     def clone(self, db: DbSpec) -> sqlite3.Connection:
         """A private, hardened in-memory copy of the main database of ``db``."""

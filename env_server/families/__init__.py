@@ -21,9 +21,9 @@ import pkgutil
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 
-from env_server.families.family import READ_ACTIONS, Family
+from env_server.families.family import READ_ACTIONS, Family, ReadmeTable
 
-__all__ = ["READ_ACTIONS", "Family", "FamilyRegistry", "UnknownFamilyError", "default_families", "family_of"]
+__all__ = ["READ_ACTIONS", "Family", "FamilyRegistry", "ReadmeTable", "UnknownFamilyError", "default_families", "family_of"]
 
 
 class UnknownFamilyError(ValueError):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Mapping, Sequence
 
-from env_server.families.family import READ_ACTIONS, Family
+from env_server.families.family import READ_ACTIONS, Family, ReadmeTable
 from env_server.grading.grader import Grader
 from env_server.tasks import splits
 from env_server.tasks.domains import get_domain
@@ -49,11 +49,8 @@ def tasks_for_db(
     (:mod:`env_server.tasks.quality`)."""
     rejected = Rejections() if rejected is None else rejected
     rng = random.Random(rng_key or f"analyst|{split}|{name}")
-    template = grader.databases.template(db)
-    schema = grader.databases.schema(db)
-    with template.lock:
-        questions = synthesise_questions(template.conn, schema, rng, nouns or {}, templates=list(templates),
-                                          strict=strict)
+    questions = grader.databases.inspect(db, lambda conn, schema: synthesise_questions(
+        conn, schema, rng, nouns or {}, templates=list(templates), strict=strict))
     rng.shuffle(questions)
     kept: dict[str, int] = {}
     for q in questions:
@@ -78,8 +75,7 @@ def tasks_for_db(
             rows = grader.reference(task).rows
             degenerate = result_problem(q.gold_sql, rows, q.question)
             if not degenerate and q.alternative:
-                with template.lock:
-                    degenerate = formulation_problem(template.conn, rows, q.alternative)
+                degenerate = grader.databases.inspect(db, lambda conn, _: formulation_problem(conn, rows, q.alternative))
             problems = [degenerate] if degenerate else []
         if problems:
             rejected.add(problems[0])
@@ -182,4 +178,5 @@ FAMILY = Family(
     generate_split=generate_split,
     fixed_tasks=fixed_tasks,
     byo_tasks=_byo,
+    readme_tables=(ReadmeTable("tasks per question template", lambda t: t.tag_values("template")),),
 )

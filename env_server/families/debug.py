@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from env_server.families.family import READ_ACTIONS, Family
+from env_server.families.family import READ_ACTIONS, Family, ReadmeTable
 from env_server.grading.grader import Grader, GraderError
 from env_server.tasks.bugs import BUG_TYPES, applicable, inject
 from env_server.tasks.domains import get_domain
@@ -108,10 +108,9 @@ def tasks_for_db(
     usage = Counter() if usage is None else usage
     rejected = Rejections() if rejected is None else rejected
     rng = random.Random(rng_key or f"debug|{split}|{name}")
-    template = grader.databases.template(db)
     schema = grader.databases.schema(db)
-    with template.lock:
-        golds = synthesise(template.conn, schema, rng, nouns or {}, rejected=rejected, strict=strict)
+    golds = grader.databases.inspect(
+        db, lambda conn, schema: synthesise(conn, schema, rng, nouns or {}, rejected=rejected, strict=strict))
     rng.shuffle(golds)
     used = 0
     for gold in golds:
@@ -139,8 +138,8 @@ def tasks_for_db(
             continue
         degenerate = result_problem(gold.sql, reference.rows, gold.question) if strict else None
         if strict and not degenerate and gold.alternative:
-            with template.lock:
-                degenerate = formulation_problem(template.conn, reference.rows, gold.alternative)
+            degenerate = grader.databases.inspect(
+                db, lambda conn, _: formulation_problem(conn, reference.rows, gold.alternative))
         if degenerate:
             rejected.add(degenerate)
             continue
@@ -292,4 +291,8 @@ FAMILY = Family(
     generate_split=generate_split,
     fixed_tasks=fixed_tasks,
     byo_tasks=_byo,
+    readme_tables=(
+        ReadmeTable("tasks per bug type", lambda t: t.bug_types, "A multi-bug task counts once per bug."),
+        ReadmeTable("tasks per gold-query template", lambda t: t.tag_values("template")),
+    ),
 )

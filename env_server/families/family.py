@@ -29,6 +29,18 @@ Submits = Literal["query", "script", "answer"]
 
 
 @dataclass(frozen=True)
+class ReadmeTable:
+    """One table of the data README (``data/README.md``): the family's tasks of each split counted by ``key``."""
+
+    title: str
+    """What is counted, e.g. ``tasks per bug type``; the README heads it ``<family>: <title>``."""
+    key: Callable[["Task"], list[str]]
+    """The values a task counts under (a task may count under several)."""
+    note: str = ""
+    """A sentence printed under the heading."""
+
+
+@dataclass(frozen=True)
 class Family:
     """One task family. Only ``name`` .. ``single_turn_system`` are required; the rest default to a
     read-only family without generator."""
@@ -64,6 +76,11 @@ class Family:
     """Hand-written seed tasks (the ``<name>_fixed.jsonl`` file), each checked to score 1.0 when built."""
     byo_tasks: Callable[..., Iterator["Task"]] | None = None
     """``(grader, split, db, name, rng_key, rejected) -> tasks`` on a user's own database (None: not offered)."""
+    external_tasks: Callable[..., list["Task"]] | None = None
+    """``(grader, split, db, name) -> tasks`` on one database of the ``heldout_external`` split, for a family whose
+    tasks there come from its own generator instead of ``byo_tasks`` (grounded: the glossary's metrics)."""
+    readme_tables: tuple[ReadmeTable, ...] = ()
+    """The family's own tables in the data README."""
 
     @property
     def writes(self) -> bool:

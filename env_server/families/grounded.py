@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Iterator
 
-from env_server.families.family import READ_ACTIONS, Family
+from env_server.families.family import READ_ACTIONS, Family, ReadmeTable
 from env_server.grading.answers import check_answer, gold_value
 from env_server.grading.grader import Grader
 from env_server.tasks import splits
@@ -33,6 +33,8 @@ from env_server.tasks.spec import DbSpec, Task
 
 BINDINGS_PER_METRIC = 2
 """Bindings kept per metric and database, so questions spread over many databases."""
+EXTERNAL_BINDINGS_PER_METRIC = 12
+"""Bindings kept per metric on an external database (few databases, so more per metric)."""
 MAX_STEPS = 12
 
 
@@ -124,6 +126,15 @@ def _statement(task: Task) -> str:
     return task.question
 
 
+def _external(grader: Grader, split: str, db: DbSpec, name: str) -> list[Task]:
+    """Tasks on the defog-data database ``name``: its glossary's metrics (:mod:`env_server.tasks.external`)."""
+    from env_server.tasks.external import domain_name, external_metrics
+
+    mine = [m for m in external_metrics() if m.domain == domain_name(name)]
+    return list(tasks_for_db(grader, split, db, name, mine, domain_name(name), rng_key=f"grounded|{split}|{name}",
+                             per_metric=EXTERNAL_BINDINGS_PER_METRIC))
+
+
 FAMILY = Family(
     name="grounded",
     rank=3,
@@ -147,4 +158,6 @@ FAMILY = Family(
         "Do not write anything after the citations tag."
     ),
     generate_split=generate_split,
+    external_tasks=_external,
+    readme_tables=(ReadmeTable("tasks per metric", lambda t: t.tag_values("metric")),),
 )

@@ -17,7 +17,7 @@ import random
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 
-from env_server.families.family import READ_ACTIONS, Family
+from env_server.families.family import READ_ACTIONS, Family, ReadmeTable
 from env_server.grading.grader import Grader
 from env_server.tasks import splits
 from env_server.tasks.corruptions import CORRUPTION_KINDS, plan
@@ -57,15 +57,14 @@ def tasks_for_db(
     rejected: Rejections | None = None,
     strict: bool = False,
 ) -> Iterator[Task]:
-    """Valid repair tasks on the clean database ``db``; ids start with ``repair-<name>-``. A candidate that
-    cannot be a task is skipped, its reason counted in ``rejected``. ``strict`` applies the quality rules
-    (:mod:`env_server.tasks.quality`)."""
-    rejected = Rejections() if rejected is None else rejected
+    """Valid repair tasks on the clean database ``db``, ids ``repair-<name>-...``; ``rejected`` and
+    ``strict`` as in :func:`env_server.families.debug.tasks_for_db`. Each corruption is planned once and
+    checked on a scratch copy (:func:`env_server.tasks.corruptions.plan`)."""
     rng = random.Random(rng_key or f"repair|{split}|{name}")
-    template = grader.databases.template(db)
-    schema = grader.databases.schema(db)
-    with template.lock:
-        corruptions = [c for c in plan(template.conn, schema, rng, nouns or {}, rejected, strict) if c.kind in kinds]
+    rejected = Rejections() if rejected is None else rejected
+    corruptions = [c for c in grader.databases.inspect(db, lambda conn, schema: plan(conn, schema, rng, nouns or {},
+                                                                                    rejected, strict))
+                   if c.kind in kinds]
     rng.shuffle(corruptions)
     usage = Counter() if usage is None else usage
     corruptions.sort(key=lambda c: usage[c.kind])  # least-used kinds first, so kinds spread evenly
@@ -149,4 +148,5 @@ FAMILY = Family(
     generate_split=generate_split,
     fixed_tasks=fixed_tasks,
     byo_tasks=_byo,
+    readme_tables=(ReadmeTable("tasks per corruption", lambda t: [t.corruption or "?"]),),
 )

@@ -518,24 +518,15 @@ async def agrade_batch(
     return [result for batch in graded for result in batch]
 
 
-def grade_batch(
-    items: Sequence[GradeItemLike],
-    base_urls: str | Sequence[str],
-    batch_size: int = 64,
-    timeout: float = 60.0,
-    *,
-    max_in_flight: int = 8,
-    path: str = "/grade",
-) -> list[dict[str, Any]]:
-    """Blocking :func:`agrade_batch`, callable from any sync code.
+def grade_batch(items: Sequence[GradeItemLike], base_urls: str | Sequence[str], **options: Any) -> list[dict[str, Any]]:
+    """Blocking :func:`agrade_batch` (same keyword ``options``: ``batch_size``, ``timeout``,
+    ``max_in_flight``, ``path``), callable from any sync code.
 
     Runs its own event loop; if this thread already runs one (a notebook, an async framework calling
     a sync reward function), the work runs on a short-lived worker thread instead.
     """
     def run() -> list[dict[str, Any]]:
-        return asyncio.run(
-            agrade_batch(items, base_urls, batch_size, timeout, max_in_flight=max_in_flight, path=path)
-        )
+        return asyncio.run(agrade_batch(items, base_urls, **options))
 
     try:
         asyncio.get_running_loop()
@@ -545,17 +536,10 @@ def grade_batch(
         return pool.submit(run).result()
 
 
-def review_batch(
-    items: Sequence[GradeItemLike],
-    base_urls: str | Sequence[str],
-    batch_size: int = 64,
-    timeout: float = 60.0,
-    *,
-    max_in_flight: int = 8,
-) -> list[dict[str, Any]]:
+def review_batch(items: Sequence[GradeItemLike], base_urls: str | Sequence[str], **options: Any) -> list[dict[str, Any]]:
     """The reviewer's verdict and reward penalty for many ``(task_id, sql)`` items (``POST /review``),
-    batched like :func:`grade_batch`."""
-    return grade_batch(items, base_urls, batch_size, timeout, max_in_flight=max_in_flight, path="/review")
+    batched like :func:`grade_batch` (same keyword ``options`` but ``path``)."""
+    return grade_batch(items, base_urls, path="/review", **options)
 
 
 # -- the OpenEnv WebSocket client -----------------------------------------------------------------

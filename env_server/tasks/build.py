@@ -144,10 +144,6 @@ def _cross_table(title: str, by_split: dict[str, list[Task]], key, note: str = "
     return lines + [""]
 
 
-def _tag(task: Task, prefix: str) -> list[str]:
-    return [tag.split(":", 1)[1] for tag in task.tags if tag.startswith(prefix + ":")]
-
-
 def _domain(task: Task) -> str:
     if task.db.domain:
         return task.db.domain
@@ -214,16 +210,15 @@ def readme(files: dict[str, list[Task]], docs: list | None = None) -> str:
     lines += _cross_table("Tasks per family", by_split, lambda t: [t.family])
     lines += _cross_table("Tasks per domain (all families)", by_split, lambda t: [_domain(t)])
     lines += _cross_table("Tasks per difficulty (all families)", by_split, lambda t: [f"{t.family} / {t.difficulty}"])
-    lines += _cross_table(
-        "debug: tasks per bug type", family_split("debug"), lambda t: t.bug_types, "A multi-bug task counts once per bug."
-    )
-    lines += _cross_table("debug: tasks per gold-query template", family_split("debug"), lambda t: _tag(t, "template"))
-    lines += _cross_table("repair: tasks per corruption", family_split("repair"), lambda t: [t.corruption or "?"])
-    lines += _cross_table("analyst: tasks per question template", family_split("analyst"), lambda t: _tag(t, "template"))
-    lines += _cross_table("analyst and grounded: tasks per answer type",
-                          {s: [t for t in ts if t.answer_type] for s, ts in by_split.items()},
-                          lambda t: [f"{t.family} / {t.answer_type}"])
-    lines += _cross_table("grounded: tasks per metric", family_split("grounded"), lambda t: _tag(t, "metric"))
+    families = list(default_families().values())
+    answering = [f.name for f in families if f.submits == "answer"]
+    for family in families:  # each family's own tables; the answer types follow the first family that answers
+        for table in family.readme_tables:
+            lines += _cross_table(f"{family.name}: {table.title}", family_split(family.name), table.key, table.note)
+        if answering and family.name == answering[0]:
+            lines += _cross_table(f"{' and '.join(answering)}: tasks per answer type",
+                                  {s: [t for t in ts if t.answer_type] for s, ts in by_split.items()},
+                                  lambda t: [f"{t.family} / {t.answer_type}"])
     if docs:
         lines += ["## Documents (`docs/`)", "", "| domain | current | superseded | draft | total |", "|---|---:|---:|---:|---:|"]
         by_domain: dict[str, Counter] = {}

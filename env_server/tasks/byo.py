@@ -24,6 +24,7 @@ from env_server.families import default_families
 from env_server.grading.grader import Grader
 from env_server.tasks.gold_queries import PROFILE_ROWS
 from env_server.tasks.rejections import Rejections
+from env_server.tasks.splits import take
 from env_server.tasks.spec import DbSpec, Task, save_jsonl
 
 BYO_FAMILIES: tuple[str, ...] = ("debug", "analyst", "repair")
@@ -76,20 +77,18 @@ def tasks_for_database(
         seen: set[str] = set()
         bar = tqdm(total=per_family, desc=f"{family}/{name}", unit="task", disable=not progress, leave=False)
         why = rejected.setdefault(family, Rejections())
-        for r in range(MAX_ROUNDS):
-            for task in _round(grader, family, split, db, name, r, why):
-                key = task.gold_sql or "\n".join(task.gold_repair_sql or [])
-                key += "|" + (task.broken_sql or "") + "|" + task.question
-                if key in seen:
-                    why.add("a later round drew a task already made (the database offers no more distinct ones)")
-                    continue
-                seen.add(key)
-                tasks.append(task)
-                bar.update(1)
-                if len(tasks) >= per_family:
-                    break
-            if len(tasks) >= per_family:
-                break
+
+        def admit(task: Task) -> bool:
+            key = task.gold_sql or "\n".join(task.gold_repair_sql or [])
+            key += "|" + (task.broken_sql or "") + "|" + task.question
+            if key in seen:
+                why.add("a later round drew a task already made (the database offers no more distinct ones)")
+                return False
+            seen.add(key)
+            return True
+
+        take(tasks, per_family, (_round(grader, family, split, db, name, r, why) for r in range(MAX_ROUNDS)), admit,
+             bar)
         bar.close()
         out[family] = tasks
     return out

@@ -11,25 +11,21 @@ copied into ``data/`` except the glossary lines, which become documents of the c
   none: its glossary formulas need `day0_*` columns its published tables lack; its glossary lines
   are still documents);
 * debug, analyst, repair: the bring-your-own-database generators (:mod:`env_server.tasks.byo`).
+
+A family with its own generator for these databases (``Family.external_tasks``) uses it; the others use
+their ``byo_tasks``.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from env_server.families import grounded
 from env_server.grading.grader import Grader
 from env_server.tasks import byo
-from env_server.tasks.external import (
-    DEFOG_DBS,
-    defog_dir,
-    domain_name,
-    external_metrics,
-)
+from env_server.tasks.external import DEFOG_DBS, defog_dir
 from env_server.tasks.spec import DbSpec, Task
 
 SPLIT = "heldout_external"
 PER_FAMILY_PER_DB = 40
-GROUNDED_BINDINGS_PER_METRIC = 12
 
 
 def database(name: str) -> DbSpec:
@@ -38,24 +34,24 @@ def database(name: str) -> DbSpec:
 
 
 def generate(
-    families: Sequence[str] = ("debug", "repair", "analyst", "grounded"),
+    families: Sequence[str] | None = None,
     grader: Grader | None = None,
     progress: bool = True,
 ) -> dict[str, list[Task]]:
-    """``heldout_external`` tasks per family (deterministic)."""
+    """``heldout_external`` tasks per family (deterministic); ``families`` defaults to every family of the
+    grader's registry that can make tasks there."""
     grader = grader or Grader()
+    registry = grader.families
+    if families is None:
+        families = [f.name for f in registry.values() if f.external_tasks or f.byo_tasks]
     out: dict[str, list[Task]] = {family: [] for family in families}
-    metrics = external_metrics()
+    own = [f for f in families if registry.get(f).external_tasks]
+    byo_families = [f for f in families if f not in own and f in byo.byo_families()]
     for name in DEFOG_DBS:
         db = database(name)
-        byo_families = [f for f in families if f in byo.byo_families()]
         generated = byo.tasks_for_database(db, name, byo_families, PER_FAMILY_PER_DB, SPLIT, grader, progress)
         for family, tasks in generated.items():
             out[family].extend(tasks)
-        if "grounded" in families:
-            mine = [m for m in metrics if m.domain == domain_name(name)]
-            out["grounded"].extend(grounded.tasks_for_db(
-                grader, SPLIT, db, name, mine, domain_name(name), rng_key=f"grounded|{SPLIT}|{name}",
-                per_metric=GROUNDED_BINDINGS_PER_METRIC,
-            ))
+        for family in own:
+            out[family].extend(registry.get(family).external_tasks(grader, SPLIT, db, name))
     return out

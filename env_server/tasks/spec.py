@@ -127,6 +127,10 @@ class Task(BaseModel):
         default=None, description="grounded: the corpus section search_docs looks in (default: the db's domain)."
     )
 
+    def tag_values(self, prefix: str) -> list[str]:
+        """The values of this task's ``<prefix>:<value>`` tags (e.g. ``template``, ``metric``)."""
+        return [tag.split(":", 1)[1] for tag in self.tags if tag.startswith(prefix + ":")]
+
     @model_validator(mode="before")
     @classmethod
     def _lift_db_fields(cls, data: Any) -> Any:

@@ -56,6 +56,19 @@ HELDOUT_PATIENCE = 150
 (every candidate repeated a train task): its domains' templates are exhausted."""
 
 
+def take(tasks: list[Task], n: int, batches: Iterable[Iterable[Task]], admit: Callable[[Task], bool],
+         bar: tqdm) -> None:
+    """Append to ``tasks`` each task of ``batches`` that ``admit`` accepts (it records what it refuses),
+    until ``tasks`` holds ``n``; a batch is read no further than needed."""
+    for batch in batches:
+        for task in batch:
+            if admit(task):
+                tasks.append(task)
+                bar.update(1)
+                if len(tasks) >= n:
+                    return
+
+
 def fill(
     family: str,
     split: str,
@@ -78,21 +91,16 @@ def fill(
     seed = SEED_START[split]
     idle = 0
     bar = tqdm(total=n, desc=f"{family}/{split}", unit="task", disable=not progress, leave=False)
+
+    def admit(task: Task) -> bool:
+        if task.task_id in seen or (exclude is not None and exclude.overlaps(task)):
+            return False
+        seen.add(task.task_id)
+        return True
+
     while len(tasks) < n:
         before = len(tasks)
-        for slot in plan:
-            for task in tasks_for(slot, seed):
-                if task.task_id in seen:
-                    continue
-                if exclude is not None and exclude.overlaps(task):
-                    continue
-                seen.add(task.task_id)
-                tasks.append(task)
-                bar.update(1)
-                if len(tasks) >= n:
-                    break
-            if len(tasks) >= n:
-                break
+        take(tasks, n, (tasks_for(slot, seed) for slot in plan), admit, bar)
         seed += 1
         idle = idle + 1 if len(tasks) == before else 0
         if exclude is not None and idle >= HELDOUT_PATIENCE:

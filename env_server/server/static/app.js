@@ -506,23 +506,24 @@
     setStatus("Citing " + ids.join(", ") + ".", "ok");
   }
 
-  function searchDocs() {
-    var text = $("docs-query").value.trim();
+  // The trimmed text of the field ``id``; empty, it says ``hint``, focuses the field and returns "".
+  function required(id, hint) {
+    var text = $(id).value.trim();
     if (!text) {
-      setStatus("Type some words to search the documents for.", "warn");
-      $("docs-query").focus();
-      return;
+      setStatus(hint, "warn");
+      $(id).focus();
     }
-    step({ action_type: "search_docs", query: text }, "search_docs");
+    return text;
+  }
+
+  function searchDocs() {
+    var text = required("docs-query", "Type some words to search the documents for.");
+    if (text) step({ action_type: "search_docs", query: text }, "search_docs");
   }
 
   function submitAnswer() {
-    var answer = $("answer").value.trim();
-    if (!answer) {
-      setStatus("Type the answer first.", "warn");
-      $("answer").focus();
-      return;
-    }
+    var answer = required("answer", "Type the answer first.");
+    if (!answer) return;
     var action = { action_type: "submit_answer", answer: answer };
     if (!$("citations-field").hidden) action.citations = parseCitations($("citations").value);
     step(action, "submit_answer");
