@@ -803,14 +803,18 @@ def _shift(moment: datetime, interval: _Interval) -> datetime:
     return shifted + timedelta(days=interval.days, microseconds=interval.micros)
 
 
+def _dated(value: Value, unit: str, refusal: str) -> tuple[datetime, str]:
+    """``value`` as a datetime and ``unit`` under its canonical name; a non-date cannot be folded."""
+    if not isinstance(value, date):
+        raise _CannotFold(refusal)
+    return _as_datetime(value), _UNIT_ALIASES.get(unit, unit)
+
+
 def _truncate(unit: str, value: Value) -> Value:
     """``DATE_TRUNC(unit, value)``: a timestamp (PostgreSQL casts a date to a timestamp first)."""
     if value is None:
         return None
-    if not isinstance(value, date):
-        raise _CannotFold("truncate a non-date")
-    moment = _as_datetime(value)
-    unit = _UNIT_ALIASES.get(unit, unit)
+    moment, unit = _dated(value, unit, "truncate a non-date")
     if unit == "microsecond":
         return moment
     if unit == "millisecond":
@@ -839,10 +843,7 @@ def _extract(unit: str, value: Value) -> Value:
     """``EXTRACT(unit FROM value)`` for dates and timestamps (numbers, as PostgreSQL's numeric)."""
     if value is None:
         return None
-    if not isinstance(value, date):
-        raise _CannotFold("extract from a non-date")
-    moment = _as_datetime(value)
-    unit = _UNIT_ALIASES.get(unit, unit)
+    moment, unit = _dated(value, unit, "extract from a non-date")
     if unit == "epoch":
         delta = moment - datetime(1970, 1, 1)
         micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
