@@ -110,7 +110,7 @@ def tasks_for_db(
     rng = random.Random(rng_key or f"debug|{split}|{name}")
     schema = grader.databases.schema(db)
     golds = grader.databases.inspect(
-        db, lambda conn, schema: synthesise(conn, schema, rng, nouns or {}, rejected=rejected, strict=strict))
+        db, lambda conn, _: synthesise(conn, schema, rng, nouns or {}, rejected=rejected, strict=strict))
     rng.shuffle(golds)
     used = 0
     for gold in golds:
