@@ -28,6 +28,7 @@ from env_server.grading.answers import check_answer, gold_value
 from env_server.grading.grader import Grader
 from env_server.tasks import splits
 from env_server.tasks.definitions import METRICS
+from env_server.tasks.external import domain_name, external_metrics
 from env_server.tasks.grounding import Metric
 from env_server.tasks.spec import DbSpec, Task
 
@@ -128,8 +129,6 @@ def _statement(task: Task) -> str:
 
 def _external(grader: Grader, split: str, db: DbSpec, name: str) -> list[Task]:
     """Tasks on the defog-data database ``name``: its glossary's metrics (:mod:`env_server.tasks.external`)."""
-    from env_server.tasks.external import domain_name, external_metrics
-
     mine = [m for m in external_metrics() if m.domain == domain_name(name)]
     return list(tasks_for_db(grader, split, db, name, mine, domain_name(name), rng_key=f"grounded|{split}|{name}",
                              per_metric=EXTERNAL_BINDINGS_PER_METRIC))
