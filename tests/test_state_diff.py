@@ -48,3 +48,71 @@ def test_names_with_quotes_and_spaces_are_read():
     conn.execute('CREATE TABLE "x""y z" (a)')
     conn.execute('INSERT INTO "x""y z" VALUES (1)')
     assert snapshot(conn, CONFIG)['x"y z'].size == 1
+
+
+# -- names as SQLite compares them: a look-alike table is another table -------------------------------
+
+import pytest  # noqa: E402
+
+from env_server.core.identifiers import fold  # noqa: E402
+from env_server.core.schema import introspect  # noqa: E402
+from env_server.tools.exploits import LOOK_ALIKES  # noqa: E402
+
+LOOK_ALIKE_NAMES = {
+    **{kind: make("stock_ticker") for kind, make in LOOK_ALIKES.items()},
+    "non_ascii_case": None,  # cafÉ beside café: one table for Python's lower(), two for SQLite
+}
+
+
+def _two_tables(real: str, look: str):
+    conn = new_connection()
+    conn.execute(f'CREATE TABLE "{real}"(id INTEGER PRIMARY KEY, v TEXT)')
+    conn.execute(f'INSERT INTO "{real}"(v) VALUES (\'broken\'), (\'ok\')')
+    target = snapshot(harden(conn, CONFIG), CONFIG)
+    conn.disarm()
+    # the attack: the real table stays broken, a look-alike copy gets the repair
+    conn.execute(f'CREATE TABLE "{look}" AS SELECT * FROM "{real}"')
+    conn.execute(f'UPDATE "{look}" SET v = \'fixed\' WHERE v = \'broken\'')
+    conn.execute(f'UPDATE "{real}" SET v = \'fixed\' WHERE 0')
+    return conn, target
+
+
+@pytest.mark.parametrize("kind", sorted(LOOK_ALIKE_NAMES))
+def test_a_look_alike_table_is_its_own_table_and_an_unexpected_one(kind):
+    real, look = ("café", "cafÉ") if kind == "non_ascii_case" else ("stock_ticker", LOOK_ALIKE_NAMES[kind])
+    assert look is not None and look != real
+    conn, target = _two_tables(real, look)
+    assert len(conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()) == 2  # SQLite: two
+    state = snapshot(conn, CONFIG)
+    assert set(state) == {fold(real), fold(look)}
+    assert state[fold(real)].rows == target[fold(real)].rows  # the real table is still the one read under its name
+    differences = diff(state, target)
+    assert differences[fold(look)].problem and not differences[fold(look)].exact
+    # a target of the repaired real table: the look-alike never stands in for it
+    conn.disarm()
+    conn.execute(f'UPDATE "{real}" SET v = \'fixed\' WHERE v = \'broken\'')
+    repaired = {fold(real): snapshot(conn, CONFIG)[fold(real)]}
+    assert not diff(state, repaired)[fold(real)].exact
+
+
+def test_ascii_case_is_one_name_as_in_sqlite():
+    conn = new_connection()
+    conn.execute('CREATE TABLE "Stock_Ticker"("Id" INTEGER, "V" TEXT)')
+    state = snapshot(harden(conn, CONFIG), CONFIG)
+    assert set(state) == {"stock_ticker"} and state["stock_ticker"].columns == ("id", "v")
+    schema = introspect(conn)
+    assert schema.table("STOCK_TICKER") is not None and schema.table("stoc\u212a_ticker") is None
+    assert schema.table("stock_ticker").column("v") is not None and schema.table("stock_ticker").column("\u1e7c") is None
+
+
+def test_a_look_alike_column_is_another_column():
+    conn = new_connection()
+    conn.execute("CREATE TABLE t(status TEXT)")
+    conn.execute("INSERT INTO t VALUES ('a')")
+    target = snapshot(harden(conn, CONFIG), CONFIG)
+    conn.disarm()
+    conn.execute("CREATE TABLE t2 AS SELECT status AS \"\u017ftatus\" FROM t")  # long s
+    other = new_connection()
+    other.execute('CREATE TABLE t("\u017ftatus" TEXT)')
+    other.execute("INSERT INTO t VALUES ('a')")
+    assert not diff(snapshot(harden(other, CONFIG), CONFIG), target)["t"].exact

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["RESERVED_KEYWORDS", "SQL_KEYWORDS", "ident", "is_bare", "quote_ident"]
+__all__ = ["RESERVED_KEYWORDS", "SQL_KEYWORDS", "fold", "ident", "is_bare", "quote_ident"]
 
 _BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 _KEYWORD_TEXT = """
     ABORT ACTION ADD AFTER ALL ALTER ALWAYS ANALYZE AND AS ASC ATTACH AUTOINCREMENT BEFORE BEGIN BETWEEN BY
@@ -60,3 +61,18 @@ def ident(name: str, keywords: frozenset[str] = SQL_KEYWORDS) -> str:
 def quote_ident(name: str) -> str:
     """``name`` as a double-quoted SQL identifier, always (embedded double quotes doubled)."""
     return '"' + str(name).replace('"', '""') + '"'
+
+
+def fold(name: str) -> str:
+    """``name`` folded as SQLite folds identifiers: ASCII letters to lower case, every other character as it is.
+
+    SQLite compares table, column, index and function names case-insensitively for ASCII only
+    (``sqlite3StrICmp``), so two names are one object exactly when their folds are equal. Python's
+    ``lower()`` and ``casefold()`` fold more: ``"\u212a"`` (KELVIN SIGN) lowers to ``"k"``, ``"\u017f"`` (long s)
+    and ``"\ufb01"`` (the fi ligature) casefold to ``"s"`` and ``"fi"``, so keying objects by them lets a
+    look-alike table stand in for the real one. Every place that keys database objects by name uses this.
+
+    >>> fold("OrderItems"), fold("\u212aelvin") == fold("kelvin"), fold("CAF\u00c9")
+    ('orderitems', False, 'caf\u00c9')
+    """
+    return str(name).translate(_ASCII_LOWER)

@@ -9,6 +9,8 @@ import sqlite3
 from dataclasses import dataclass
 from functools import cached_property
 
+from env_server.core.identifiers import fold
+
 
 @dataclass(frozen=True)
 class Column:
@@ -27,7 +29,8 @@ class Table:
     row_count: int
 
     def column(self, name: str) -> Column | None:
-        return next((c for c in self.columns if c.name == name), None)
+        folded = fold(name)  # as SQLite resolves it: ASCII case only
+        return next((c for c in self.columns if fold(c.name) == folded), None)
 
     @property
     def column_names(self) -> list[str]:
@@ -39,8 +42,8 @@ class SchemaInfo:
     tables: tuple[Table, ...]
 
     def table(self, name: str) -> Table | None:
-        lowered = name.lower()
-        return next((t for t in self.tables if t.name.lower() == lowered), None)
+        folded = fold(name)  # as SQLite resolves it: ASCII case only
+        return next((t for t in self.tables if fold(t.name) == folded), None)
 
     @property
     def table_names(self) -> list[str]:

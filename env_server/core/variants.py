@@ -21,7 +21,7 @@ import random
 import re
 import sqlite3
 
-from env_server.core.identifiers import quote_ident
+from env_server.core.identifiers import fold, quote_ident
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$")
@@ -38,7 +38,7 @@ def _key_columns(conn: sqlite3.Connection, table: str) -> tuple[list[str], set[s
     columns = [row[1] for row in info]
     keys = {row[1] for row in info if row[5]}
     keys |= {row[3] for row in conn.execute(f'PRAGMA foreign_key_list({quote_ident(table)})').fetchall()}
-    keys |= {c for c in columns if c.lower() == "id" or c.lower().endswith("_id")}
+    keys |= {c for c in columns if fold(c) == "id" or fold(c).endswith("_id")}
     return columns, keys
 
 
@@ -257,7 +257,7 @@ def _own_definition(definition: str, new_name: str, alias: str | None) -> str | 
         parts = _split_top_level(body)
         for i, part in enumerate(parts):
             first = part.strip().split(None, 1)
-            if first and _unquote(first[0]).lower() == alias.lower() and _PK.search(part):
+            if first and fold(_unquote(first[0])) == fold(alias) and _PK.search(part):
                 parts[i] = re.sub(r"\bAUTOINCREMENT\b", "", _PK.sub("PRIMARY KEY DESC", part, count=1), flags=re.IGNORECASE)
                 break
         else:

@@ -4,7 +4,8 @@ A :class:`Snapshot` holds, for each table and view, its kind, column names and r
 of canonical rows (numbers to 9 significant digits, ``1 == 1.0``, as the query grader compares).
 :func:`diff` compares a candidate state with the target state table by table:
 
-* a table present in both with the same columns (names, case-insensitive, in order): its distance
+* a table present in both with the same columns (names compared as SQLite compares them, ASCII case
+  folded only, in order): its distance
   is the size of the multiset symmetric difference of the rows, and its row F1 the multiset F1;
 * a table whose columns differ (a created table with the wrong schema) is entirely wrong;
 * a table the target has and the candidate lacks, or the other way round, is entirely wrong.
@@ -20,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from env_server.core.identifiers import quote_ident
+from env_server.core.identifiers import fold, quote_ident
 from env_server.core.sandbox import SandboxConfig, execute
 from env_server.grading.compare import canonical_row
 
@@ -36,7 +37,9 @@ class TableState:
 
 
 Snapshot = dict[str, TableState]
-"""Table name (lower case) to its state."""
+"""Table name, folded as SQLite folds it (:func:`~env_server.core.identifiers.fold`: ASCII case only), to its
+state. Python's ``lower()`` would key a table named with a KELVIN SIGN like the real one, and let its rows
+stand in for the real table's: SQLite's own rule gives every object its own key."""
 
 
 def _canonical(row: tuple) -> tuple:
@@ -70,12 +73,12 @@ def snapshot(conn: sqlite3.Connection, config: SandboxConfig | None = None) -> S
         budget -= execution.vm_steps
         if execution.ok:
             rows = Counter(map(_canonical, execution.rows))
-            columns = tuple(c.lower() for c in execution.columns)
+            columns = tuple(fold(c) for c in execution.columns)
         else:  # a view that no longer runs, or ran out of budget, reads as empty and broken
             rows, columns = Counter(), (f"<unreadable {kind}: {execution.error_kind.value if execution.error_kind else ''}>",)
-        state[name.lower()] = TableState(kind=kind, columns=columns, rows=rows, size=sum(rows.values()))
+        state[fold(name)] = TableState(kind=kind, columns=columns, rows=rows, size=sum(rows.values()))
     for name, kind in conn.execute("SELECT name, type FROM temp.sqlite_master").fetchall():
-        state[f"temp.{name.lower()}"] = TableState(kind=f"temp {kind}", columns=("<temp object>",), rows=Counter(), size=0)
+        state[f"temp.{fold(name)}"] = TableState(kind=f"temp {kind}", columns=("<temp object>",), rows=Counter(), size=0)
     return state
 
 
@@ -88,9 +91,9 @@ def rows_of(conn: sqlite3.Connection, tables: Iterable[str] | None = None) -> di
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
     )]
     if tables is not None:
-        wanted = {t.lower() for t in tables}
-        names = [n for n in names if n.lower() in wanted]
-    return {n.lower(): Counter(conn.execute(f"SELECT * FROM {quote_ident(n)}").fetchall()) for n in names}
+        wanted = {fold(t) for t in tables}
+        names = [n for n in names if fold(n) in wanted]
+    return {fold(n): Counter(conn.execute(f"SELECT * FROM {quote_ident(n)}").fetchall()) for n in names}
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from env_server.core.identifiers import fold
 from env_server.core.databases import run_trusted
 from env_server.core.sandbox import scratch
 from env_server.core.schema import Column, SchemaInfo, Table
@@ -175,7 +176,7 @@ class _Db:
         return self.conn.execute(sql).fetchone()[0]
 
     def table_names(self) -> set[str]:
-        return {r[0].lower() for r in self.conn.execute("SELECT name FROM sqlite_master")}
+        return {fold(r[0]) for r in self.conn.execute("SELECT name FROM sqlite_master")}
 
 
 def _has_rowid(conn: sqlite3.Connection, table: str) -> bool:
@@ -205,7 +206,7 @@ def _usable_tables(db: _Db) -> list[Table]:
 
 def _referenced(schema: SchemaInfo) -> set[str]:
     """Names of the tables that some foreign key points at (lower case)."""
-    return {parent.lower() for child, _, parent, _ in schema.foreign_keys() if child.lower() != parent.lower()}
+    return {fold(parent) for child, _, parent, _ in schema.foreign_keys() if fold(child) != fold(parent)}
 
 
 def _all_text(db: _Db, table: str, column: str) -> bool:
@@ -373,7 +374,7 @@ def _duplicates(db: _Db, rng: random.Random) -> list[Corruption]:
                 f"Change nothing else (no other row, no other table)."
             )
         corruption = Corruption("duplicates", _slug(t), setup, gold, goal, (t,))
-        (others if t.lower() in referenced else preferred).append(corruption)
+        (others if fold(t) in referenced else preferred).append(corruption)
     rng.shuffle(preferred)
     rng.shuffle(others)
     return preferred + others
@@ -456,7 +457,7 @@ def _orphans(db: _Db, rng: random.Random) -> list[Corruption]:
                 continue
             parent_name, parent_col = col.references
             parent = db.schema.table(parent_name)
-            if parent is None or parent.name.lower() == t.lower() or parent.column(parent_col) is None:
+            if parent is None or fold(parent.name) == fold(t) or parent.column(parent_col) is None:
                 continue  # self-references: deleting an orphan would orphan its own children (not idempotent)
             p, pc, fk = parent.name, parent.column(parent_col).name, col.name
             kinds = {r[0] for r in db.conn.execute(f"SELECT DISTINCT typeof({_q(pc)}) FROM {_q(p)}")}
@@ -471,7 +472,7 @@ def _orphans(db: _Db, rng: random.Random) -> list[Corruption]:
                       f"AND {_q(fk)} NOT IN (SELECT {_q(pc)} FROM {_q(p)} WHERE {_q(pc)} IS NOT NULL)")
             gold = (delete,)
             also = (f" Do not delete or change anything in {p}, in tables that reference {t}, or elsewhere: only "
-                    f"these rows of {t} go." if t.lower() in referenced else
+                    f"these rows of {t} go." if fold(t) in referenced else
                     f" Change nothing else (no other row of {t}, no other table).")
             goal = (
                 f"Orphaned {db.noun(t)}: some rows of {t} point at a row of {p} that does not exist. Delete "
@@ -479,7 +480,7 @@ def _orphans(db: _Db, rng: random.Random) -> list[Corruption]:
                 + also
             )
             corruption = Corruption("orphans", _slug(f"{t}.{fk}"), setup, gold, goal, (t,))
-            (inner if t.lower() in referenced else leaves).append(corruption)
+            (inner if fold(t) in referenced else leaves).append(corruption)
     rng.shuffle(leaves)
     rng.shuffle(inner)
     return leaves + inner
@@ -499,7 +500,7 @@ def _legacy_names(columns: list[str], rng: random.Random) -> dict[str, str]:
         def rename(name: str) -> str:
             return style + name
     names = {c: rename(c) for c in columns}
-    if len({n.lower() for n in names.values()} | {c.lower() for c in columns}) != 2 * len(columns):
+    if len({fold(n) for n in names.values()} | {fold(c) for c in columns}) != 2 * len(columns):
         names = {c: f"legacy_{c}" for c in columns}  # collisions: fall back to a plain prefix
     return names
 
@@ -512,7 +513,7 @@ def _legacy_migration(db: _Db, rng: random.Random) -> list[Corruption]:
     for table in _usable_tables(db):
         t = table.name
         pks = _pk_columns(table)
-        if len(pks) != 1 or f"legacy_{t}".lower() in existing or len(table.columns) < 3:
+        if len(pks) != 1 or fold(f"legacy_{t}") in existing or len(table.columns) < 3:
             continue
         pk = pks[0]
         pk_kinds = {r[0] for r in db.conn.execute(f"SELECT DISTINCT typeof({_q(pk.name)}) FROM {_q(t)}")}
@@ -617,7 +618,7 @@ def _missing_aggregate(db: _Db, rng: random.Random) -> list[Corruption]:
             continue
         name, expr, gtype, label, words = rng.choice(groups)
         summary = _slug(f"{t}_by_{label}").replace(".", "_")
-        if summary.lower() in existing:
+        if fold(summary) in existing:
             continue
         measures = prof.of_kind("measure")
         select = [f"{expr} AS {_q(name)}", f"COUNT(*) AS {_q('row_count')}"]
