@@ -7,6 +7,8 @@ on a JSON-like answer, and its verdicts stay consistent (correct iff score 1.0).
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cache
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,13 +17,19 @@ from hypothesis import strategies as st
 from env_server.grading.answers import (
     ANSWER_TYPES,
     AnswerCheck,
+    Precision,
+    Tolerance,
     check_answer,
     gold_value,
     normalise_text,
+    stated_precision,
 )
+from env_server.grading.grader import Grader
+from env_server.tasks.registry import load_tasks
+from env_server.tasks.spec import Task
 
 
-def _correct(answer: object, gold: object, answer_type: str, tolerance: float | None = None) -> bool:
+def _correct(answer: object, gold: object, answer_type: str, tolerance: Tolerance = None) -> bool:
     return check_answer(answer, gold, answer_type, tolerance).correct  # type: ignore[arg-type]
 
 
@@ -191,6 +199,158 @@ def test_float_sprayed_and_unparseable():
     assert (r.score, r.sprayed) == (0.0, False) and r.reason.startswith("expected a number, got")
     assert not _correct(float("nan"), 3.14, "float")  # not a finite number
     assert not _correct("1e999", 3.14, "float")  # overflows to inf
+
+
+# --------------------------------------------------------------------------- float at a stated precision
+
+
+def _shift(gold: float | str, delta: str) -> str:
+    """``gold + delta`` written exactly (decimal arithmetic, no float noise)."""
+    return str(Decimal(repr(gold) if isinstance(gold, float) else gold) + Decimal(delta))
+
+
+def _unit(decimals: int) -> Decimal:
+    return Decimal(1).scaleb(-decimals)
+
+
+@pytest.mark.parametrize("gold", [0.5, 12.34, 99.99, 1234.5, 75000.12, 32333333.33, -46700.0, 3.14159])
+@pytest.mark.parametrize("decimals", [0, 1, 2, 4])
+def test_precision_admits_half_a_unit_of_the_last_decimal_absolutely(gold, decimals):
+    """One unit of the stated precision off fails at any magnitude; half a unit minus a hair passes."""
+    precision = Precision(decimals)
+    unit, within = _unit(decimals), precision.half_unit - _unit(decimals + 1)  # e.g. 0.01 and 0.004
+    assert _correct(repr(gold), gold, "float", precision)
+    for sign in ("", "-"):
+        assert not _correct(_shift(gold, f"{sign}{unit}"), gold, "float", precision), (gold, sign, unit)
+        assert _correct(_shift(gold, f"{sign}{within}"), gold, "float", precision), (gold, sign, within)
+        assert not _correct(_shift(gold, f"{sign}{1000 * unit}"), gold, "float", precision)
+
+
+def test_precision_2_decimals_the_attack_of_issue_25():
+    two = Precision(2)  # "rounded to 2 decimals": |answer - gold| <= 0.005
+    assert not _correct("75001.12", 75000.12, "float", two)  # gold + 1.00 (a relative 1e-4 took it)
+    assert not _correct("75000.13", 75000.12, "float", two)  # gold + 0.01: one unit of the precision asked
+    assert not _correct("75000.11", 75000.12, "float", two)
+    assert _correct("75000.124", 75000.12, "float", two) and _correct("75000.116", 75000.12, "float", two)
+    assert _correct("75000.125", 75000.12, "float", two)  # exactly half a unit: the hair of float slack
+    assert _correct(75000.124, 75000.12, "float", two)  # a JSON number too
+    assert _correct("$75,000.12", 75000.12, "float", two)  # units and separators read as before
+    r = check_answer("75001.12", 75000.12, "float", two)
+    assert r.reason == "wrong: 75001.12 is not the expected number rounded to 2 decimals (it may differ by at most 0.005)"
+    assert "75000.12" not in r.reason  # never quotes the gold
+
+
+def test_precision_accepts_the_rounding_and_the_unrounded_value_but_not_fewer_decimals():
+    two = Precision(2)
+    assert _correct("3.14", 3.14159, "float", two)  # an unrounded gold: its rounding passes
+    assert _correct("3.14159", 3.14, "float", two)  # a rounded gold: the unrounded value passes
+    assert not _correct("3.15", 3.14159, "float", two) and not _correct("3.13", 3.14159, "float", two)
+    assert not _correct("3.1", 3.14159, "float", two) and not _correct("3", 3.14159, "float", two)
+    assert _correct("2.67", 2.675, "float", two) and _correct("2.68", 2.675, "float", two)  # an exact tie: either way
+    assert _correct("75000", 75000.0, "float", two) and not _correct("75000", 75000.12, "float", two)
+    assert _correct("12.5%", 12.5, "float", two) and not _correct("12.5%", 0.125, "float", two)  # as written
+    assert _correct("3", 3.4, "float", Precision(0)) and not _correct("3", 3.6, "float", Precision(0))
+
+
+def test_precision_is_checked_and_stated_in_words():
+    assert Precision(2).half_unit == Decimal("0.005") and Precision(4).half_unit == Decimal("0.00005")
+    assert Precision(2).phrase == "rounded to 2 decimals" and Precision(1).phrase == "rounded to 1 decimal"
+    for bad in (-1, 13, 2.5, True, "2"):
+        with pytest.raises(ValueError, match="decimals must be"):
+            Precision(bad)  # type: ignore[arg-type]
+    assert stated_precision("What is it? Answer with a number rounded to 2 decimals.") == Precision(2)
+    assert stated_precision("... as a percentage, rounded to 1 decimal place.") == Precision(1)
+    assert stated_precision("... rounded to a whole number.") == Precision(0)
+    assert stated_precision("What is the average price?") is None  # states nothing
+    assert stated_precision("rounded to 2 decimals, or rounded to 3 decimals") is None  # ambiguous
+    for bad in (-1.0, float("nan"), float("inf"), "0.01", True):
+        with pytest.raises(ValueError, match="tolerance must be"):
+            check_answer("1", 1.0, "float", bad)  # type: ignore[arg-type]
+
+
+def test_a_relative_tolerance_still_grades_legacy_task_files():
+    assert _correct("75001.12", 75000.12, "float", 1e-4)  # what a relative 1e-4 allows (+-7.5 here)
+    assert not _correct("75010", 75000.12, "float", 1e-4)
+
+
+@settings(max_examples=300)
+@given(gold=st.floats(min_value=-1e9, max_value=1e9, allow_nan=False), decimals=st.integers(0, 4))
+def test_any_gold_rounded_as_asked_passes_and_one_unit_off_fails(gold, decimals):
+    precision = Precision(decimals)
+    rounded = Decimal(repr(gold)).quantize(_unit(decimals), rounding=ROUND_HALF_EVEN)
+    assert _correct(str(rounded), gold, "float", precision)
+    assert _correct(repr(gold), gold, "float", precision)
+    assert not _correct(_shift(gold, str(_unit(decimals))), gold, "float", precision)
+    assert not _correct(_shift(gold, str(-_unit(decimals))), gold, "float", precision)
+
+
+# --------------------------------------------------------------------------- the committed tasks, through the Grader
+
+
+@cache
+def _float_tasks() -> tuple[Task, ...]:
+    return tuple(t for t in load_tasks() if t.answer_type == "float")
+
+
+def test_every_committed_float_task_is_graded_at_the_precision_its_question_states():
+    tasks = _float_tasks()
+    assert len(tasks) > 800 and {t.family for t in tasks} == {"analyst", "grounded"}
+    for task in tasks:
+        assert isinstance(task.tolerance, Precision), task.task_id
+        assert stated_precision(task.question) == task.tolerance, task.task_id
+
+
+def _graded_float_tasks() -> list[Task]:
+    """Held-out float tasks of every split, analyst and grounded, golds of 1,000 and more first."""
+    chosen, seen = [], set()
+    for task in _float_tasks():
+        key = (task.family, task.split, task.tag_values("template") or task.tag_values("metric"))
+        if task.split.startswith("heldout") and str(key) not in seen:
+            seen.add(str(key))
+            chosen.append(task)
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def grader() -> Grader:
+    return Grader()
+
+
+def test_the_grader_fails_gold_plus_one_on_2_decimals_questions_and_passes_gold_plus_0_004(grader):
+    """Issue 25: on held-out analyst questions asking for 2 decimals with golds over 1,000, "gold + 1.00"
+    was graded correct. Real tasks from the committed files, graded by the real Grader."""
+    large = []
+    for task in _float_tasks():
+        if task.family != "analyst" or not task.split.startswith("heldout"):
+            continue
+        gold = gold_value(list(grader.reference(task, 0).rows), "float")
+        if abs(gold) >= 1000:  # type: ignore[arg-type]
+            large.append((task, gold))
+        if len(large) == 12:
+            break
+    assert len(large) == 12
+    for task, gold in large:
+        assert "rounded to 2 decimals" in task.question and task.tolerance == Precision(2)
+        for answer, success in ((repr(gold), True), (_shift(gold, "1.00"), False), (_shift(gold, "0.01"), False),
+                                (_shift(gold, "-0.01"), False), (_shift(gold, "0.004"), True),
+                                (_shift(gold, "-0.004"), True)):
+            assert grader.grade_answer(task, answer).success is success, (task.task_id, answer)
+            assert grader.grade_submission(task, answer=answer).success is success, (task.task_id, answer)
+
+
+def test_the_grader_grades_every_float_template_and_metric_at_its_stated_precision(grader):
+    tasks = _graded_float_tasks()
+    assert {t.family for t in tasks} == {"analyst", "grounded"}
+    assert {t.tolerance.decimals for t in tasks} == {1, 2, 4}  # type: ignore[union-attr]
+    for task in tasks:
+        precision = task.tolerance
+        assert isinstance(precision, Precision)
+        gold = gold_value(list(grader.reference(task, 0).rows), "float")
+        unit, within = _unit(precision.decimals), precision.half_unit - _unit(precision.decimals + 1)
+        for delta, success in ((unit, False), (-unit, False), (within, True), (-within, True), (Decimal(0), True)):
+            answer = _shift(gold, str(delta))  # type: ignore[arg-type]
+            grade = grader.grade_submission(task, answer=answer, citations=list(task.doc_ids))
+            assert grade.success is success, (task.task_id, answer, grade.reason)
 
 
 # --------------------------------------------------------------------------- string

@@ -11,12 +11,14 @@ import random
 import re
 import sqlite3
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from env_server.core.docs import render
 from env_server.core.variants import perturb, variant_seed
+from env_server.grading.answers import Precision, check_answer, stated_precision
 from env_server.tasks.definitions import (
     DOCS,
     GENERATED_DOMAINS,
@@ -75,8 +77,7 @@ def answer(conn: sqlite3.Connection, sql: str, answer_type: str) -> object:
 def differs(metric: Metric, gold: object, naive: object) -> bool:
     """Whether the naive answer would be graded wrong against the gold one."""
     if metric.answer_type == "float" and isinstance(gold, (int, float)) and isinstance(naive, (int, float)):
-        tolerance = metric.tolerance or 0.0
-        return abs(gold - naive) > tolerance * max(abs(gold), abs(naive), 1e-12)
+        return not check_answer(naive, gold, "float", metric.tolerance).correct
     return gold != naive
 
 
@@ -181,8 +182,10 @@ def test_metric_counts_and_ids() -> None:
     for metric in METRICS:
         assert metric.metric_id.startswith(f"{metric.domain}-"), metric.metric_id
         assert metric.answer_type in ("int", "float", "string", "set")
-        if metric.answer_type == "float":
-            assert metric.tolerance is not None and 0 < metric.tolerance <= 1e-2, metric.metric_id
+        if metric.answer_type == "float":  # graded at the precision the question states, which the gold rounds to
+            assert isinstance(metric.tolerance, Precision), metric.metric_id
+            assert stated_precision(metric.question) == metric.tolerance, metric.metric_id
+            assert re.search(rf", {metric.tolerance.decimals}\) FROM ", metric.gold_sql), metric.metric_id
 
 
 def test_metric_docs_exist_and_are_current() -> None:
@@ -346,3 +349,44 @@ def test_month_bindings_cover_several_months() -> None:
     assert 6 <= len(bindings) <= 12
     assert all(re.fullmatch(r"2024-(0[1-9]|1[0-2])", b["month"]) for b in bindings)
     assert bindings[0]["month_name"].endswith(" 2024")
+
+
+# ---------------------------------------------------------------------------------------------
+# float metrics are graded at the precision their question states
+# ---------------------------------------------------------------------------------------------
+
+FLOAT_METRICS = tuple(metric for metric in METRICS if metric.answer_type == "float")
+
+
+def test_float_metrics_state_their_decimals_and_a_tolerance_is_refused(tmp_path: Path) -> None:
+    assert {metric.tolerance.decimals for metric in FLOAT_METRICS} == {1, 2, 4}  # type: ignore[union-attr]
+    entry = ('[[metric]]\nmetric_id = "x-m"\ndomain = "x"\nquestion = "{q}"\ngold_sql = "SELECT 1.5"\n'
+             'naive_sql = "SELECT 2.5"\nanswer_type = "float"\n{extra}\nparameters = {{ kind = "values", key = "k", sql = "SELECT 1" }}\n')
+    for question, extra, problem in (
+        ("How much? Answer with a number.", "decimals = 2", "must state its precision: 'rounded to 2 decimals'"),
+        ("How much? Answer with a number rounded to 1 decimal.", "decimals = 2", "must state its precision"),
+        ("How much? Answer with a number rounded to 2 decimals.", "", "needs 'decimals = N'"),
+        ("How much? Answer with a number rounded to 2 decimals.", "tolerance = 0.0001", "not a tolerance"),
+        ("How much? Answer with a number rounded to 2 decimals.", "decimals = 20", "decimals must be"),
+    ):
+        (tmp_path / "docs").mkdir(exist_ok=True)
+        (tmp_path / "metrics.toml").write_text(entry.format(q=question, extra=extra), encoding="utf-8")
+        with pytest.raises(ValueError, match=re.escape(problem)):
+            load_definitions(tmp_path)
+
+
+@pytest.mark.parametrize("metric", FLOAT_METRICS, ids=lambda metric: metric.metric_id)
+def test_each_float_metric_fails_one_unit_off_and_passes_half_a_unit_minus_a_hair(metric: Metric) -> None:
+    """gold +- one unit of the stated precision (0.01 for "rounded to 2 decimals") is wrong, gold +- half
+    of it minus a hair (0.004) is right, on real bindings of the metric's domain."""
+    precision = metric.tolerance
+    assert isinstance(precision, Precision) and stated_precision(metric.question) == precision
+    unit = Decimal(1).scaleb(-precision.decimals)
+    within = precision.half_unit - unit / 10  # 0.004 for 2 decimals
+    golds = [gold for m, _b, gold, _n in evaluate(metric.domain, 0) if m == metric.metric_id and usable(gold)]
+    assert golds, metric.metric_id
+    for gold in golds:
+        exact = Decimal(repr(gold)) if isinstance(gold, float) else Decimal(gold)  # type: ignore[arg-type]
+        for delta, correct in ((unit, False), (-unit, False), (within, True), (-within, True), (Decimal(0), True)):
+            answer = str(exact + delta)
+            assert check_answer(answer, gold, "float", precision).correct is correct, (metric.metric_id, gold, answer)

@@ -7,13 +7,14 @@ run on the transpiled databases for every binding, differing on at least 120 bin
 from __future__ import annotations
 
 import json
-import math
 import random
 import sqlite3
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
 
+from env_server.grading.answers import Precision, check_answer, stated_precision
 from env_server.ingest.transpile import sqlite_from_file
 from env_server.tasks.external import (
     DEFOG_DBS,
@@ -58,7 +59,7 @@ def _differs(metric: Metric, gold: object, naive: object) -> bool:
         return False
     if naive is None:
         return True
-    return not math.isclose(float(gold), float(naive), rel_tol=metric.tolerance or 1e-6, abs_tol=1e-9)
+    return not check_answer(naive, gold, "float", metric.tolerance).correct
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,7 +137,8 @@ def test_metrics_cite_existing_definitions(docs):
         assert all(doc_id in docs for doc_id in metric.doc_ids), metric.metric_id
         definition = docs[metric.doc_ids[0]]
         assert definition.kind == "definition" and definition.domain == metric.domain, metric.metric_id
-        assert metric.answer_type == "float" and metric.tolerance
+        assert metric.answer_type == "float" and isinstance(metric.tolerance, Precision)
+        assert stated_precision(metric.question) == metric.tolerance, metric.metric_id
         assert metric.gold_sql != metric.naive_sql
 
 
@@ -201,3 +203,32 @@ def test_derm_treatment_has_documents_but_no_metrics(docs, databases):
     assert not [m for m in external_metrics() if m.domain == "external-derm_treatment"]
     columns = {r[1] for r in databases["external-derm_treatment"].execute("PRAGMA table_info(outcomes)")}
     assert not {c for c in columns if c.startswith("day0_")}
+
+
+# ---------------------------------------------------------------------------------------------
+# Graded at the precision the question states
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", external_metrics(), ids=lambda metric: metric.metric_id)
+def test_each_metric_fails_one_unit_off_and_passes_half_a_unit_minus_a_hair(metric, databases):
+    """The questions say "rounded to N decimals" and the gold is left unrounded: gold +- one unit of that
+    precision is wrong, gold +- half a unit minus a hair is right, and so is the gold rounded as asked."""
+    precision = metric.tolerance
+    assert isinstance(precision, Precision) and stated_precision(metric.question) == precision
+    assert precision.decimals == (4 if metric.metric_id == "external-ewallet-apm-period" else 2)
+    unit = Decimal(1).scaleb(-precision.decimals)
+    within = precision.half_unit - unit / 10  # 0.004 for 2 decimals
+    conn = databases[metric.domain]
+    checked = 0
+    for binding in metric.parameters(conn, random.Random(7))[:4]:
+        gold = conn.execute(metric.gold_sql.format(**binding)).fetchone()[0]
+        if gold is None:
+            continue
+        exact = Decimal(repr(gold)) if isinstance(gold, float) else Decimal(gold)
+        rounded = exact.quantize(unit, rounding=ROUND_HALF_UP)
+        for answer, correct in ((exact + unit, False), (exact - unit, False), (exact + within, True),
+                                (exact - within, True), (rounded, True), (exact + 100 * unit, False)):
+            assert check_answer(str(answer), gold, "float", precision).correct is correct, (metric.metric_id, gold, answer)
+        checked += 1
+    assert checked, metric.metric_id

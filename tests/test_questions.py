@@ -10,8 +10,11 @@ from functools import cache
 import pytest
 
 from env_server.core.schema import introspect
+from env_server.grading.answers import check_answer, gold_value, stated_precision
 from env_server.tasks.domains import DOMAINS, get_domain, populate
 from env_server.tasks.questions import (
+    FLOAT_DECIMALS,
+    FLOAT_PRECISION,
     MAX_SET,
     MIN_SET,
     QUESTION_TEMPLATES,
@@ -55,8 +58,9 @@ def _check_shape(conn: sqlite3.Connection, q: Question) -> None:
     if q.answer_type == "int":
         assert isinstance(value, int) and q.tolerance is None, q
     elif q.answer_type == "float":
-        assert isinstance(value, (int, float)) and q.tolerance is not None and 0 < q.tolerance < 0.05, q
-        assert round(value, 2) == value, q
+        assert isinstance(value, (int, float)) and q.tolerance == FLOAT_PRECISION, q
+        assert stated_precision(q.question) == q.tolerance, q  # the question states the precision graded
+        assert round(value, FLOAT_DECIMALS) == value, q
     else:
         assert q.answer_type == "string" and isinstance(value, str) and value.strip() and q.tolerance is None, q
 
@@ -201,3 +205,37 @@ def test_databases_with_nothing_to_ask_give_no_questions():
     assert questions and all('"odd table"' in q.gold_sql for q in questions)
     for q in questions:
         _check_shape(conn, q)
+
+
+# -- float answers are graded at the precision the question states -----------------------------------
+
+FLOAT_TEMPLATES = ("category_aggregate", "share_percent", "month_total", "average_children", "parent_category_aggregate")
+
+
+def test_float_templates_are_the_ones_tested_below():
+    seen = {q.template for domain in DOMAINS for seed in SEEDS for q in _synthesised(domain, seed) if q.answer_type == "float"}
+    assert seen == set(FLOAT_TEMPLATES)  # a new float template joins FLOAT_TEMPLATES, and so the test below
+
+
+@pytest.mark.parametrize("template", FLOAT_TEMPLATES)
+def test_each_float_template_fails_one_unit_off_and_passes_half_a_unit_minus_a_hair(template):
+    """Each float question says "rounded to 2 decimals" and is graded at that precision: gold +- 0.01
+    (one unit of it) is wrong however large the gold, gold +- 0.004 is right."""
+    from decimal import Decimal
+
+    checked = 0
+    for domain in sorted(DOMAINS):
+        for seed in SEEDS:
+            for q in _synthesised(domain, seed):
+                if q.template != template:
+                    continue
+                assert q.tolerance == FLOAT_PRECISION and stated_precision(q.question) == FLOAT_PRECISION, q
+                assert f", {FLOAT_DECIMALS})" in q.gold_sql, q  # the gold rounds as the question asks
+                gold = gold_value(_database(domain, seed).execute(q.gold_sql).fetchall(), "float")
+                exact = Decimal(repr(gold))
+                for delta, correct in (("0.01", False), ("-0.01", False), ("1.00", False),
+                                       ("0.004", True), ("-0.004", True), ("0", True)):
+                    answer = str(exact + Decimal(delta))
+                    assert check_answer(answer, gold, "float", q.tolerance).correct is correct, (q.question, answer)
+                checked += 1
+    assert checked >= 3

@@ -79,3 +79,24 @@ def test_load_tasks_filters_and_reads_folders(tmp_path):
     assert {t.split for t in load_tasks(split="heldout_ood")} == {"heldout_ood"}
     save_jsonl(load_tasks(split="fixed", family="debug"), tmp_path / "x.jsonl")
     assert len(load_tasks(tmp_path)) == 4
+
+
+ANALYST = {"task_id": "f", "family": "analyst", "db": {"domain": "hr", "seed": 0}, "gold_sql": "SELECT 1.5",
+           "answer_type": "float", "question": "What is it? Answer with a number rounded to 2 decimals."}
+
+
+def test_float_tolerance_is_the_stated_precision_or_a_legacy_relative_number(tmp_path):
+    from env_server.grading.answers import Precision
+
+    task = Task.model_validate({**ANALYST, "tolerance": {"decimals": 2}})
+    assert task.tolerance == Precision(2)
+    legacy = Task.model_validate({**ANALYST, "task_id": "g", "tolerance": 0.0001})  # older files load as before
+    assert legacy.tolerance == 0.0001 and not isinstance(legacy.tolerance, Precision)
+    path = tmp_path / "tasks.jsonl"
+    save_jsonl([task, legacy], path)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["tolerance"] for line in lines] == [{"decimals": 2}, 0.0001]
+    assert load_jsonl(path) == [task, legacy]
+    for bad in ({"decimals": 2, "places": 2}, {"decimals": 13}, {"decimals": -1}, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="tolerance"):
+            Task.model_validate({**ANALYST, "tolerance": bad})

@@ -1,9 +1,10 @@
 """The analyst family: answer a business question by querying the database.
 
 Generation, per database: :func:`~env_server.tasks.questions.synthesise_questions` writes typed
-questions (int, float with a tolerance, string, set) with their gold SQL; a question is kept only
-when :meth:`~env_server.grading.grader.Grader.task_problems` finds nothing wrong (the gold result is
-non-empty, has the answer type's shape, and depends on the data: it changes across the variants).
+questions (int, float at the precision the question states, string, set) with their gold SQL; a
+question is kept only when :meth:`~env_server.grading.grader.Grader.task_problems` finds nothing
+wrong (the gold result is non-empty, has the answer type's shape, and depends on the data: it
+changes across the variants).
 The gold answer is always the gold SQL's result on the task database, computed by the grader.
 
 Splits follow :mod:`env_server.tasks.splits`; ``OOD_TEMPLATES`` never appear in ``train``.

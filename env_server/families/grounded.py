@@ -7,8 +7,9 @@ for the defog-data databases) is bound to parameters drawn from the task databas
 kept only when
 
 * the gold SQL (the current definition) gives a usable answer of the metric's type,
-* the *naive* SQL (what someone who skipped the documents would compute) gives a different
-  answer: the question cannot be answered right without the definition, and
+* the *naive* SQL (what someone who skipped the documents would compute) gives an answer graded
+  wrong (a float one at the precision the question states, ``Metric.tolerance``): the question
+  cannot be answered right without the definition, and
 * the grader finds nothing wrong with the task (the answer depends on the data).
 
 The task's ``doc_ids`` are the current documents the definition lives in; ``docs_domain`` says

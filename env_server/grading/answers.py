@@ -22,14 +22,28 @@ Cleaning (every type)
     its element and a longer list is sprayed.  Comparison is exact.
 
 ``float``
-    Read as for ``int``, without the integrality rule.  Correct iff
-    ``|answer - gold| <= max(rel_tol * |gold|, 1e-9, rounding)`` (``rel_tol`` = ``tolerance``,
-    default 1e-6), where ``rounding`` allows for rounding to the precision written:
-    ``0.5 * 10**-d`` for a number written with ``d >= 2`` decimals and at least 2 significant
-    digits.  It applies to the answer ("3.14" for 3.14159 is right, "3" and "3.1" are not, and
-    "0.00" says nothing about 0.0012) and, symmetrically, to the gold as Python writes it (a
-    gold of ``ROUND(x, 2)`` = 3.14 accepts the unrounded 3.14159).  A ``%`` sign changes nothing:
-    the number is compared as written, in the unit the question asks for.
+    Read as for ``int``, without the integrality rule.  What counts as equal is the task's
+    ``tolerance``, and a question must state it in its text:
+
+    * a :class:`Precision` (``{"decimals": 2}`` in a task file), for a question that says
+      "rounded to 2 decimals": correct iff ``|answer - gold| <= 0.5 * 10**-decimals``, *absolute*,
+      plus a hair of float slack (``max(1e-9, 8 ulp of the gold)``) so that an exactly rounded
+      value passes.  Half a unit of the last decimal asked for: the gold rounded as asked passes, and
+      so does the unrounded value the gold was rounded from, while one unit off in the last decimal
+      (gold + 0.01 for 2 decimals) fails however large the gold.  A relative tolerance could not do
+      this: 1e-4 is +-7.5 at 75,000, so "gold + 1.00" passed on a "2 decimals" question.  Every
+      built-in float question (analyst templates, grounded metrics) states its decimals this way.
+      At an exact tie (the true value is ``x.xx5``) only the gold's own rounding counts.
+    * a number (legacy task files), the *relative* tolerance ``rel_tol``: correct iff
+      ``|answer - gold| <= max(rel_tol * |gold|, 1e-9, rounding)``; ``None`` means 1e-6.
+      ``rounding`` allows for rounding to the precision written: ``0.5 * 10**-d`` for a number
+      written with ``d >= 2`` decimals and at least 2 significant digits.  It applies to the
+      answer ("3.14" for 3.14159 is right, "3" and "3.1" are not, and "0.00" says nothing about
+      0.0012) and, symmetrically, to the gold as Python writes it (a gold of ``ROUND(x, 2)`` =
+      3.14 accepts the unrounded 3.14159).  Such a question should say what precision counts
+      ("within 0.1 %"); prefer a :class:`Precision`.
+
+    A ``%`` sign changes nothing: the number is compared as written, in the unit the question asks for.
 
 ``string``
     Correct iff the normalised answer equals the normalised gold, with or without its preamble,
@@ -70,9 +84,12 @@ __all__ = [
     "GENERIC_WORDS",
     "AnswerCheck",
     "AnswerType",
+    "Precision",
+    "Tolerance",
     "check_answer",
     "gold_value",
     "normalise_text",
+    "stated_precision",
 ]
 
 AnswerType = Literal["int", "float", "string", "set"]
@@ -88,6 +105,74 @@ MAX_SET_ITEMS = 10_000
 """Longer list answers score 0 unread."""
 GENERIC_WORDS = frozenset({"category", "the", "department", "region", "type", "plan", "status"})
 """Words a string answer may carry at its ends around the gold ("the Electronics category")."""
+
+MAX_DECIMALS = 12
+"""Most decimals a :class:`Precision` may ask for (beyond that a float cannot tell them apart)."""
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The precision a question states for a ``float`` answer: ``decimals`` digits after the point.
+
+    An answer counts when it lies within half a unit of that last decimal of the gold, absolutely
+    (see the module docstring): ``Precision(2)`` admits ``|answer - gold| <= 0.005``.  The question
+    text must say it, in the words :meth:`phrase` gives ("rounded to 2 decimals"), which
+    :func:`stated_precision` reads back.  Why absolute and why half a unit: the question fixes the
+    answer's precision, so the grade must neither ask for more (an unrounded value, or the gold's
+    own rounding, passes) nor accept less (one unit off in the last decimal fails at any
+    magnitude, which a relative tolerance cannot promise).  In a task file it is written
+    ``"tolerance": {"decimals": 2}``, in ``data/metrics.toml`` ``decimals = 2``.
+
+    >>> Precision(2).half_unit, Precision(2).phrase, Precision(0).phrase
+    (Decimal('0.005'), 'rounded to 2 decimals', 'rounded to a whole number')
+    """
+
+    decimals: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.decimals, bool) or not isinstance(self.decimals, int) or not 0 <= self.decimals <= MAX_DECIMALS:
+            raise ValueError(f"decimals must be a whole number from 0 to {MAX_DECIMALS}, got {self.decimals!r}")
+
+    @property
+    def half_unit(self) -> Decimal:
+        """Half a unit of the last decimal: what an answer may differ from the gold by."""
+        return Decimal(5).scaleb(-self.decimals - 1)
+
+    @property
+    def phrase(self) -> str:
+        """How a question states it: "rounded to 2 decimals", "rounded to 1 decimal"."""
+        if self.decimals == 0:
+            return "rounded to a whole number"
+        return f"rounded to {self.decimals} decimal{'s' if self.decimals != 1 else ''}"
+
+    def admits(self, answer: Decimal, gold: float) -> bool:
+        """Whether ``answer`` is within half a unit of the last decimal of ``gold`` (plus float slack)."""
+        slack = Decimal(max(ABS_TOL, 8 * math.ulp(gold)))  # the float noise a computed gold may carry
+        return abs(answer - Decimal(repr(gold))) <= self.half_unit + slack
+
+
+Tolerance = Precision | float | None
+"""A task's ``tolerance``: the :class:`Precision` its question states, a legacy relative tolerance, or
+``None`` (relative 1e-6)."""
+
+_STATED = re.compile(r"\brounded to (?:(?P<n>\d{1,2}) decimals?|(?P<whole>a whole number))\b", re.IGNORECASE)
+
+
+def stated_precision(question: str) -> Precision | None:
+    """The :class:`Precision` a question's text states ("rounded to 2 decimals"), or ``None`` when it
+    states none or several different ones.
+
+    >>> stated_precision("What is the average price? Answer with a number rounded to 2 decimals.")
+    Precision(decimals=2)
+    >>> stated_precision("What is the average price?") is None
+    True
+    """
+    found = {0 if m.group("whole") else int(m.group("n")) for m in _STATED.finditer(question)}
+    if len(found) != 1:
+        return None
+    (decimals,) = found
+    return Precision(decimals) if decimals <= MAX_DECIMALS else None
+
 
 _EXPECTED = {
     "int": "a whole number",
@@ -481,15 +566,20 @@ def _check_int(answer: object, gold: int) -> AnswerCheck:
     return AnswerCheck(False, 0.0, parsed, gold, f"wrong: {_show(number)} is not the expected whole number")
 
 
-def _check_float(answer: object, gold: float, rel_tol: float) -> AnswerCheck:
+def _check_float(answer: object, gold: float, tolerance: Precision | float) -> AnswerCheck:
     number = _read_number(answer, "float", gold)
     if isinstance(number, AnswerCheck):
         return number
     value = float(number)
     if not math.isfinite(value):
         return AnswerCheck(False, 0.0, value, gold, f"wrong: {_show(number)} is out of range")
+    if isinstance(tolerance, Precision):
+        if tolerance.admits(number, gold):
+            return AnswerCheck(True, 1.0, value, gold, f"correct: {_show(number)}")
+        return AnswerCheck(False, 0.0, value, gold, f"wrong: {_show(number)} is not the expected number "
+                                                   f"{tolerance.phrase} (it may differ by at most {tolerance.half_unit})")
     allowance = max(_rounding(number), _rounding(Decimal(repr(gold))))
-    close = math.isclose(value, gold, rel_tol=rel_tol, abs_tol=ABS_TOL) or abs(value - gold) <= allowance * (1 + 1e-9)
+    close = math.isclose(value, gold, rel_tol=tolerance, abs_tol=ABS_TOL) or abs(value - gold) <= allowance * (1 + 1e-9)
     if close:
         return AnswerCheck(True, 1.0, value, gold, f"correct: {_show(number)}")
     return AnswerCheck(False, 0.0, value, gold, f"wrong: {_show(number)} is not within tolerance of the expected number")
@@ -594,13 +684,14 @@ def _check_set(answer: object, gold: frozenset[str]) -> AnswerCheck:
 
 
 def check_answer(
-    answer: object, gold: object, answer_type: AnswerType, tolerance: float | None = None
+    answer: object, gold: object, answer_type: AnswerType, tolerance: Tolerance = None
 ) -> AnswerCheck:
     """Check an agent's ``answer`` (any JSON value) against ``gold`` (from :func:`gold_value`).
 
-    The rules are in the module docstring.  ``tolerance`` is the relative tolerance of ``float``
-    answers (default 1e-6); other types ignore it.  Never raises on the answer; a gold that does
-    not fit ``answer_type``, or an unknown type, raises ``ValueError``.
+    The rules are in the module docstring.  ``tolerance`` says what counts as equal for ``float``
+    answers: a :class:`Precision` (half a unit of its last decimal, absolute), or a legacy relative
+    tolerance (default 1e-6); other types ignore it.  Never raises on the answer; a gold that does
+    not fit ``answer_type``, an unknown type or a bad tolerance raises ``ValueError``.
 
     >>> check_answer("There are **1,234** users.", 1234, "int").correct
     True
@@ -609,6 +700,9 @@ def check_answer(
     (0.0, True, 'several candidates in a scalar answer (2 numbers): 12, 14')
     >>> check_answer("3.14", 3.14159, "float").correct, check_answer("3", 3.14159, "float").correct
     (True, False)
+    >>> two = Precision(2)  # the question says "rounded to 2 decimals"
+    >>> [check_answer(a, 75000.12, "float", two).correct for a in ("75000.12", "75000.124", "75000.13", "75001.12")]
+    [True, True, False, False]
     >>> check_answer("the Electronics category", "electronics", "string").correct
     True
     >>> r = check_answer("- alice\\n- bob\\n- carol", frozenset({"alice", "bob"}), "set")
@@ -629,14 +723,16 @@ def check_answer(
         gold = _gold_text(gold)
     else:
         gold = _gold_set(gold)
-    rel_tol = DEFAULT_REL_TOL if tolerance is None else tolerance
-    if not (isinstance(rel_tol, (int, float)) and math.isfinite(rel_tol) and rel_tol >= 0):
-        raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
+    rule = DEFAULT_REL_TOL if tolerance is None else tolerance
+    if not isinstance(rule, Precision):
+        if isinstance(rule, bool) or not (isinstance(rule, (int, float)) and math.isfinite(rule) and rule >= 0):
+            raise ValueError(f"tolerance must be a Precision or a finite number >= 0, got {tolerance!r}")
+        rule = float(rule)
     try:
         if answer_type == "int":
             return _check_int(answer, gold)  # type: ignore[arg-type]
         if answer_type == "float":
-            return _check_float(answer, gold, float(rel_tol))  # type: ignore[arg-type]
+            return _check_float(answer, gold, rule)  # type: ignore[arg-type]
         if answer_type == "string":
             return _check_string(answer, gold)  # type: ignore[arg-type]
         return _check_set(answer, gold)  # type: ignore[arg-type]

@@ -40,6 +40,7 @@ from typing import Any
 import tomllib
 
 from env_server.core.docs import parse
+from env_server.grading.answers import Precision, stated_precision
 from env_server.tasks.grounding import Doc, Metric
 
 __all__ = ["DOCS", "GENERATED_DOMAINS", "METRICS", "docs_for", "load_definitions", "metrics_for", "sql_literal"]
@@ -131,19 +132,36 @@ SOURCE_DIR = Path(__file__).resolve().parents[2] / "data"
 
 
 def _metric(entry: dict[str, Any], origin: str) -> Metric:
-    """One ``[[metric]]`` table as a :class:`Metric`; errors name the file and the metric."""
+    """One ``[[metric]]`` table as a :class:`Metric`; errors name the file and the metric.
+
+    A float metric gives ``decimals = N`` (its :class:`~env_server.grading.answers.Precision`) and its
+    question must say so in the words of :attr:`Precision.phrase` ("rounded to 2 decimals"): an
+    answer counts within half a unit of that last decimal, so the question has to state it."""
     entry = dict(entry)
     name = f"{origin}: metric {entry.get('metric_id', '?')}"
     parameters = dict(entry.pop("parameters", {}))
     kind = parameters.pop("kind", None)
     if kind not in PARAMETER_KINDS:
         raise ValueError(f"{name}: parameters.kind must be one of {', '.join(PARAMETER_KINDS)}, not {kind!r}")
+    if "tolerance" in entry:
+        raise ValueError(f"{name}: give the precision the question states as 'decimals = N', not a tolerance")
+    decimals = entry.pop("decimals", None)
     try:
-        return Metric(**{**entry, "doc_ids": tuple(entry.get("doc_ids", ())),
-                         "distractor_ids": tuple(entry.get("distractor_ids", ()))},
-                      parameters=PARAMETER_KINDS[kind](**parameters))
-    except TypeError as exc:
+        if decimals is not None:
+            entry["tolerance"] = Precision(decimals)
+        metric = Metric(**{**entry, "doc_ids": tuple(entry.get("doc_ids", ())),
+                           "distractor_ids": tuple(entry.get("distractor_ids", ()))},
+                        parameters=PARAMETER_KINDS[kind](**parameters))
+    except (TypeError, ValueError) as exc:
         raise ValueError(f"{name}: {exc}") from None
+    if metric.answer_type == "float":
+        if metric.tolerance is None:
+            raise ValueError(f"{name}: a float metric needs 'decimals = N', the precision its question states")
+        if stated_precision(metric.question) != metric.tolerance:
+            raise ValueError(f"{name}: the question must state its precision: '{metric.tolerance.phrase}'")
+    elif decimals is not None:
+        raise ValueError(f"{name}: 'decimals' is for float metrics only")
+    return metric
 
 
 def load_definitions(folder: Path = SOURCE_DIR) -> tuple[tuple[Doc, ...], tuple[Metric, ...]]:

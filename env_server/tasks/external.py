@@ -14,6 +14,11 @@ gateway filter, ...). Bindings follow the corpus convention: a value from the da
 period comes as ``period`` (its name) with ``start`` and ``end`` (ISO dates, end exclusive), which the
 templates quote themselves.
 
+Every metric is a float, and its question states the precision that counts: "Answer with a number
+rounded to 2 decimals." (4 for APM, a ratio from 0 to 1). The gold SQL is left unrounded; an answer
+within half a unit of that last decimal of it is correct (``Metric.tolerance`` is that
+:class:`~env_server.grading.answers.Precision`), so both the exact value and its rounding pass.
+
 derm_treatment has documents but no metrics: its four glossary metrics (PASI75D30, mean change in
 TEWL, proportion with improved itch, mean percent change in hair growth) are all defined against
 ``day0_*`` baseline columns that the published ``outcomes`` table does not have (it records days 7,
@@ -29,6 +34,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from env_server.grading.answers import Precision
 from env_server.tasks.grounding import Doc, Metric
 
 __all__ = [
@@ -49,7 +55,8 @@ ENV_VAR = "DATAOPS_EXTERNAL_DIR"
 
 _REPO = Path(__file__).resolve().parents[2]
 _CITE = "Use the definition in the documentation and cite it."
-_TOLERANCE = 1e-4
+_DECIMALS = 2
+"""The decimals a defog metric's question asks for (money, prices, volumes, ratios near 1), unless it says otherwise."""
 _TITLE_CHARS = 60
 _ISO_DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 _MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -284,17 +291,23 @@ def _metric(
     gold_sql: str,
     naive_sql: str,
     parameters: _Values | _Periods,
+    decimals: int = _DECIMALS,
 ) -> Metric:
-    """A float metric of ``db`` defined by its glossary documents number ``docs``."""
+    """A float metric of ``db`` defined by its glossary documents number ``docs``.
+
+    Its gold SQL is not rounded, so the question states the precision that counts ("Answer with a
+    number rounded to 2 decimals."): an answer within half a unit of that decimal of the exact value
+    is correct (:class:`~env_server.grading.answers.Precision`)."""
+    precision = Precision(decimals)
     return Metric(
         metric_id=f"external-{_slug(db)}-{name}",
         domain=domain_name(db),
         doc_ids=tuple(_doc_id(db, number) for number in docs),
-        question=f"{question} {_CITE}",
+        question=f"{question} Answer with a number {precision.phrase}. {_CITE}",
         gold_sql=gold_sql,
         naive_sql=naive_sql,
         answer_type="float",
-        tolerance=_TOLERANCE,
+        tolerance=precision,
         parameters=parameters,
     )
 
@@ -508,6 +521,7 @@ _EWALLET: tuple[Metric, ...] = (
         # Misreading: the share of merchants whose status is 'active'.
         "SELECT CAST(SUM(status = 'active') AS REAL) / COUNT(*) FROM merchants",
         _TX_PERIODS,
+        decimals=4,  # the glossary's ratio is a fraction from 0 to 1 (no factor 100): 2 decimals would be coarse
     ),
 )
 

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from env_server.grading.answers import Precision
+
 DocStatus = Literal["current", "superseded", "draft"]
 DocKind = Literal["definition", "policy", "note"]
 AnswerType = Literal["int", "float", "string", "set"]
@@ -79,8 +81,10 @@ class Metric:
     naive_sql: str
     """``str.format`` template: what a reader who ignored the documents would compute."""
     answer_type: AnswerType
-    tolerance: float | None = None
-    """Relative tolerance for float answers."""
+    tolerance: Precision | float | None = None
+    """For float answers, the :class:`~env_server.grading.answers.Precision` the question states
+    ("rounded to 2 decimals"; ``decimals = 2`` in ``data/metrics.toml``): an answer within half a
+    unit of its last decimal counts. (A number is a legacy relative tolerance; no metric uses one.)"""
     parameters: Parameters = field(default=no_parameters, compare=False)
     distractor_ids: tuple[str, ...] = ()
     """Superseded, draft or near-synonym documents about the same concept (citing a superseded one costs)."""

@@ -18,10 +18,13 @@ Every accepted question has a unique, deterministic answer:
 * counts, totals and percentages of zero are rejected (a filter that selects nothing);
 * literals (category values, months, thresholds) are drawn from the data with the caller's ``rng``.
 
-Tolerance rule for ``float`` answers (always rounded to 2 decimals in the question): the
-tolerance is *relative*, ``|answer - gold| <= tolerance * |gold|``, with
-``tolerance = max(1e-4, 0.011 / |gold|)``. That accepts an unrounded value or one rounded the
-other way (an absolute slack of just over one unit in the second decimal) and otherwise 0.01%.
+Precision of ``float`` answers: every float question says "rounded to 2 decimals"
+(``FLOAT_DECIMALS``, in ``FLOAT_FORMAT``/``PERCENT_FORMAT``), its gold SQL rounds to the same
+decimals, and its ``tolerance`` is ``Precision(2)``
+(:class:`~env_server.grading.answers.Precision`): an answer within half a unit of the last decimal
+of the gold, ``|answer - gold| <= 0.005``, absolutely, is correct. The gold's own rounding and the
+unrounded value pass; one unit off in the second decimal fails at any magnitude. (It used to be a
+*relative* ``max(1e-4, 0.011 / |gold|)``, under which "gold + 1.00" passed on totals over 10,000.)
 
 Size: over 600 lines because it is the catalogue of analyst question templates, each a short function with its gold SQL and answer type.
 """
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 
 from env_server.core.identifiers import ident, is_bare
 from env_server.core.schema import SchemaInfo
+from env_server.grading.answers import Precision
 from env_server.tasks.gold_queries import (
     ColumnProfile,
     Edge,
@@ -54,9 +58,13 @@ MAX_SET = 30
 TRIES = 4
 """Random draws a template gets before it gives up on a schema."""
 
+FLOAT_DECIMALS = 2
+"""The decimals every float question asks for, its gold SQL rounds to, and its answer is graded at."""
+FLOAT_PRECISION = Precision(FLOAT_DECIMALS)
+"""The ``tolerance`` of every float question (half a unit of the last decimal, absolute)."""
 INT_FORMAT = "Answer with a whole number."
-FLOAT_FORMAT = "Answer with a number rounded to 2 decimals."
-PERCENT_FORMAT = "Answer with the percentage as a number from 0 to 100, rounded to 2 decimals."
+FLOAT_FORMAT = f"Answer with a number {FLOAT_PRECISION.phrase}."
+PERCENT_FORMAT = f"Answer with the percentage as a number from 0 to 100, {FLOAT_PRECISION.phrase}."
 MONTH_FORMAT = "Answer with the month in YYYY-MM form."
 
 _ID_LIKE = re.compile(r"(^|_)(id|key|code)$", re.IGNORECASE)
@@ -79,8 +87,8 @@ class Question:
     """One read-only SQLite statement returning one column: one row, or one row per set member."""
     answer_type: str
     """``"int"``, ``"float"``, ``"string"`` or ``"set"``."""
-    tolerance: float | None
-    """Relative tolerance for ``float`` answers (see the module docstring), ``None`` otherwise."""
+    tolerance: Precision | None
+    """``FLOAT_PRECISION`` for ``float`` answers (see the module docstring), ``None`` otherwise."""
     level: int
     """1 single table, 2 one join/group/subquery, 3 CTE, window or nested aggregate."""
     alternative: str | None = None
@@ -305,9 +313,9 @@ def _finish(ctx: _Ctx, template: str, question: str, sql: str, answer_type: str,
             if not isinstance(value, int) or value == 0:
                 return None
         elif answer_type == "float":
-            if not isinstance(value, (int, float)) or abs(value) < 0.005:
-                return None
-            tolerance = max(1e-4, round(0.011 / abs(value), 6))
+            if not isinstance(value, (int, float)) or abs(value) < FLOAT_PRECISION.half_unit:
+                return None  # rounds to 0.00
+            tolerance = FLOAT_PRECISION
         elif answer_type == "string":
             if not isinstance(value, str) or not value.strip():
                 return None
@@ -467,7 +475,7 @@ def q_category_aggregate(ctx: _Ctx) -> Question | None:
     aggs = [a for a in _AGGREGATES if a[0] != "SUM" or m in _measures(t, summable=True)]
     agg, word = ctx.rng.choice(aggs)
     v = ctx.rng.choice(cat.values)
-    sql = f"SELECT ROUND({agg}({_q(m.name)}), 2) FROM {_q(t.name)} WHERE {_q(cat.name)} = {_sql_value(v)}"
+    sql = f"SELECT ROUND({agg}({_q(m.name)}), {FLOAT_DECIMALS}) FROM {_q(t.name)} WHERE {_q(cat.name)} = {_sql_value(v)}"
     what = _total(m.name) if agg == "SUM" else f"{word} {_words(m.name)}"
     text = f"What is the {what} of {t.noun} with {_words(cat.name)} {_shown(v)}? {FLOAT_FORMAT}"
     return _finish(ctx, "category_aggregate", text, sql, "float", 1)
@@ -489,7 +497,7 @@ def q_share_percent(ctx: _Ctx) -> Question | None:
         v = ctx.rng.choice(col.values)
         what = f"have {_words(col.name)} {_shown(v)}"
     sql = (
-        f"SELECT ROUND(100.0 * SUM(CASE WHEN {_q(col.name)} = {_sql_value(v)} THEN 1 ELSE 0 END) / COUNT(*), 2) "
+        f"SELECT ROUND(100.0 * SUM(CASE WHEN {_q(col.name)} = {_sql_value(v)} THEN 1 ELSE 0 END) / COUNT(*), {FLOAT_DECIMALS}) "
         f"FROM {_q(t.name)}"
     )
     text = f"What percentage of all {t.noun} {what}? {PERCENT_FORMAT}"
@@ -507,7 +515,7 @@ def q_month_total(ctx: _Ctx) -> Question | None:
     month = _pick(ctx, [x for x in months if isinstance(x, str) and re.match(r"^\d{4}-(0[1-9]|1[0-2])$", x)])
     if month is None:
         return None
-    sql = f"SELECT ROUND(SUM({_q(m.name)}), 2) FROM {_q(t.name)} WHERE substr({_q(d.name)}, 1, 7) = '{month}'"
+    sql = f"SELECT ROUND(SUM({_q(m.name)}), {FLOAT_DECIMALS}) FROM {_q(t.name)} WHERE substr({_q(d.name)}, 1, 7) = '{month}'"
     text = (
         f"What is the {_total(m.name)} of {t.noun} with {_a(_date_words(d.name), ctx.strict)} in {_month_words(month)}? "
         f"{FLOAT_FORMAT}"
@@ -521,7 +529,7 @@ def q_average_children(ctx: _Ctx) -> Question | None:
     if j is None:
         return None
     sql = (
-        f"SELECT ROUND(AVG(n), 2) FROM (SELECT COUNT({j.c}.{_q(j.fk)}) AS n FROM {_q(j.parent.name)} AS {j.p} "
+        f"SELECT ROUND(AVG(n), {FLOAT_DECIMALS}) FROM (SELECT COUNT({j.c}.{_q(j.fk)}) AS n FROM {_q(j.parent.name)} AS {j.p} "
         f"LEFT JOIN {_q(j.child.name)} AS {j.c} ON {j.c}.{_q(j.fk)} = {j.p}.{_q(j.pk)} GROUP BY {j.p}.{_q(j.pk)})"
     )
     one = _singular(j.parent.noun)
@@ -542,7 +550,7 @@ def q_parent_category_aggregate(ctx: _Ctx) -> Question | None:
     agg, word = ctx.rng.choice(aggs)
     v = ctx.rng.choice(cat.values)
     sql = (
-        f"SELECT ROUND({agg}({j.c}.{_q(m.name)}), 2) FROM {j.on} "
+        f"SELECT ROUND({agg}({j.c}.{_q(m.name)}), {FLOAT_DECIMALS}) FROM {j.on} "
         f"WHERE {j.p}.{_q(cat.name)} = {_sql_value(v)}"
     )
     what = _total(m.name) if agg == "SUM" else f"{word} {_words(m.name)}"

@@ -16,11 +16,20 @@ changes from one variant to the next.
 
 For convenience a custom task may put ``schema_sql``/``data_sql``/``sqlite_path`` at the top level;
 they are moved into ``db`` when the task is read.
+
+A ``float`` answer counts at the precision its question states. ``tolerance`` says which:
+``{"decimals": 2}`` (a :class:`~env_server.grading.answers.Precision`) for a question that says
+"rounded to 2 decimals", and then an answer within half a unit of the last decimal of the gold
+(0.005), absolutely, is correct; every generated float task carries one. A plain number is the
+legacy form, a *relative* tolerance (``0.0001`` = 0.01 %), kept so that older task files load and
+grade as before; such a question should say so in its text. Why absolute: a relative 1e-4 let
+"gold + 1.00" pass on a "2 decimals" question worth 75,000.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,6 +43,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from env_server.grading.answers import Precision
 
 Difficulty = Literal["easy", "medium", "hard"]
 SPLITS: tuple[str, ...] = ("train", "heldout_iid", "heldout_ood")
@@ -121,7 +132,11 @@ class Task(BaseModel):
     )
     # analyst / grounded
     answer_type: Literal["int", "float", "string", "set"] | None = Field(default=None, description="Typed answer.")
-    tolerance: float | None = Field(default=None, description="float answers: allowed relative error.")
+    tolerance: Precision | float | None = Field(
+        default=None,
+        description='float answers: {"decimals": 2} when the question says "rounded to 2 decimals" (an answer '
+                    "within half a unit of the last decimal counts), or a legacy relative error such as 0.0001.",
+    )
     doc_ids: list[str] = Field(default_factory=list, description="grounded: documents a correct answer cites.")
     docs_domain: str | None = Field(
         default=None, description="grounded: the corpus section search_docs looks in (default: the db's domain)."
@@ -140,6 +155,13 @@ class Task(BaseModel):
                 data = {k: v for k, v in data.items() if k not in lifted}
                 data["db"] = lifted
         return data
+
+    @field_validator("tolerance")
+    @classmethod
+    def _finite_tolerance(cls, value: Any) -> Any:
+        if isinstance(value, float) and not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"a relative tolerance must be a finite number >= 0, got {value!r}")
+        return value
 
     @field_validator("gold_repair_sql", mode="before")
     @classmethod
