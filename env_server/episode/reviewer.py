@@ -67,6 +67,7 @@ from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.tokens import TokenType
 
 from env_server.core import sqlglot_quiet
+from env_server.core.sandbox import SandboxConfig
 from env_server.core.schema import SchemaInfo, Table
 from env_server.families import default_families
 
@@ -98,6 +99,8 @@ DEFAULT_SEVERITY: Mapping[str, Severity] = MappingProxyType(
         "function_not_allowed": "error",
         "aggregate_in_where": "error",
         "reviewer_error": "error",
+        "sql_too_long": "error",
+        "sql_too_complex": "error",
         "eq_null": "warning",
         "select_star_wide": "warning",
     }
@@ -185,6 +188,17 @@ class ReviewConfig:
     wide_table_columns: int = 8
     large_table_rows: int = 1000
     function_allowlist: frozenset[str] = SQLITE_FUNCTIONS
+    max_sql_length: int = SandboxConfig.max_sql_length
+    """Longest SQL reviewed, in characters: the sandbox's execution limit, checked before tokenizing
+    (longer SQL is a ``sql_too_long`` finding; it could not run anyway)."""
+    parse_work_per_token: int = 4
+    """The parser's work budget: syntax nodes it may build per token (with a floor of ``min_parse_work``).
+    sqlglot backtracks exponentially on some inputs (20 JOINs without ON took 21 s); a statement that
+    exceeds the budget is a ``sql_too_complex`` finding. Real statements build at most 1.5 nodes per token
+    (the gold, broken and repair SQL of every task and the reviewer corpus: median 0.7)."""
+    min_parse_work: int = 5_000
+    max_findings: int = 50
+    """Findings listed per review; the rest are counted in one last finding as severe as the worst of them."""
 
     def __post_init__(self) -> None:
         for name in ("warn_at", "block_at"):
@@ -216,10 +230,25 @@ class ReviewConfig:
 # ---------------------------------------------------------------------------------------------
 
 
+class _ParseBudgetExceeded(Exception):
+    """The parser built more syntax nodes than its budget (not a ParseError, so no backtracking catches it)."""
+
+
 class _ReviewSQLite(SQLite):
-    """SQLite as sqlglot reads it, keeping the name each function was called by."""
+    """SQLite as sqlglot reads it, keeping the name each function was called by; its parser stops
+    (:class:`_ParseBudgetExceeded`) once it has built ``work_left`` syntax nodes."""
 
     ORIGINAL_NAME_META_KEY = "sqlite_name"
+
+    class Parser(SQLite.Parser):
+        work_left: int | None = None
+
+        def expression(self, instance, token=None, comments=None):  # type: ignore[override]
+            if self.work_left is not None:
+                self.work_left -= 1
+                if self.work_left < 0:
+                    raise _ParseBudgetExceeded()
+            return super().expression(instance, token, comments)
 
 
 _DIALECT = _ReviewSQLite()
@@ -241,8 +270,9 @@ def _offset(sql: str, line: int, col: int) -> int:
     return min(start + max(col - 1, 0), len(sql))
 
 
-def _parse(sql: str) -> tuple[list[exp.Expr], list, Finding | None]:
-    """Statements, tokens, and a ``parse_error`` finding when ``sql`` cannot be parsed."""
+def _parse(sql: str, work_per_token: int | None = None, min_work: int = 0) -> tuple[list[exp.Expr], list, Finding | None]:
+    """Statements, tokens, and a ``parse_error`` finding when ``sql`` cannot be parsed (``sql_too_complex``
+    when the parser builds more than ``max(min_work, work_per_token * tokens)`` syntax nodes)."""
     tokenizer = _DIALECT.tokenizer()
     try:
         tokens = tokenizer.tokenize(sql)
@@ -258,8 +288,21 @@ def _parse(sql: str) -> tuple[list[exp.Expr], list, Finding | None]:
             "identifier: close every ' and \" and send exactly one SQLite statement.",
             pos if isinstance(pos, int) else None,
         )
+    parser = _DIALECT.parser()
+    if work_per_token is not None:
+        parser.work_left = max(min_work, work_per_token * len(tokens))
     try:
-        statements = _DIALECT.parser().parse(tokens, sql)
+        statements = parser.parse(tokens, sql)
+    except _ParseBudgetExceeded:
+        return [], tokens, Finding(
+            "sql_too_complex",
+            "error",
+            f"The statement is too complex to review: parsing its {len(tokens):,} tokens needed more than "
+            f"{max(min_work, (work_per_token or 0) * len(tokens)):,} syntax nodes "
+            "(usually many JOINs without ON, which the parser has to try every way of nesting). Give every JOIN "
+            "an ON or USING clause, or split the statement.",
+            None,
+        )
     except ParseError as exc:
         err = exc.errors[0] if exc.errors else {}
         line, col = err.get("line"), err.get("col")
@@ -440,7 +483,8 @@ _SCOPE_TYPES = (exp.Select, exp.Update, exp.Delete, exp.Insert)
 class _Context:
     """State of one statement's review."""
 
-    __slots__ = ("sql", "family", "schema", "config", "findings", "ctes", "scopes", "reviewer", "outer_columns")
+    __slots__ = ("sql", "family", "schema", "config", "findings", "ctes", "scopes", "reviewer", "outer_columns",
+                 "unlisted")
 
     def __init__(self, reviewer: "StaticReviewer", sql: str, family: str, schema: SchemaInfo | None):
         self.reviewer = reviewer
@@ -453,9 +497,33 @@ class _Context:
         self.scopes: dict[int, _Scope] = {}
         self.outer_columns: set[int] = set()
         """ids of columns that resolve to an enclosing query, not to their own SELECT."""
+        self.unlisted: dict[str, int] = {}
+        """Findings past ``config.max_findings``, counted per code instead of listed."""
+
+    @property
+    def full(self) -> bool:
+        return len(self.findings) >= self.config.max_findings
 
     def add(self, code: str, message: str, position: int | None = None) -> None:
+        if self.full:
+            self.unlisted[code] = self.unlisted.get(code, 0) + 1
+            return
         self.findings.append(Finding(code, self.config.severity(code, self.family), message, position))
+
+    def suggest(self, name: str, candidates: list[str]) -> str:
+        """``_suggest``, skipped (the costly part of a finding) once the findings are no longer listed."""
+        return "" if self.full else _suggest(name, candidates)
+
+    def summarise_unlisted(self) -> None:
+        """One finding for those past the cap, as severe as the worst of them (the verdict is unchanged)."""
+        if not self.unlisted:
+            return
+        worst = max(self.unlisted, key=lambda code: SEVERITY_RANK[self.config.severity(code, self.family)])
+        counts = ", ".join(f"{code} x{n}" for code, n in sorted(self.unlisted.items()))
+        self.findings.append(Finding(
+            worst, self.config.severity(worst, self.family),
+            f"... and {sum(self.unlisted.values()):,} more findings not listed ({counts}); fix the ones above first.",
+            None))
 
     # -- sources --------------------------------------------------------------------------------
 
@@ -586,7 +654,12 @@ class StaticReviewer:
         if not isinstance(sql, str):
             ctx.add("parse_error", "SQL must be a string.")
             return ctx.findings
-        statements, tokens, error = _parse(sql)
+        limit = self.config.max_sql_length
+        if len(sql) > limit:
+            ctx.add("sql_too_long", f"The SQL is {len(sql):,} characters; the limit is {limit:,} (the same as for "
+                    "running it, so it could not run either). Send a shorter statement.", limit)
+            return ctx.findings
+        statements, tokens, error = _parse(sql, self.config.parse_work_per_token, self.config.min_parse_work)
         if error is not None:
             ctx.findings.append(Finding(error.code, self.config.severity(error.code, family), error.message, error.position))
             return ctx.findings
@@ -606,6 +679,7 @@ class StaticReviewer:
             )
         for statement in statements:
             self._statement(ctx, statement)
+        ctx.summarise_unlisted()
         return ctx.findings
 
     # -- one statement ---------------------------------------------------------------------------
@@ -782,7 +856,7 @@ class StaticReviewer:
                         why = "it can build huge blobs"
                     else:
                         why = "it is not a core SQLite function"
-                    hint = _suggest(lowered, self._allowlist_sorted) if why.startswith("it is not") else ""
+                    hint = ctx.suggest(lowered, self._allowlist_sorted) if why.startswith("it is not") else ""
                     ctx.add(
                         "function_not_allowed",
                         f"{name}() is not allowed: {why}. Use core SQLite functions only.{hint}",
@@ -897,7 +971,7 @@ class StaticReviewer:
             candidates = schema.table_names + [c for c in ctx.ctes]
             ctx.add(
                 "unknown_table",
-                f"No table named {name!r} exists.{_suggest(name, candidates)} Tables: {', '.join(schema.table_names)}.",
+                f"No table named {name!r} exists.{ctx.suggest(name, candidates)} Tables: {', '.join(schema.table_names)}.",
                 _position(table),
             )
 
@@ -962,7 +1036,7 @@ class StaticReviewer:
                 known = source.table.column_names if source.table is not None else sorted(source.columns)
                 ctx.add(
                     "unknown_column",
-                    f"{source.label} has no column {name!r}.{_suggest(name, known)} Its columns: {', '.join(known)}.",
+                    f"{source.label} has no column {name!r}.{ctx.suggest(name, known)} Its columns: {', '.join(known)}.",
                     _position(column),
                 )
                 continue
@@ -985,7 +1059,7 @@ class StaticReviewer:
             where = f" in {', '.join(tables)}" if tables else " (the query reads no table)"
             ctx.add(
                 "unknown_column",
-                f"No column named {name!r}{where}.{_suggest(name, ctx.visible_columns(chain))}{hint}",
+                f"No column named {name!r}{where}.{ctx.suggest(name, ctx.visible_columns(chain))}{hint}",
                 _position(column),
             )
 
@@ -1061,7 +1135,7 @@ class StaticReviewer:
             if isinstance(ident, exp.Identifier) and ident.name.lower() not in known:
                 ctx.add(
                     "unknown_column",
-                    f"{table.name} has no column {ident.name!r}.{_suggest(ident.name, table.column_names)} "
+                    f"{table.name} has no column {ident.name!r}.{ctx.suggest(ident.name, table.column_names)} "
                     f"Its columns: {', '.join(table.column_names)}.",
                     _position(ident),
                 )
@@ -1076,7 +1150,7 @@ class StaticReviewer:
         ctx.add(
             "unknown_column",
             f"{column.sql(dialect='sqlite')}: no table or alias named {qualifier!r} in this query.{note}"
-            f"{_suggest(qualifier, names)} In scope: {', '.join(names) or 'none'}.",
+            f"{ctx.suggest(qualifier, names)} In scope: {', '.join(names) or 'none'}.",
             _position(column),
         )
 
