@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Union
 
+from env_server.core.sandbox import NotGraded
 from env_server.families import FamilyRegistry, default_families
 from env_server.grading.grader import Grader
 from env_server.grading.reward import RewardConfig, compose, review_penalty
@@ -83,14 +84,25 @@ class GradeOutcome:
     """The reward of one submission (SQL, script or answer) for one task, with the grade it came from."""
 
     task_id: str
-    reward: float
+    reward: float | None
+    """None when the submission was not graded (the grading safety net stopped it): never turned into 0."""
     components: dict[str, float]
     grade: dict[str, Any]
+    status: str = "graded"
+    """``graded``, or ``not_graded`` (``grade["reason"]`` says what stopped it)."""
 
     @classmethod
     def from_wire(cls, payload: dict[str, Any]) -> GradeOutcome:
+        if payload.get("status", "graded") == "not_graded":
+            return cls.not_graded(payload["task_id"], str(payload.get("error") or "not graded"))
         return cls(payload["task_id"], float(payload["reward"]), dict(payload["reward_components"]),
                    dict(payload["grade"]))
+
+    @classmethod
+    def not_graded(cls, task_id: str, reason: str) -> GradeOutcome:
+        """The outcome of a submission that has no grade: reward None, success False, the reason kept."""
+        return cls(task_id, None, {}, {"success": False, "score": None, "reason": reason, "error_kind": "not_graded",
+                                       "components": {}}, status="not_graded")
 
 
 @dataclass(frozen=True)
@@ -178,7 +190,10 @@ class InProcessBackend:
         return self.grader.families
 
     def _grade_one(self, task: Task, fields: dict[str, Any]) -> GradeOutcome:
-        grade = self.grader.grade_submission(task, **fields)
+        try:
+            grade = self.grader.grade_submission(task, **fields)
+        except NotGraded as exc:
+            return GradeOutcome.not_graded(task.task_id, str(exc))
         breakdown = compose(grade, self.reward_config)
         return GradeOutcome(task.task_id, breakdown.total, breakdown.components, grade.model_dump())
 

@@ -182,7 +182,8 @@ def execution_reward(
 
     The last answer block is the submission (see :mod:`reward_fns.parsing`). A completion with
     nothing to submit is graded as an empty submission, which scores 0.0. ``None`` (not applicable)
-    is returned for rows whose ``task_id`` is None. ``backend`` defaults to
+    is returned for rows whose ``task_id`` is None, and for a submission that was not graded (the grading
+    safety net stopped a run whose steps were unusually expensive): TRL leaves a None out of the reward. ``backend`` defaults to
     :func:`~reward_fns.backend.default_backend` (bind another with :func:`with_backend`).
 
     >>> execution_reward(
@@ -210,9 +211,10 @@ def execution_reward(
     reasons = [""] * len(submissions)
     successes: list[float] = []
     for (i, _, _), outcome in zip(todo, outcomes):
-        rewards[i] = outcome.reward
+        rewards[i] = outcome.reward  # None when not graded (the safety net stopped it): never a 0
         reasons[i] = outcome.grade["reason"]
-        successes.append(float(outcome.grade["success"]))
+        if outcome.reward is not None:
+            successes.append(float(outcome.grade["success"]))
     if log_extra is not None:
         log_extra("sql", [sub.text for sub in submissions])
         if any(sub.family is not None and sub.family.cites for sub in submissions):

@@ -65,6 +65,8 @@ def gated_reward(prompts=None, completions=None, task_id=None, log_extra=None, l
     gated = 0
     for (i, tid, _), outcome in zip(todo, outcomes):
         reasons[i] = outcome.grade["reason"]
+        if outcome.reward is None:  # not graded: no reward, never a 0
+            continue
         if succeeded[tid]:
             rewards[i] = round(outcome.reward + format_weight * formats[i] + safety_weight * float(safety[i] or 0.0), 6)
         else:

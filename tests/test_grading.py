@@ -190,8 +190,8 @@ def test_the_reference_has_no_wall_clock_limit():
     from env_server.core.databases import Databases
     from env_server.core.sandbox import SandboxConfig
 
-    # a grading wall limit of a millisecond (a loaded machine, in effect) changes neither reference nor grade
-    databases = Databases(replace(SandboxConfig(), grading_wall_limit_s=1e-9))
+    # a grading safety net of a nanosecond changes no reference: references are trusted and have none
+    databases = Databases(replace(SandboxConfig(), grading_cpu_limit_s=1e-9))
     grader = Grader(databases)
     task = Task(task_id="top5", family="debug", db=BOOKINGS, question="q", gold_sql=TOP5, broken_sql="SELECT 1",
                 order_matters=True)
@@ -231,3 +231,70 @@ def test_float_noise_in_a_sort_key_does_not_decide_the_order():
                         ties=((0, 2),))
     assert results_match([("a", 43.62), ("b", 43.62), ("c", 1.0)], 2, gold, True, config)
     assert not results_match([("c", 1.0), ("a", 43.62), ("b", 43.62)], 2, gold, True, config)
+
+
+# -- no wall clock decides a grade; what the safety net stops is not graded -----------------------------
+
+HEAVY_COUNT = ("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r LIMIT 200000) "
+               "SELECT status, COUNT(*) FROM orders WHERE (SELECT count(*) FROM r) > 0 GROUP BY status")
+
+
+def test_a_heavy_correct_query_gets_the_same_grade_beside_busy_python_threads():
+    """A correct rewrite with an uncorrelated recursive count: graded idle, then with 8 busy Python threads in
+    the process (each budget check waits for the GIL). Only VM steps decide: the same grade, the same steps."""
+    import threading
+
+    task = _task("SELECT status, COUNT(*) FROM orders GROUP BY status")
+    grader = Grader()
+    idle = grader.grade_query(task, HEAVY_COUNT)
+    stop = threading.Event()
+
+    def busy() -> None:
+        x = 0
+        while not stop.is_set():
+            x += 1
+
+    threads = [threading.Thread(target=busy, daemon=True) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    try:
+        loaded = grader.grade_query(task, HEAVY_COUNT)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert idle.success and loaded.success
+    assert loaded == idle
+
+
+def test_a_run_the_safety_net_stops_is_not_graded_never_zero():
+    from dataclasses import replace
+
+    from env_server.core.databases import Databases
+    from env_server.core.sandbox import NotGraded, SandboxConfig
+
+    databases = Databases(replace(SandboxConfig(), grading_cpu_limit_s=1e-9))
+    grader = Grader(databases)
+    task = _task("SELECT status, COUNT(*) FROM orders GROUP BY status")
+    with pytest.raises(NotGraded, match="safety net"):
+        grader.grade_query(task, HEAVY_COUNT)
+    with pytest.raises(NotGraded, match="safety net"):
+        grader.grade_submission(task, sql=HEAVY_COUNT)
+
+
+def test_blob_bytes_are_charged_to_the_step_budget():
+    """randomblob makes up to 1 MB inside one VM step: its bytes count as steps, so a recursive CTE of them
+    runs out of its step budget in well under the safety net instead of running for minutes."""
+    from env_server.core.sandbox import SandboxConfig, execute, harden, new_connection
+
+    config = SandboxConfig(max_vm_steps=50_000_000)
+    conn = harden(new_connection(), config)
+    bomb = ("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r LIMIT 100000000) "
+            "SELECT sum(length(hex(randomblob(499999)))) FROM r")
+    execution = execute(conn, bomb, mode="read", config=config, purpose="grading")
+    assert execution.error_kind is not None and execution.error_kind.value == "timeout"
+    assert execution.stopped_by == "steps" and "step budget" in (execution.error or "")
+    assert 50_000_000 <= execution.vm_steps < 52_000_000
+    fine = execute(conn, "SELECT length(randomblob(16)), length(zeroblob(3)), typeof(randomblob(0))", mode="read",
+                   config=config, purpose="grading")
+    assert fine.rows == [(16, 3, "blob")]

@@ -237,15 +237,20 @@ def _train_seed(payload: dict[str, Any]) -> int | None:
 # -- running a policy ------------------------------------------------------------------------------------------------
 
 
-def _record(task: Task, seed: int, reward: float, grade: dict[str, Any] | None, steps: int, sql: str,
+def _record(task: Task, seed: int, reward: float | None, grade: dict[str, Any] | None, steps: int, sql: str,
             completion: str, format_ok: bool | None = None) -> dict[str, Any]:
-    return {
+    record = {
         "task_id": task.task_id, "seed": seed, "split": task.split, "family": task.family,
-        "difficulty": task.difficulty, "bug_types": list(task.bug_types), "reward": reward,
+        "difficulty": task.difficulty, "bug_types": list(task.bug_types),
+        # a submission the grading safety net stopped has no reward: counted as not solved, reward 0, and flagged
+        "reward": 0.0 if reward is None else reward,
         "success": bool(grade and grade.get("success")), "steps": steps,
         "error_kind": (grade or {}).get("error_kind"), "reason": (grade or {}).get("reason", "no submission"),
         "sql": sql, "completion": completion[:2000], "format_ok": format_ok,
     }
+    if reward is None:
+        record["not_graded"] = True
+    return record
 
 
 def run_single_turn(policy: Policy, tasks: list[Task], seed: int, env: DataOpsEnv, backend: InProcessBackend,

@@ -52,6 +52,7 @@ Size: over 600 lines on purpose: the security boundary (authorizer, budgets, lim
 from __future__ import annotations
 
 import math
+import os
 import re
 import sqlite3
 import threading
@@ -81,6 +82,12 @@ class ErrorKind(str, Enum):
     """It compiled but failed while running (constraint violation, integer overflow, ...)."""
 
 
+class NotGraded(RuntimeError):
+    """A grading run was stopped by the safety net (``SandboxConfig.grading_cpu_limit_s``), not by its step
+    budget: the submission has no grade. Callers report it as not graded (HTTP ``status: "not_graded"``,
+    reward ``None``), never as a wrong answer; its message names what fired."""
+
+
 @dataclass(frozen=True)
 class SandboxConfig:
     """Budgets and caps applied to every statement."""
@@ -107,12 +114,21 @@ class SandboxConfig:
     """Most columns in a table, index or result."""
     max_rows_snapshot: int = 1_000_000
     """Rows read from one table or view when a repair's database state is snapshotted for grading."""
-    grading_wall_limit_s: float = 20.0
-    """Safety net of a grading run. Grading budgets are VM steps (the same on every machine); this wall
-    limit is far above what any step budget takes, so it never decides a grade under normal load."""
+    grading_cpu_limit_s: float = 10.0
+    """Safety net of a grading run, in CPU seconds of the thread that runs it (``time.thread_time``): other
+    threads and processes do not advance it, so load cannot trip it. Grades are decided by VM steps alone
+    (the same on every machine); this net catches statements whose steps are expensive (large strings and
+    blobs reused row after row) and a run it stops is reported as ``stopped_by == "safety_net"``, which the
+    grader turns into "not graded", never into a wrong answer. Four times what a whole step budget of
+    ordinary SQL takes on a 2020s core."""
+    grading_progress_interval: int = 100_000
+    """VM instructions between two budget checks of a grading run. Each check needs the GIL; fewer checks
+    keep a grade's wall time close to its CPU time while other Python threads are busy."""
     reader_cache_kib: int = 64
     """Page cache of one read-only episode connection, in KiB. Its pages are read in place from the shared
     template (memory-mapped), so this bounds what an open read-only episode costs, whatever the database size."""
+    bytes_per_step: int = 1
+    """Bytes that ``randomblob``/``zeroblob`` may make per VM step charged to the budget (see :func:`harden`)."""
     max_repeat_width: int = 100_000
     """Largest width or precision ``printf``/``format`` may use (``%.*c`` repeats a character that many
     times inside one VM step, out of reach of the step budget)."""
@@ -198,12 +214,26 @@ class _Budget:
 
     max_calls: int = 0
     deadline: float = math.inf
+    """Wall-clock deadline (``perf_counter``): agent statements only."""
+    cpu_deadline: float = math.inf
+    """Thread CPU-time deadline (``thread_time``): the safety net of grading runs."""
     calls: int = 0
+    charged: float = 0.0
+    """Progress calls charged by guarded functions for the bytes they made (see :func:`_install_byte_charges`)."""
     timed_out: bool = False
+    stopped_by: str | None = None
+    """What stopped the statement: ``steps``, ``wall`` or ``safety_net``."""
     active: bool = False
+    interval: int = 1
 
-    def start(self, max_calls: int, deadline: float) -> None:
-        self.max_calls, self.deadline, self.calls, self.timed_out, self.active = max_calls, deadline, 0, False, True
+    def start(self, max_calls: int, deadline: float, cpu_deadline: float = math.inf) -> None:
+        self.max_calls, self.deadline, self.cpu_deadline = max_calls, deadline, cpu_deadline
+        self.calls = self.charged = 0
+        self.timed_out, self.stopped_by, self.active = False, None, True
+
+    def stop(self, cause: str) -> int:
+        self.timed_out, self.stopped_by = True, cause
+        return 1
 
 
 def _make_progress(budget: _Budget) -> Callable[[], int]:
@@ -211,9 +241,12 @@ def _make_progress(budget: _Budget) -> Callable[[], int]:
         if not budget.active:
             return 0
         budget.calls += 1
-        if budget.calls > budget.max_calls or time.perf_counter() > budget.deadline:
-            budget.timed_out = True
-            return 1
+        if budget.calls + budget.charged > budget.max_calls:
+            return budget.stop("steps")
+        if budget.deadline != math.inf and time.perf_counter() > budget.deadline:
+            return budget.stop("wall")
+        if budget.cpu_deadline != math.inf and time.thread_time() > budget.cpu_deadline:
+            return budget.stop("safety_net")
         return 0
 
     return progress
@@ -337,6 +370,38 @@ def _install_printf_guard(conn: sqlite3.Connection, config: SandboxConfig) -> No
         conn.create_function(name, -1, guarded, deterministic=True)
 
 
+def _install_byte_charges(conn: sqlite3.Connection, config: SandboxConfig) -> None:
+    """Replace ``randomblob`` and ``zeroblob`` on a :class:`SandboxConnection` by versions that charge the bytes
+    they make to the running statement's step budget, one step per byte (``config.bytes_per_step``).
+
+    Each makes up to ``max_value_length`` bytes inside one VM step; ``randomblob`` costs a few ms per MB, so a
+    recursive CTE calling it on every row ran hundreds of times longer per step than ordinary SQL and its step
+    budget did not bound its time. Both are non-deterministic here (never folded into one call), as SQLite's own
+    ``randomblob`` is. Neither has a use in a graded answer beyond test data."""
+    budget = getattr(conn, "budget", None)
+    if budget is None:
+        return
+    cap, per_step = config.max_value_length, max(1, config.bytes_per_step)
+
+    def charge(size: object) -> int:
+        try:
+            n = max(1, int(size))  # type: ignore[call-overload]
+        except (TypeError, ValueError, OverflowError):
+            n = 1
+        if n > cap:
+            raise ValueError(f"blob of {n:,} bytes over the length limit of {cap:,}")
+        if budget.active:
+            budget.charged += n / per_step / max(1, budget.interval)
+            if budget.calls + budget.charged > budget.max_calls:
+                budget.stop("steps")
+                raise ValueError("step budget exhausted")
+        return n
+
+    conn.create_function("randomblob", 1, lambda size: os.urandom(charge(size)), deterministic=False)
+    conn.create_function("zeroblob", 1, lambda size: bytes(charge(size) if size is not None and int(size) > 0 else 0),
+                         deterministic=False)
+
+
 def harden(conn: sqlite3.Connection, config: SandboxConfig) -> sqlite3.Connection:
     """Apply the size limits of ``config`` to ``conn``. Call before any agent SQL runs on it."""
     conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, config.max_value_length)
@@ -354,6 +419,7 @@ def harden(conn: sqlite3.Connection, config: SandboxConfig) -> sqlite3.Connectio
     # denies every dangerous function, and no other application function is ever registered.
     conn.execute("PRAGMA trusted_schema = ON")
     _install_printf_guard(conn, config)
+    _install_byte_charges(conn, config)
     return conn
 
 
@@ -383,7 +449,11 @@ class Execution:
     changes: int = 0
     """Rows changed by a write statement (SQLite's ``changes()``)."""
     vm_steps: int = 0
-    """Virtual-machine instructions used, to the nearest ``progress_interval`` below."""
+    """Virtual-machine instructions used, to the nearest progress interval below, plus the steps charged for
+    bytes that guarded functions made."""
+    stopped_by: str | None = None
+    """For a ``timeout``: ``steps`` (the step budget: a property of the SQL), ``wall`` (an agent statement's
+    time limit) or ``safety_net`` (a grading run's CPU-time net: not a property of the SQL alone)."""
 
     @property
     def ok(self) -> bool:
@@ -393,7 +463,8 @@ class Execution:
 _RUNTIME_MESSAGES = ("integer overflow", "datatype mismatch", "too many levels", "malformed json", "constraint")
 
 
-def _classify(exc: BaseException, denials: list[str], timed_out: bool) -> tuple[ErrorKind, str]:
+def _classify(exc: BaseException, denials: list[str], timed_out: bool, stopped_by: str | None = None,
+              config: SandboxConfig | None = None) -> tuple[ErrorKind, str]:
     message = str(exc) or type(exc).__name__
     name = getattr(exc, "sqlite_errorname", "") or ""
     if denials or name == "SQLITE_AUTH" or message.startswith("not authorized"):
@@ -403,10 +474,18 @@ def _classify(exc: BaseException, denials: list[str], timed_out: bool) -> tuple[
         return ErrorKind.NOT_AUTHORIZED, f"not authorized: {message}"
     if isinstance(exc, sqlite3.ProgrammingError) and "one statement" in message:
         return ErrorKind.NOT_AUTHORIZED, "not authorized: only one statement per call is allowed"
-    if _GUARD_MESSAGE in message:
+    if _GUARD_MESSAGE in message and not timed_out:
         return ErrorKind.TOO_LARGE, "printf()/format() with a width or precision over the limit, or a result over the length limit"
-    if name == "SQLITE_INTERRUPT" or timed_out:
-        return ErrorKind.TIMEOUT, f"{message}: the statement ran out of its time or step budget"
+    if name == "SQLITE_INTERRUPT" or timed_out or _GUARD_MESSAGE in message and stopped_by:
+        if stopped_by == "safety_net":
+            net = config.grading_cpu_limit_s if config is not None else "its"
+            return ErrorKind.TIMEOUT, (f"{message}: stopped by the grading safety net ({net} CPU seconds) before "
+                                       "its step budget ran out")
+        if stopped_by == "wall":
+            return ErrorKind.TIMEOUT, f"{message}: the statement ran out of its time limit"
+        if stopped_by == "steps":
+            return ErrorKind.TIMEOUT, f"{message}: the statement ran out of its step budget"
+        return ErrorKind.TIMEOUT, f"{message}: the statement was interrupted"
     if name in ("SQLITE_TOOBIG", "SQLITE_FULL", "SQLITE_NOMEM") or isinstance(exc, MemoryError):
         return ErrorKind.TOO_LARGE, message
     if name.startswith("SQLITE_CONSTRAINT") or name in ("SQLITE_MISMATCH", "SQLITE_RANGE"):
@@ -431,7 +510,7 @@ def execute(
     purpose: Literal["agent", "grading"] = "agent",
     max_vm_steps: int | None = None,
     max_rows: int | None = None,
-    wall_limit_s: float | None = None,
+    cpu_limit_s: float | None = None,
 ) -> Execution:
     """Run one statement of untrusted ``sql`` on ``conn`` under ``mode`` and the budgets of ``config``.
 
@@ -439,8 +518,9 @@ def execute(
     ``max_rows_counted``, under the wall-time limit ``time_limit_s``. ``purpose="grading"`` returns
     every row up to ``max_rows`` (default ``max_rows_graded``) and reports ``too_large`` beyond it;
     its budget is the step count alone (``max_vm_steps``, which may exceed the agent's), so a grade
-    is the same on every machine and under any load, with ``grading_wall_limit_s`` only as a safety
-    net (``wall_limit_s`` replaces it: references, which are trusted, pass ``math.inf``).
+    is the same on every machine and under any load; no wall clock applies. ``grading_cpu_limit_s`` of
+    this thread's CPU time is only a safety net (``cpu_limit_s`` replaces it: references, which are
+    trusted, pass ``math.inf``); a run it stops has ``stopped_by == "safety_net"``.
     ``max_vm_steps`` of an agent call tightens its budget and never loosens it. Never raises.
     """
     started = time.perf_counter()
@@ -454,25 +534,32 @@ def execute(
     if not sql.strip().strip(";").strip():
         return Execution(error="no SQL statement was given", error_kind=ErrorKind.SYNTAX)
 
+    cpu_deadline = math.inf
     if purpose == "grading":
-        deadline = started + (config.grading_wall_limit_s if wall_limit_s is None else wall_limit_s)
+        deadline = math.inf
+        limit = config.grading_cpu_limit_s if cpu_limit_s is None else cpu_limit_s
+        if limit != math.inf:
+            cpu_deadline = time.thread_time() + limit
         steps = config.max_vm_steps if max_vm_steps is None else max_vm_steps
         row_cap = config.max_rows_graded if max_rows is None else max_rows
+        interval = config.grading_progress_interval
     else:
         deadline = started + config.time_limit_s
         steps = config.max_vm_steps if max_vm_steps is None else min(config.max_vm_steps, max_vm_steps)
         row_cap = config.max_rows_graded
-    max_calls = max(1, steps // config.progress_interval)
+        interval = config.progress_interval
+    max_calls = max(1, steps // interval)
     guarded = isinstance(conn, SandboxConnection)
     if guarded:
-        conn.arm(mode, config.progress_interval)
+        conn.arm(mode, interval)
         denials, budget = conn.denials, conn.budget
         denials.clear()
     else:  # a plain sqlite3 connection: guard this one statement, then leave it as it was
         denials, budget = [], _Budget()
         conn.set_authorizer(_make_authorizer(mode, denials))
-        conn.set_progress_handler(_make_progress(budget), config.progress_interval)
-    budget.start(max_calls, deadline)
+        conn.set_progress_handler(_make_progress(budget), interval)
+    budget.start(max_calls, deadline, cpu_deadline)
+    budget.interval = interval
 
     result = Execution()
     try:
@@ -504,15 +591,15 @@ def execute(
     except BaseException as exc:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        kind, message = _classify(exc, denials, budget.timed_out)
-        result = Execution(error=message, error_kind=kind)
+        kind, message = _classify(exc, denials, budget.timed_out, budget.stopped_by, config)
+        result = Execution(error=message, error_kind=kind, stopped_by=budget.stopped_by if kind is ErrorKind.TIMEOUT else None)
     finally:
         budget.active = False
         if not guarded:
             conn.set_progress_handler(None, 0)
             conn.set_authorizer(None)
     result.elapsed_ms = (time.perf_counter() - started) * 1000
-    result.vm_steps = budget.calls * config.progress_interval
+    result.vm_steps = int((budget.calls + budget.charged) * interval)
     return result
 
 
@@ -527,12 +614,14 @@ _MMAP_BYTES = 1 << 40
 
 @dataclass
 class Template:
-    """A built database kept in memory. ``lock`` serialises every use of ``conn``.
+    """A built database kept in memory, read by any number of threads at once.
 
-    ``conn`` is a private ``:memory:`` database: grading runs on it at full speed. The first :meth:`reader`
-    copies it once into a named in-memory database of SQLite's ``memdb`` VFS (``shared_name``), which every
-    read-only connection then opens in place: one extra copy per database that episodes read, however many
-    episodes read it. (A database over memdb's 1 GiB gets private clones instead.)"""
+    ``conn`` holds the database: a named in-memory database of SQLite's ``memdb`` VFS (``shared_name``) once
+    :meth:`share` has run (the cache does it right after the build), so read-only connections open it in place
+    and share its pages. ``lock`` serialises trusted use of ``conn`` itself (introspection, generators, backups).
+    Statements of :meth:`execute` never take it: each runs on a read-only connection of its own from a small
+    pool, so one slow statement delays another only by its share of the CPU. (A database over memdb's 1 GiB
+    stays a private ``:memory:`` database; there, :meth:`execute` serialises on ``lock`` as before.)"""
 
     key: tuple
     conn: sqlite3.Connection
@@ -540,38 +629,67 @@ class Template:
     info: Any = None
     """Schema introspection of ``conn``, filled on first use by the owner of the cache."""
     shared_name: str | None = None
-    """The ``memdb`` name readers open (None until the first reader, or when the database is too large)."""
+    """The ``memdb`` name readers open (None when the database is too large to share)."""
     pages: int = 0
     """Size of the database in pages (``page_size`` bytes each), as built."""
     page_size: int = 4096
-    _shared: sqlite3.Connection | None = None
-    _unshareable: bool = False
+    _idle: list = field(default_factory=list)
+    """Read-only connections of :meth:`execute` not in use (at most ``pool_size`` are kept)."""
+    _pool_lock: threading.Lock = field(default_factory=threading.Lock)
+    pool_size: int = 8
+
+    def share(self, config: SandboxConfig) -> None:
+        """Move the database into a named ``memdb`` database that ``conn`` then holds (one copy, not two); a
+        database over memdb's size limit stays private."""
+        with self.lock:
+            if self.shared_name is not None:
+                return
+            name = f"dataops-{uuid.uuid4().hex}"
+            holder = connect(f"file:/{name}?vfs=memdb", uri=True)
+            try:
+                self.conn.backup(holder)
+            except sqlite3.OperationalError:  # over memdb's size limit
+                holder.close()
+                return
+            holder.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")  # read in place, not through a second cache
+            old, self.conn, self.shared_name = self.conn, harden(holder, config), name
+            old.close()
 
     def clone(self, config: SandboxConfig) -> sqlite3.Connection:
         """A private, writable copy (repair episodes; replays of repair scripts)."""
-        with self.lock:
-            return clone(self.conn, config)
+        if self.shared_name is None:
+            with self.lock:
+                return clone(self.conn, config)
+        reader = self._take(config)
+        try:
+            return clone(reader, config)
+        finally:
+            self._give(reader)
 
     def reader(self, config: SandboxConfig) -> sqlite3.Connection:
         """A hardened read-only connection to this database, sharing its pages with every other reader:
         opening one costs the same at any database size and holds at most ``config.reader_cache_kib`` of
         cache (a private clone when the database is too large to share)."""
-        with self.lock:
-            if self._shared is None and not self._unshareable:
-                name = f"dataops-{uuid.uuid4().hex}"
-                holder = connect(f"file:/{name}?vfs=memdb", uri=True)
-                try:
-                    self.conn.backup(holder)
-                    self._shared, self.shared_name = holder, name
-                except sqlite3.OperationalError:  # over memdb's size limit
-                    holder.close()
-                    self._unshareable = True
-            if self._unshareable:
+        if self.shared_name is None:
+            with self.lock:
                 return clone(self.conn, config)
         conn = connect(f"file:/{self.shared_name}?vfs=memdb&mode=ro", uri=True)
         conn.execute(f"PRAGMA cache_size = -{max(1, int(config.reader_cache_kib))}")
         conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
         return harden(conn, config)
+
+    def _take(self, config: SandboxConfig) -> sqlite3.Connection:
+        with self._pool_lock:
+            if self._idle:
+                return self._idle.pop()
+        return self.reader(config)
+
+    def _give(self, conn: sqlite3.Connection) -> None:
+        with self._pool_lock:
+            if len(self._idle) < self.pool_size:
+                self._idle.append(conn)
+                return
+        conn.close()
 
     def execute(
         self,
@@ -580,12 +698,20 @@ class Template:
         config: SandboxConfig,
         purpose: Literal["agent", "grading"] = "grading",
         max_vm_steps: int | None = None,
-        wall_limit_s: float | None = None,
+        cpu_limit_s: float | None = None,
     ) -> Execution:
-        """Run read-only ``sql`` directly on the template (safe: the authorizer forbids writes)."""
-        with self.lock:
-            return execute(self.conn, sql, mode="read", config=config, purpose=purpose, max_vm_steps=max_vm_steps,
-                           wall_limit_s=wall_limit_s)
+        """Run read-only ``sql`` on this database (safe: the authorizer forbids writes, the connection is
+        read-only), on a pooled connection of its own: concurrent statements run in parallel."""
+        if self.shared_name is None:
+            with self.lock:
+                return execute(self.conn, sql, mode="read", config=config, purpose=purpose,
+                               max_vm_steps=max_vm_steps, cpu_limit_s=cpu_limit_s)
+        conn = self._take(config)
+        try:
+            return execute(conn, sql, mode="read", config=config, purpose=purpose, max_vm_steps=max_vm_steps,
+                           cpu_limit_s=cpu_limit_s)
+        finally:
+            self._give(conn)
 
 
 Builder = Callable[[sqlite3.Connection], None]
@@ -624,6 +750,7 @@ class TemplateCache:
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             harden(conn, self.config)
             template = Template(key=key, conn=conn, pages=pages, page_size=page_size)
+            template.share(self.config)
             with self._lock:
                 self._templates[key] = template
                 self._building.pop(key, None)

@@ -48,7 +48,7 @@ from openenv.core.env_server.interfaces import Environment
 from openenv.core.env_server.types import EnvironmentMetadata
 
 from env_server.core.identifiers import quote_ident
-from env_server.core.sandbox import Execution, SandboxConfig, execute
+from env_server.core.sandbox import Execution, NotGraded, SandboxConfig, execute
 from env_server.core.schema import introspect
 from env_server.episode.models import (
     DataOpsAction,
@@ -337,7 +337,10 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
             sql = f"SELECT * FROM main.{quote_ident(table.name)} LIMIT {SAMPLE_ROWS}"
             return self._run(sql, config), f"First {SAMPLE_ROWS} rows of {table.name}.", None
         if kind == "finish":
-            grade = self.grader.grade_repair(task, self._writes, final=self._conn)
+            try:
+                grade = self.grader.grade_repair(task, self._writes, final=self._conn)
+            except NotGraded as exc:
+                return self._not_graded(exc)
             verdict = "Repaired" if grade.success else "Not repaired"
             return None, f"{verdict}: {grade.reason}.", grade
         if kind == "search_docs":
@@ -388,10 +391,20 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
                 message = f"Query failed ({result.error_kind})."
             return result, message, None
         # submit_query: graded once; the observation shows the grading run on the task database
-        execution, grade = self.grader.run_and_grade_query(task, action.sql)
+        try:
+            execution, grade = self.grader.run_and_grade_query(task, action.sql)
+        except NotGraded as exc:
+            return self._not_graded(exc)
         result = self._shown(execution, config)
         verdict = "Correct" if grade.success else "Not correct"
         return result, f"{verdict}: {grade.reason}.", grade
+
+    @staticmethod
+    def _not_graded(exc: NotGraded) -> tuple[QueryResult, str, None]:
+        """A submission the grading safety net stopped: no grade and no penalty; the episode goes on."""
+        message = str(exc)
+        return (QueryResult.failure(message, kind="timeout"),
+                f"{message[:1].upper()}{message[1:]}. The episode goes on: submit something simpler.", None)
 
     def _schema(self):
         """The schema the agent sees: the live database's for repairs (it changes), else the cached one."""

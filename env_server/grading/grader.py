@@ -31,7 +31,13 @@ Cost
     than ``min_budget_steps`` (about a second of SQLite work), so any query a data engineer would
     accept on that table size passes. Grading stops at the first database that rules success out.
     Step counts do not depend on the machine or its load, so the same submission always gets the
-    same grade; running out of budget is reported as a ``timeout``, never as a wrong answer.
+    same grade; running out of budget is reported as a ``timeout``, never as a wrong answer. No wall
+    clock decides a grade. Candidates run on pooled read-only connections of their own
+    (:meth:`Template.execute <env_server.core.sandbox.Template.execute>`): no lock is held while one
+    runs, so a slow candidate delays another only by its share of the CPU. A run whose steps are
+    unusually expensive (long strings reused row after row) can be stopped by the CPU-time safety net
+    (``SandboxConfig.grading_cpu_limit_s``) before its budget runs out: the grader then raises
+    :class:`~env_server.core.sandbox.NotGraded` (HTTP ``not_graded``, reward ``None``), never a 0.
 
 Answers (analyst, grounded)
     The gold answer is the gold query's result on the task database, typed (int, float with a
@@ -64,7 +70,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from env_server.core.databases import Databases, run_trusted
-from env_server.core.sandbox import ErrorKind, Execution, SandboxConfig, execute
+from env_server.core.sandbox import ErrorKind, Execution, NotGraded, SandboxConfig, execute
 from env_server.episode.models import Grade
 from env_server.families import FamilyRegistry, default_families
 from env_server.grading.compare import (
@@ -109,6 +115,12 @@ class GradingConfig:
     """VM steps a repair script may use in one replay, all its statements together."""
     reference_cache_size: int = 100_000
     """Gold results kept in memory (one per gold query, database and variant)."""
+
+
+def _net_detail(execution: Execution) -> str:
+    return (f"was stopped by the grading safety net after {execution.vm_steps:,} VM steps, before its step budget "
+            f"ran out ({execution.error}); its steps are unusually expensive (long strings or blobs worked on row "
+            "after row). Send a simpler submission; this one is not scored")
 
 
 def _plural(n: int, word: str) -> str:
@@ -163,7 +175,7 @@ class Grader:
     def _trusted_run(self, task: Task, sql: str, variant: int) -> Execution:
         template = self.databases.template(task.db, variant)
         return template.execute(sql, config=self.sandbox_config, purpose="grading",
-                                max_vm_steps=self.config.reference_max_steps, wall_limit_s=math.inf)
+                                max_vm_steps=self.config.reference_max_steps, cpu_limit_s=math.inf)
 
     def _compute_reference(self, task: Task, variant: int) -> Reference:
         from env_server.core.order_keys import keyed_query, tie_groups
@@ -252,6 +264,8 @@ class Grader:
                 execution = self.run(task, sql, variant, max_vm_steps=max(remaining, 1))
             remaining -= execution.vm_steps
             where = "the task database" if variant == 0 else f"variant {variant}"
+            if execution.stopped_by == "safety_net":
+                raise NotGraded(f"not graded: the run on {where} {_net_detail(execution)}")
             if not execution.ok:
                 kind = execution.error_kind or ErrorKind.RUNTIME
                 detail = execution.error
@@ -424,6 +438,9 @@ class Grader:
                 execution = execute(conn, statement, mode="write", config=self.sandbox_config, purpose="grading",
                                     max_vm_steps=max(budget - used, 1))
                 used += execution.vm_steps
+                if execution.stopped_by == "safety_net":
+                    where = "the task database" if variant == 0 else f"variant {variant}"
+                    raise NotGraded(f"not graded: replaying the repair on {where}, a statement {_net_detail(execution)}")
                 if execution.error_kind is ErrorKind.TIMEOUT:
                     return None, used, True
             return snapshot(conn, self.sandbox_config), used, False

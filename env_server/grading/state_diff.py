@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from env_server.core.identifiers import fold, quote_ident
-from env_server.core.sandbox import SandboxConfig, execute
+from env_server.core.sandbox import NotGraded, SandboxConfig, execute
 from env_server.grading.compare import canonical_row
 
 
@@ -71,6 +71,9 @@ def snapshot(conn: sqlite3.Connection, config: SandboxConfig | None = None) -> S
         execution = execute(conn, f"SELECT * FROM main.{quote_ident(name)}", mode="read", config=config,
                             purpose="grading", max_vm_steps=max(budget, 1), max_rows=config.max_rows_snapshot)
         budget -= execution.vm_steps
+        if execution.stopped_by == "safety_net":
+            raise NotGraded(f"not graded: reading {kind} {name!r} of the final state was stopped by the grading "
+                            f"safety net ({execution.error}); its steps are unusually expensive")
         if execution.ok:
             rows = Counter(map(_canonical, execution.rows))
             columns = tuple(fold(c) for c in execution.columns)

@@ -52,6 +52,7 @@ from env_server.episode.models import (
     DataOpsState,
     Grade,
 )
+from env_server.core.sandbox import NotGraded
 from env_server.grading.grader import Grader, GraderError
 from env_server.grading.reward import RewardConfig, compose, review_penalty
 from env_server.server.body_guard import BodyGuard
@@ -160,6 +161,9 @@ class GradeResult(BaseModel):
     reward_components: dict[str, float] = Field(default_factory=dict)
     grade: Grade | None = None
     error: str | None = Field(default=None, description="Why the item was not graded.")
+    cause: str | None = Field(default=None, description="not_graded only: batch_budget (send it again) or "
+                              "safety_net (a run of the submission was stopped by the grading safety net before its "
+                              "step budget ran out: its steps are unusually expensive; it has no grade and no reward)")
 
 
 class GradeResponse(BaseModel):
@@ -488,12 +492,16 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
         for task, item in zip(resolved, items):
             if results and time.perf_counter() > deadline:
                 results.append(GradeResult(
-                    task_id=task.task_id, status="not_graded",
+                    task_id=task.task_id, status="not_graded", cause="batch_budget",
                     error=f"the batch's time budget ({config.grade_batch_budget_s:g} s) ran out before this item; "
                           "send it again"))
                 continue
             try:
                 grade = grader.grade_submission(task, item.sql, item.answer, item.citations)
+            except NotGraded as exc:  # the safety net stopped it: no grade, never a 0
+                results.append(GradeResult(task_id=task.task_id, status="not_graded", cause="safety_net",
+                                           error=str(exc)))
+                continue
             except (GraderError, FileNotFoundError) as exc:
                 results.append(GradeResult(task_id=task.task_id, status="task_error",
                                            error=f"this task cannot be graded on this server (not your submission): {exc}"))

@@ -487,21 +487,27 @@ async def agrade_batch(
             url = urls[index % len(urls)]
             results: list[dict[str, Any] | None] = [None] * len(batch)
             pending = list(range(len(batch)))
+            netted: set[int] = set()
             while pending:  # items the server's batch budget left ungraded are sent again
                 call = _grade_call([batch[i] for i in pending], path)
                 async with gates[url]:
                     response = await http.request(call.method, url + call.path, json=call.json)
                 answered = call.parse(_decode(response))
-                again = []
+                again, progressed = [], False
                 for i, result in zip(pending, answered):
                     status = result.get("status", "graded")
-                    if status == "not_graded":
+                    if status == "not_graded" and result.get("cause") == "safety_net" and i in netted:
+                        results[i], progressed = result, True  # stopped by the safety net twice: no grade, no reward
+                    elif status == "not_graded":
+                        if result.get("cause") == "safety_net":
+                            netted.add(i)  # sent once more (another replica may differ), then taken as it is
+                            progressed = True
                         again.append(i)
                     elif status == "task_error":
                         raise DataOpsClientError(503, f"task {result.get('task_id')}: {result.get('error')}", result)
                     else:
-                        results[i] = result
-                if len(again) == len(pending):
+                        results[i], progressed = result, True
+                if not progressed:
                     raise DataOpsClientError(503, f"the server graded none of {len(again)} item(s): "
                                              f"{answered[0].get('error')}", answered[0])
                 pending = again

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from env_server.core.sandbox import NotGraded
 from env_server.core.docs import DocCorpus, write_corpus
 from env_server.families import default_families
 from env_server.grading.grader import Grader
@@ -55,8 +56,11 @@ def check_fixed(grader: Grader, tasks: list[Task]) -> None:
             grade = family.grade(grader, task, answer=answer, citations=list(task.doc_ids))
             problems = []
         else:
-            grade = (grader.grade_query(task, task.gold_sql or "") if family.submits == "query"
-                     else grader.grade_repair(task, task.gold_repair_sql or []))
+            try:
+                grade = (grader.grade_query(task, task.gold_sql or "") if family.submits == "query"
+                         else grader.grade_repair(task, task.gold_repair_sql or []))
+            except NotGraded as exc:
+                raise RuntimeError(f"fixed task {task.task_id} is invalid: its gold {exc}") from None
             problems = grader.task_problems(task)
         if problems or grade.score != 1.0:
             raise RuntimeError(
