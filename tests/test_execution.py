@@ -461,3 +461,25 @@ def test_single_turn_prompts_state_each_familys_format(family_tasks):
         assert f"- {hit['doc_id']} | {hit['title']} | {hit['status']} |" in user["content"]
     with pytest.raises(ValueError, match="single_turn_prompt"):
         single_turn_messages(env.reset(task_id=task.task_id))  # a bare reset has no search hits
+
+
+def test_a_submission_the_safety_net_stops_gets_no_reward_never_zero():
+    """The grading safety net (CPU time) stopped the run: execution_reward and gated_reward give None for it
+    (TRL leaves it out), its neighbours are graded as usual, and the outcome says why."""
+    from dataclasses import replace
+
+    from env_server.core.databases import Databases
+    from env_server.core.sandbox import SandboxConfig
+    from reward_fns.gated import gated_reward
+
+    task = next(t for t in load_tasks() if t.task_id == "debug-fixed-syntax_fix")
+    backend = InProcessBackend(grader=Grader(Databases(replace(SandboxConfig(), grading_cpu_limit_s=1e-9))),
+                               max_workers=1)
+    heavy = ("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r LIMIT 300000) "
+             f"SELECT * FROM ({task.gold_sql.rstrip(';')}) WHERE (SELECT count(*) FROM r) > 0")
+    completions = [fence(heavy), fence("SELECT 1")]
+    rewards = execution_reward(completions=completions, task_id=[task.task_id] * 2, backend=backend)
+    assert rewards[0] is None and rewards[1] == 0.0
+    outcome = backend.grade([(task.task_id, heavy)])[0]
+    assert outcome.status == "not_graded" and outcome.reward is None and "safety net" in outcome.grade["reason"]
+    assert gated_reward(completions=completions, task_id=[task.task_id] * 2, backend=backend)[0] is None

@@ -267,3 +267,30 @@ def test_a_statement_prepared_for_a_write_is_authorized_again_in_read_mode(db):
     assert again.error_kind is ErrorKind.NOT_AUTHORIZED and same.error_kind is ErrorKind.NOT_AUTHORIZED
     assert db.execute("SELECT COUNT(*) FROM users").fetchone()[0] == before - 1
     assert db.authorizer_installs == 2
+
+
+def test_a_templates_statements_run_in_parallel_without_its_lock():
+    """Template.execute holds no lock while a statement runs: a quick query answers while a slow one runs on the
+    same template, and the slow one is stopped by the CPU-time safety net (stopped_by names it)."""
+    import threading
+    import time as clock
+    from dataclasses import replace as with_
+
+    from env_server.core.sandbox import SandboxConfig, TemplateCache
+
+    config = with_(SandboxConfig(), grading_cpu_limit_s=2.0)
+    cache = TemplateCache(config)
+    template = cache.get(("t",), lambda c: c.executescript("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2);"))
+    assert template.shared_name is not None
+    slow = ("WITH RECURSIVE r(i, s) AS (SELECT 1, hex(zeroblob(200000)) UNION ALL SELECT i + 1, s FROM r "
+            "LIMIT 100000000) SELECT count(*) FROM r WHERE s LIKE '%0%0%0%0%0%0%0%0%0%0%1%'")
+    out = {}
+    thread = threading.Thread(target=lambda: out.update(slow=template.execute(slow, config=config)))
+    thread.start()
+    clock.sleep(0.3)
+    started = clock.perf_counter()
+    quick = template.execute("SELECT sum(x) FROM t", config=config)
+    waited = clock.perf_counter() - started
+    thread.join()
+    assert quick.rows == [(3,)] and waited < 0.5
+    assert out["slow"].stopped_by == "safety_net" and "safety net" in out["slow"].error

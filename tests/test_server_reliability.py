@@ -88,3 +88,45 @@ def test_hostile_sql_over_step_and_grade_is_contained(live_server, grade_bound_s
                           headers={"X-Session-Id": sid}).json()
         assert count["observation"]["last_result"]["rows"][0][0] > 0
         http.delete("/session", headers={"X-Session-Id": sid})
+
+
+LONG_STEPS_BOMB = (  # each VM step works on a 400 KB string: runs until the grading safety net, never to its budget
+    "WITH RECURSIVE r(i, s) AS (SELECT 1, hex(zeroblob(200000)) UNION ALL SELECT i + 1, s FROM r LIMIT 100000000) "
+    "SELECT count(*) FROM r WHERE s LIKE '%0%0%0%0%0%0%0%0%0%0%1%'"
+)
+
+
+def test_a_victims_grade_on_the_same_task_is_not_held_up_by_an_attackers_slow_item(live_server):
+    """No lock is held while a candidate runs: the victim's correct query on the task the attacker is grading
+    answers within 3 s while the attacker's item runs, and the attacker's item comes back not graded
+    (stopped by the safety net), never as a 0."""
+    import threading
+
+    gold = next(t for t in load_tasks() if t.task_id == TASK).gold_sql
+    with httpx.Client(base_url=live_server, timeout=120) as http:  # warm: references built
+        assert http.post("/grade", json={"items": [{"task_id": TASK, "sql": gold}]}).json()["results"][0]["reward"] == 1.0
+    attacker: dict = {}
+
+    def attack() -> None:
+        with httpx.Client(base_url=live_server, timeout=120) as http:
+            started = time.perf_counter()
+            attacker["body"] = http.post("/grade", json={"items": [{"task_id": TASK, "sql": LONG_STEPS_BOMB}]}).json()
+            attacker["seconds"] = time.perf_counter() - started
+
+    thread = threading.Thread(target=attack)
+    thread.start()
+    time.sleep(0.5)
+    victim = []
+    with httpx.Client(base_url=live_server, timeout=120) as http:
+        while thread.is_alive() and len(victim) < 5:
+            started = time.perf_counter()
+            result = http.post("/grade", json={"items": [{"task_id": TASK, "sql": gold}]}).json()["results"][0]
+            victim.append((time.perf_counter() - started, result["reward"]))
+            time.sleep(0.2)
+    thread.join()
+    assert victim and all(reward == 1.0 for _, reward in victim)
+    assert max(seconds for seconds, _ in victim) < 3.0, (victim, attacker.get("seconds"))
+    result = attacker["body"]["results"][0]
+    assert result["status"] == "not_graded" and result["cause"] == "safety_net" and result["reward"] is None
+    assert "safety net" in result["error"]
+    assert attacker["seconds"] > max(seconds for seconds, _ in victim)
