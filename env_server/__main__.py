@@ -21,6 +21,19 @@ def main(argv: list[str] | None = None) -> None:
                        help="custom task file (or folder) added to the built-in tasks; repeatable")
     serve.add_argument("--session-cap", type=int, default=512, help="live sessions per worker (default 512)")
     serve.add_argument("--session-ttl", type=float, default=900.0, help="idle seconds before eviction (default 900)")
+    serve.add_argument("--sessions-per-client", type=int, default=None,
+                       help="live sessions one client (address, or token) may hold (default: a quarter of the cap)")
+    serve.add_argument("--inflight-per-client", type=int, default=4,
+                       help="/grade, /review and /benchmark requests one client may have in flight (default 4)")
+    serve.add_argument("--clone-mib", type=float, default=2048.0,
+                       help="MiB of private repair-database copies all sessions may hold (default 2048)")
+    serve.add_argument("--clone-mib-per-client", type=float, default=None,
+                       help="MiB of those copies one client may hold (default: a quarter of --clone-mib)")
+    serve.add_argument("--client-tokens", type=Path, default=None, metavar="PATH",
+                       help="a file of client tokens, one per line: a request presenting one (Authorization: Bearer T "
+                            "or X-Client-Token: T) gets its own quotas instead of its address's")
+    serve.add_argument("--benchmark", choices=("on", "off", "loopback"), default="loopback",
+                       help="GET /benchmark: on, off, or loopback (default: only clients on a loopback address)")
     build = sub.add_parser(
         "build-data",
         help="generate data/tasks/*.jsonl, data/docs/ and data/README.md; or, with --from-sqlite/--from-sql, "
@@ -141,6 +154,25 @@ def serve_main(args: argparse.Namespace) -> None:
     os.environ["DATAOPS_TASKS"] = os.pathsep.join(str(Path(p).resolve()) for p in args.tasks)
     os.environ["DATAOPS_SESSION_CAP"] = str(args.session_cap)
     os.environ["DATAOPS_SESSION_TTL_S"] = str(args.session_ttl)
+    if args.sessions_per_client is not None:
+        os.environ["DATAOPS_SESSIONS_PER_CLIENT"] = str(args.sessions_per_client)
+    os.environ["DATAOPS_INFLIGHT_PER_CLIENT"] = str(args.inflight_per_client)
+    os.environ["DATAOPS_CLONE_MIB"] = str(args.clone_mib)
+    if args.clone_mib_per_client is not None:
+        os.environ["DATAOPS_CLONE_MIB_PER_CLIENT"] = str(args.clone_mib_per_client)
+    os.environ["DATAOPS_BENCHMARK"] = args.benchmark
+    if args.client_tokens is not None:
+        try:
+            tokens = [t.strip() for t in args.client_tokens.read_text().splitlines() if t.strip()]
+        except OSError as exc:
+            raise SystemExit(f"--client-tokens {args.client_tokens}: {exc}") from None
+        if any("," in t for t in tokens):
+            raise SystemExit(f"--client-tokens {args.client_tokens}: a token cannot contain ','")
+        os.environ["DATAOPS_CLIENT_TOKENS"] = ",".join(tokens)
+    if (args.sessions_per_client or 1) < 1 or args.inflight_per_client < 1 or args.clone_mib <= 0 \
+            or (args.clone_mib_per_client is not None and args.clone_mib_per_client <= 0):
+        raise SystemExit("--sessions-per-client and --inflight-per-client must be at least 1, the --clone-mib "
+                         "options above 0")
     if args.workers < 1 or args.replicas < 1:
         raise SystemExit("--workers and --replicas must be at least 1")
     if args.replicas > 1:
@@ -165,7 +197,14 @@ def serve_replicas(args: argparse.Namespace) -> None:
     procs = []
     for port in ports:
         command = [sys.executable, "-m", "env_server", "serve", "--host", args.host, "--port", str(port),
-                   "--session-cap", str(args.session_cap), "--session-ttl", str(args.session_ttl)]
+                   "--session-cap", str(args.session_cap), "--session-ttl", str(args.session_ttl),
+                   "--inflight-per-client", str(args.inflight_per_client), "--clone-mib", str(args.clone_mib),
+                   "--benchmark", args.benchmark]
+        for flag, value in (("--sessions-per-client", args.sessions_per_client),
+                            ("--clone-mib-per-client", args.clone_mib_per_client),
+                            ("--client-tokens", args.client_tokens)):
+            if value is not None:
+                command += [flag, str(value)]
         for path in args.tasks:
             command += ["--tasks", str(path)]
         procs.append(subprocess.Popen(command))

@@ -15,8 +15,8 @@ from env_server.server.serving import serve_in_thread
 
 @pytest.fixture(scope="session")
 def live_server() -> str:
-    """Base URL of a real server with the built-in tasks (session cap 300, TTL 600 s)."""
-    url, stop = serve_in_thread(create_app(ServerConfig(session_cap=300, session_ttl_s=600)))
+    """Base URL of a real server with the built-in tasks (session cap 300, all of it for one client; TTL 600 s)."""
+    url, stop = serve_in_thread(create_app(ServerConfig(session_cap=300, session_ttl_s=600, sessions_per_client=300)))
     yield url
     stop()
 

@@ -136,11 +136,13 @@ def test_grade_is_batched_stateless_and_equals_the_env_reward(http):
 
 def test_live_benchmark_reports_latencies(http):
     body = http.get("/benchmark", params={"n": 5}).json()
-    assert body["n"] == 5 and all(body[k]["p50"] > 0 for k in ("reset_ms", "step_ms", "grade_ms"))
+    assert body["requested"] == 5 and 1 <= body["n"] <= 5  # fewer when the time budget runs out first
+    assert all(body[k]["p50"] > 0 for k in ("reset_ms", "step_ms", "grade_ms"))
 
 
 def test_session_cap_refuses_with_503_and_close_frees_a_slot():
-    url, stop = serve_in_thread(create_app(ServerConfig(session_cap=2), registry=TaskRegistry(load_tasks(split="fixed"))))
+    url, stop = serve_in_thread(create_app(ServerConfig(session_cap=2, sessions_per_client=2),
+                                           registry=TaskRegistry(load_tasks(split="fixed"))))
     try:
         with httpx.Client(base_url=url) as http:
             first = http.post("/reset", json={}).json()["session_id"]

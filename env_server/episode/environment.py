@@ -40,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import sqlite3
+import threading
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -80,6 +81,60 @@ class InvalidResetError(ValueError):
     or a family that cannot be played yet."""
 
 
+class CloneCapacityError(RuntimeError):
+    """No room for another private repair clone: the server-wide budget is spent (``per_owner`` False: 503),
+    or this owner's share of it is (``per_owner`` True: 429). Closing sessions frees room."""
+
+    def __init__(self, message: str, per_owner: bool):
+        super().__init__(message)
+        self.per_owner = per_owner
+
+
+class CloneBudget:
+    """Bytes of private repair clones that environments may hold at once: ``total_bytes`` in all and
+    ``per_owner_bytes`` per owner (``DataOpsEnv.owner``, the server's client; owner ``""`` counts only
+    towards the total). A clone is charged ``page_count * page_size`` of its template when the episode
+    opens it and released when the environment is reset or closed. Thread-safe."""
+
+    def __init__(self, total_bytes: int, per_owner_bytes: int | None = None):
+        if total_bytes < 1 or (per_owner_bytes is not None and per_owner_bytes < 1):
+            raise ValueError("clone budgets must be at least 1 byte")
+        self.total_bytes = total_bytes
+        self.per_owner_bytes = min(per_owner_bytes or total_bytes, total_bytes)
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def reserve(self, owner: str, nbytes: int) -> None:
+        """Charge ``nbytes`` to ``owner``, or raise :class:`CloneCapacityError` (nothing charged)."""
+        mib = 2**20
+        with self._lock:
+            used = sum(self._held.values())
+            mine = self._held.get(owner, 0)
+            if owner and mine + nbytes > self.per_owner_bytes:
+                raise CloneCapacityError(
+                    f"this client's repair episodes hold {mine / mib:,.1f} MiB of private database copies and this one "
+                    f"needs {nbytes / mib:,.1f} MiB more; a client may hold {self.per_owner_bytes / mib:,.0f} MiB "
+                    "(--clone-mib-per-client): close a repair session (DELETE /session) first", per_owner=True)
+            if used + nbytes > self.total_bytes:
+                raise CloneCapacityError(
+                    f"the server's repair episodes hold {used / mib:,.1f} MiB of private database copies and this one "
+                    f"needs {nbytes / mib:,.1f} MiB more, over the server's {self.total_bytes / mib:,.0f} MiB "
+                    "(--clone-mib): retry when sessions have closed or expired", per_owner=False)
+            self._held[owner] = mine + nbytes
+
+    def release(self, owner: str, nbytes: int) -> None:
+        with self._lock:
+            left = self._held.get(owner, 0) - nbytes
+            if left > 0:
+                self._held[owner] = left
+            else:
+                self._held.pop(owner, None)
+
+    def held_bytes(self) -> int:
+        with self._lock:
+            return sum(self._held.values())
+
+
 def without_tool_instructions(goal: str, family: Family | str | None) -> str:
     """``goal`` with its family's tool sentence removed (a goal without one, or of an unknown family, is
     returned unchanged)."""
@@ -109,6 +164,7 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         reward_config: RewardConfig | None = None,
         max_steps: int | None = None,
         reviewer: Any = None,
+        clone_budget: CloneBudget | None = None,
     ):
         super().__init__()
         if tasks is None:
@@ -126,6 +182,10 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
             )
         self.max_steps_override = max_steps
         self._reviewer = reviewer
+        self.clone_budget = clone_budget
+        self.owner = ""
+        """Who this environment's repair clone is charged to in ``clone_budget`` (the server sets its client)."""
+        self._clone_charge: tuple[str, int] | None = None
         self._rng = random.Random()
         self._conn: sqlite3.Connection | None = None
         self._task: Task | None = None
@@ -197,20 +257,29 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         config = self.grader.sandbox_config
         if timeout_s is not None:
             config = dataclasses.replace(config, time_limit_s=min(config.time_limit_s, float(timeout_s)))
-        self._state.step_count += 1
+        # The action was validated above (text included) and is reviewed before anything changes; a step that
+        # raises (a task whose database is unavailable, ...) is undone, so a refused request counts no step
+        # and no penalty.
         verdict = self._review(action) if review else None
-        if verdict is not None and verdict["verdict"] == "block":
-            self._state.blocked_actions += 1
-            reasons = "; ".join(f"{f['code']}: {f['message']}" for f in verdict["findings"] if f["severity"] == "error")
-            result, message, grade = (
-                QueryResult.failure(f"blocked by the reviewer: {reasons}", kind="blocked"),
-                "Blocked by the reviewer (not executed). Read the findings, fix the SQL and try again.",
-                None,
-            )
-        else:
-            result, message, grade = self._dispatch(action, config)
-            if verdict is not None and verdict["findings"]:
-                message += " Reviewer warnings: " + "; ".join(f["message"] for f in verdict["findings"])
+        saved = (self._state.model_copy(deep=True), set(self._seen), list(self._writes), list(self._docs))
+        try:
+            self._state.step_count += 1
+            if verdict is not None and verdict["verdict"] == "block":
+                self._state.blocked_actions += 1
+                reasons = "; ".join(f"{f['code']}: {f['message']}" for f in verdict["findings"]
+                                    if f["severity"] == "error")
+                result, message, grade = (
+                    QueryResult.failure(f"blocked by the reviewer: {reasons}", kind="blocked"),
+                    "Blocked by the reviewer (not executed). Read the findings, fix the SQL and try again.",
+                    None,
+                )
+            else:
+                result, message, grade = self._dispatch(action, config)
+                if verdict is not None and verdict["findings"]:
+                    message += " Reviewer warnings: " + "; ".join(f["message"] for f in verdict["findings"])
+        except BaseException:
+            self._state, self._seen, self._writes, self._docs = saved
+            raise
         if grade is not None:
             self._state.grade = grade
             self._state.done = self._state.terminated = True
@@ -264,6 +333,9 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._clone_charge is not None and self.clone_budget is not None:
+            self.clone_budget.release(*self._clone_charge)
+        self._clone_charge = None
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -283,7 +355,17 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
                 f"episode works on a private copy limited to {cap * page_size / 2**20:,.0f} MiB "
                 "(SandboxConfig.max_page_count); raise the cap or build repair tasks on a smaller database"
             )
-        return databases.clone(task.db)
+        if self.clone_budget is None:
+            return databases.clone(task.db)
+        charge = (self.owner, pages * page_size)
+        self.clone_budget.reserve(*charge)
+        try:
+            conn = databases.clone(task.db)
+        except BaseException:
+            self.clone_budget.release(*charge)
+            raise
+        self._clone_charge = charge
+        return conn
 
     def _choose(self, seed, task_id, family, split, difficulty) -> Task:
         if task_id is not None:

@@ -7,10 +7,11 @@ a description, so the server's ``/docs`` and ``/schema`` explain themselves.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Literal
 
 from openenv.core.env_server.types import Action, Observation, State
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ActionType = Literal[
     "inspect_schema",
@@ -26,6 +27,31 @@ ErrorKindName = Literal["syntax", "not_authorized", "timeout", "too_large", "run
 
 MAX_CELL_CHARS = 200
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(value: Any, path: str = "") -> str | None:
+    """Where ``value`` (a JSON-like value: str, list, dict) holds a lone UTF-16 surrogate, e.g.
+    ``items[0].sql (character 7)``; None when all its text is valid Unicode. JSON may spell one
+    (``"\\udc80"``) and Python decodes it, but it cannot be encoded as UTF-8, so no database, log or
+    response could carry it."""
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            found = _SURROGATE.search(item)
+            if found:
+                return f"{where or 'text'} (character {found.start()})"
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                key_text = key if isinstance(key, str) else str(key)
+                if _SURROGATE.search(key_text):
+                    return f"{where or 'object'}: a key"
+                stack.append((f"{where}.{key_text}" if where else key_text, sub))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((f"{where}[{i}]", sub) for i, sub in enumerate(item))
+    return None
+
 
 class DataOpsAction(Action):
     """One agent action. Which ``action_type`` values a task allows depends on its family."""
@@ -36,6 +62,13 @@ class DataOpsAction(Action):
     answer: Any = Field(default=None, description="The answer for submit_answer.")
     citations: list[str] | None = Field(default=None, description="Doc ids supporting submit_answer.")
     query: str | None = Field(default=None, description="Search text for search_docs.")
+
+    @model_validator(mode="after")
+    def _valid_text(self) -> "DataOpsAction":
+        where = lone_surrogate({name: getattr(self, name) for name in type(self).model_fields})
+        if where is not None:
+            raise ValueError(f"{where}: a lone UTF-16 surrogate is not valid text; send valid Unicode (UTF-8)")
+        return self
 
 
 class QueryResult(BaseModel):

@@ -1,9 +1,21 @@
-"""Request-body guard for the env server (ASGI middleware): the size limit counts the bytes actually
-read, chunked bodies included (413), and ``NaN``/``Infinity`` in a JSON body are refused (422), since
-Python's JSON parser would otherwise accept them and let them reach the grader."""
+"""Request guards for the env server (ASGI middleware), applied before any route sees a request.
+
+:class:`BodyGuard` (HTTP): the size limit counts the bytes actually read, chunked bodies included (413);
+a body that is not valid UTF-8 is a 400; ``NaN``/``Infinity`` and lone UTF-16 surrogates (``"\\udc80"``,
+valid JSON that no UTF-8 encoder can write back) in a JSON body are a 422, since Python's JSON parser
+would otherwise accept them and let them reach the grader, a database or a response.
+
+:class:`WebSocketGuard` (``/ws`` and any WebSocket route): every message is held to the same byte limit
+(the connection is closed with code 1009 and a reason), a message with invalid text or numbers is
+answered with an error message and not delivered, and a client may keep at most ``per_client``
+connections open (further ones are closed at once with code 1013, "try again later").
+"""
 from __future__ import annotations
 
 import json
+from typing import Callable
+
+from env_server.episode.models import lone_surrogate
 
 
 class BodyGuard:
@@ -34,8 +46,9 @@ class BodyGuard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if (b"NaN" in body or b"Infinity" in body) and _has_non_finite(body):
-            return await _send_json(send, 422, {"detail": "NaN and Infinity are not valid JSON numbers; send finite numbers"})
+        problem = body_problem(body)
+        if problem is not None:
+            return await _send_json(send, problem[0], {"detail": problem[1], "code": "invalid_text"})
         delivered = False
 
         async def replay():
@@ -46,6 +59,34 @@ class BodyGuard:
             return {"type": "http.request", "body": body, "more_body": False}
 
         return await self.app(scope, replay, send)
+
+
+def body_problem(body: bytes) -> tuple[int, str] | None:
+    """Why ``body`` must be refused before any route reads it, as ``(status, message)``, or None: not
+    UTF-8 (400), NaN/Infinity or a lone surrogate in its JSON (422). Bodies that are not JSON are left to
+    the route."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return 400, (f"the body is not valid UTF-8 (byte {exc.start}: {body[exc.start:exc.start + 4]!r}); "
+                     "send UTF-8 text")
+    if (b"NaN" in body or b"Infinity" in body) and _has_non_finite(body):
+        return 422, "NaN and Infinity are not valid JSON numbers; send finite numbers"
+    if b"\\u" in body and _escaped_surrogate(body):
+        try:
+            where = lone_surrogate(json.loads(body), "")
+        except ValueError:
+            return None  # not JSON: the route says so
+        if where is not None:
+            return 422, (f"{where or 'body'}: a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape without its pair) is "
+                         "not valid text; send valid Unicode")
+    return None
+
+
+def _escaped_surrogate(body: bytes) -> bool:
+    """Whether the body spells a ``\\uD800``-``\\uDFFF`` escape at all (cheap pre-check)."""
+    lowered = body.lower()
+    return any(f"\\ud{c}".encode() in lowered for c in "89abcdef")
 
 
 def _has_non_finite(body: bytes) -> bool:
@@ -64,3 +105,61 @@ async def _send_json(send, status: int, payload: dict) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+class WebSocketGuard:
+    """ASGI middleware for WebSocket routes: per-message byte limit (close 1009), invalid text or numbers
+    answered with an error message (not delivered), and at most ``per_client`` open connections per client
+    (``client_of(scope)``; close 1013). HTTP requests pass through untouched."""
+
+    def __init__(self, app, limit: int, per_client: int, client_of: Callable[[dict], str]):
+        self.app, self.limit, self.per_client, self.client_of = app, limit, per_client, client_of
+        self.open: dict[str, int] = {}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "websocket":
+            return await self.app(scope, receive, send)
+        client = self.client_of(scope)
+        if self.open.get(client, 0) >= self.per_client:
+            message = await receive()
+            if message["type"] == "websocket.connect":
+                await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": 1013,
+                            "reason": f"at most {self.per_client} WebSocket sessions per client; close one"})
+            return None
+        self.open[client] = self.open.get(client, 0) + 1
+        closed = False
+
+        async def guarded_send(message):
+            if closed:  # we closed the connection; the app learns of it on its next receive
+                return None
+            return await send(message)
+
+        async def guarded_receive():
+            nonlocal closed
+            while True:
+                message = await receive()
+                if message["type"] != "websocket.receive":
+                    return message
+                text, data = message.get("text"), message.get("bytes")
+                size = len(text.encode("utf-8", "surrogatepass")) if text is not None else len(data or b"")
+                if size > self.limit:
+                    closed = True
+                    await send({"type": "websocket.close", "code": 1009,
+                                "reason": f"message over {self.limit:,} bytes (the HTTP body limit)"})
+                    return {"type": "websocket.disconnect", "code": 1009}
+                raw = text.encode("utf-8", "surrogatepass") if text is not None else data or b""
+                problem = body_problem(raw)
+                if problem is None:
+                    return message
+                await send({"type": "websocket.send", "text": json.dumps(
+                    {"type": "error", "data": {"message": problem[1], "code": "VALIDATION_ERROR"}})})
+
+        try:
+            return await self.app(scope, guarded_receive, guarded_send)
+        finally:
+            left = self.open[client] - 1
+            if left:
+                self.open[client] = left
+            else:
+                del self.open[client]

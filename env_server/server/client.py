@@ -458,13 +458,14 @@ async def agrade_batch(
     batch_size: int = 64,
     timeout: float = 60.0,
     *,
-    max_in_flight: int = 8,
+    max_in_flight: int = 4,
     path: str = "/grade",
 ) -> list[dict[str, Any]]:
     """Grade many completions concurrently; one result per item, in the order of ``items``.
 
     ``items`` are split into batches of ``batch_size``; batch ``i`` goes to ``base_urls[i % n]``
-    (round-robin) and at most ``max_in_flight`` batches are in flight per server. The first failing
+    (round-robin) and at most ``max_in_flight`` batches are in flight per server (a server that answers 429,
+    over its per-client in-flight quota, is asked again after its ``Retry-After``). The first failing
     batch raises :class:`DataOpsClientError` (the others are cancelled). ``path="/review"`` asks for
     the reviewer's verdicts instead of grades (same batching).
     """
@@ -491,14 +492,14 @@ async def agrade_batch(
             while pending:  # items the server's batch budget left ungraded are sent again
                 call = _grade_call([batch[i] for i in pending], path)
                 async with gates[url]:
-                    response = await http.request(call.method, url + call.path, json=call.json)
+                    response = await _request_within_quota(http, call.method, url + call.path, call.json, timeout)
                 answered = call.parse(_decode(response))
                 again, progressed = [], False
                 for i, result in zip(pending, answered):
                     status = result.get("status", "graded")
                     if status == "not_graded" and result.get("cause") == "safety_net" and i in netted:
                         results[i], progressed = result, True  # stopped by the safety net twice: no grade, no reward
-                    elif status == "not_graded":
+                    elif status in ("not_graded", "not_reviewed"):
                         if result.get("cause") == "safety_net":
                             netted.add(i)  # sent once more (another replica may differ), then taken as it is
                             progressed = True
@@ -522,6 +523,25 @@ async def agrade_batch(
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
     return [result for batch in graded for result in batch]
+
+
+async def _request_within_quota(http: httpx.AsyncClient, method: str, url: str, payload: Any,
+                                patience_s: float) -> httpx.Response:
+    """One request; a 429 (this client is over a per-client quota of the server, e.g. requests in flight) is
+    retried after its ``Retry-After`` (at most 5 s at a time) for up to ``patience_s`` seconds in all."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience_s
+    while True:
+        response = await http.request(method, url, json=payload)
+        if response.status_code != 429:
+            return response
+        try:
+            wait = min(max(float(response.headers.get("retry-after", "1")), 0.05), 5.0)
+        except ValueError:
+            wait = 1.0
+        if loop.time() + wait > deadline:
+            return response
+        await asyncio.sleep(wait)
 
 
 def grade_batch(items: Sequence[GradeItemLike], base_urls: str | Sequence[str], **options: Any) -> list[dict[str, Any]]:
