@@ -67,6 +67,8 @@ class Recorder:
         self.statuses: list[int] = []
         self.rewards: list[float] = []
         self.notes: list[str] = []
+        self.extra: dict[str, Any] = {}
+        """Figures of the class beyond its calls (e.g. the attacker's own time beside a victim's calls)."""
 
     def call(self, fn: Callable[[], httpx.Response]) -> httpx.Response | None:
         started = time.perf_counter()
@@ -89,6 +91,7 @@ class Recorder:
             "statuses": sorted(set(self.statuses)),
             **({"max_reward": round(max(self.rewards), 4)} if self.rewards else {}),
             **({"notes": sorted(set(self.notes))} if self.notes else {}),
+            **self.extra,
         }
 
 
@@ -238,12 +241,76 @@ def attack_close_during_work(http: httpx.Client, rec: Recorder) -> None:
     rec.call(lambda: http.get("/health"))
 
 
+LOOK_ALIKE_TASKS = ("repair-broker-r0-legacy_migration-sbticker", "repair-fixed-dedupe_customers",
+                    "repair-fixed-normalise_users")
+LONG_STEPS_BOMB = (  # every VM step works on a 400 KB string: runs until the grading safety net, not its budget
+    "WITH RECURSIVE r(i, s) AS (SELECT 1, hex(zeroblob(200000)) UNION ALL SELECT i + 1, s FROM r LIMIT 100000000) "
+    "SELECT count(*) FROM r WHERE s LIKE '%0%0%0%0%0%0%0%0%0%0%1%'"
+)
+
+
+def attack_look_alike(http: httpx.Client, rec: Recorder) -> None:
+    """Each table to repair copied under a look-alike name (Kelvin sign, long s, ligature, fullwidth, zero-width,
+    trailing space), the reference repair run on the copy, ``finish``: the real table stays corrupted."""
+    from env_server.core.identifiers import fold
+    from env_server.grading.grader import Grader
+    from env_server.tasks.registry import load_tasks
+    from env_server.tools.exploits import LOOK_ALIKES, Context, _changed_tables, _renamed
+
+    tasks = {t.task_id: t for t in load_tasks() if t.task_id in LOOK_ALIKE_TASKS}
+    ctx = Context(grader=Grader())
+    for task_id in LOOK_ALIKE_TASKS:
+        task = tasks[task_id]
+        start = ctx.grader.repair_target(task, 0)[0]
+        names = {fold(t): t for t in ctx.grader.databases.schema(task.db).table_names}
+        for make in LOOK_ALIKES.values():
+            renames = {fold(t): make(names[fold(t)]) for t, _ in _changed_tables(task, ctx)
+                       if t in start and make(names[fold(t)]) is not None}
+            if not renames:
+                continue
+            actions = [_sql(f'CREATE TABLE "{look.replace(chr(34), chr(34) * 2)}" AS SELECT * FROM main."{names[key]}"')
+                       for key, look in renames.items()]
+            actions += [_sql(_renamed(statement, renames)) for statement in task.gold_repair_sql or []]
+            _episode(http, rec, task_id, actions)
+
+
+def attack_victim_beside_slow_item(http: httpx.Client, rec: Recorder) -> None:
+    """An attacker's /grade item whose steps are expensive runs (until the safety net: not graded) while a victim
+    grades the gold query of the same task again and again: the victim's calls are this class's calls."""
+    from env_server.tasks.registry import load_tasks
+
+    gold = next(t for t in load_tasks() if t.task_id == DEBUG_TASK).gold_sql
+    url, attacker = str(http.base_url), {}
+
+    def attack() -> None:
+        started = time.perf_counter()
+        answer = httpx.post(f"{url}/grade", json={"items": [{"task_id": DEBUG_TASK, "sql": LONG_STEPS_BOMB}]},
+                            timeout=120)
+        attacker["seconds"] = time.perf_counter() - started
+        attacker["result"] = answer.json()["results"][0] if answer.status_code == 200 else {"status": answer.status_code}
+
+    thread = threading.Thread(target=attack)
+    thread.start()
+    time.sleep(0.3)
+    while thread.is_alive():
+        response = rec.call(lambda: http.post("/grade", json={"items": [{"task_id": DEBUG_TASK, "sql": gold}]}))
+        if response is not None and response.status_code == 200 and response.json()["results"][0]["reward"] != 1.0:
+            rec.notes.append("the victim's correct query was not rewarded 1.0")
+        time.sleep(0.2)
+    thread.join()
+    result = attacker.get("result", {})
+    rec.extra = {"attacker_s": round(attacker.get("seconds", float("nan")), 3),
+                 "attacker_status": f"{result.get('status')}/{result.get('cause')}",
+                 "victim_calls_while_attacked": len(rec.elapsed)}
+
+
 ATTACKS: dict[str, Callable[[httpx.Client, Recorder], None]] = {
     "shadowing": attack_shadowing, "endless_view": attack_endless_view, "odd_names": attack_odd_names,
     "non_finite": attack_non_finite, "nan_body": attack_nan_body, "printf_width": attack_printf_width,
     "reviewer_size": attack_reviewer_size, "big_body": attack_big_body, "grade_batch": attack_grade_batch,
     "repair_script": attack_repair_script, "missing_db": attack_missing_db, "openenv_routes": attack_openenv_routes,
     "close_during_work": attack_close_during_work,
+    "look_alike": attack_look_alike, "victim_beside_slow_item": attack_victim_beside_slow_item,
 }
 
 
@@ -345,8 +412,60 @@ def run(classes: list[str] | None = None) -> dict[str, Any]:
             "sigterm_stop_s": round(stopped, 3) if stopped != float("inf") else "timeout"}
 
 
+HEAVY_CORRECT = ("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r LIMIT 1000000) "
+                 "SELECT * FROM ({gold}) WHERE (SELECT count(*) FROM r) > 0")
+
+
+def grade_beside_busy_threads(threads: int = 8) -> dict[str, Any]:
+    """One heavy correct rewrite graded in-process idle, then beside ``threads`` busy Python threads: the
+    grades must be equal (only VM steps decide); the seconds show what the GIL costs."""
+    from env_server.grading.grader import Grader
+    from env_server.tasks.registry import load_tasks
+
+    task = next(t for t in load_tasks() if t.task_id == DEBUG_TASK)
+    sql = HEAVY_CORRECT.format(gold=(task.gold_sql or "").rstrip(";"))
+    grader = Grader()
+    grader.grade_query(task, task.gold_sql or "")  # references built outside the timing
+    started = time.perf_counter()
+    idle = grader.grade_query(task, sql)
+    idle_s = time.perf_counter() - started
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            pass
+
+    workers = [threading.Thread(target=busy, daemon=True) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    started = time.perf_counter()
+    try:
+        loaded = grader.grade_query(task, sql)
+    finally:
+        loaded_s = time.perf_counter() - started
+        stop.set()
+        for worker in workers:
+            worker.join()
+    return {"busy_threads": threads, "idle": {"success": idle.success, "score": idle.score, "seconds": round(idle_s, 3)},
+            "loaded": {"success": loaded.success, "score": loaded.score, "seconds": round(loaded_s, 3)},
+            "same_grade": idle == loaded}
+
+
+def in_process_figures() -> dict[str, Any]:
+    """The figures measured in-process: a grade beside busy threads, and what one VM step can cost."""
+    from env_server.tools.bench_step_cost import measure
+
+    busy = grade_beside_busy_threads()
+    print(f"grade beside busy threads {json.dumps(busy)}", flush=True)
+    cost = measure()
+    print(f"step cost: worst {cost['worst_s_per_million_steps']} s per million steps ({cost['worst_statement']}), "
+          f"ordinary {cost['ordinary_s_per_million_steps']}", flush=True)
+    return {"grade_beside_busy_threads": busy, "step_cost": cost}
+
+
 def main() -> str:
     figures = run()
+    figures.update(in_process_figures())
     slowest = max(c["slowest_s"] for c in figures["classes"].values())
     errors = sum(c["server_errors_5xx"] for c in figures["classes"].values())
     payload = {
