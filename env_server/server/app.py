@@ -38,12 +38,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
-import random
-import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,90 +69,16 @@ from env_server.core.sandbox import NotGraded
 from env_server.grading.grader import Grader, GraderError
 from env_server.grading.reward import RewardConfig, compose, review_penalty
 from env_server.server.body_guard import BodyGuard, WebSocketGuard
+from env_server.server.config import ServerConfig
+from env_server.server.errors import HttpError, document_errors, jsonable
 from env_server.server.fairness import InFlightQuota, QuotaExceeded, client_key, is_loopback
+from env_server.server.live_bench import live_benchmark
 from env_server.server.sessions import SessionError, SessionStore
 from env_server.tasks.registry import TaskRegistry, UnknownTaskError, load_tasks
 from env_server.tasks.spec import Difficulty, Task
-from env_server.tools.measure import percentile
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SESSION_HEADER = "X-Session-Id"
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """Server settings. ``from_env()`` reads the ``DATAOPS_*`` variables the CLI sets."""
-
-    task_paths: tuple[str, ...] = ()
-    """Custom task files added to the built-in tasks."""
-    session_cap: int = 512
-    """Live sessions allowed (HTTP sessions and WebSocket sessions each)."""
-    session_ttl_s: float = 900.0
-    """Idle seconds after which a session may be evicted."""
-    max_body_bytes: int = 2_000_000
-    """Largest request body accepted."""
-    max_grade_items: int = 1024
-    """Largest /grade and /review batch."""
-    grade_batch_budget_s: float = 0.5
-    """Seconds a /grade batch may spend; items not started by then come back ``not_graded``. With
-    one submission's own step budget (about a second of work at most) a batch answers within ~3 s."""
-    worker_threads: int = 4
-    """Threads that run episodes and grading off the event loop (sessions are serialised anyway)."""
-    workers: int = 1
-    """Worker processes serving this app (``serve --workers``). With more than one, HTTP sessions are refused
-    with a message pointing to replicas: a session lives in one process and the next request may reach another."""
-    review_batch_budget_s: float = 1.0
-    """Seconds a /review batch may spend; items not started by then come back ``not_reviewed`` (send them
-    again). One item's review is bounded by the reviewer's own budgets (SQL length, parse work, findings)."""
-    sessions_per_client: int | None = None
-    """Live HTTP sessions (and open WebSocket sessions) one client may hold; None: a quarter of ``session_cap``.
-    A client is its address, or its token (``client_tokens``). Over it: 429 with Retry-After."""
-    inflight_per_client: int = 4
-    """/grade, /review and /benchmark requests one client may have in flight at once (429 with Retry-After
-    beyond), so that one client cannot occupy every worker thread."""
-    clone_mib: float = 2048.0
-    """MiB of private repair-database copies all sessions may hold at once (a copy counts its template's
-    page_count * page_size); a reset past it is a 503 with Retry-After."""
-    clone_mib_per_client: float | None = None
-    """MiB of those copies one client may hold (429 beyond); None: a quarter of ``clone_mib``."""
-    client_tokens: tuple[str, ...] = ()
-    """Tokens that identify clients (``Authorization: Bearer T`` or ``X-Client-Token: T``) for the quotas,
-    e.g. many users behind one address; a request without a known token is its address."""
-    benchmark: str = "loopback"
-    """``GET /benchmark``: ``on`` (anyone), ``off``, or ``loopback`` (only clients on a loopback address:
-    the default, so a public server does not let anyone spend its CPU on it)."""
-    benchmark_max_n: int = 50
-    """Largest ``n`` of ``GET /benchmark``; the run also stops after ``benchmark_budget_s``."""
-    benchmark_budget_s: float = 2.0
-    """Seconds one /benchmark run may measure for (it reports how many tasks it timed)."""
-
-    def __post_init__(self) -> None:
-        if self.benchmark not in ("on", "off", "loopback"):
-            raise ValueError(f"benchmark must be on, off or loopback, not {self.benchmark!r}")
-
-    @property
-    def client_session_quota(self) -> int:
-        """Live sessions per client: ``sessions_per_client``, or a quarter of the cap (at least 1)."""
-        return max(1, min(self.sessions_per_client or self.session_cap // 4, self.session_cap))
-
-    @classmethod
-    def from_env(cls) -> "ServerConfig":
-        env = os.environ.get
-        paths = tuple(p for p in env("DATAOPS_TASKS", "").split(os.pathsep) if p)
-        per_client = env("DATAOPS_SESSIONS_PER_CLIENT", "").strip()
-        clone_per_client = env("DATAOPS_CLONE_MIB_PER_CLIENT", "").strip()
-        return cls(
-            task_paths=paths,
-            session_cap=int(env("DATAOPS_SESSION_CAP", cls.session_cap)),
-            session_ttl_s=float(env("DATAOPS_SESSION_TTL_S", cls.session_ttl_s)),
-            workers=int(env("DATAOPS_WORKERS", cls.workers)),
-            sessions_per_client=int(per_client) if per_client else None,
-            inflight_per_client=int(env("DATAOPS_INFLIGHT_PER_CLIENT", cls.inflight_per_client)),
-            clone_mib=float(env("DATAOPS_CLONE_MIB", cls.clone_mib)),
-            clone_mib_per_client=float(clone_per_client) if clone_per_client else None,
-            client_tokens=tuple(t.strip() for t in env("DATAOPS_CLIENT_TOKENS", "").split(",") if t.strip()),
-            benchmark=env("DATAOPS_BENCHMARK", cls.benchmark).strip().lower(),
-        )
 
 
 # -- request and response models ------------------------------------------------------------------
@@ -280,54 +202,6 @@ def summarise(task: Task) -> TaskSummary:
     )
 
 
-class ErrorBody(BaseModel):
-    """Every 4xx (and 503) answer: a message that says what to fix."""
-
-    detail: str = Field(description="What went wrong and how to fix it.")
-    code: str | None = Field(default=None, description="A stable name for the error, e.g. session_unknown.")
-    errors: list[dict[str, Any]] | None = Field(default=None, description="Field-level problems (422 only).")
-
-
-def _document_errors(app: FastAPI) -> None:
-    """Publish the error contract in the OpenAPI spec: any operation may answer 4XX with ErrorBody
-    (FastAPI's default 422 shape is replaced, since our handler returns a message), /reset may
-    answer 503 when the session cap is reached."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        spec = build()
-        components = spec.setdefault("components", {}).setdefault("schemas", {})
-        components["ErrorBody"] = ErrorBody.model_json_schema()
-        error = {"description": "Client error; `detail` says what to fix.",
-                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
-        for path, methods in spec.get("paths", {}).items():
-            for method, operation in methods.items():
-                responses = operation.setdefault("responses", {})
-                if "422" in responses:
-                    responses["422"] = error
-                responses.setdefault("4XX", error)
-                if path == "/reset":
-                    responses["503"] = {**error, "description": "Session cap (or the repair-copy memory cap) reached; "
-                                        "retry after Retry-After seconds."}
-                if path in ("/reset", "/grade", "/review", "/benchmark"):
-                    responses["429"] = {**error, "description": "This client is over a per-client quota (live sessions, "
-                                        "requests in flight, repair-copy memory); retry after Retry-After seconds."}
-        components.pop("HTTPValidationError", None)
-        components.pop("ValidationError", None)
-        app.openapi_schema = spec
-        return spec
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.code = status, message, code
-
-
 # -- the app --------------------------------------------------------------------------------------
 
 
@@ -422,7 +296,7 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
                 continue
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
             problems.append(f"{where}: {err.get('msg')}")
-        return JSONResponse({"detail": "; ".join(problems), "errors": _jsonable(exc.errors())}, status_code=422)
+        return JSONResponse({"detail": "; ".join(problems), "errors": jsonable(exc.errors())}, status_code=422)
 
     app.add_middleware(BodyGuard, limit=config.max_body_bytes)
     app.add_middleware(WebSocketGuard, limit=config.max_body_bytes, per_client=config.client_session_quota,
@@ -666,9 +540,9 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
                                 code="benchmark_busy")
         async with benchmark_lock:
             with grading_quota.hold(client_of(request.scope)):
-                return await run_in_threadpool(_live_benchmark, registry, grader, n, config.benchmark_budget_s)
+                return await run_in_threadpool(live_benchmark, registry, grader, n, config.benchmark_budget_s)
 
-    _document_errors(app)
+    document_errors(app)
 
     # -- playground -----------------------------------------------------------------------------
 
@@ -680,52 +554,3 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
             return FileResponse(STATIC_DIR / "index.html")
 
     return app
-
-
-def _jsonable(errors: list[dict]) -> list[dict]:
-    return [{k: (v if isinstance(v, (str, int, float, bool, list, type(None))) else str(v)) for k, v in e.items()
-             if k != "ctx"} for e in errors]
-
-
-def _live_benchmark(registry: TaskRegistry, grader: Grader, n: int, budget_s: float | None = None) -> dict[str, Any]:
-    """Up to ``n`` tasks, warmed then timed, within about ``budget_s``: half of it for the untimed warm-up
-    (building databases), the rest for timing; ``n`` in the answer is how many were timed."""
-    started_all = time.perf_counter()
-    budget = float("inf") if budget_s is None else budget_s
-    tasks = [t for t in registry if grader.families[t.family].submits == "query"]
-    sample = random.Random(0).sample(tasks, min(len(tasks), n))
-    env = DataOpsEnv(registry, grader=grader)
-    warmed = []
-    for task in sample:  # untimed pass: build databases and gold results first
-        if warmed and time.perf_counter() - started_all > budget / 2:
-            break
-        env.reset(task_id=task.task_id)
-        grader.grade_query(task, task.broken_sql or "")
-        warmed.append(task)
-    sample = warmed
-    timings: dict[str, list[float]] = {"reset": [], "step": [], "grade": []}
-    for task in sample:
-        if timings["reset"] and time.perf_counter() - started_all > budget:
-            break
-        started = time.perf_counter()
-        env.reset(task_id=task.task_id)
-        timings["reset"].append(time.perf_counter() - started)
-        started = time.perf_counter()
-        env.step(DataOpsAction(action_type="run_query", sql=task.gold_sql))
-        timings["step"].append(time.perf_counter() - started)
-        started = time.perf_counter()
-        grader.grade_query(task, task.broken_sql or "")
-        timings["grade"].append(time.perf_counter() - started)
-    env.close()
-
-    def pct(values: list[float], q: float) -> float:
-        return round(percentile(values, q) * 1000, 4)
-
-    return {
-        "n": len(timings["reset"]),
-        "requested": n,
-        "budget_s": budget_s,
-        **{f"{k}_ms": {"p50": pct(v, 0.5), "p99": pct(v, 0.99), "mean": round(statistics.fmean(v) * 1000, 4)}
-           for k, v in timings.items()},
-        "note": "timed after an untimed warm-up pass; grade runs the broken query on the task database and its variants",
-    }

@@ -464,9 +464,8 @@ async def agrade_batch(
     """Grade many completions concurrently; one result per item, in the order of ``items``.
 
     ``items`` are split into batches of ``batch_size``; batch ``i`` goes to ``base_urls[i % n]``
-    (round-robin) and at most ``max_in_flight`` batches are in flight per server (a server that answers 429,
-    over its per-client in-flight quota, is asked again after its ``Retry-After``). The first failing
-    batch raises :class:`DataOpsClientError` (the others are cancelled). ``path="/review"`` asks for
+    (round-robin) and at most ``max_in_flight`` batches are in flight per server (a 429 is retried after its
+    Retry-After). The first failing batch raises :class:`DataOpsClientError` (the others are cancelled). ``path="/review"`` asks for
     the reviewer's verdicts instead of grades (same batching).
     """
     if batch_size < 1:
@@ -525,21 +524,14 @@ async def agrade_batch(
     return [result for batch in graded for result in batch]
 
 
-async def _request_within_quota(http: httpx.AsyncClient, method: str, url: str, payload: Any,
-                                patience_s: float) -> httpx.Response:
-    """One request; a 429 (this client is over a per-client quota of the server, e.g. requests in flight) is
-    retried after its ``Retry-After`` (at most 5 s at a time) for up to ``patience_s`` seconds in all."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + patience_s
+async def _request_within_quota(http: httpx.AsyncClient, method: str, url: str, payload: Any, patience_s: float):
+    """One request; a 429 (over a per-client quota, e.g. requests in flight) is retried after its ``Retry-After``
+    (at most 5 s at a time) for up to ``patience_s`` seconds in all."""
+    deadline = asyncio.get_running_loop().time() + patience_s
     while True:
         response = await http.request(method, url, json=payload)
-        if response.status_code != 429:
-            return response
-        try:
-            wait = min(max(float(response.headers.get("retry-after", "1")), 0.05), 5.0)
-        except ValueError:
-            wait = 1.0
-        if loop.time() + wait > deadline:
+        wait = min(int(after), 5) if (after := response.headers.get("retry-after", "")).isdigit() else 1
+        if response.status_code != 429 or asyncio.get_running_loop().time() + wait > deadline:
             return response
         await asyncio.sleep(wait)
 
