@@ -33,7 +33,8 @@ Cleaning (every type)
       (gold + 0.01 for 2 decimals) fails however large the gold.  A relative tolerance could not do
       this: 1e-4 is +-7.5 at 75,000, so "gold + 1.00" passed on a "2 decimals" question.  Every
       built-in float question (analyst templates, grounded metrics) states its decimals this way.
-      At an exact tie (the true value is ``x.xx5``) only the gold's own rounding counts.
+      At an exact tie (a true value of ``x.xx5``) an unrounded gold accepts either rounding; a gold
+      rounded in SQL (``ROUND(x, 2)``) accepts its own rounding and the unrounded value.
     * a number (legacy task files), the *relative* tolerance ``rel_tol``: correct iff
       ``|answer - gold| <= max(rel_tol * |gold|, 1e-9, rounding)``; ``None`` means 1e-6.
       ``rounding`` allows for rounding to the precision written: ``0.5 * 10**-d`` for a number
