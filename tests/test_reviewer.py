@@ -223,6 +223,28 @@ def test_unknown_table(reviewer, shop):
     assert reviewer.review("SELECT * FROM customer").verdict == "allow"
 
 
+@pytest.mark.parametrize("name", ['"user\u017f"', '"u\ufb06ers"', '"\uff55sers"', '"us\u200bers"', '"users "'])
+def test_a_look_alike_name_is_not_the_table_it_looks_like(reviewer, shop, name):
+    """Names resolve as SQLite resolves them (ASCII case only): a look-alike of ``users`` is an unknown table,
+    and ``USERS`` is ``users``."""
+    assert "unknown_table" in codes(reviewer.review(f"SELECT id FROM {name}", schema=shop))
+    assert "unknown_table" not in codes(reviewer.review("SELECT ID FROM USERS", schema=shop))
+
+
+def test_a_kelvin_sign_name_is_not_the_table_python_lower_would_make_it(reviewer):
+    import sqlite3
+
+    from env_server.core.schema import introspect
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE kiosk (id INTEGER PRIMARY KEY, name TEXT)")
+    schema = introspect(conn)
+    assert "unknown_table" in codes(reviewer.review('SELECT id FROM "\u212aiosk"', schema=schema))
+    assert "unknown_column" in codes(reviewer.review('SELECT \u212aiosk.id FROM kiosk', schema=schema)) or \
+        reviewer.review('SELECT "\u212aiosk".id FROM kiosk', schema=schema).verdict == "block"
+    assert "unknown_table" not in codes(reviewer.review("SELECT ID FROM KIOSK", schema=schema))
+
+
 def test_unknown_column_with_suggestions(reviewer, schemas):
     shop, logistics = schemas("ecommerce"), schemas("logistics")
     f = finding(reviewer.review("SELECT nam FROM users", schema=shop), "unknown_column")

@@ -66,6 +66,7 @@ from sqlglot.dialects.sqlite import SQLite
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.tokens import TokenType
 
+from env_server.core.identifiers import fold
 from env_server.core import sqlglot_quiet
 from env_server.core.sandbox import SandboxConfig
 from env_server.core.schema import SchemaInfo, Table
@@ -369,7 +370,7 @@ def _has_aggregate(select: exp.Select) -> bool:
             continue
         if isinstance(node, exp.AggFunc):
             return True
-        if isinstance(node, exp.Anonymous) and node.name.lower() in _AGGREGATE_NAMES:
+        if isinstance(node, exp.Anonymous) and fold(node.name) in _AGGREGATE_NAMES:
             return True
         stack.extend(node.iter_expressions())
     return False
@@ -408,9 +409,9 @@ def _output_names(query: exp.Expr | None) -> frozenset[str] | None:
     names = set()
     for proj in query.expressions:
         if isinstance(proj, exp.Alias):
-            names.add(proj.alias.lower())
+            names.add(fold(proj.alias))
         elif isinstance(proj, exp.Column) and not isinstance(proj.this, exp.Star):
-            names.add(proj.name.lower())
+            names.add(fold(proj.name))
         else:
             return None
     return frozenset(names)
@@ -531,10 +532,10 @@ class _Context:
         alias = node.alias if isinstance(node, (exp.Table, exp.Subquery)) else ""
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
             name = node.name
-            key = (alias or name).lower()
-            label = f"{name} ({alias})" if alias and alias.lower() != name.lower() else name
-            lowered = name.lower()
-            db = node.text("db").lower()
+            key = fold((alias or name))
+            label = f"{name} ({alias})" if alias and fold(alias) != fold(name) else name
+            lowered = fold(name)
+            db = fold(node.text("db"))
             if not db and lowered in self.ctes:
                 cte = self.ctes[lowered]
                 return _Source(key, label, node, None, cte.columns if cte else None, bool(cte and cte.single_row))
@@ -542,17 +543,17 @@ class _Context:
                 return _Source(key, label, node, None, _SYSTEM_TABLES[lowered])
             table = self.schema.table(name) if self.schema is not None else None
             if table is not None:
-                columns = frozenset(c.lower() for c in table.column_names) | _IMPLICIT_COLUMNS
+                columns = frozenset(fold(c) for c in table.column_names) | _IMPLICIT_COLUMNS
                 return _Source(key, label, node, table, columns)
             return _Source(key, label, node)
         if isinstance(node, exp.Table):  # table-valued function, e.g. json_each(...)
             func = node.this
             name = func.name if isinstance(func, exp.Func) else node.name
-            key = (alias or name or "").lower()
+            key = fold((alias or name or ""))
             return _Source(key, alias or name, node, dependent=True)
         if isinstance(node, exp.Subquery):
-            return _Source(alias.lower(), alias or "(subquery)", node, None, _output_names(node), _single_row(node))
-        return _Source(alias.lower() if alias else "", "(source)", node)
+            return _Source(fold(alias), alias or "(subquery)", node, None, _output_names(node), _single_row(node))
+        return _Source(fold(alias) if alias else "", "(source)", node)
 
     def scope(self, node: exp.Expr) -> _Scope:
         cached = self.scopes.get(id(node))
@@ -566,7 +567,7 @@ class _Context:
             if from_ is not None:
                 raw.append(from_.this)
             raw.extend(j.this for j in node.args.get("joins") or ())
-            aliases = {p.alias.lower() for p in node.expressions if isinstance(p, exp.Alias)}
+            aliases = {fold(p.alias) for p in node.expressions if isinstance(p, exp.Alias)}
         elif isinstance(node, (exp.Update, exp.Delete)):
             if node.this is not None:
                 raw.append(node.this)
@@ -600,8 +601,8 @@ class _Context:
 def _suggest(name: str, candidates: list[str]) -> str:
     matches = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
     if not matches:
-        lowered = {c.lower(): c for c in candidates}
-        matches = [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)]
+        lowered = {fold(c): c for c in candidates}
+        matches = [lowered[m] for m in difflib.get_close_matches(fold(name), list(lowered), n=3, cutoff=0.6)]
     if not matches:
         return ""
     return " Did you mean " + " or ".join(repr(m) for m in matches) + "?"
@@ -619,7 +620,7 @@ class StaticReviewer:
 
     def __init__(self, config: ReviewConfig | None = None):
         self.config = config or ReviewConfig()
-        self._allowlist = frozenset(name.lower() for name in self.config.function_allowlist)
+        self._allowlist = frozenset(fold(name) for name in self.config.function_allowlist)
         self._allowlist_sorted = sorted(self._allowlist)
 
     def review(self, sql: str, family: str = "debug", schema: SchemaInfo | None = None) -> Review:
@@ -790,7 +791,7 @@ class StaticReviewer:
         if isinstance(name_node, exp.Dot):
             name_node = name_node.expression
         name = name_node.name if isinstance(name_node, exp.Expr) else str(name_node or "")
-        if name.lower() in READ_ONLY_PRAGMAS:
+        if fold(name) in READ_ONLY_PRAGMAS:
             return
         ctx.add(
             "pragma_not_allowed",
@@ -848,8 +849,8 @@ class StaticReviewer:
                 else:
                     meta = node._meta
                     name = meta.get(_NAME_KEY) if meta else None
-                if name and name.lower() not in allowlist:
-                    lowered = name.lower()
+                if name and fold(name) not in allowlist:
+                    lowered = fold(name)
                     if lowered in ("load_extension", "readfile", "writefile", "edit", "fts3_tokenizer") or lowered.startswith("sqlite_"):
                         why = "it can load code, touch files or expose engine internals"
                     elif lowered in ("randomblob", "zeroblob"):
@@ -864,12 +865,12 @@ class StaticReviewer:
                     )
 
         for cte in ctes:
-            ctx.ctes[cte.alias_or_name.lower()] = None
+            ctx.ctes[fold(cte.alias_or_name)] = None
         for cte in ctes:
             alias = cte.args.get("alias")
             declared = alias.columns if alias is not None else []
-            cols = frozenset(c.name.lower() for c in declared) if declared else _output_names(cte.this)
-            key = cte.alias_or_name.lower()
+            cols = frozenset(fold(c.name) for c in declared) if declared else _output_names(cte.this)
+            key = fold(cte.alias_or_name)
             info = _CTEInfo(cols, _single_row(cte.this))
             ctx.ctes[key] = info if key not in ctx.ctes or ctx.ctes[key] is None else _CTEInfo(None, False)
         for cte in ctes:
@@ -896,7 +897,7 @@ class StaticReviewer:
             self._select(ctx, select, id(select) in outputs)
 
     def _recursive_cte(self, ctx: _Context, root: exp.Expr, cte: exp.CTE) -> None:
-        name = cte.alias_or_name.lower()
+        name = fold(cte.alias_or_name)
         body = _unwrap(cte.this)
         members: list[exp.Expr] = []
         stack = [body]
@@ -908,7 +909,7 @@ class StaticReviewer:
                 members.append(node)
 
         def reads_self(member: exp.Expr) -> bool:
-            return any(t.name.lower() == name and not t.text("db") for t in member.find_all(exp.Table))
+            return any(fold(t.name) == name and not t.text("db") for t in member.find_all(exp.Table))
 
         recursive = [m for m in members if isinstance(m, exp.Select) and reads_self(m)]
         if not recursive:
@@ -919,10 +920,10 @@ class StaticReviewer:
             if not _always_true(member.args.get("where")) or _limit_value(member) is not None:
                 continue
             other_sources = [
-                j for j in member.args.get("joins") or () if not (isinstance(j.this, exp.Table) and j.this.name.lower() == name)
+                j for j in member.args.get("joins") or () if not (isinstance(j.this, exp.Table) and fold(j.this.name) == name)
             ]
             from_ = member.args.get("from_")
-            if from_ is not None and not (isinstance(from_.this, exp.Table) and from_.this.name.lower() == name):
+            if from_ is not None and not (isinstance(from_.this, exp.Table) and fold(from_.this.name) == name):
                 other_sources.append(from_)
             if other_sources:
                 continue  # joins a real table: recursion stops when the join finds no more rows
@@ -955,8 +956,8 @@ class StaticReviewer:
             if table is created or not isinstance(table.this, exp.Identifier):
                 continue
             name = table.name
-            lowered = name.lower()
-            db = table.text("db").lower()
+            lowered = fold(name)
+            db = fold(table.text("db"))
             if not db and lowered in ctx.ctes:
                 continue
             if db and db not in ("main", "temp"):
@@ -1017,13 +1018,13 @@ class StaticReviewer:
             name_node = column.this
             qualifier = column.table
             if isinstance(name_node, exp.Star):
-                if qualifier and not any(qualifier.lower() in s.by_key for s in chain):
+                if qualifier and not any(fold(qualifier) in s.by_key for s in chain):
                     self._unknown_qualifier(ctx, column, qualifier, chain)
                 continue
             name = column.name
-            lowered = name.lower()
+            lowered = fold(name)
             if qualifier:
-                q = qualifier.lower()
+                q = fold(qualifier)
                 depth = next((i for i, s in enumerate(chain) if q in s.by_key), None)
                 if depth is None:
                     self._unknown_qualifier(ctx, column, qualifier, chain)
@@ -1130,9 +1131,9 @@ class StaticReviewer:
         table = ctx.schema.table(target.this.name) if isinstance(target.this, exp.Table) and ctx.schema else None
         if table is None:
             return
-        known = {c.lower() for c in table.column_names} | _IMPLICIT_COLUMNS
+        known = {fold(c) for c in table.column_names} | _IMPLICIT_COLUMNS
         for ident in target.expressions:
-            if isinstance(ident, exp.Identifier) and ident.name.lower() not in known:
+            if isinstance(ident, exp.Identifier) and fold(ident.name) not in known:
                 ctx.add(
                     "unknown_column",
                     f"{table.name} has no column {ident.name!r}.{ctx.suggest(ident.name, table.column_names)} "
@@ -1143,9 +1144,9 @@ class StaticReviewer:
     @staticmethod
     def _unknown_qualifier(ctx: _Context, column: exp.Column, qualifier: str, chain: list[_Scope]) -> None:
         names = [s.key for scope in chain for s in scope.sources if s.key]
-        real = [s.table.name for scope in chain for s in scope.sources if s.table is not None and s.key != s.table.name.lower()]
+        real = [s.table.name for scope in chain for s in scope.sources if s.table is not None and s.key != fold(s.table.name)]
         note = ""
-        if qualifier.lower() in {r.lower() for r in real}:
+        if fold(qualifier) in {fold(r) for r in real}:
             note = f" {qualifier} was given an alias; refer to it by that alias."
         ctx.add(
             "unknown_column",
@@ -1164,7 +1165,7 @@ class StaticReviewer:
                 if isinstance(proj, exp.Star):
                     targets = sources
                 elif isinstance(proj, exp.Column) and isinstance(proj.this, exp.Star):
-                    targets = [s for s in sources if s.key == proj.table.lower()]
+                    targets = [s for s in sources if s.key == fold(proj.table)]
                 else:
                     continue
                 for source in targets:
@@ -1225,11 +1226,11 @@ class StaticReviewer:
             for column in condition.find_all(exp.Column):
                 qualifier = column.table
                 if qualifier:
-                    i = by_key.get(qualifier.lower())
+                    i = by_key.get(fold(qualifier))
                     if i is not None:
                         ids.add(i)
                 elif not isinstance(column.this, exp.Star):
-                    lowered = column.name.lower()
+                    lowered = fold(column.name)
                     ids.update(i for i, s in enumerate(sources) if s.columns is None or lowered in s.columns)
             union(sorted(ids))
 
