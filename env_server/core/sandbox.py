@@ -21,10 +21,16 @@ Covered
     ``json_each`` is first used. User statements can never write that table: SQLite refuses
     them itself while ``writable_schema`` is off, and that pragma is always denied.)
   * **Bounded work.** A progress handler aborts a statement after a budget of virtual-machine
-    steps or of wall time (default 1 s), whichever comes first, covering infinite recursive CTEs
-    and cross-join bombs. ``setlimit`` caps string/blob length (``randomblob`` bombs), SQL
+    steps, covering infinite recursive CTEs and cross-join bombs. An agent's exploratory statement
+    also has a wall-time limit (default 1 s); a grading run has none (no wall clock decides a
+    grade), only a safety net of the running thread's CPU time whose stops are reported as
+    ``stopped_by == "safety_net"`` (the grader's :class:`NotGraded`). ``randomblob``/``zeroblob``
+    charge the bytes they make to the step budget. ``setlimit`` caps string/blob length, SQL
     length, columns, expression depth and compound selects; ``max_page_count`` caps the
     database size a write can grow to.
+  * **No lock around untrusted work.** A :class:`Template` is one ``memdb`` copy; every statement of
+    :meth:`Template.execute` runs on a pooled read-only connection of its own, so statements on one
+    database run in parallel.
   * **Bounded output.** SQL longer than ``max_sql_length`` is refused before compiling; rows
     returned to the agent are capped (default 50, with a ``truncated`` flag); rows fetched for
     grading are capped and exceeding the cap is an error, not a silent truncation.
@@ -43,6 +49,9 @@ Not covered
     capped separately; the wall-time budget bounds it in practice (a few hundred MB at most).
   * CPU fairness between sessions: each statement is bounded, but a client sending statements
     back to back gets as much CPU as it asks for. Rate limiting belongs to the server.
+  * The cost of one VM step that works on a long string reused row after row (``LIKE``, ``instr``,
+    ``upper`` on 400 KB): up to ~15 s per million steps against ~0.01 s for ordinary SQL
+    (:mod:`env_server.tools.bench_step_cost`). The step budget does not bound those; the CPU safety net does.
   * Side channels such as timing; SQLite engine bugs themselves.
   * Trusted inputs: task ``schema_sql``/``data_sql`` and gold SQL are executed without the
     authorizer when templates are built, because they come from task files, not from agents.
