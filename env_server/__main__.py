@@ -23,8 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--session-ttl", type=float, default=900.0, help="idle seconds before eviction (default 900)")
     serve.add_argument("--sessions-per-client", type=int, default=None,
                        help="live sessions one client (address, or token) may hold (default: a quarter of the cap)")
-    serve.add_argument("--inflight-per-client", type=int, default=4,
-                       help="/grade, /review and /benchmark requests one client may have in flight (default 4)")
+    serve.add_argument("--inflight-per-client", type=int, default=2,
+                       help="/grade, /review and /benchmark requests one client may have in flight (default 2)")
     serve.add_argument("--clone-mib", type=float, default=2048.0,
                        help="MiB of private repair-database copies all sessions may hold (default 2048)")
     serve.add_argument("--clone-mib-per-client", type=float, default=None,

@@ -232,7 +232,7 @@ class HttpBackend:
     """Grades on env servers: ``POST /grade`` and ``POST /review``, batched, concurrent, round-robin."""
 
     def __init__(self, urls: str | Sequence[str], *, batch_size: int = 64, timeout: float = 60.0,
-                 max_in_flight: int = 4):
+                 max_in_flight: int = 2):
         self.urls = parse_base_urls(urls)
         self.batch_size, self.timeout, self.max_in_flight = batch_size, timeout, max_in_flight
 

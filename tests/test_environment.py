@@ -207,3 +207,48 @@ def test_submit_grades_once_and_shows_the_grading_run(env):
     assert obs.metadata["grade"]["success"]
     assert statements == [], "the submission was not run again on the episode's database"
     assert obs.last_result.row_count == 4 and obs.last_result.columns == ["city", "n", "total"]
+
+
+def test_a_step_that_raises_counts_no_step_and_no_penalty(env, monkeypatch):
+    env.reset(task_id="custom-1")
+    env.step(A(action_type="run_query", sql="SELECT 1"))
+    before = env.state.model_copy(deep=True)
+
+    def unavailable(*args, **kwargs):
+        raise FileNotFoundError("the task database went away")
+
+    monkeypatch.setattr(env, "_dispatch", unavailable)
+    with pytest.raises(FileNotFoundError):
+        env.step(A(action_type="run_query", sql="SELECT 2"))
+    with pytest.raises(ValueError, match="surrogate"):
+        env.step({"action_type": "run_query", "sql": "SELECT '\udc80'"})
+    assert env.state == before and env.state.step_count == 1
+
+
+def test_repair_clones_are_charged_to_their_owner_and_released_on_close():
+    from env_server.episode.environment import CloneBudget, CloneCapacityError
+
+    tasks = load_tasks(split="fixed")
+    repair = next(t for t in tasks if t.family == "repair")
+    budget = CloneBudget(total_bytes=10**9, per_owner_bytes=1)
+    mine = DataOpsEnv(tasks, clone_budget=budget)
+    mine.owner = "addr:10.0.0.1"
+    with pytest.raises(CloneCapacityError, match="this client") as refused:
+        mine.reset(task_id=repair.task_id)
+    assert refused.value.per_owner and budget.held_bytes() == 0
+    shared = DataOpsEnv(tasks, clone_budget=budget)  # no owner: only the server-wide total applies
+    shared.reset(task_id=repair.task_id)
+    held = budget.held_bytes()
+    assert held > 0
+    shared.reset(task_id=repair.task_id)  # the old copy is released before the new one is charged
+    assert budget.held_bytes() == held
+    shared.reset(task_id=next(t.task_id for t in tasks if t.family == "debug"))
+    assert budget.held_bytes() == 0
+    tight = CloneBudget(total_bytes=held)
+    first, second = DataOpsEnv(tasks, clone_budget=tight), DataOpsEnv(tasks, clone_budget=tight)
+    first.reset(task_id=repair.task_id)
+    with pytest.raises(CloneCapacityError, match="the server's") as full:
+        second.reset(task_id=repair.task_id)
+    assert not full.value.per_owner
+    first.close()
+    second.reset(task_id=repair.task_id)

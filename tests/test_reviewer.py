@@ -669,3 +669,37 @@ def test_from_env_and_make_reviewer(monkeypatch, fake_llm):
     assert isinstance(made, LLMReviewer) and made.config is config
     fake_llm.answer("allow")
     assert made.review("SELECT 1").source == "static+llm"
+
+
+# ---------------------------------------------------------------------------------------------
+# Budgets: what one review may cost
+# ---------------------------------------------------------------------------------------------
+
+
+def test_sql_over_the_execution_limit_is_refused_before_parsing(reviewer, shop):
+    limit = ReviewConfig().max_sql_length
+    assert limit == 20_000  # the sandbox's SandboxConfig.max_sql_length
+    review = reviewer.review("SELECT 1" + " " * limit, schema=shop)
+    assert codes(review) == ["sql_too_long"] and review.verdict == "block" and "20,000" in review.findings[0].message
+    assert codes(reviewer.review("SELECT 1" + " " * (limit - 8), schema=shop)) == []
+
+
+def test_joins_without_on_are_too_complex_not_exponential(reviewer, shop):
+    started = time.perf_counter()
+    for n in (20, 60, 1200):  # sqlglot backtracks over every nesting: 20 took 21 s before the budget
+        sql = "SELECT * FROM users u0 " + " ".join(f"JOIN users u{i}" for i in range(1, n))
+        review = reviewer.review(sql[:20_000], schema=shop)
+        assert review.verdict == "block" and codes(review)[0] in ("sql_too_complex", "parse_error"), codes(review)
+    assert time.perf_counter() - started < 3.0
+    few = reviewer.review("SELECT * FROM users a JOIN orders b JOIN products c", schema=shop)
+    assert codes(few) == ["cartesian_join"]
+
+
+def test_findings_past_the_cap_are_counted_in_one_finding_of_the_worst_severity(reviewer, shop):
+    sql = "SELECT " + ", ".join(f"fn{i}(id)" for i in range(300)) + ", id = NULL FROM users"
+    started = time.perf_counter()
+    review = reviewer.review(sql, schema=shop)
+    assert time.perf_counter() - started < 2.0
+    assert len(review.findings) == 51 and review.verdict == "block"
+    last = review.findings[-1]
+    assert last.code == "function_not_allowed" and last.severity == "error" and "251 more findings" in last.message

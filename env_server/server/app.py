@@ -71,7 +71,7 @@ from env_server.grading.reward import RewardConfig, compose, review_penalty
 from env_server.server.body_guard import BodyGuard, WebSocketGuard
 from env_server.server.config import ServerConfig
 from env_server.server.errors import HttpError, document_errors, jsonable
-from env_server.server.fairness import InFlightQuota, QuotaExceeded, client_key, is_loopback
+from env_server.server.fairness import FairScheduler, InFlightQuota, QuotaExceeded, client_key, is_loopback
 from env_server.server.live_bench import live_benchmark
 from env_server.server.sessions import SessionError, SessionStore
 from env_server.tasks.registry import TaskRegistry, UnknownTaskError, load_tasks
@@ -265,6 +265,9 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
         """Run blocking env/grader work off the event loop, on a small pool (fewer GIL contenders)."""
         return await asyncio.get_running_loop().run_in_executor(workers, functools.partial(fn, *args, **kwargs))
 
+    scheduler = FairScheduler(workers, config.worker_threads)
+    """Episode and grading work of clients: a free worker goes to the waiting client with the fewest running."""
+
     app.state.sessions, app.state.registry, app.state.grader, app.state.config = sessions, registry, grader, config
     app.state.clone_budget = clone_budget
 
@@ -357,39 +360,41 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
             session = sessions.create(client_of(request.scope))
             try:
                 async with sessions.use(session.id) as held:
-                    observation = await run_in_threadpool(_run_env, held.env.reset, **kwargs)
+                    observation = await scheduler.run(session.owner, _run_env, held.env.reset, **kwargs)
             except BaseException:
                 sessions.close(session.id).env.close()
                 raise
             return _respond(session.id, observation)
         async with sessions.use(x_session_id) as held:
-            observation = await run_in_threadpool(_run_env, held.env.reset, **kwargs)
+            observation = await scheduler.run(client_of(request.scope), _run_env, held.env.reset, **kwargs)
         return _respond(x_session_id, observation)
 
-    async def _step(body: StepBody, session_id: str | None, review: bool) -> JSONResponse:
+    async def _step(body: StepBody, session_id: str | None, review: bool, client: str) -> JSONResponse:
         _one_process()
         if session_id is None:
             raise HttpError(400, f"missing {SESSION_HEADER} header: call POST /reset first and send back its session_id")
         async with sessions.use(session_id) as held:
             if held.env.state.episode_id is None:
                 raise HttpError(409, "no episode in this session yet: call POST /reset first")
-            observation = await run_in_threadpool(
-                _run_env, held.env.step, body.action, timeout_s=body.timeout_s, review=review
+            observation = await scheduler.run(
+                client, _run_env, held.env.step, body.action, timeout_s=body.timeout_s, review=review
             )
         return _respond(session_id, observation)
 
     @app.post("/step", response_model=EnvResponse, tags=["Environment Control"])
-    async def step(body: StepBody, x_session_id: str | None = Header(default=None, max_length=128)) -> JSONResponse:
+    async def step(
+        body: StepBody, request: Request, x_session_id: str | None = Header(default=None, max_length=128)
+    ) -> JSONResponse:
         """Apply one action in the session's episode."""
-        return await _step(body, x_session_id, review=False)
+        return await _step(body, x_session_id, review=False, client=client_of(request.scope))
 
     @app.post("/step_with_review", response_model=EnvResponse, tags=["Environment Control"])
     async def step_with_review(
-        body: StepBody, x_session_id: str | None = Header(default=None, max_length=128)
+        body: StepBody, request: Request, x_session_id: str | None = Header(default=None, max_length=128)
     ) -> JSONResponse:
         """Like /step, but the reviewer looks at the SQL first: a blocked action is not executed, the
         verdict is in metadata.review, the findings in observation.review_findings, and the episode goes on."""
-        return await _step(body, x_session_id, review=True)
+        return await _step(body, x_session_id, review=True, client=client_of(request.scope))
 
     @app.get("/state", response_model=DataOpsState, tags=["State Management"])
     async def state(x_session_id: str | None = Header(default=None, max_length=128)) -> DataOpsState:
@@ -511,9 +516,10 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
         elapsed time."""
         if len(body.items) > config.max_grade_items:
             raise HttpError(413, f"{len(body.items)} items; at most {config.max_grade_items} per request")
-        with grading_quota.hold(client_of(request.scope)):
+        client = client_of(request.scope)
+        with grading_quota.hold(client):
             started = time.perf_counter()
-            results = await run_in_threadpool(work, body.items)
+            results = await scheduler.run(client, work, body.items)
         return {"results": results, "elapsed_ms": round((time.perf_counter() - started) * 1000, 3)}
 
     @app.post("/review", response_model=ReviewResponse, tags=["Grading"])
@@ -539,8 +545,9 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
             raise QuotaExceeded("a benchmark is running on this server; retry after it", retry_after_s=3,
                                 code="benchmark_busy")
         async with benchmark_lock:
-            with grading_quota.hold(client_of(request.scope)):
-                return await run_in_threadpool(live_benchmark, registry, grader, n, config.benchmark_budget_s)
+            client = client_of(request.scope)
+            with grading_quota.hold(client):
+                return await scheduler.run(client, live_benchmark, registry, grader, n, config.benchmark_budget_s)
 
     document_errors(app)
 

@@ -1,32 +1,41 @@
 """Request guards for the env server (ASGI middleware), applied before any route sees a request.
 
-:class:`BodyGuard` (HTTP): the size limit counts the bytes actually read, chunked bodies included (413);
-a body that is not valid UTF-8 is a 400; ``NaN``/``Infinity`` and lone UTF-16 surrogates (``"\\udc80"``,
+:class:`BodyGuard` (HTTP): a path or query string that is not UTF-8 once percent-decoded, or a non-ASCII
+``X-Session-Id``/``X-Client-Token``/``Authorization`` header, is a 400; the size limit counts the bytes
+actually read, chunked bodies included (413); a body that is not valid UTF-8 is a 400; ``NaN``/``Infinity`` and lone UTF-16 surrogates (``"\\udc80"``,
 valid JSON that no UTF-8 encoder can write back) in a JSON body are a 422, since Python's JSON parser
 would otherwise accept them and let them reach the grader, a database or a response.
 
 :class:`WebSocketGuard` (``/ws`` and any WebSocket route): every message is held to the same byte limit
 (the connection is closed with code 1009 and a reason), a message with invalid text or numbers is
 answered with an error message and not delivered, and a client may keep at most ``per_client``
-connections open (further ones are closed at once with code 1013, "try again later").
+connections open (further ones are closed at once with code 1013, "try again later"; an invalid path,
+query string or header, with 1007).
 """
 from __future__ import annotations
 
 import json
 from typing import Callable
+from urllib.parse import unquote_to_bytes
 
 from env_server.episode.models import lone_surrogate
 
 
 class BodyGuard:
-    """ASGI middleware: reads a request body whole, refusing it (413) once the bytes actually received
-    exceed ``limit`` (Content-Length or chunked), and refusing ``NaN``/``Infinity`` in a JSON body (422)."""
+    """ASGI middleware: refuses a request whose path, query string or identifying headers are not valid text
+    (400), reads a request body whole, refusing it (413) once the bytes actually received exceed ``limit``
+    (Content-Length or chunked), and refuses invalid text or ``NaN``/``Infinity`` in it (400/422)."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        problem = target_problem(scope)
+        if problem is not None:
+            return await _send_json(send, 400, {"detail": problem, "code": "invalid_text"})
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
@@ -59,6 +68,25 @@ class BodyGuard:
             return {"type": "http.request", "body": body, "more_body": False}
 
         return await self.app(scope, replay, send)
+
+
+IDENTIFYING_HEADERS = (b"x-session-id", b"x-client-token", b"authorization")
+"""Headers the server reads as text: they must be printable ASCII."""
+
+
+def target_problem(scope) -> str | None:
+    """Why a request's path, query string or identifying headers are not valid text (after percent-decoding
+    the path and query must be UTF-8), or None."""
+    raw_path = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "surrogateescape")
+    for what, raw in (("path", raw_path), ("query string", scope.get("query_string") or b"")):
+        try:
+            unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return f"the {what} is not valid UTF-8 once percent-decoded (byte {exc.start}); percent-encode UTF-8 text"
+    for name, value in scope.get("headers") or ():
+        if name.lower() in IDENTIFYING_HEADERS and not all(32 <= b < 127 for b in value):
+            return f"the {name.decode('latin-1')} header must be printable ASCII"
+    return None
 
 
 def body_problem(body: bytes) -> tuple[int, str] | None:
@@ -120,12 +148,16 @@ class WebSocketGuard:
         if scope["type"] != "websocket":
             return await self.app(scope, receive, send)
         client = self.client_of(scope)
-        if self.open.get(client, 0) >= self.per_client:
+        refusal = None
+        if target_problem(scope) is not None:
+            refusal = (1007, "the path, query string or a header is not valid text (UTF-8, ASCII headers)")
+        elif self.open.get(client, 0) >= self.per_client:
+            refusal = (1013, f"at most {self.per_client} WebSocket sessions per client; close one")
+        if refusal is not None:
             message = await receive()
             if message["type"] == "websocket.connect":
                 await send({"type": "websocket.accept"})
-                await send({"type": "websocket.close", "code": 1013,
-                            "reason": f"at most {self.per_client} WebSocket sessions per client; close one"})
+                await send({"type": "websocket.close", "code": refusal[0], "reason": refusal[1]})
             return None
         self.open[client] = self.open.get(client, 0) + 1
         closed = False

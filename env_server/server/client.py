@@ -458,7 +458,7 @@ async def agrade_batch(
     batch_size: int = 64,
     timeout: float = 60.0,
     *,
-    max_in_flight: int = 4,
+    max_in_flight: int = 2,
     path: str = "/grade",
 ) -> list[dict[str, Any]]:
     """Grade many completions concurrently; one result per item, in the order of ``items``.

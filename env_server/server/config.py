@@ -34,7 +34,7 @@ class ServerConfig:
     sessions_per_client: int | None = None
     """Live HTTP sessions (and open WebSocket sessions) one client may hold; None: a quarter of ``session_cap``.
     A client is its address, or its token (``client_tokens``). Over it: 429 with Retry-After."""
-    inflight_per_client: int = 4
+    inflight_per_client: int = 2
     """/grade, /review and /benchmark requests one client may have in flight at once (429 with Retry-After
     beyond), so that one client cannot occupy every worker thread."""
     clone_mib: float = 2048.0

@@ -8,16 +8,25 @@ does not know is ignored (the address counts), so made-up tokens cannot multiply
 
 Quotas keyed by client (:class:`InFlightQuota` here; live sessions in ``sessions.py``; repair clones in
 ``DataOpsEnv``) keep one client from locking the others out: a client over its quota gets 429 with
-``Retry-After`` and a message, while other clients are served.
+``Retry-After`` and a message, while other clients are served. :class:`FairScheduler` shares the worker
+threads: when they are all busy, the next free one goes to the waiting client with the fewest running,
+not to whoever queued first, so a client with a hundred queued steps delays another by one job, not a
+hundred.
 """
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import ipaddress
 import threading
+from collections import deque
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Executor
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
+
+T = TypeVar("T")
 
 CLIENT_TOKEN_HEADER = "X-Client-Token"
 
@@ -83,7 +92,7 @@ class InFlightQuota:
             if held >= self.per_client:
                 raise QuotaExceeded(
                     f"this client already has {held} {self.what} request(s) in flight (at most {self.per_client} per "
-                    f"client, so that one client cannot hold every worker); wait for an answer before sending more, "
+                    f"client, so that one client cannot hold the workers); wait for an answer before sending more, "
                     f"or retry after {self.retry_after_s} s",
                     retry_after_s=self.retry_after_s, code="inflight_quota",
                 )
@@ -101,3 +110,59 @@ class InFlightQuota:
     def in_flight(self) -> int:
         with self._lock:
             return sum(self._counts.values())
+
+
+class FairScheduler:
+    """Runs blocking work on ``executor`` with at most ``slots`` jobs at once; a free slot goes to the waiting
+    client with the fewest jobs running (ties: the one that has waited longest). Used from one event loop."""
+
+    def __init__(self, executor: Executor, slots: int):
+        self.executor, self.slots = executor, slots
+        self.running: dict[str, int] = {}
+        self.waiting: dict[str, deque[asyncio.Future]] = {}
+        """Per client, its waiting requests in order; dict order is the order clients began waiting."""
+
+    async def run(self, client: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        await self._acquire(client)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+        finally:
+            self._release(client)
+
+    def busy(self) -> int:
+        return sum(self.running.values())
+
+    async def _acquire(self, client: str) -> None:
+        if self.busy() < self.slots and not self.waiting:
+            self.running[client] = self.running.get(client, 0) + 1
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(client, deque()).append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # granted just as the request went away
+                self._release(client)
+            raise
+
+    def _release(self, client: str) -> None:
+        left = self.running[client] - 1
+        if left:
+            self.running[client] = left
+        else:
+            del self.running[client]
+        self._grant()
+
+    def _grant(self) -> None:
+        while self.busy() < self.slots and self.waiting:
+            client = min(self.waiting, key=lambda c: self.running.get(c, 0))  # min keeps the first of equals
+            queue = self.waiting[client]
+            turn = queue.popleft()
+            if not queue:
+                del self.waiting[client]
+            else:  # to the back of the clients with as many running
+                self.waiting[client] = self.waiting.pop(client)
+            if turn.cancelled():
+                continue
+            self.running[client] = self.running.get(client, 0) + 1
+            turn.set_result(None)

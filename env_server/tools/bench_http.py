@@ -36,6 +36,9 @@ from env_server.server.serving import free_ports, start_server
 from env_server.tasks.registry import load_tasks
 from env_server.tools.measure import percentile, print_results
 
+CAPACITY = ["--session-cap", "1024", "--sessions-per-client", "1024", "--inflight-per-client", "8"]
+"""The bench is one client measuring capacity: the per-client quotas (fair sharing) raised out of its way."""
+
 OUT = REPO_ROOT / "results" / "bench" / "http.json"
 TARGETS = {"grade_completions_per_s": (">=", 2000.0), "step_p99_ms_256_sessions": ("<=", 20.0)}
 BATCH = 64
@@ -117,8 +120,7 @@ def replicas_vs_one(items: list[dict], tasks: list, sessions: int = 64, steps: i
     for replicas in (1, 2):
         base = free_ports(replicas)
         urls = [f"http://127.0.0.1:{base + i}" for i in range(replicas)]
-        args = (["--port", str(base), "--session-cap", "1024", "--sessions-per-client", "1024"]
-                + (["--replicas", str(replicas)] if replicas > 1 else []))
+        args = ["--port", str(base), *CAPACITY] + (["--replicas", str(replicas)] if replicas > 1 else [])
         server = start_server(args, urls)
         try:
             asyncio.run(_grade_throughput(urls, items, in_flight=4))  # warm every replica
@@ -181,7 +183,7 @@ def run(n_items: int = 1024, steps: int = 10, seed: int = 0, out: Path = OUT) ->
     port = free_ports(1)
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
-    server = start_server(["--port", str(port), "--session-cap", "1024", "--sessions-per-client", "1024"], [url])
+    server = start_server(["--port", str(port), *CAPACITY], [url])
     try:
         startup_s = time.perf_counter() - started
         print(f"server up in {startup_s:.2f}s; warming it (builds databases and gold results)...")
