@@ -39,3 +39,23 @@ def test_each_class_gets_the_answer_it_should(figures):
 def test_server_is_healthy_after_and_stops_on_sigterm(figures):
     assert figures["healthy_after"]
     assert figures["sigterm_stop_s"] != "timeout" and figures["sigterm_stop_s"] < 5.0
+
+
+def test_budgets_invalid_text_and_fair_sharing_classes(figures):
+    """Issue 25 items 4-6: each endpoint's budget, invalid text refused without counting a step, and a victim from
+    another address served beside an attacker (never locked out)."""
+    classes = figures["classes"]
+    review = classes["review_2mb"]
+    assert review["body_bytes"] > 1_900_000 and review["slowest_s"] < 3.0 and review["victim"]["slowest_s"] < 3.0
+    invalid = classes["invalid_text"]
+    assert set(invalid["statuses"]) == {400, 422} and invalid["step_count_after"] == 0
+    lockout = classes["session_lockout"]
+    assert lockout["victim"]["status"] == 200 and lockout["attacker_sessions"] == 128
+    assert lockout["attacker_refused_429"] == 472
+    for name in ("grade_inflight", "busy_sessions"):
+        assert classes[name]["statuses"] == [200] and classes[name]["slowest_s"] < 3.0, classes[name]
+        assert classes[name]["attacker"]["server_errors_5xx"] == 0, classes[name]
+    assert classes["grade_inflight"]["attacker_refused_429"] >= 4
+    assert set(classes["benchmark_n"]["statuses"]) == {200, 403, 422} and classes["benchmark_n"]["slowest_s"] < 3.0
+    ws = classes["ws_message_size"]
+    assert ws["ws_5mb"].startswith("closed 1009") and ws["ws_surrogate"] == "error: VALIDATION_ERROR"

@@ -22,6 +22,14 @@ Classes
     missing_db       /reset and /grade on a task whose database file is missing
     openenv_routes   OpenEnv's task-registry routes
     close_during_work  DELETE /session while the session runs a statement
+    review_2mb       a 2 MB /review (135 400-join queries) and 1,000 JOIN-without-ON queries, a victim's /grade beside
+    invalid_text     lone surrogates and invalid UTF-8 in every route's fields, paths and headers (the step count after)
+    session_lockout  600 /reset from one address, then a victim's /reset from another (127.0.0.2)
+    grade_inflight   a victim's /grade (the class's call) beside 8 concurrent heavy /grade from another address
+    busy_sessions    a victim's step (the class's call) beside 32 sessions of another address each running a
+                     statement to its limit
+    benchmark_n      GET /benchmark?n=500, n=50, and from a client behind a local proxy
+    ws_message_size  a 5 MB WebSocket message, then a lone surrogate in one
 
 Numbers depend on the machine (recorded in the provenance). The floor is :func:`budget_floor_s`: one
 statement exhausting the grading step budget in-process, on a bare sandbox connection, measured in the
@@ -304,6 +312,155 @@ def attack_victim_beside_slow_item(http: httpx.Client, rec: Recorder) -> None:
                  "victim_calls_while_attacked": len(rec.elapsed)}
 
 
+JOIN_400 = "SELECT * FROM users u0 " + " ".join(f"JOIN users u{i} ON u{i}.id = u{i - 1}.id" for i in range(1, 400))
+CROSS_20 = "SELECT * FROM users u0 " + " ".join(f"JOIN users u{i}" for i in range(1, 21))
+VICTIM_ADDRESS = "127.0.0.2"
+"""The victim's source address: another client on loopback (Linux routes all of 127.0.0.0/8 to lo)."""
+
+
+def _victim(http: httpx.Client) -> httpx.Client:
+    return httpx.Client(base_url=http.base_url, timeout=60, transport=httpx.HTTPTransport(local_address=VICTIM_ADDRESS))
+
+
+def _beside(attack: Callable[[], None], victim_call: Callable[[], httpx.Response], victim: Recorder,
+            delay_s: float = 0.3) -> None:
+    """Run ``attack`` on a thread and, ``delay_s`` in, one victim call recorded in ``victim``."""
+    thread = threading.Thread(target=attack)
+    thread.start()
+    time.sleep(delay_s)
+    victim.call(victim_call)
+    thread.join(120)
+
+
+def _in_parallel(calls: list[Callable[[], None]]) -> None:
+    threads = [threading.Thread(target=call) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+
+def attack_review_2mb(http: httpx.Client, rec: Recorder) -> None:
+    body = json.dumps({"items": [{"task_id": DEBUG_TASK, "sql": JOIN_400}] * 135})
+    cross = {"items": [{"task_id": DEBUG_TASK, "sql": CROSS_20}] * 1000}
+    one = {"items": [{"task_id": DEBUG_TASK, "sql": "SELECT 1"}]}
+    with _victim(http) as victim:
+        victim.post("/grade", json=one)
+
+        def attack() -> None:
+            raw = {"content-type": "application/json"}
+            for response in (rec.call(lambda: http.post("/review", content=body, headers=raw)),
+                             rec.call(lambda: http.post("/review", json=cross))):
+                if response is not None and response.status_code == 200:
+                    states = [r["status"] for r in response.json()["results"]]
+                    rec.notes.append(f"reviewed {states.count('reviewed')} of {len(states)}, the rest not_reviewed")
+
+        beside = Recorder()
+        _beside(attack, lambda: victim.post("/grade", json=one), beside)
+    rec.extra = {"victim": beside.summary(), "body_bytes": len(body)}
+
+
+def attack_invalid_text(http: httpx.Client, rec: Recorder) -> None:
+    bad, raw = "\\udc80", {"content-type": "application/json"}
+    sid = http.post("/reset", json={"task_id": DEBUG_TASK}).json()["session_id"]
+    session = {**raw, "X-Session-Id": sid}
+    bodies = [("/reset", '{"episode_id": "%s"}' % bad), ("/reset", '{"task_id": "%s"}' % bad),
+              ("/step", '{"action": {"action_type": "run_query", "sql": "SELECT \'%s\'"}}' % bad),
+              ("/step_with_review", '{"action": {"action_type": "run_query", "sql": "SELECT \'%s\'"}}' % bad),
+              ("/step", '{"action": {"action_type": "submit_query", "sql": "SELECT 1"}, "request_id": "%s"}' % bad),
+              ("/grade", '{"items": [{"task_id": "%s", "sql": "SELECT \'%s\'"}]}' % (DEBUG_TASK, bad)),
+              ("/review", '{"items": [{"task_id": "%s", "sql": "SELECT x%s FROM users"}]}' % (DEBUG_TASK, bad)),
+              ("/mcp", '{"jsonrpc": "2.0", "id": 1, "method": "%s"}' % bad)]
+    for path, body in bodies:
+        rec.call(lambda p=path, b=body: http.post(p, content=b, headers=session))
+        rec.call(lambda p=path: http.post(p, content=b'{"task_id": "\xff\xfe"}', headers=session))
+    for url in ("/tasks/%ED%B2%80", "/tasks?family=%FF"):
+        rec.call(lambda u=url: http.get(u))
+    rec.call(lambda: http.get("/state", headers={"X-Session-Id": b"\xff\xfe"}))
+    state = http.get("/state", headers={"X-Session-Id": sid}).json()
+    rec.extra = {"step_count_after": state["step_count"], "episode_return_after": state["episode_return"]}
+    http.delete("/session", headers={"X-Session-Id": sid})
+
+
+def attack_session_lockout(http: httpx.Client, rec: Recorder) -> None:
+    sids = []
+    for _ in range(600):
+        response = rec.call(lambda: http.post("/reset", json={"task_id": DEBUG_TASK}))
+        if response is not None and response.status_code == 200:
+            sids.append(response.json()["session_id"])
+    refused = rec.statuses.count(429)
+    with _victim(http) as victim:
+        started = time.perf_counter()
+        answer = victim.post("/reset", json={"task_id": DEBUG_TASK})
+        rec.extra = {"attacker_sessions": len(sids), "attacker_refused_429": refused,
+                     "victim": {"status": answer.status_code, "seconds": round(time.perf_counter() - started, 3)}}
+        if answer.status_code == 200:
+            victim.delete("/session", headers={"X-Session-Id": answer.json()["session_id"]})
+    for sid in sids:
+        http.delete("/session", headers={"X-Session-Id": sid})
+
+
+def attack_grade_inflight(http: httpx.Client, rec: Recorder) -> None:
+    """The victim's /grade is this class's call; the attacker's own calls (which queue behind each other, and are
+    refused past its in-flight quota) are in ``attacker``."""
+    items, url, attacker = {"items": [{"task_id": DEBUG_TASK, "sql": HEAVY}] * 4}, str(http.base_url).rstrip("/"), Recorder()
+    one = {"items": [{"task_id": DEBUG_TASK, "sql": "SELECT 1"}]}
+    with _victim(http) as victim:
+        victim.post("/grade", json=one)
+        _beside(lambda: _in_parallel([lambda: attacker.call(lambda: httpx.post(f"{url}/grade", json=items, timeout=120))]
+                                     * 8), lambda: victim.post("/grade", json=one), rec)
+    rec.extra = {"attacker": attacker.summary(), "attacker_refused_429": attacker.statuses.count(429)}
+
+
+def attack_busy_sessions(http: httpx.Client, rec: Recorder) -> None:
+    """The victim's step is this class's call; the attacker's 32 steps (which share the workers among themselves
+    once the victim is served) are in ``attacker``."""
+    attacker, url = Recorder(), str(http.base_url).rstrip("/")
+    sids = [r.json()["session_id"] for r in (attacker.call(lambda: http.post("/reset", json={"task_id": DEBUG_TASK}))
+                                             for _ in range(32)) if r is not None and r.status_code == 200]
+    slow = {"action": _sql(HEAVY, "run_query")}
+    steps = [lambda s=sid: attacker.call(lambda: httpx.post(f"{url}/step", json=slow, headers={"X-Session-Id": s},
+                                                            timeout=120)) for sid in sids]
+    with _victim(http) as victim:
+        vid = victim.post("/reset", json={"task_id": DEBUG_TASK}).json()["session_id"]
+        _beside(lambda: _in_parallel(steps), lambda: victim.post(
+            "/step", json={"action": _sql("SELECT 1", "run_query")}, headers={"X-Session-Id": vid}), rec)
+        victim.delete("/session", headers={"X-Session-Id": vid})
+    for sid in sids:
+        http.delete("/session", headers={"X-Session-Id": sid})
+    rec.extra = {"attacker": attacker.summary()}
+
+
+def attack_benchmark_n(http: httpx.Client, rec: Recorder) -> None:
+    rec.call(lambda: http.get("/benchmark", params={"n": 500}))
+    response = rec.call(lambda: http.get("/benchmark", params={"n": 50}))
+    if response is not None and response.status_code == 200:
+        rec.notes.append(f"n=50 timed {response.json()['n']} tasks within its budget")
+    rec.call(lambda: http.get("/benchmark", params={"n": 5}, headers={"X-Forwarded-For": "203.0.113.9"}))
+
+
+def attack_ws_message_size(http: httpx.Client, rec: Recorder) -> None:
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    ws_url = str(http.base_url).rstrip("/").replace("http://", "ws://") + "/ws"
+    started = time.perf_counter()
+    try:
+        with connect(ws_url, max_size=None) as ws:
+            ws.send(json.dumps({"type": "reset", "data": {"task_id": DEBUG_TASK, "episode_id": "x" * 5_000_000}}))
+            ws.recv(timeout=30)
+            rec.extra["ws_5mb"] = "accepted"
+    except ConnectionClosed as exc:
+        rec.extra["ws_5mb"] = f"closed {exc.rcvd.code if exc.rcvd else None}: {exc.rcvd.reason if exc.rcvd else ''}"
+    rec.elapsed.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    with connect(ws_url, max_size=None) as ws:
+        ws.send('{"type": "reset", "data": {"task_id": "\\udc80"}}')
+        reply = json.loads(ws.recv(timeout=30))
+        rec.extra["ws_surrogate"] = f"{reply['type']}: {reply['data'].get('code')}"
+    rec.elapsed.append(time.perf_counter() - started)
+
+
 ATTACKS: dict[str, Callable[[httpx.Client, Recorder], None]] = {
     "shadowing": attack_shadowing, "endless_view": attack_endless_view, "odd_names": attack_odd_names,
     "non_finite": attack_non_finite, "nan_body": attack_nan_body, "printf_width": attack_printf_width,
@@ -311,6 +468,9 @@ ATTACKS: dict[str, Callable[[httpx.Client, Recorder], None]] = {
     "repair_script": attack_repair_script, "missing_db": attack_missing_db, "openenv_routes": attack_openenv_routes,
     "close_during_work": attack_close_during_work,
     "look_alike": attack_look_alike, "victim_beside_slow_item": attack_victim_beside_slow_item,
+    "review_2mb": attack_review_2mb, "invalid_text": attack_invalid_text, "session_lockout": attack_session_lockout,
+    "grade_inflight": attack_grade_inflight, "busy_sessions": attack_busy_sessions,
+    "benchmark_n": attack_benchmark_n, "ws_message_size": attack_ws_message_size,
 }
 
 
