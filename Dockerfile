@@ -12,6 +12,10 @@ COPY data ./data
 RUN pip install --no-cache-dir --no-deps .
 
 ENV DATAOPS_DATA_DIR=/app/data
+# Per-client quotas key clients by address: behind a Space's (or any remote) proxy every request comes from the
+# proxy, so trust its X-Forwarded-For; a directly exposed container could be sent a forged one (the server-wide
+# caps still hold). Set FORWARDED_ALLOW_IPS to the proxy's address where it is known.
+ENV FORWARDED_ALLOW_IPS="*"
 EXPOSE 7860
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:7860/health', timeout=4).status == 200 else 1)"

@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--client-tokens", type=Path, default=None, metavar="PATH",
                        help="a file of client tokens, one per line: a request presenting one (Authorization: Bearer T "
                             "or X-Client-Token: T) gets its own quotas instead of its address's")
+    serve.add_argument("--forwarded-allow-ips", default=None, metavar="IPS",
+                       help="proxies whose X-Forwarded-For names the client (uvicorn's option; default "
+                            "$FORWARDED_ALLOW_IPS or 127.0.0.1,::1): behind a remote proxy, name it (or '*' when only the "
+                            "proxy reaches the server) so each client gets its own quotas")
     serve.add_argument("--benchmark", choices=("on", "off", "loopback"), default="loopback",
                        help="GET /benchmark: on, off, or loopback (default: only clients on a loopback address)")
     build = sub.add_parser(
@@ -184,7 +188,8 @@ def serve_main(args: argparse.Namespace) -> None:
     from env_server.server.serving import NoDelayH11Protocol
 
     uvicorn.run("env_server.server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level="info", timeout_graceful_shutdown=3, http=NoDelayH11Protocol)
+                log_level="info", timeout_graceful_shutdown=3, http=NoDelayH11Protocol,
+                forwarded_allow_ips=args.forwarded_allow_ips)
 
 
 def serve_replicas(args: argparse.Namespace) -> None:
@@ -202,7 +207,8 @@ def serve_replicas(args: argparse.Namespace) -> None:
                    "--benchmark", args.benchmark]
         for flag, value in (("--sessions-per-client", args.sessions_per_client),
                             ("--clone-mib-per-client", args.clone_mib_per_client),
-                            ("--client-tokens", args.client_tokens)):
+                            ("--client-tokens", args.client_tokens),
+                            ("--forwarded-allow-ips", args.forwarded_allow_ips)):
             if value is not None:
                 command += [flag, str(value)]
         for path in args.tasks:

@@ -36,6 +36,9 @@ statement exhausting the grading step budget in-process, on a bare sandbox conne
 same run. Grading budgets are VM steps (the same grade on every machine), so how long one exhaustion
 takes is the machine's, and each class's slowest answer is also reported against it
 (``slowest_vs_budget``). Tests assert the properties against that floor (tests/test_hostile.py).
+
+Size: over 600 lines because it is a catalogue: one short function per attack class, registered in ``ATTACKS``
+and listed above; they share the recorder and the server harness, and read best top to bottom in one file.
 """
 from __future__ import annotations
 
