@@ -36,6 +36,7 @@ from typing import Any, Protocol, Union
 
 from env_server.core.sandbox import NotGraded
 from env_server.families import FamilyRegistry, default_families
+from env_server.families import make_grader
 from env_server.grading.grader import Grader
 from env_server.grading.reward import RewardConfig, compose, review_penalty
 from env_server.server.client import grade_batch, parse_base_urls, review_batch
@@ -162,7 +163,7 @@ class InProcessBackend:
     @property
     def grader(self) -> Grader:
         if self._grader is None:
-            self._grader = Grader()
+            self._grader = make_grader()
         return self._grader
 
     @property

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from env_server.families import make_grader
 from env_server.grading.answers import (
     ANSWER_TYPES,
     AnswerCheck,
@@ -313,7 +314,7 @@ def _graded_float_tasks() -> list[Task]:
 
 @pytest.fixture(scope="module")
 def grader() -> Grader:
-    return Grader()
+    return make_grader()
 
 
 def test_the_grader_fails_gold_plus_one_on_2_decimals_questions_and_passes_gold_plus_0_004(grader):

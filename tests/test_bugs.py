@@ -10,7 +10,7 @@ from sqlglot import exp
 
 from env_server.core.schema import SchemaInfo, introspect
 from env_server.tasks.bugs import BUG_DESCRIPTIONS, BUG_TYPES, applicable, inject
-from env_server.tasks.domains import DOMAINS, populate
+from env_server.core.domains import DOMAINS, populate
 
 SEEDS = range(5)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from env_server.families import make_grader
 from env_server.__main__ import main as cli
 from env_server.episode.environment import DataOpsEnv
 from env_server.grading.grader import Grader
@@ -38,7 +39,7 @@ def _check(out, name: str) -> None:
     for family in families:
         assert sum(t.family == family for t in tasks) == PER_FAMILY
     assert all(t.task_id.startswith(f"{t.family}-{name}-") for t in tasks)
-    grader = Grader()
+    grader = make_grader()
     env = DataOpsEnv(tasks, grader=grader)
     ctx = Context(grader=grader)
     for family in sorted(families):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from env_server.families import make_grader
 from env_server.__main__ import main as cli
 from env_server.episode.environment import DataOpsEnv
 from env_server.grading.grader import Grader
@@ -45,7 +46,7 @@ def _build(path: Path, out: Path, capsys) -> tuple[list, str]:
 
 
 def _solved_and_unexploitable(tasks) -> None:
-    grader = Grader()
+    grader = make_grader()
     env = DataOpsEnv(tasks, grader=grader)
     ctx = Context(grader=grader)
     for task in tasks:

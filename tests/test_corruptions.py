@@ -22,7 +22,7 @@ from env_server.tasks.corruptions import (
     normalise_salt,
     plan,
 )
-from env_server.tasks.domains import DOMAINS, populate
+from env_server.core.domains import DOMAINS, populate
 
 SEEDS = (0, 4)
 SALT_A = 1_234

@@ -5,6 +5,7 @@ import random
 
 import pytest
 
+from env_server.families import make_grader
 from env_server.families import debug
 from env_server.grading.grader import Grader
 from env_server.tasks.bugs import BUG_TYPES
@@ -13,12 +14,12 @@ from env_server.tasks.registry import load_tasks
 
 @pytest.fixture(scope="module")
 def grader() -> Grader:
-    return Grader()
+    return make_grader()
 
 
 def test_generation_is_deterministic(grader):
     a = debug.generate_split("heldout_ood", n=25, grader=grader, progress=False)
-    b = debug.generate_split("heldout_ood", n=25, grader=Grader(), progress=False)
+    b = debug.generate_split("heldout_ood", n=25, grader=make_grader(), progress=False)
     assert [t.model_dump() for t in a] == [t.model_dump() for t in b]
 
 

@@ -28,7 +28,7 @@ from env_server.tasks.definitions import (
     metrics_for,
     sql_literal,
 )
-from env_server.tasks.domains import DOMAINS, get_domain, populate
+from env_server.core.domains import DOMAINS, get_domain, populate
 from env_server.tasks.grounding import DOC_ID, Doc, Metric
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -1,4 +1,4 @@
-"""Tests for the seeded domain generators in env_server.tasks.domains (no network, in-memory SQLite)."""
+"""Tests for the seeded domain generators in env_server.core.domains (no network, in-memory SQLite)."""
 from __future__ import annotations
 
 import random
@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from env_server.tasks.domains import DOMAINS, Domain, get_domain, populate
+from env_server.core.domains import DOMAINS, Domain, get_domain, populate
 
 NAMES = sorted(DOMAINS)
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$")

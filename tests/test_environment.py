@@ -6,6 +6,7 @@ import json
 import pytest
 from openenv.core.env_server.interfaces import Environment
 
+from env_server.families import make_grader
 from env_server.episode.environment import DataOpsEnv, EnvUsageError
 from env_server.episode.models import DataOpsAction as A
 from env_server.tasks.registry import load_tasks
@@ -170,7 +171,7 @@ def test_read_only_episodes_share_one_database_and_cannot_write_it(custom_path):
     from env_server.core.sandbox import SandboxConfig
     from env_server.grading.grader import Grader
 
-    grader = Grader()
+    grader = make_grader()
     envs = [DataOpsEnv(tasks=load_tasks(custom_path), grader=grader) for _ in range(20)]
     for e in envs:
         e.reset(task_id="custom-1")
@@ -194,7 +195,7 @@ def test_a_repair_database_over_the_page_cap_is_refused_with_the_numbers():
     from env_server.grading.grader import Grader
 
     repair = next(t for t in load_tasks() if t.family == "repair")
-    env = DataOpsEnv(tasks=[repair], grader=Grader(databases=Databases(SandboxConfig(max_page_count=2))))
+    env = DataOpsEnv(tasks=[repair], grader=make_grader(databases=Databases(SandboxConfig(max_page_count=2))))
     with pytest.raises(InvalidResetError, match=r"MiB and a repair episode works on a private copy limited to"):
         env.reset(task_id=repair.task_id)
 
@@ -252,3 +253,21 @@ def test_repair_clones_are_charged_to_their_owner_and_released_on_close():
     assert not full.value.per_owner
     first.close()
     second.reset(task_id=repair.task_id)
+
+
+def test_environments_made_without_a_grader_share_one_and_its_databases():
+    """DataOpsEnv() instances in one process share one grader and template cache unless given their own: twenty
+    environments on one database build it once."""
+    from env_server.families import shared_grader
+
+    tasks = [t for t in load_tasks() if t.task_id == "debug-fixed-syntax_fix"]
+    envs = [DataOpsEnv(tasks=tasks) for _ in range(20)]
+    assert all(env.grader is shared_grader() for env in envs)
+    builds = shared_grader().databases.cache.builds
+    for env in envs:
+        env.reset(task_id="debug-fixed-syntax_fix")
+    assert shared_grader().databases.cache.builds - builds <= 1
+    own = DataOpsEnv(tasks=tasks, grader=make_grader())
+    assert own.grader is not shared_grader()
+    for env in envs:
+        env.close()

@@ -9,6 +9,7 @@ import pickle
 
 import pytest
 
+from env_server.families import make_grader
 from env_server.grading.grader import Grader
 from env_server.grading.reward import compose
 from env_server.tasks.registry import UnknownTaskError, load_tasks
@@ -33,7 +34,7 @@ def fence(sql: str) -> str:
 def hard_coded_rows() -> str:
     """A query that returns the gold rows of the task database as literals: right there, wrong on the variants."""
     task = next(t for t in load_tasks(split="fixed") if t.task_id == TASK)
-    rows = Grader().run(task, GOLD).rows
+    rows = make_grader().run(task, GOLD).rows
     values = " UNION ALL ".join(
         "SELECT " + ", ".join("'" + str(v).replace("'", "''") + "'" for v in row) for row in rows
     )
@@ -76,7 +77,7 @@ def test_reward_equals_grader_plus_compose():
     # one grader, two callers: the reward function's number is exactly the env's reward for that SQL
     task = next(t for t in load_tasks(split="train"))
     sql = task.broken_sql
-    expected = compose(Grader().grade_query(task, sql)).total
+    expected = compose(make_grader().grade_query(task, sql)).total
     assert execution_reward(completions=[fence(sql)], task_id=[task.task_id]) == [expected]
 
 
@@ -178,7 +179,7 @@ def test_http_unknown_task_is_a_clear_error(live_server):
 # The reward of a one-shot submission is the environment's, for every family: compose() of
 # Grader.grade_submission() on what the completion submits (a query, a script, an answer with citations).
 
-GRADER = Grader()
+GRADER = make_grader()
 
 
 def family_task(family: str, min_statements: int = 1):
@@ -234,12 +235,12 @@ def env_reward(task, completion: str) -> float:
     )
 
     if task.family == "debug":
-        grade = Grader().grade_submission(task, sql=extract_sql(completion).sql or "")
+        grade = make_grader().grade_submission(task, sql=extract_sql(completion).sql or "")
     elif task.family == "repair":
-        grade = Grader().grade_submission(task, sql=extract_script(completion).sql or "")
+        grade = make_grader().grade_submission(task, sql=extract_script(completion).sql or "")
     else:
         citations = extract_citations(completion) if task.family == "grounded" else None
-        grade = Grader().grade_submission(task, answer=extract_answer(completion).sql or "", citations=citations)
+        grade = make_grader().grade_submission(task, answer=extract_answer(completion).sql or "", citations=citations)
     return compose(grade).total
 
 
@@ -473,7 +474,7 @@ def test_a_submission_the_safety_net_stops_gets_no_reward_never_zero():
     from reward_fns.gated import gated_reward
 
     task = next(t for t in load_tasks() if t.task_id == "debug-fixed-syntax_fix")
-    backend = InProcessBackend(grader=Grader(Databases(replace(SandboxConfig(), grading_cpu_limit_s=1e-9))),
+    backend = InProcessBackend(grader=make_grader(databases=Databases(replace(SandboxConfig(), grading_cpu_limit_s=1e-9))),
                                max_workers=1)
     heavy = ("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r LIMIT 300000) "
              f"SELECT * FROM ({task.gold_sql.rstrip(';')}) WHERE (SELECT count(*) FROM r) > 0")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from env_server.families import make_grader
 from env_server.core.docs import DocCorpus, parse, render, search_terms
 from env_server.episode.environment import DataOpsEnv
 from env_server.grading.grader import Grader
@@ -19,7 +20,7 @@ def tasks():
 
 @pytest.fixture(scope="module")
 def env(tasks):
-    return DataOpsEnv(tasks, grader=Grader())
+    return DataOpsEnv(tasks, grader=make_grader())
 
 
 def _one(tasks, family, split="heldout_iid"):
@@ -168,7 +169,7 @@ def test_reviewer_lets_every_reference_repair_through(tasks):
     """Reference repairs are targeted writes, so the reviewer-guarded path does not block them."""
     from env_server.episode.reviewer import StaticReviewer
 
-    reviewer, grader = StaticReviewer(), Grader()
+    reviewer, grader = StaticReviewer(), make_grader()
     repairs = [t for t in tasks if t.family == "repair" and t.split != "train"]
     if not _have_external():
         repairs = [t for t in repairs if t.split != "heldout_external"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from env_server.families import make_grader
 from env_server.episode.environment import DataOpsEnv, InvalidResetError
 from env_server.families import (
     READ_ACTIONS,
@@ -57,7 +58,7 @@ ROWCOUNT = Family(
 @pytest.fixture(scope="module")
 def world():
     families = default_families().with_family(ROWCOUNT)
-    grader = Grader(families=families)
+    grader = make_grader(families=families)
     tasks = ROWCOUNT.generate_split("train", grader=grader)
     counts = {t.task_id: grader.run(t, t.gold_sql).rows[0][0] for t in tasks}
     return families, grader, tasks, counts

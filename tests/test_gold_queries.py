@@ -9,7 +9,7 @@ import sqlglot
 from sqlglot import exp
 
 from env_server.core.schema import introspect
-from env_server.tasks.domains import DOMAINS, populate
+from env_server.core.domains import DOMAINS, populate
 from env_server.tasks.gold_queries import TEMPLATE_NAMES, synthesise
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from env_server.families import make_grader
 from env_server.core.sandbox import Execution
 from env_server.grading.compare import (
     canonical_row,
@@ -23,7 +24,7 @@ def _task(gold: str, order_matters: bool = False, broken: str = "SELECT 1") -> T
 
 @pytest.fixture(scope="module")
 def grader() -> Grader:
-    return Grader()
+    return make_grader()
 
 
 REVENUE = (
@@ -157,7 +158,7 @@ def test_a_correlated_subquery_rewrite_of_a_top_n_on_3000_rows_succeeds(grader):
 
 
 def test_running_out_of_budget_is_a_timeout_not_a_wrong_answer():
-    small = Grader(config=GradingConfig(min_budget_steps=20_000, budget_factor=1.0))
+    small = make_grader(config=GradingConfig(min_budget_steps=20_000, budget_factor=1.0))
     task = Task(task_id="top5", family="debug", db=BOOKINGS, question="q", gold_sql=TOP5, broken_sql="SELECT 1",
                 order_matters=True)
     slow = ("SELECT id, price FROM bookings b WHERE (SELECT COUNT(*) FROM bookings b2 WHERE b2.price > b.price "
@@ -168,7 +169,7 @@ def test_running_out_of_budget_is_a_timeout_not_a_wrong_answer():
 
 
 def test_a_failing_reference_is_computed_once_and_reported_every_time():
-    grader = Grader()
+    grader = make_grader()
     task = _task("SELECT no_such_column FROM orders")
     calls = []
     original = grader._trusted_run
@@ -192,7 +193,7 @@ def test_the_reference_has_no_wall_clock_limit():
 
     # a grading safety net of a nanosecond changes no reference: references are trusted and have none
     databases = Databases(replace(SandboxConfig(), grading_cpu_limit_s=1e-9))
-    grader = Grader(databases)
+    grader = make_grader(databases=databases)
     task = Task(task_id="top5", family="debug", db=BOOKINGS, question="q", gold_sql=TOP5, broken_sql="SELECT 1",
                 order_matters=True)
     assert len(grader.reference(task).rows) == 5
@@ -245,7 +246,7 @@ def test_a_heavy_correct_query_gets_the_same_grade_beside_busy_python_threads():
     import threading
 
     task = _task("SELECT status, COUNT(*) FROM orders GROUP BY status")
-    grader = Grader()
+    grader = make_grader()
     idle = grader.grade_query(task, HEAVY_COUNT)
     stop = threading.Event()
 
@@ -274,7 +275,7 @@ def test_a_run_the_safety_net_stops_is_not_graded_never_zero():
     from env_server.core.sandbox import NotGraded, SandboxConfig
 
     databases = Databases(replace(SandboxConfig(), grading_cpu_limit_s=1e-9))
-    grader = Grader(databases)
+    grader = make_grader(databases=databases)
     task = _task("SELECT status, COUNT(*) FROM orders GROUP BY status")
     with pytest.raises(NotGraded, match="safety net"):
         grader.grade_query(task, HEAVY_COUNT)

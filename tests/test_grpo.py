@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from env_server.families import make_grader
 from env_server.grading.grader import Grader
 from env_server.grading.reward import compose
 from env_server.tasks.registry import TaskRegistry, load_tasks
@@ -73,7 +74,7 @@ def test_single_turn_grpo_rewards_are_our_graders(tiny_model, tmp_path, monkeypa
 
     # The last batch TRL scored: recompute every execution reward with the grader itself, on the whole reply
     # (the prompt's opening fence, then the completion).
-    grader = Grader()
+    grader = make_grader()
     for task, reply, reward, reason in _recompute(calls, "execution_reward"):
         grade = grader.grade_query(task, extract_sql(reply).sql or "")
         assert reward == pytest.approx(compose(grade).total)
@@ -137,7 +138,7 @@ def test_gated_reward_gives_no_gradient_to_a_group_without_success(tiny_model, t
     run = prepare(tiny_args(tiny_model, max_steps=1))
     calls = record_rewards(run)
     run.trainer.train()
-    grader = Grader()
+    grader = make_grader()
     rows = _recompute(calls, "gated_reward")
     groups: dict[str, list] = {}
     for task, reply, reward, _ in rows:

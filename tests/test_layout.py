@@ -94,6 +94,39 @@ def test_the_environment_never_imports_training_or_reward_functions():
             assert not {d for d in deps if d.split(".")[0] in ("training", "reward_fns")}, module
 
 
+LAYERS = {"core": {"core"}, "grading": {"core", "grading", "ingest"}, "ingest": {"core", "ingest"}}
+"""What each low layer of env_server may import, anywhere in a module (function-level imports included): core
+nothing above itself; grading and ingest, its two siblings above core, each other and core (the grader loads SQL
+dumps with ingest's transpiler). A lower layer that needs more takes it as a parameter (the grader its families)."""
+
+
+def _all_imports(path: Path) -> set[str]:
+    """Every import of ours in ``path``, at any level, except those under ``if TYPE_CHECKING:`` (annotations only)."""
+    names = set()
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            node.body = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    return {n for n in names if n.startswith("env_server.")}
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_a_low_layer_imports_nothing_above_it(layer):
+    allowed = LAYERS[layer]
+    wrong = {}
+    for module, path in MODULES.items():
+        if module.startswith(f"env_server.{layer}."):
+            above = sorted(n for n in _all_imports(path) if n.split(".")[1] not in allowed)
+            if above:
+                wrong[module] = above
+    assert not wrong, wrong
+
+
 def test_no_two_modules_share_a_name():
     names = Counter(p.stem for p in MODULES.values() if p.stem != "__init__")
     assert [n for n, k in names.items() if k > 1] == []

@@ -7,7 +7,7 @@ query and read the reward. Saves a full-page screenshot to ``results/figures/pla
 Then one episode of each other family, on the server's real tasks, through the controls that family
 shows: a repair (execute the gold statements, finish), an analyst question (submit the answer) and a
 grounded question (search the documents, click the hits to cite them, submit the answer). The answers
-come from the task's gold (``Grader().reference``); the tests assert on what the page shows.
+come from the task's gold (``make_grader().reference``); the tests assert on what the page shows.
 
 Needs Debian's ``/usr/bin/chromium`` and the ``playwright`` Python package (``make test`` installs
 both: ``scripts/install_browser.sh`` and pip). Never runs ``playwright install``: it downloads
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from env_server.families import make_grader
 from env_server.grading.grader import Grader
 from env_server.tasks.registry import TaskRegistry, load_tasks
 from env_server.tasks.spec import Task
@@ -268,7 +269,7 @@ def registry() -> TaskRegistry:
 
 @pytest.fixture(scope="module")
 def grader() -> Grader:
-    return Grader()
+    return make_grader()
 
 
 def _pick(registry: TaskRegistry, family: str, splits: tuple[str, ...]) -> Task:

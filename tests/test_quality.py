@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from env_server.families import make_grader
 from env_server.core.schema import introspect
 from env_server.families import analyst
 from env_server.grading.grader import Grader
@@ -98,7 +99,7 @@ def test_strict_builds_drop_anti_joins_whose_formulations_disagree(tmp_path):
     path = tmp_path / "studios.sqlite"
     _null_keyed_database(path)
     db = DbSpec(sqlite_path=str(path))
-    grader = Grader()
+    grader = make_grader()
     loose = list(analyst.tasks_for_db(grader, "byo", db, "s", ["count_childless", "childless_parents"],
                                       per_database=10))
     assert loose, "the templates apply to this database when the rule is off"
@@ -112,7 +113,7 @@ def test_strict_builds_drop_anti_joins_whose_formulations_disagree(tmp_path):
     conn.execute("UPDATE studio SET code = 'n' || rowid WHERE code IS NULL")
     conn.commit()
     conn.close()
-    fixed = list(analyst.tasks_for_db(Grader(), "byo", DbSpec(sqlite_path=str(path)), "s",
+    fixed = list(analyst.tasks_for_db(make_grader(), "byo", DbSpec(sqlite_path=str(path)), "s",
                                       ["count_childless", "childless_parents"], per_database=10, strict=True))
     assert fixed
 
@@ -134,7 +135,7 @@ def test_a_byo_build_keeps_only_tasks_that_pass_every_rule(tmp_path):
     conn.execute("ALTER TABLE Track ADD COLUMN OriginalGenreId INTEGER REFERENCES Genre (GenreId)")
     conn.commit()
     conn.close()
-    grader = Grader()
+    grader = make_grader()
     rejected: dict = {}
     by_family = tasks_for_database(DbSpec(sqlite_path=str(path)), "q", per_family=15, grader=grader,
                                    progress=False, rejected=rejected)

@@ -11,7 +11,7 @@ import pytest
 
 from env_server.core.schema import introspect
 from env_server.grading.answers import check_answer, gold_value, stated_precision
-from env_server.tasks.domains import DOMAINS, get_domain, populate
+from env_server.core.domains import DOMAINS, get_domain, populate
 from env_server.tasks.questions import (
     FLOAT_DECIMALS,
     FLOAT_PRECISION,

@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from env_server.families import make_grader
 from env_server.grading.grader import Grader
 from env_server.tasks.registry import load_tasks
 from env_server.tools.bench_hostile import budget_floor_s
@@ -31,7 +32,7 @@ TASK = "debug-fixed-syntax_fix"
 
 def test_256_concurrent_sessions_each_see_only_their_own_task(live_server):
     tasks = random.Random(1).sample(load_tasks(split="train"), 256)
-    grader = Grader()
+    grader = make_grader()
     expected = {}
     for task in tasks:  # what each session's database must say, computed in-process
         table = grader.databases.schema(task.db).tables[0].name

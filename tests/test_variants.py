@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite3
 
 from env_server.core.variants import perturb, variant_seed
-from env_server.tasks.domains import DOMAINS, populate
+from env_server.core.domains import DOMAINS, populate
 
 
 def _shop() -> sqlite3.Connection:

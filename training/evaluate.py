@@ -39,6 +39,7 @@ from env_server.core.provenance import (
     write_results,
 )
 from env_server.episode.environment import DataOpsEnv
+from env_server.families import make_grader
 from env_server.grading.grader import Grader
 from env_server.grading.reward import RewardConfig
 from env_server.tasks.registry import TaskRegistry, load_tasks
@@ -337,7 +338,7 @@ def evaluate(
         partial.write_text(json.dumps({"config_key": key, "config": config}) + "\n")
     finished = {(r["task_id"], r["seed"]) for r in done}
 
-    grader = Grader()
+    grader = make_grader()
     reward_config = RewardConfig()
     env = DataOpsEnv(registry, grader=grader, reward_config=reward_config)
     backend = InProcessBackend(registry, grader=grader, reward_config=reward_config)

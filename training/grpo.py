@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 from env_server.core.provenance import provenance, results_dir
 from env_server.episode.environment import DataOpsEnv
+from env_server.families import make_grader
 from env_server.grading.grader import Grader
 from env_server.grading.reward import RewardConfig
 from env_server.tasks.registry import TaskRegistry, load_tasks
@@ -484,7 +485,7 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
 
     reward_config = RewardConfig()
     registry = TaskRegistry(load_tasks())
-    grader = Grader()
+    grader = make_grader()
     backend = InProcessBackend(registry, grader=grader, reward_config=reward_config)
     env = DataOpsEnv(registry, grader=grader, reward_config=reward_config)
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from env_server.episode.models import DataOpsAction
+from env_server.families import make_grader
 from env_server.grading.grader import Grader
 from env_server.tasks.spec import Task
 from reward_fns.prompts import MULTI_TURN_SYSTEM, observation_text, result_text
@@ -77,7 +78,7 @@ class RandomValidPolicy(Policy):
     name = "random_valid"
 
     def __init__(self, grader: Grader | None = None):
-        self.grader = grader or Grader()
+        self.grader = grader or make_grader()
 
     def complete(self, tasks, prompts, seed):
         out = []

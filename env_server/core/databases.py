@@ -30,8 +30,8 @@ from typing import TypeVar
 from env_server.core.sandbox import SandboxConfig, Template, TemplateCache, scratch
 from env_server.core.schema import SchemaInfo, introspect
 from env_server.core.variants import perturb, shuffle_rows, variant_seed
-from env_server.tasks.domains import get_domain, populate
-from env_server.tasks.spec import DbSpec
+from env_server.core.domains import get_domain, populate
+from env_server.core.dbspec import DbSpec
 
 _T = TypeVar("_T")
 
@@ -39,8 +39,13 @@ _T = TypeVar("_T")
 class Databases:
     """Cached task databases and their variants."""
 
-    def __init__(self, config: SandboxConfig | None = None, capacity: int = 1024):
+    def __init__(self, config: SandboxConfig | None = None, capacity: int = 1024,
+                 load_dump: Callable[[sqlite3.Connection, Path, str], None] | None = None):
         self.config = config or SandboxConfig()
+        self.load_dump = load_dump
+        """How a SQL dump (``sql_path``) is loaded into a connection: ``load_dump(conn, path, dialect)``. A
+        parameter because the loader (:func:`env_server.ingest.transpile.load_file`) sits above ``core``; the
+        grader passes it."""
         self.cache = TemplateCache(self.config, capacity=capacity)
         self._digests: dict[tuple[str, int, int], str] = {}
         self._digest_lock = threading.Lock()
@@ -84,7 +89,7 @@ class Databases:
 
             return self.cache.get((identity, variant), build_setup)
         if variant == 0:
-            return self.cache.get((identity, 0), lambda conn: _build_main(db, conn))
+            return self.cache.get((identity, 0), lambda conn: _build_main(db, conn, self.load_dump))
 
         def build_variant(conn: sqlite3.Connection) -> None:
             main = self.template(db, 0)
@@ -123,7 +128,8 @@ class Databases:
         return self.template(db, 0).reader(self.config)
 
 
-def _build_main(db: DbSpec, conn: sqlite3.Connection) -> None:
+def _build_main(db: DbSpec, conn: sqlite3.Connection,
+                load_dump: Callable[[sqlite3.Connection, Path, str], None] | None = None) -> None:
     """Fill an empty connection with the database ``db`` describes (trusted task input)."""
     if db.domain is not None:
         populate(conn, get_domain(db.domain), int(db.seed or 0))
@@ -133,12 +139,13 @@ def _build_main(db: DbSpec, conn: sqlite3.Connection) -> None:
             conn.executescript(db.data_sql)
         conn.commit()
     elif db.sql_path is not None:
-        from env_server.ingest.transpile import load_file
-
         path = Path(db.sql_path)
         if not path.is_file():
             raise FileNotFoundError(f"task database dump not found: {path}")
-        load_file(conn, path, dialect=db.dialect or "sqlite")
+        if load_dump is None:
+            raise ValueError(f"task database {path} is a SQL dump and these Databases have no dump loader: "
+                             "Databases(load_dump=env_server.ingest.transpile.load_file)")
+        load_dump(conn, path, db.dialect or "sqlite")
     else:
         path = Path(str(db.sqlite_path))
         if not path.is_file():

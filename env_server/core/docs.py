@@ -23,12 +23,45 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Literal
 
+from env_server.core.data_paths import data_dir
 from env_server.core.sandbox import scratch
-from env_server.tasks.grounding import Doc
+
+DocStatus = Literal["current", "superseded", "draft"]
+DocKind = Literal["definition", "policy", "note"]
+DOC_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,79}$")
+
+
+@dataclass(frozen=True)
+class Doc:
+    """One business document."""
+
+    doc_id: str
+    """Stable id, lowercase letters, digits and dashes, e.g. ``ecommerce-net-revenue-v2``."""
+    title: str
+    """A short title, e.g. "Net revenue (current definition)"."""
+    domain: str
+    """The domain it belongs to (``ecommerce``, ..., ``external-broker``), or ``general``."""
+    kind: DocKind
+    """definition, policy or note."""
+    status: DocStatus
+    """current, superseded or draft. Only current documents define anything."""
+    body: str
+    """Two to six plain-English sentences. Non-current documents say so in their own text."""
+    superseded_by: str | None = None
+    """For superseded and draft documents: the id of the current document."""
+    source: str | None = None
+    """Provenance for documents derived from outside material (repository, commit, file, licence)."""
+
+    def __post_init__(self) -> None:
+        if not DOC_ID.match(self.doc_id):
+            raise ValueError(f"doc id {self.doc_id!r} must match {DOC_ID.pattern}")
+        if self.status != "current" and not self.superseded_by:
+            raise ValueError(f"doc {self.doc_id}: a {self.status} document must name the current one in superseded_by")
+
 
 FIELDS = ("id", "title", "domain", "kind", "status", "superseded_by", "source")
 _WORD = re.compile(r"[A-Za-z0-9_]+")
@@ -37,8 +70,6 @@ MAX_QUERY_TERMS = 16
 
 def docs_dir() -> Path:
     """``data/docs`` of the data folder in use (``$DATAOPS_DATA_DIR`` aware)."""
-    from env_server.tasks.registry import data_dir
-
     return data_dir() / "docs"
 
 

@@ -63,6 +63,7 @@ from env_server.families import (
     UnknownFamilyError,
     default_families,
 )
+from env_server.families import shared_grader
 from env_server.grading.grader import Grader
 from env_server.grading.reward import RewardConfig, compose
 from env_server.tasks.registry import TaskRegistry, load_tasks
@@ -172,7 +173,7 @@ class DataOpsEnv(Environment[DataOpsAction, DataOpsObservation, DataOpsState]):
         self.tasks = tasks if isinstance(tasks, TaskRegistry) else TaskRegistry(tasks)
         if len(self.tasks) == 0:
             raise ValueError("DataOpsEnv needs at least one task")
-        self.grader = grader or Grader()
+        self.grader = grader or shared_grader()
         self.reward_config = reward_config or RewardConfig()
         if self.grader.config.partial_credit > self.reward_config.failed_score_ceiling:
             raise ValueError(

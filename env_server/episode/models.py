@@ -13,6 +13,8 @@ from typing import Any, Literal
 from openenv.core.env_server.types import Action, Observation, State
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from env_server.grading.grade import ErrorKindName, Grade  # noqa: F401 - re-exported: part of the episode API
+
 ActionType = Literal[
     "inspect_schema",
     "sample_rows",
@@ -23,7 +25,6 @@ ActionType = Literal[
     "search_docs",
     "submit_answer",
 ]
-ErrorKindName = Literal["syntax", "not_authorized", "timeout", "too_large", "runtime", "invalid_action", "blocked"]
 
 MAX_CELL_CHARS = 200
 
@@ -121,20 +122,6 @@ def _cell(value: Any) -> Any:
     if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
         return value[:MAX_CELL_CHARS] + f"... ({len(value)} chars)"
     return value
-
-
-class Grade(BaseModel):
-    """The grader's verdict on one submission."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    success: bool = Field(description="Equivalent to the reference on the task database and every variant.")
-    score: float = Field(description="1.0 on success; otherwise partial credit below the success floor.")
-    components: dict[str, float] = Field(
-        default_factory=dict, description="executes, row_f1 (main database), variants_passed (fraction)."
-    )
-    reason: str = Field(description="Why, in one human-readable sentence.")
-    error_kind: ErrorKindName | None = Field(default=None, description="Set when the submission failed to run.")
 
 
 class DataOpsObservation(Observation):

@@ -22,8 +22,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 
 from env_server.families.family import READ_ACTIONS, Family, ReadmeTable
+from env_server.grading.grader import Grader
 
-__all__ = ["READ_ACTIONS", "Family", "FamilyRegistry", "ReadmeTable", "UnknownFamilyError", "default_families", "family_of"]
+__all__ = ["READ_ACTIONS", "Family", "FamilyRegistry", "ReadmeTable", "UnknownFamilyError", "default_families", "family_of",
+           "make_grader", "shared_grader"]
 
 
 class UnknownFamilyError(ValueError):
@@ -95,3 +97,19 @@ def default_families() -> FamilyRegistry:
 def family_of(name: str) -> Family:
     """The built-in family ``name`` (raises :class:`UnknownFamilyError`, naming the known ones)."""
     return default_families()[name]
+
+
+def make_grader(**options) -> Grader:
+    """A new :class:`~env_server.grading.grader.Grader` playing the built-in families (or ``families=...``), with
+    its own databases unless given ``databases=...``: ``Grader(families=default_families(), **options)``."""
+    options.setdefault("families", None)
+    options["families"] = options["families"] or default_families()
+    return Grader(**options)
+
+
+@functools.cache
+def shared_grader() -> Grader:
+    """The grader that environments made without one share in this process, and with it one cache of built
+    databases and gold results: a hundred ``DataOpsEnv()`` on a 32 MB database hold it once, not a hundred times.
+    Made on first use; an environment given its own grader does not use it."""
+    return make_grader()

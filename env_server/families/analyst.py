@@ -19,9 +19,10 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 
 from env_server.families.family import READ_ACTIONS, Family, ReadmeTable
+from env_server.families import make_grader
 from env_server.grading.grader import Grader
 from env_server.tasks import splits
-from env_server.tasks.domains import get_domain
+from env_server.core.domains import get_domain
 from env_server.tasks.quality import formulation_problem, result_problem
 from env_server.tasks.questions import QUESTION_TEMPLATES, synthesise_questions
 from env_server.tasks.rejections import Rejections
@@ -88,7 +89,7 @@ def tasks_for_db(
 def generate_split(split: str, n: int | None = None, grader: Grader | None = None, progress: bool = True,
                    exclude: splits.TrainIndex | None = None) -> list[Task]:
     """``n`` valid analyst tasks for ``split`` (default ``FAMILY_SPLIT_SIZES``), deterministically."""
-    grader = grader or Grader()
+    grader = grader or make_grader()
     plan = splits.slots(split, QUESTION_TEMPLATES, OOD_TEMPLATES)
 
     def tasks_for(slot: splits.Slot, seed: int) -> Iterator[Task]:

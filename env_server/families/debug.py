@@ -26,9 +26,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from env_server.families.family import READ_ACTIONS, Family, ReadmeTable
+from env_server.families import make_grader
 from env_server.grading.grader import Grader, GraderError
 from env_server.tasks.bugs import BUG_TYPES, applicable, inject
-from env_server.tasks.domains import get_domain
+from env_server.core.domains import get_domain
 from env_server.tasks.gold_queries import GoldQuery, synthesise
 from env_server.tasks.quality import formulation_problem, result_problem
 from env_server.tasks.rejections import Rejections
@@ -192,7 +193,7 @@ def generate_split(split: str, n: int | None = None, grader: Grader | None = Non
                    exclude: TrainIndex | None = None) -> list[Task]:
     """``n`` valid debug tasks for ``split`` (default: ``SPLIT_SIZES``), deterministically."""
     n = SPLIT_SIZES[split] if n is None else n
-    grader = grader or Grader()
+    grader = grader or make_grader()
     usage: Counter = Counter()
     return fill("debug", split, n, slots(split), lambda slot, seed: tasks_for_database(grader, split, slot, seed, usage),
                 progress, exclude)

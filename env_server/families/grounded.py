@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 
 from env_server.families.family import READ_ACTIONS, Family, ReadmeTable
 from env_server.grading.answers import check_answer, gold_value
+from env_server.families import make_grader
 from env_server.grading.grader import Grader
 from env_server.tasks import splits
 from env_server.tasks.definitions import METRICS
@@ -108,7 +109,7 @@ def tasks_for_db(
 def generate_split(split: str, n: int | None = None, grader: Grader | None = None, progress: bool = True,
                    exclude: splits.TrainIndex | None = None) -> list[Task]:
     """``n`` valid grounded tasks for ``split`` (default ``FAMILY_SPLIT_SIZES``), deterministically."""
-    grader = grader or Grader()
+    grader = grader or make_grader()
     domains = {"train": splits.TRAIN_DOMAINS, "heldout_iid": splits.TRAIN_DOMAINS, "heldout_ood": splits.OOD_DOMAINS}.get(split)
     if domains is None:
         raise ValueError(f"unknown split {split!r}; expected train, heldout_iid or heldout_ood")

@@ -18,10 +18,11 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 
 from env_server.families.family import READ_ACTIONS, Family, ReadmeTable
+from env_server.families import make_grader
 from env_server.grading.grader import Grader
 from env_server.tasks import splits
 from env_server.tasks.corruptions import CORRUPTION_KINDS, plan
-from env_server.tasks.domains import get_domain
+from env_server.core.domains import get_domain
 from env_server.tasks.rejections import Rejections
 from env_server.tasks.repair_fixed import fixed_tasks
 from env_server.tasks.spec import DbSpec, Task
@@ -101,7 +102,7 @@ def tasks_for_db(
 def generate_split(split: str, n: int | None = None, grader: Grader | None = None, progress: bool = True,
                    exclude: splits.TrainIndex | None = None) -> list[Task]:
     """``n`` valid repair tasks for ``split`` (default ``FAMILY_SPLIT_SIZES``), deterministically."""
-    grader = grader or Grader()
+    grader = grader or make_grader()
     layout = splits.slots(split, CORRUPTION_KINDS, OOD_KINDS)
     usage: Counter = Counter()
 

@@ -68,11 +68,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from env_server.core.databases import Databases, run_trusted
 from env_server.core.sandbox import ErrorKind, Execution, NotGraded, SandboxConfig, execute
-from env_server.episode.models import Grade
-from env_server.families import FamilyRegistry, default_families
+from env_server.grading.grade import Grade
 from env_server.grading.compare import (
     Reference,
     reference_of,
@@ -80,7 +80,10 @@ from env_server.grading.compare import (
     row_f1,
 )
 from env_server.grading.state_diff import diff, snapshot
-from env_server.tasks.spec import Task
+
+if TYPE_CHECKING:  # the grader takes its families as a parameter: grading never imports a layer above it
+    from env_server.families import FamilyRegistry
+    from env_server.tasks.spec import Task
 
 PARTIAL_CREDIT = 0.1
 TARGET_CACHE_SIZE = 128
@@ -117,6 +120,14 @@ class GradingConfig:
     """Gold results kept in memory (one per gold query, database and variant)."""
 
 
+def _load_dump(conn: sqlite3.Connection, path, dialect: str) -> None:
+    """How the grader's databases load a SQL dump (``sql_path``): the ingest layer's transpiler, imported on first
+    use (sqlglot's dialects are slow to import and most graders never see a dump)."""
+    from env_server.ingest.transpile import load_file
+
+    load_file(conn, path, dialect=dialect)
+
+
 def _net_detail(execution: Execution) -> str:
     return (f"was stopped by the grading safety net after {execution.vm_steps:,} VM steps, before its step budget "
             f"ran out ({execution.error}); its steps are unusually expensive (long strings or blobs worked on row "
@@ -132,9 +143,8 @@ class Grader:
 
     def __init__(self, databases: Databases | None = None, config: GradingConfig | None = None, docs=None,
                  target_cache: int = TARGET_CACHE_SIZE, families: FamilyRegistry | None = None):
-        self.databases = databases or Databases()
-        self.families = families or default_families()
-        """The task families this grader plays (every environment and backend built on it asks these)."""
+        self.databases = databases or Databases(load_dump=_load_dump)
+        self._families = families
         self.target_cache = target_cache
         """Repair targets kept (:data:`TARGET_CACHE_SIZE` by default; a task build that checks hundreds of
         candidates once each keeps few)."""
@@ -143,6 +153,17 @@ class Grader:
         self._targets: OrderedDict[tuple, tuple | GraderError] = OrderedDict()
         self._lock = threading.Lock()
         self._docs = docs
+
+    @property
+    def families(self) -> FamilyRegistry:
+        """The task families this grader plays (every environment and backend built on it asks these): given to
+        the constructor, since grading sits below the families (``env_server.families.make_grader`` gives one the
+        built-in families). Grading a query or a repair needs none; grading by family does."""
+        if self._families is None:
+            raise GraderError("this Grader was made without a family registry, and grading by family needs one: "
+                              "Grader(families=env_server.families.default_families()) or "
+                              "env_server.families.make_grader()")
+        return self._families
 
     @property
     def docs(self):

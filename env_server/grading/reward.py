@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from env_server.episode.models import Grade
+from env_server.grading.grade import Grade
 from env_server.grading.grader import PARTIAL_CREDIT
 
 
@@ -71,7 +71,7 @@ def compose(
 ) -> RewardBreakdown:
     """Combine a grade (None before any submission) and episode counters into the reward.
 
-    >>> from env_server.episode.models import Grade
+    >>> from env_server.grading.grade import Grade
     >>> right = Grade(success=True, score=1.0, reason="ok")
     >>> compose(right, invalid_actions=2).total
     0.9

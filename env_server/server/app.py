@@ -66,6 +66,7 @@ from env_server.episode.models import (
     Grade,
 )
 from env_server.core.sandbox import NotGraded
+from env_server.families import make_grader
 from env_server.grading.grader import Grader, GraderError
 from env_server.grading.reward import RewardConfig, compose, review_penalty
 from env_server.server.body_guard import BodyGuard, WebSocketGuard
@@ -216,7 +217,7 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
     """Build the server. ``registry`` overrides the tasks (built-in plus ``config.task_paths``)."""
     config = config or ServerConfig.from_env()
     registry = registry or load_registry(config)
-    grader = Grader()
+    grader = make_grader()
     reward_config = RewardConfig()
     mib = 2**20
     clone_budget = CloneBudget(int(config.clone_mib * mib),

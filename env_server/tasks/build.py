@@ -18,6 +18,7 @@ from pathlib import Path
 from env_server.core.sandbox import NotGraded
 from env_server.core.docs import DocCorpus, write_corpus
 from env_server.families import default_families
+from env_server.families import make_grader
 from env_server.grading.grader import Grader
 from env_server.tasks.overlap import TrainIndex, overlap_counts
 from env_server.tasks.spec import SPLITS, Task, save_jsonl
@@ -87,7 +88,7 @@ def build(
     docs_dir = out_dir / "docs"
     docs = corpus(external)
     write_corpus(docs, docs_dir)
-    grader = Grader(docs=DocCorpus.load(docs_dir))  # grade against the corpus just written
+    grader = make_grader(docs=DocCorpus.load(docs_dir))  # grade against the corpus just written
     files: dict[str, list[Task]] = {}
     for family in families:
         fixed = registry[family].fixed_tasks

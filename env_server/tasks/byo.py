@@ -21,6 +21,8 @@ from tqdm import tqdm
 
 from env_server.core.databases import Databases
 from env_server.families import default_families
+from env_server.families import make_grader
+from env_server.ingest.transpile import load_file
 from env_server.grading.grader import Grader
 from env_server.tasks.gold_queries import PROFILE_ROWS
 from env_server.tasks.rejections import Rejections
@@ -68,7 +70,7 @@ def tasks_for_database(
 ) -> dict[str, list[Task]]:
     """Up to ``per_family`` valid tasks per family on ``db``, deterministically. Candidates that cannot be
     tasks are skipped; ``rejected`` (when given) receives each family's reasons."""
-    grader = grader or Grader()
+    grader = grader or make_grader()
     rejected = {} if rejected is None else rejected
     grader.databases.schema(db)  # build it once now: a broken file fails here, with its own message
     out: dict[str, list[Task]] = {}
@@ -114,7 +116,7 @@ def main(
     rejected: dict[str, Rejections] = {}
     # a repair candidate is a corrupted copy of the database (with its variants and repaired snapshots), checked
     # once: keep few at once, or a build holds hundreds of copies of the user's database in memory
-    grader = Grader(databases=Databases(capacity=BUILD_CACHE), target_cache=2 * BUILD_CACHE)
+    grader = make_grader(databases=Databases(capacity=BUILD_CACHE, load_dump=load_file), target_cache=2 * BUILD_CACHE)
     try:
         by_family = tasks_for_database(db, name, families, per_family, grader=grader, progress=progress,
                                        rejected=rejected)

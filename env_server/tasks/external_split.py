@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from env_server.families import make_grader
 from env_server.grading.grader import Grader
 from env_server.tasks import byo
 from env_server.tasks.external import DEFOG_DBS, defog_dir
@@ -40,7 +41,7 @@ def generate(
 ) -> dict[str, list[Task]]:
     """``heldout_external`` tasks per family (deterministic); ``families`` defaults to every family of the
     grader's registry that can make tasks there."""
-    grader = grader or Grader()
+    grader = grader or make_grader()
     registry = grader.families
     if families is None:
         families = [f.name for f in registry.values() if f.external_tasks or f.byo_tasks]

@@ -18,40 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from env_server.core.docs import DOC_ID, Doc, DocKind, DocStatus  # noqa: F401 - re-exported
 from env_server.grading.answers import Precision
 
-DocStatus = Literal["current", "superseded", "draft"]
-DocKind = Literal["definition", "policy", "note"]
 AnswerType = Literal["int", "float", "string", "set"]
-DOC_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,79}$")
-
-
-@dataclass(frozen=True)
-class Doc:
-    """One business document."""
-
-    doc_id: str
-    """Stable id, lowercase letters, digits and dashes, e.g. ``ecommerce-net-revenue-v2``."""
-    title: str
-    """A short title, e.g. "Net revenue (current definition)"."""
-    domain: str
-    """The domain it belongs to (``ecommerce``, ..., ``external-broker``), or ``general``."""
-    kind: DocKind
-    """definition, policy or note."""
-    status: DocStatus
-    """current, superseded or draft. Only current documents define anything."""
-    body: str
-    """Two to six plain-English sentences. Non-current documents say so in their own text."""
-    superseded_by: str | None = None
-    """For superseded and draft documents: the id of the current document."""
-    source: str | None = None
-    """Provenance for documents derived from outside material (repository, commit, file, licence)."""
-
-    def __post_init__(self) -> None:
-        if not DOC_ID.match(self.doc_id):
-            raise ValueError(f"doc id {self.doc_id!r} must match {DOC_ID.pattern}")
-        if self.status != "current" and not self.superseded_by:
-            raise ValueError(f"doc {self.doc_id}: a {self.status} document must name the current one in superseded_by")
 
 
 Parameters = Callable[[sqlite3.Connection, random.Random], list[dict[str, str]]]

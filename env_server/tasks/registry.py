@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from env_server.core.data_paths import DATA_DIR_ENV, data_dir  # noqa: F401 - re-exported
 from env_server.tasks.spec import Task, load_jsonl
-
-DATA_DIR_ENV = "DATAOPS_DATA_DIR"
 
 
 class UnknownTaskError(KeyError):
@@ -16,12 +14,6 @@ class UnknownTaskError(KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else "unknown task_id"
-
-
-def data_dir() -> Path:
-    """The ``data/`` folder: ``$DATAOPS_DATA_DIR`` if set, else the repository's ``data/``."""
-    override = os.environ.get(DATA_DIR_ENV)
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "data"
 
 
 def builtin_task_files() -> list[Path]:

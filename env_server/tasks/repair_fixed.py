@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 
-from env_server.tasks.domains._helpers import (
+from env_server.core.domains._helpers import (
     CITIES,
     FIRST_NAMES,
     LAST_NAMES,

@@ -264,12 +264,12 @@ def attack_look_alike(http: httpx.Client, rec: Recorder) -> None:
     """Each table to repair copied under a look-alike name (Kelvin sign, long s, ligature, fullwidth, zero-width,
     trailing space), the reference repair run on the copy, ``finish``: the real table stays corrupted."""
     from env_server.core.identifiers import fold
-    from env_server.grading.grader import Grader
+    from env_server.families import make_grader
     from env_server.tasks.registry import load_tasks
     from env_server.tools.exploits import LOOK_ALIKES, Context, _changed_tables, _renamed
 
     tasks = {t.task_id: t for t in load_tasks() if t.task_id in LOOK_ALIKE_TASKS}
-    ctx = Context(grader=Grader())
+    ctx = Context(grader=make_grader())
     for task_id in LOOK_ALIKE_TASKS:
         task = tasks[task_id]
         start = ctx.grader.repair_target(task, 0)[0]
@@ -582,12 +582,12 @@ HEAVY_CORRECT = ("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r
 def grade_beside_busy_threads(threads: int = 8) -> dict[str, Any]:
     """One heavy correct rewrite graded in-process idle, then beside ``threads`` busy Python threads: the
     grades must be equal (only VM steps decide); the seconds show what the GIL costs."""
-    from env_server.grading.grader import Grader
+    from env_server.families import make_grader
     from env_server.tasks.registry import load_tasks
 
     task = next(t for t in load_tasks() if t.task_id == DEBUG_TASK)
     sql = HEAVY_CORRECT.format(gold=(task.gold_sql or "").rstrip(";"))
-    grader = Grader()
+    grader = make_grader()
     grader.grade_query(task, task.gold_sql or "")  # references built outside the timing
     started = time.perf_counter()
     idle = grader.grade_query(task, sql)

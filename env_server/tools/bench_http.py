@@ -31,6 +31,7 @@ from pathlib import Path
 import httpx
 
 from env_server.core.provenance import REPO_ROOT, provenance, write_results
+from env_server.families import make_grader
 from env_server.grading.grader import Grader
 from env_server.server.serving import free_ports, start_server
 from env_server.tasks.registry import load_tasks
@@ -202,7 +203,7 @@ def run(n_items: int = 1024, steps: int = 10, seed: int = 0, out: Path = OUT) ->
                       f"p99 {latency[(load, sessions)]['p99']} ms")
         # in-process grading last: its gold-result caches would otherwise slow this process's event loop
         # (garbage collection over millions of cached rows) while it measures latency
-        grader = Grader()
+        grader = make_grader()
         by_id = {t.task_id: t for t in sample}
         for item in items:  # warm-up pass in-process too
             grader.grade_query(by_id[item["task_id"]], item["sql"])

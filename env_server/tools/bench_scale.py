@@ -41,6 +41,7 @@ from env_server.core.databases import Databases
 from env_server.core.provenance import REPO_ROOT, provenance, write_results
 from env_server.core.sandbox import execute
 from env_server.episode.environment import DataOpsEnv
+from env_server.families import make_grader
 from env_server.grading.grader import Grader
 from env_server.tasks.spec import DbSpec, Task
 from env_server.tools.measure import percentile, print_results, upper_targets
@@ -107,7 +108,7 @@ def measure_size(orders: int, folder: Path, resets: int, repeats: int) -> dict:
     db_bytes = path.stat().st_size
     task = Task(task_id=f"scale-{orders}", family="debug", split="bench", db=DbSpec(sqlite_path=str(path)),
                 question="paid order count and total per customer city", broken_sql=BROKEN, gold_sql=GOLD)
-    grader = Grader(databases=Databases(capacity=8))
+    grader = make_grader(databases=Databases(capacity=8))
     k = grader.config.variants
 
     started = time.perf_counter()
