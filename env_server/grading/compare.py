@@ -86,6 +86,23 @@ def reference_of(execution: Execution, ties: tuple[tuple[int, int], ...] = ()) -
     )
 
 
+class Canonical:
+    """A candidate's rows canonicalised at most once (:func:`canonical_row`, counted), however many comparisons
+    read them: :func:`results_match` and :func:`row_f1` of one database share it."""
+
+    __slots__ = ("rows", "_counter")
+
+    def __init__(self, rows: Sequence[tuple]):
+        self.rows = rows
+        self._counter: Counter | None = None
+
+    @property
+    def counter(self) -> Counter:
+        if self._counter is None:
+            self._counter = Counter(canonical_row(r) for r in self.rows)
+        return self._counter
+
+
 def _multiset_match(rows: Sequence[tuple], gold_rows: Sequence[tuple], config: "GradingConfig") -> bool:
     if Counter(rows) == Counter(gold_rows):
         return True
@@ -94,9 +111,11 @@ def _multiset_match(rows: Sequence[tuple], gold_rows: Sequence[tuple], config: "
     return _rows_close(sorted(rows, key=_sort_key), sorted(gold_rows, key=_sort_key), config)
 
 
-def results_match(rows: list[tuple], width: int, gold: Reference, ordered: bool, config: "GradingConfig") -> bool:
+def results_match(rows: list[tuple], width: int, gold: Reference, ordered: bool, config: "GradingConfig",
+                  canonical: Canonical | None = None) -> bool:
     """Whether candidate ``rows`` (with ``width`` columns) equal the gold result: as multisets, or,
-    when ``ordered``, position by position except within the gold's tie groups."""
+    when ``ordered``, position by position except within the gold's tie groups. ``canonical`` (of ``rows``)
+    is filled when the comparison needs it, for :func:`row_f1` to reuse."""
     if width != gold.width or len(rows) != len(gold.rows):
         return False
     if ordered:
@@ -114,16 +133,16 @@ def results_match(rows: list[tuple], width: int, gold: Reference, ordered: bool,
         return _rows_close(rows[position:], gold.rows[position:], config)
     if Counter(rows) == gold.counter:
         return True
-    if Counter(canonical_row(r) for r in rows) == gold.canonical:
+    if (canonical or Canonical(rows)).counter == gold.canonical:
         return True
     return _rows_close(sorted(rows, key=_sort_key), sorted(gold.rows, key=_sort_key), config)
 
 
-def row_f1(rows: list[tuple], width: int, gold: Reference) -> float:
+def row_f1(rows: list[tuple], width: int, gold: Reference, canonical: Canonical | None = None) -> float:
     """Multiset F1 between candidate rows and gold rows (canonical values, order ignored)."""
     if width != gold.width or not rows or not gold.rows:
         return 1.0 if not rows and not gold.rows and width == gold.width else 0.0
-    overlap = sum((Counter(canonical_row(r) for r in rows) & gold.canonical).values())
+    overlap = sum(((canonical or Canonical(rows)).counter & gold.canonical).values())
     if overlap == 0:
         return 0.0
     precision, recall = overlap / len(rows), overlap / len(gold.rows)

@@ -74,6 +74,7 @@ from env_server.core.databases import Databases, run_trusted
 from env_server.core.sandbox import ErrorKind, Execution, NotGraded, SandboxConfig, execute
 from env_server.grading.grade import Grade
 from env_server.grading.compare import (
+    Canonical,
     Reference,
     reference_of,
     results_match,
@@ -238,8 +239,14 @@ class Grader:
         several bugs, share it). A failing reference is cached too and raises the same GraderError."""
         if not task.gold_sql:
             raise GraderError(f"task {task.task_id} has no gold_sql")
-        identity = self._identity(task)
+        return self._reference(task, self._identity(task), variant)
+
+    def _reference(self, task: Task, identity: str, variant: int) -> Reference:
         key = (task.gold_sql, identity, variant, task.order_matters)
+        with self._lock:
+            found = self._references.get(key)
+        if found is not None and not isinstance(found, GraderError):
+            return found
         return self._cached(self._references, key, lambda: self._compute_reference(task, variant),
                             self.config.reference_cache_size)
 
@@ -272,7 +279,10 @@ class Grader:
         """``sql``'s run on the task database and its grade. The run is the grading run itself (every row up
         to ``max_rows_graded``), so an episode shows it instead of running the query once more."""
         k = self.config.variants
-        references = [self.reference(task, variant) for variant in range(k + 1)]
+        if not task.gold_sql:
+            raise GraderError(f"task {task.task_id} has no gold_sql")
+        identity = self._identity(task)
+        references = [self._reference(task, identity, variant) for variant in range(k + 1)]
         budget = self.budget_steps(references)
         remaining = budget
         f1s: list[float] = []
@@ -316,8 +326,9 @@ class Grader:
                 failing.append(f"{variant} ({kind.value})")
                 continue
             width = len(execution.columns)
-            match = results_match(execution.rows, width, gold, task.order_matters, self.config)
-            f1 = 1.0 if match else row_f1(execution.rows, width, gold)
+            canonical = Canonical(execution.rows)  # canonicalised once for both comparisons, if either needs it
+            match = results_match(execution.rows, width, gold, task.order_matters, self.config, canonical)
+            f1 = 1.0 if match else row_f1(execution.rows, width, gold, canonical)
             f1s.append(f1)
             if variant == 0 and not match:
                 reason = (
