@@ -7,6 +7,8 @@
   its own figure: no run or file name is written in this code.
 * It is deterministic: a fixed style, no timestamps, no software version in the PNG metadata, so
   the same JSON gives byte-identical PNGs.
+* Bench figures are drawn as the median over the bench's interleaved rounds with a spread bar from the
+  rounds' min to their max (the ``rounds`` block each bench writes).
 * It holds no scores: every plotted number is read from a results file. A figure whose input is
   missing is skipped with a message, never drawn from invented numbers.
 """
@@ -53,18 +55,52 @@ class Figure:
     ``headline`` (written by ``training.evaluate --compare``), one PNG per file, named after it."""
 
 
-def _bars(ax, labels: list[str], series: dict[str, list[float]], ylabel: str, fmt: str = "{:.2f}") -> None:
+def _bars(ax, labels: list[str], series: dict[str, list[float]], ylabel: str, fmt: str = "{:.2f}",
+          spreads: dict[str, list[tuple[float, float]]] | None = None) -> None:
+    """Grouped bars with their values written on top; ``spreads[name][i]`` = (low, high) draws a spread bar
+    (min..max over a bench's rounds) on bar ``i`` of series ``name``."""
     width = 0.8 / max(1, len(series))
     for i, (name, values) in enumerate(series.items()):
         xs = [x + (i - (len(series) - 1) / 2) * width for x in range(len(labels))]
-        bars = ax.bar(xs, values, width=width, label=name, color=COLOURS[i % len(COLOURS)])
-        for bar, value in zip(bars, values):
-            ax.annotate(fmt.format(value), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+        spread = (spreads or {}).get(name)
+        yerr = None
+        if spread is not None:
+            yerr = [[v - lo for v, (lo, _) in zip(values, spread)], [hi - v for v, (_, hi) in zip(values, spread)]]
+        bars = ax.bar(xs, values, width=width, label=name, color=COLOURS[i % len(COLOURS)], yerr=yerr,
+                      capsize=3 if yerr else 0, error_kw={"elinewidth": 1, "ecolor": "#333333"})
+        tops = [hi for _, hi in spread] if spread is not None else values
+        for bar, value, top in zip(bars, values, tops):
+            ax.annotate(fmt.format(value), (bar.get_x() + bar.get_width() / 2, top),
                         ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylabel(ylabel)
     if len(series) > 1:
         ax.legend(frameon=False, fontsize=8)
+
+
+def _rounds(result: dict, name: str, value: float | None = None) -> tuple[float, tuple[float, float], int]:
+    """A bench figure as (median, (min, max), rounds) from its results JSON's ``rounds`` block. A results file
+    written before benches kept their rounds has none: its headline ``value`` (or ``summary[name]``) is drawn
+    with no spread, as 1 round."""
+    stats = result.get("rounds", {}).get(name)
+    if stats is None:
+        value = result["summary"][name] if value is None else value
+        return value, (value, value), 1
+    return stats["median"], (stats["min"], stats["max"]), len(stats["values"])
+
+
+def _median_bars(ax, labels: list[str], figures: dict[str, list[tuple[dict, str]]], ylabel: str,
+                 fmt: str = "{:.2f}") -> int:
+    """Bars of bench medians with min..max spread bars: ``figures[series] = [(results JSON, figure name)]``, one
+    per label. Returns the fewest rounds behind any bar."""
+    series, spreads, fewest = {}, {}, None
+    for name, refs in figures.items():
+        got = [_rounds(result, figure) for result, figure in refs]
+        series[name] = [median for median, _, _ in got]
+        spreads[name] = [spread for _, spread, _ in got]
+        fewest = min([n for _, _, n in got] + ([fewest] if fewest is not None else []))
+    _bars(ax, labels, series, ylabel, fmt=fmt, spreads=spreads)
+    return fewest or 0
 
 
 def draw_reviewer_path(data: dict[str, dict]) -> plt.Figure:
@@ -92,7 +128,8 @@ def draw_reviewer_path(data: dict[str, dict]) -> plt.Figure:
 
 
 def draw_reviewer_bench(data: dict[str, dict]) -> plt.Figure:
-    summary = data["bench/reviewer.json"]["summary"]
+    result = data["bench/reviewer.json"]
+    summary = result["summary"]
     names = [name for name in ("ours", "naive") if name in summary]
     labels = {"ours": "ours (sqlglot, schema-aware)", "naive": "seed design's keyword rules"}
     cases = sum(summary[names[0]]["confusion"].values())
@@ -101,32 +138,37 @@ def draw_reviewer_bench(data: dict[str, dict]) -> plt.Figure:
     _bars(axes[0], list(metrics), {labels[n]: [summary[n][m] for m in metrics] for n in names}, "value (block = positive)")
     axes[0].set_ylim(0, 1.2)
     axes[0].set_title(f"Blocking risky SQL: {cases} labelled cases")
-    _bars(axes[1], [labels[n].split(" (")[0] for n in names], {
-        "median": [summary[n]["median_latency_ms"] for n in names],
-        "p99": [summary[n]["p99_latency_ms"] for n in names],
-    }, "ms per review", fmt="{:.3f}")
-    axes[1].set_title("Review latency")
+    rounds = _median_bars(axes[1], [labels[n].split(" (")[0] for n in names], {
+        q: [(_latency(result, n, q), f"{n}.{q}_latency_ms") for n in names] for q in ("median", "p99")
+    }, "ms per review (median of rounds; bars min..max)", fmt="{:.3f}")
+    axes[1].set_title(f"Review latency ({rounds} rounds)")
     fig.tight_layout()
     return fig
 
 
+def _latency(result: dict, reviewer: str, q: str) -> dict:
+    """The reviewer bench's JSON, seen by :func:`_rounds`: its rounds, and the headline latency as a fallback."""
+    return {"rounds": result.get("rounds", {}),
+            "summary": {f"{reviewer}.{q}_latency_ms": result["summary"][reviewer][f"{q}_latency_ms"]}}
+
+
 def draw_bench_ratios(data: dict[str, dict]) -> plt.Figure:
-    core, http = data["bench/core.json"]["summary"], data["bench/http.json"]["summary"]
+    core, http = data["bench/core.json"], data["bench/http.json"]
     labels = ["grading,\nall", "grading,\ngold", "grading,\nbroken", "/grade HTTP\nvs in-process"]
-    values = [core["grading_over_floor"], core["grading_over_floor_gold_only"], core["grading_over_floor_broken_only"],
-              http["http_over_in_process_time"]]
+    refs = [(core, "grading_over_floor"), (core, "grading_over_floor_gold_only"),
+            (core, "grading_over_floor_broken_only"), (http, "http_over_in_process_time")]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    _bars(axes[0], labels, {"time ratio": values}, "× the floor measured in the same run")
+    rounds = _median_bars(axes[0], labels, {"time ratio": refs},
+                          "× the floor (median of per-round ratios)")
     axes[0].axhline(1, color="black", linewidth=0.8)
-    axes[0].set_title("Cost / floor (raw sqlite3; in-process grading)")
+    axes[0].set_title(f"Cost / floor (raw sqlite3; in-process grading), {rounds} rounds, bars min..max", fontsize=10)
     sessions = ["64", "256"]
-    _bars(axes[1], sessions, {
-        "p50 paced": [http["step_p50_ms_64_sessions"], http["step_p50_ms_256_sessions"]],
-        "p99 paced": [http["step_p99_ms_64_sessions"], http["step_p99_ms_256_sessions"]],
-    }, "ms per /step", fmt="{:.1f}")
+    rounds = _median_bars(axes[1], sessions, {
+        f"{q} paced": [(http, f"step_{q}_ms_{n}_sessions") for n in sessions] for q in ("p50", "p99")
+    }, "ms per /step (median of rounds)", fmt="{:.1f}")
     axes[1].set_xlabel("concurrent sessions (each steps every 0.5–1.5 s)")
     axes[1].set_yscale("log")
-    axes[1].set_title("Step latency over HTTP")
+    axes[1].set_title(f"Step latency over HTTP, {rounds} rounds, bars min..max", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -241,7 +283,8 @@ FIGURES: tuple[Figure, ...] = (
     Figure("reviewer_bench", ("bench/reviewer.json",), draw_reviewer_bench,
            "our reviewer vs the seed design's keyword rules on the labelled corpus"),
     Figure("bench_ratios", ("bench/core.json", "bench/http.json"), draw_bench_ratios,
-           "grading and HTTP cost as ratios to floors measured in the same runs; step latency"),
+           "grading and HTTP cost as ratios to floors measured in the same runs; step latency; medians of "
+           "interleaved rounds, bars min..max"),
     Figure("demo_scripted", ("eval/demo_scripted.json",), draw_demo_scripted,
            "oracle / echo_broken / explorer calibrators per split"),
     Figure("compare", ("compare.json",), draw_compare,

@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     bench = sub.add_parser("bench", help="measure reset latency and grading cost; write results/bench/core.json")
     bench.add_argument("--tasks", type=int, default=200, help="train tasks sampled")
     bench.add_argument("--resets", type=int, default=2000, help="resets timed")
+    bench.add_argument("--rounds", type=_rounds, default=None,
+                       help="interleaved rounds of every side (at least 5; default 5; not --hostile)")
     which = bench.add_mutually_exclusive_group()
     which.add_argument("--http", action="store_true", help="measure the server over HTTP; write results/bench/http.json")
     which.add_argument("--families", action="store_true",
@@ -82,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     review.add_argument("--tasks", type=int, default=60, help="held-out tasks sampled (default 60)")
     review.add_argument("--seed", type=int, default=0, help="sampling seed")
     args = parser.parse_args(argv)
+    rounds = {"rounds": args.rounds} if getattr(args, "rounds", None) else {}
+    if rounds and args.command == "bench" and args.hostile:
+        parser.error("--rounds does not apply to --hostile")
 
     if args.command == "serve":
         serve_main(args)
@@ -112,23 +117,23 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "bench" and args.reviewer:
         from env_server.tools.bench_reviewer import main as bench_reviewer_main
 
-        bench_reviewer_main()
+        bench_reviewer_main(**rounds)
     elif args.command == "bench" and args.scale:
         from env_server.tools.bench_scale import main as bench_scale_main
 
-        bench_scale_main()
+        bench_scale_main(**rounds)
     elif args.command == "bench" and args.families:
         from env_server.tools.bench_families import main as bench_families_main
 
-        bench_families_main()
+        bench_families_main(**rounds)
     elif args.command == "bench" and args.http:
         from env_server.tools.bench_http import main as bench_http_main
 
-        bench_http_main()
+        bench_http_main(**rounds)
     elif args.command == "bench":
         from env_server.tools.bench import main as bench_main
 
-        bench_main(n_tasks=args.tasks, resets=args.resets)
+        bench_main(n_tasks=args.tasks, resets=args.resets, **rounds)
     elif args.command == "eval-reviewer":
         from env_server.tools.review_eval import run as review_run
 
@@ -141,6 +146,16 @@ def main(argv: list[str] | None = None) -> None:
         from env_server.tools.scripted_demo import main as demo_main
 
         demo_main()
+
+
+def _rounds(text: str) -> int:
+    """``--rounds``: an integer of at least :data:`env_server.tools.measure.ROUNDS`."""
+    from env_server.tools.measure import ROUNDS
+
+    value = int(text)
+    if value < ROUNDS:
+        raise argparse.ArgumentTypeError(f"at least {ROUNDS} rounds")
+    return value
 
 
 def serve_main(args: argparse.Namespace) -> None:

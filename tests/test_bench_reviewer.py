@@ -15,7 +15,7 @@ def test_naive_baseline_is_the_seed_keyword_check():
 
 
 def test_bench_reviewer_writes_results(tmp_path):
-    path = bench_reviewer.run(out=tmp_path / "reviewer.json", repeats=2, max_tasks=40)
+    path = bench_reviewer.run(out=tmp_path / "reviewer.json", repeats=1, max_tasks=40, rounds=3)
     data = json.loads(path.read_text())
     assert {"provenance", "summary", "targets", "per_case"} <= set(data)
     assert {"git_sha", "command", "created_at", "config"} <= set(data["provenance"])
@@ -29,6 +29,14 @@ def test_bench_reviewer_writes_results(tmp_path):
         assert s["median_latency_ms"] > 0 and s["p99_latency_ms"] >= s["median_latency_ms"]
         assert len(s["wrong"]) == s["confusion"]["false_block"] + s["confusion"]["missed_block"]
     assert summary["ours"]["recall"] == 1.0
+    assert data["interleaving"]["order"] == ["ours", "naive"] * 3
+    assert summary["timed_reviews_per_reviewer"] == 3 * len(cases)
+    for key in ("ours", "naive"):
+        for q in ("median", "p99"):
+            stats = data["rounds"][f"{key}.{q}_latency_ms"]
+            assert len(stats["values"]) == 3 and stats["min"] <= stats["median"] <= stats["max"]
+            assert summary[key][f"{q}_latency_ms"] == stats["median"]
+    assert summary["ours_over_naive_median_latency"] == data["rounds"]["ours_over_naive_median_latency"]["median"]
     assert summary["ours"]["confusion"]["missed_block"] == 0
     assert set(data["targets"]) == {"recall", "precision", "median_latency_ms"}
     assert all({"target", "value", "met"} <= set(t) for t in data["targets"].values())

@@ -18,21 +18,37 @@ def test_demo_scripted_calibrators(tmp_path):
     assert len(data["per_task"]) == 3 * (4 + 3 + 3)
 
 
+def _check_rounds(block: dict, rounds: int) -> None:
+    """Every figure holds each round's value, and its headline median lies within min..max."""
+    assert block
+    for name, stats in block.items():
+        assert len(stats["values"]) == rounds, name
+        assert min(stats["values"]) == stats["min"] <= stats["median"] <= stats["max"] == max(stats["values"]), name
+
+
 def test_bench_writes_ratios_against_the_floor(tmp_path):
-    path = bench.run(n_tasks=4, resets=20, repeats=1, out=tmp_path / "core.json")
+    path = bench.run(n_tasks=4, resets=20, rounds=3, out=tmp_path / "core.json")
     data = json.loads(path.read_text())
     summary = data["summary"]
     assert summary["candidates"] == 8 and summary["floor_ms_per_candidate_median"] > 0
     assert summary["grading_over_floor"] > 0 and set(data["targets"]) == {"reset_p50_ms", "grading_over_floor"}
+    _check_rounds(data["rounds"], 3)
+    assert data["interleaving"]["order"] == ["reset", "grading", "floor"] * 3
+    for name, stats in data["rounds"].items():  # headlines are the medians over rounds
+        assert summary[name] == stats["median"], name
 
 
 def test_bench_families_writes_ratios_against_the_floor(tmp_path):
     from env_server.tools import bench_families
 
-    path = bench_families.run(per_family=2, resets=4, repeats=1, out=tmp_path / "families.json")
+    path = bench_families.run(per_family=2, resets=4, rounds=2, out=tmp_path / "families.json")
     data = json.loads(path.read_text())
     assert set(data["summary"]) == {"debug", "repair", "analyst", "grounded"}
     for family, row in data["summary"].items():
         assert row["correct_submissions_graded_successful"] == row["tasks"] == 2, family
         assert row["grading_over_floor"] > 0 and row["floor_raw_sqlite_ms_median"] > 0
+        _check_rounds(row["rounds"], 2)
+        assert row["grading_over_floor"] == row["rounds"]["grading_over_floor"]["median"]
+        sides = ["reset", "grading", "floor"] + (["search", "fts5"] if family == "grounded" else [])
+        assert data["interleaving"][family]["order"] == sides * 2
     assert data["summary"]["grounded"]["search_step_over_floor"] > 0

@@ -12,6 +12,10 @@ Figures, all measured in the same run on the same machine:
   same databases and variants (``execute`` + ``fetchall``, no authorizer, no budgets, no
   comparison). Grading cost is reported as a ratio to this floor.
 
+The sides run in interleaved rounds (reset, grading, floor, reset, grading, floor, ...; see
+:mod:`env_server.tools.measure`): each figure is the median over rounds, each ratio the median of the
+per-round ratios, and every round is kept under ``rounds`` in the JSON.
+
 It is a script, not a timed test: numbers depend on the machine and are reported, not asserted.
 
 Floor: the raw ``sqlite3.connect`` calls here are the measured floor, deliberately outside the sandbox
@@ -29,20 +33,23 @@ from tqdm import tqdm
 
 from env_server.core.provenance import REPO_ROOT, provenance, write_results
 from env_server.episode.environment import DataOpsEnv
-from env_server.grading.grader import Grader
+from env_server.families import make_grader
 from env_server.tasks.registry import load_tasks
-from env_server.tools.measure import percentile, print_results, upper_targets
+from env_server.tools.measure import (ROUNDS, interleave, interleaving, medians, percentile, print_results,
+                                      rounds_block, upper_targets)
 
 OUT = REPO_ROOT / "results" / "bench" / "core.json"
 TARGETS = {"reset_p50_ms": 0.2, "grading_over_floor": 1.5}
 """Upper bounds from the issue, for this 2-core machine."""
 
 
-def run(n_tasks: int = 200, resets: int = 2000, repeats: int = 3, seed: int = 0, out: Path = OUT) -> Path:
+def run(n_tasks: int = 200, resets: int = 2000, rounds: int = ROUNDS, seed: int = 0, out: Path = OUT) -> Path:
+    """Measure and write ``out``. ``resets`` are spread over the ``rounds``; each round times every candidate
+    once through the grader and once through the floor."""
     tasks = load_tasks(split="train", family="debug")
     rng = random.Random(seed)
     sample = rng.sample(tasks, min(n_tasks, len(tasks)))
-    grader = Grader()
+    grader = make_grader()
     k = grader.config.variants
 
     # cold: build each database and its variants once, and the gold results
@@ -54,16 +61,8 @@ def run(n_tasks: int = 200, resets: int = 2000, repeats: int = 3, seed: int = 0,
         cold.append((time.perf_counter() - started) * 1000)
     builds = grader.databases.cache.builds
 
-    # reset latency on warm templates
     env = DataOpsEnv(sample, grader=grader)
-    reset_ms = []
-    for i in tqdm(range(resets), desc="reset latency", unit="reset"):
-        task = sample[i % len(sample)]
-        started = time.perf_counter()
-        env.reset(task_id=task.task_id)
-        reset_ms.append((time.perf_counter() - started) * 1000)
-    env.close()
-
+    env.reset(task_id=sample[0].task_id)
     # candidates: gold and broken of each task
     candidates = [(t, sql) for t in sample for sql in (t.gold_sql, t.broken_sql)]
 
@@ -95,47 +94,80 @@ def run(n_tasks: int = 200, resets: int = 2000, repeats: int = 3, seed: int = 0,
 
     for task, sql in candidates:  # warm both paths before timing
         floor_one(task, sql), grade_one(task, sql)
-    floor_s = [float("inf")] * len(candidates)
-    grading_s = [float("inf")] * len(candidates)
-    kinds: list[str | None] = [None] * len(candidates)
-    for _ in tqdm(range(repeats), desc="grading vs raw sqlite3", unit="pass"):
-        for i, (task, sql) in enumerate(candidates):
-            floor_s[i] = min(floor_s[i], floor_one(task, sql))
-            elapsed, kinds[i] = grade_one(task, sql)
-            grading_s[i] = min(grading_s[i], elapsed)
+
+    per_round = max(1, resets // rounds)
+    reset_at = iter(range(per_round * rounds))
+
+    def reset_side() -> list[float]:
+        values = []
+        for _ in range(per_round):
+            task = sample[next(reset_at) % len(sample)]
+            started = time.perf_counter()
+            env.reset(task_id=task.task_id)
+            values.append((time.perf_counter() - started) * 1000)
+        return values
+
+    with tqdm(total=rounds, desc="rounds: reset, grading, raw sqlite3", unit="round") as bar:
+        done = interleave({
+            "reset": reset_side,
+            "grading": lambda: [grade_one(task, sql) for task, sql in candidates],
+            "floor": lambda: [floor_one(task, sql) for task, sql in candidates],
+        }, rounds, progress=lambda _: bar.update())
+    env.close()
+    for conn in plain.values():
+        conn.close()
+
     n = len(candidates)
     gold_idx = [i for i in range(n) if i % 2 == 0]
     broken_idx = [i for i in range(n) if i % 2 == 1]
+    figures_per_round = []
+    for i in range(done.rounds):
+        got = done.round(i)
+        reset_ms, floor_s = got["reset"], got["floor"]
+        grading_s = [elapsed for elapsed, _ in got["grading"]]
 
-    def ratio(idx: list[int]) -> float:
-        return round(sum(grading_s[i] for i in idx) / sum(floor_s[i] for i in idx), 3)
+        def ratio(idx: list[int]) -> float:
+            return sum(grading_s[j] for j in idx) / sum(floor_s[j] for j in idx)
 
+        figures_per_round.append({
+            "reset_p50_ms": percentile(reset_ms, 0.5),
+            "reset_p99_ms": percentile(reset_ms, 0.99),
+            "grading_per_s": n / sum(grading_s),
+            "grading_ms_per_candidate_median": statistics.median(grading_s) * 1000,
+            "floor_raw_sqlite_per_s": n / sum(floor_s),
+            "floor_ms_per_candidate_median": statistics.median(floor_s) * 1000,
+            "grading_over_floor": ratio(list(range(n))),
+            "grading_over_floor_gold_only": ratio(gold_idx),
+            "grading_over_floor_broken_only": ratio(broken_idx),
+            "candidates_stopped_by_budget": sum(kind == "timeout" for _, kind in got["grading"]),
+        })
+    block = rounds_block(figures_per_round)
+    headline = medians(block)
     figures = {
-        "reset_p50_ms": round(percentile(reset_ms, 0.5), 4),
-        "reset_p99_ms": round(percentile(reset_ms, 0.99), 4),
+        "reset_p50_ms": headline["reset_p50_ms"],
+        "reset_p99_ms": headline["reset_p99_ms"],
         "cold_build_per_task_median_ms": round(statistics.median(cold), 2),
         "databases_built": builds,
         "candidates": n,
         "databases_per_candidate": k + 1,
-        "grading_per_s": round(n / sum(grading_s), 1),
-        "grading_ms_per_candidate_median": round(statistics.median(grading_s) * 1000, 4),
-        "floor_raw_sqlite_per_s": round(n / sum(floor_s), 1),
-        "floor_ms_per_candidate_median": round(statistics.median(floor_s) * 1000, 4),
-        "grading_over_floor": ratio(list(range(n))),
-        "grading_over_floor_gold_only": ratio(gold_idx),
-        "grading_over_floor_broken_only": ratio(broken_idx),
-        "candidates_stopped_by_budget": sum(kind == "timeout" for kind in kinds),
+        **{name: value for name, value in headline.items() if not name.startswith("reset_")},
     }
     payload = {
         "provenance": provenance(
             model=None,
             split="train",
             seeds=[seed],
-            config={"n_tasks": len(sample), "resets": resets, "repeats": repeats, "variants": k},
+            config={"n_tasks": len(sample), "resets": per_round * rounds, "resets_per_round": per_round,
+                    "rounds": rounds, "variants": k},
         ),
         "summary": figures,
+        "rounds": block,
+        "interleaving": interleaving(done),
         "targets": upper_targets(figures, TARGETS),
-        "notes": "Per candidate, the best of `repeats` runs for grading and for the floor. The floor executes "
+        "notes": "Each round times every candidate once through the grader and once through the floor (after a "
+        "warm-up pass of both) and a share of the resets; rounds run reset, grading, floor, reset, grading, floor... "
+        "Headline figures are medians over rounds; each ratio is the median of the per-round ratios (grading time "
+        "over floor time summed over the round's candidates). The floor executes "
         "every candidate on the task database and all its variants with no budget. Grading does less when it "
         "can: it skips the variants once the task database rules success out, and stops a statement at its "
         "VM-step budget, so the overall and broken-only ratios can fall below 1. Gold candidates always run on "
@@ -145,5 +177,5 @@ def run(n_tasks: int = 200, resets: int = 2000, repeats: int = 3, seed: int = 0,
     return write_results(out, payload)
 
 
-def main(n_tasks: int = 200, resets: int = 2000) -> None:
-    print_results(run(n_tasks=n_tasks, resets=resets), REPO_ROOT)
+def main(n_tasks: int = 200, resets: int = 2000, rounds: int = ROUNDS) -> None:
+    print_results(run(n_tasks=n_tasks, resets=resets, rounds=rounds), REPO_ROOT)

@@ -78,7 +78,7 @@ def run(per_family: int = 40, resets: int = 400, rounds: int = ROUNDS, seed: int
     k = grader.config.variants
     per_round = max(1, resets // rounds)
     figures: dict[str, dict] = {}
-    order: list[str] = []
+    orders: dict[str, dict] = {}
     for family in default_families().names:
         spec = family_of(family)
         pool = [t for t in everything if t.family == family and t.split == "heldout_iid"]
@@ -187,17 +187,16 @@ def run(per_family: int = 40, resets: int = 400, rounds: int = ROUNDS, seed: int
         successes = sum(all(rnd[j][1] for rnd in done.results["grading"]) for j in range(len(sample)))
         figures[family] = {"tasks": len(sample), "correct_submissions_graded_successful": successes,
                            **medians(block), "rounds": block}
-        order = done.order if len(done.order) > len(order) else order
+        orders[family] = interleaving(done)
     payload = {
         "provenance": provenance(model=None, split="heldout_iid", seeds=[seed],
                                  config={"per_family": per_family, "resets": per_round * rounds,
                                          "resets_per_round": per_round, "rounds": rounds, "variants": k}),
         "summary": figures,
-        "interleaving": {**interleaving(done), "order": order,
-                         "sides": list(dict.fromkeys(order))},
+        "interleaving": orders,
         "notes": "Per family, each round runs a share of the resets, then grades every sampled task's correct "
         "submission once, then runs the floor once per task (and, for grounded, search_docs then its FTS5 floor "
-        "once per task), caches warm; interleaving.order is the longest family's order (grounded). Headline "
+        "once per task), caches warm; interleaving.<family>.order is the order the sides ran in. Headline "
         "figures are medians over rounds; grading_over_floor and search_step_over_floor are the medians of the "
         "per-round ratios of summed times; summary.<family>.rounds holds every round. "
         "correct_submissions_graded_successful counts tasks graded success in every round. Repair grading "

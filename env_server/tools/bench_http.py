@@ -1,22 +1,23 @@
 """``python -m env_server bench --http``: measure the server over real HTTP; write ``results/bench/http.json``.
 
 It starts ``python -m env_server serve`` as a separate process on a free loopback port (one
-worker), warms it, then measures from this process:
+worker) and, beside it, ``serve --replicas 2``; warms both, then measures from this process, in
+interleaved rounds (see :mod:`env_server.tools.measure`; every round of every figure is kept in the
+JSON, each headline is the median over rounds and each ratio the median of the per-round ratios):
 
 * ``/grade`` throughput in completions per second, batches of 64 debug completions (the gold and
   the broken query of sampled train tasks), with 2 batches in flight;
-* the same completions graded **in-process** (``Grader.grade_query``) in the same run, so the HTTP
+* the same completions graded **in-process** (``Grader.grade_query``) in the same round, so the HTTP
   overhead is a ratio;
 * ``/step`` latency p50/p99 with 64 and with 256 concurrent sessions, each running its task's gold
   query, under two loads: **saturated** (every session steps back to back, so up to N requests
   wait on one worker and latency is mostly queueing) and **paced** (each session waits 0.5–1.5 s
   between steps, as an LLM agent generating its next action would). Each session's first step,
   which opens its TCP connection, is reported apart from the steady-state steps.
-
-* **2 replicas vs 1** (``serve --replicas 2`` against one server, both started in this run): ``/grade``
-  throughput with 4 batches in flight spread over the URLs, saturated ``/step`` latency of 64 sessions each
-  pinned to the replica that created it (sessions lost: any 404 counts), and the latency of one session
-  stepping back to back on one kept-alive connection (a Nagle/delayed-ACK stall would show there as ~40 ms).
+* **2 replicas vs 1** (``serve --replicas 2`` against the one server): ``/grade`` throughput with 4 batches
+  in flight spread over the URLs, saturated ``/step`` latency of 64 sessions each pinned to the replica that
+  created it (sessions lost: any 404 counts), and the latency of one session stepping back to back on one
+  kept-alive connection (a Nagle/delayed-ACK stall would show there as ~40 ms).
 
 Numbers depend on the machine (this one has the CPU count recorded in the provenance); they are
 reported, never asserted.
@@ -24,6 +25,7 @@ reported, never asserted.
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import time
 from pathlib import Path
@@ -32,10 +34,9 @@ import httpx
 
 from env_server.core.provenance import REPO_ROOT, provenance, write_results
 from env_server.families import make_grader
-from env_server.grading.grader import Grader
 from env_server.server.serving import free_ports, start_server
 from env_server.tasks.registry import load_tasks
-from env_server.tools.measure import percentile, print_results
+from env_server.tools.measure import ROUNDS, interleave, interleaving, medians, percentile, print_results, rounds_block
 
 CAPACITY = ["--session-cap", "1024", "--sessions-per-client", "1024", "--inflight-per-client", "8"]
 """The bench is one client measuring capacity: the per-client quotas (fair sharing) raised out of its way."""
@@ -43,6 +44,7 @@ CAPACITY = ["--session-cap", "1024", "--sessions-per-client", "1024", "--infligh
 OUT = REPO_ROOT / "results" / "bench" / "http.json"
 TARGETS = {"grade_completions_per_s": (">=", 2000.0), "step_p99_ms_256_sessions": ("<=", 20.0)}
 BATCH = 64
+SESSIONS = (64, 256)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -115,31 +117,18 @@ def _one_connection_ms(url: str, task, steps: int = 200) -> float:
     return _pct(values, 0.5)
 
 
-def replicas_vs_one(items: list[dict], tasks: list, sessions: int = 64, steps: int = 10) -> dict:
-    """The same load on one server and on ``serve --replicas 2``, measured back to back in this run."""
-    out = {}
-    for replicas in (1, 2):
-        base = free_ports(replicas)
-        urls = [f"http://127.0.0.1:{base + i}" for i in range(replicas)]
-        args = ["--port", str(base), *CAPACITY] + (["--replicas", str(replicas)] if replicas > 1 else [])
-        server = start_server(args, urls)
-        try:
-            asyncio.run(_grade_throughput(urls, items, in_flight=4))  # warm every replica
-            rate = max(asyncio.run(_grade_throughput(urls, items, in_flight=4)) for _ in range(3))
-            pinned = asyncio.run(_pinned_sessions(urls, tasks, sessions, steps))
-            one = _one_connection_ms(urls[0], tasks[0])
-        finally:
-            server.terminate()
-            server.wait(20)
-        out[f"{replicas}_replica{'s' if replicas > 1 else ''}"] = {
-            "grade_completions_per_s_4_in_flight": round(rate, 1),
-            f"step_p50_ms_{sessions}_sessions_saturated": pinned["p50"],
-            f"step_p99_ms_{sessions}_sessions_saturated": pinned["p99"],
-            "sessions_lost": pinned["lost"],
-            "one_connection_step_p50_ms": one,
-        }
-        print(f"{replicas} replica(s): {out[next(reversed(out))]}")
-    return out
+def _replica_round(urls: list[str], items: list[dict], tasks: list, sessions: int, steps: int) -> dict:
+    """One round of the replica comparison on ``urls``: ``/grade`` with 4 batches in flight, ``sessions`` pinned
+    sessions stepping back to back, and one session stepping on one kept-alive connection."""
+    rate = asyncio.run(_grade_throughput(urls, items, in_flight=4))
+    pinned = asyncio.run(_pinned_sessions(urls, tasks, sessions, steps))
+    return {
+        "grade_completions_per_s_4_in_flight": rate,
+        f"step_p50_ms_{sessions}_sessions_saturated": pinned["p50"],
+        f"step_p99_ms_{sessions}_sessions_saturated": pinned["p99"],
+        "sessions_lost": pinned["lost"],
+        "one_connection_step_p50_ms": _one_connection_ms(urls[0], tasks[0]),
+    }
 
 
 async def _step_latency(
@@ -177,94 +166,126 @@ async def _step_latency(
         return firsts, latencies
 
 
-def run(n_items: int = 1024, steps: int = 10, seed: int = 0, out: Path = OUT) -> Path:
+def _round_figures(got: dict, sessions: tuple[int, ...]) -> dict[str, float]:
+    """One round's figures (ratios included) from what each side measured in that round."""
+    figures = {
+        "grade_completions_per_s": got["grade_http"],
+        "grade_in_process_completions_per_s": got["grade_in_process"],
+        "http_over_in_process_time": got["grade_in_process"] / got["grade_http"],
+    }
+    for prefix in ("step", "first_step"):
+        for load in ("paced", "saturated"):
+            for n in sessions:
+                firsts, values = got[f"step_{load}"][n]
+                for q, level in (("p50", 0.5), ("p99", 0.99)):
+                    name = f"{prefix}_{q}_ms_{n}_sessions{'' if load == 'paced' else '_saturated'}"
+                    figures[name] = percentile(firsts if prefix == "first_step" else values, level)
+    for replicas in ("1_replica", "2_replicas"):
+        figures |= {f"replicas.{replicas}.{name}": value for name, value in got[replicas].items()}
+    figures["replicas_grade_speedup"] = (got["2_replicas"]["grade_completions_per_s_4_in_flight"]
+                                         / got["1_replica"]["grade_completions_per_s_4_in_flight"])
+    return figures
+
+
+def run(n_items: int = 512, steps: int = 6, rounds: int = ROUNDS, seed: int = 0, out: Path = OUT,
+        sessions: tuple[int, ...] = SESSIONS, pinned_sessions: int = 64) -> Path:
+    """Start one server and ``serve --replicas 2`` side by side, run the sides in interleaved rounds, and
+    write ``out``."""
     tasks = load_tasks(split="train", family="debug")
     sample = random.Random(seed).sample(tasks, n_items // 2)
     items = [{"task_id": t.task_id, "sql": sql} for t in sample for sql in (t.gold_sql, t.broken_sql)]
     port = free_ports(1)
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
-    server = start_server(["--port", str(port), *CAPACITY], [url])
+    servers = [start_server(["--port", str(port), *CAPACITY], [url])]
+    startup_s = time.perf_counter() - started
     try:
-        startup_s = time.perf_counter() - started
-        print(f"server up in {startup_s:.2f}s; warming it (builds databases and gold results)...")
-        asyncio.run(_grade_throughput(url, items))  # warm-up pass
-        http_rates = [asyncio.run(_grade_throughput(url, items)) for _ in range(3)]
-
-        latency = {}
-        for load in ("paced", "saturated"):
-            for sessions in (64, 256):
-                firsts, values = asyncio.run(
-                    _step_latency(url, sample, sessions, steps, paced=load == "paced", seed=seed)
-                )
-                latency[(load, sessions)] = {"p50": _pct(values, 0.5), "p99": _pct(values, 0.99), "n": len(values),
-                                             "first_p50": _pct(firsts, 0.5), "first_p99": _pct(firsts, 0.99)}
-                print(f"{load}, {sessions} sessions: step p50 {latency[(load, sessions)]['p50']} ms, "
-                      f"p99 {latency[(load, sessions)]['p99']} ms")
-        # in-process grading last: its gold-result caches would otherwise slow this process's event loop
-        # (garbage collection over millions of cached rows) while it measures latency
+        base = free_ports(2)
+        urls_2 = [f"http://127.0.0.1:{base + i}" for i in range(2)]
+        servers.append(start_server(["--port", str(base), *CAPACITY, "--replicas", "2"], urls_2))
+        print(f"server up in {startup_s:.2f}s; warming it and the 2 replicas (builds databases and gold results)...")
+        asyncio.run(_grade_throughput(url, items))
+        asyncio.run(_grade_throughput(urls_2, items, in_flight=4))
         grader = make_grader()
         by_id = {t.task_id: t for t in sample}
         for item in items:  # warm-up pass in-process too
             grader.grade_query(by_id[item["task_id"]], item["sql"])
-        local_rates = []
-        for _ in range(3):
+        # the in-process grader's gold-result caches live in this process, beside the HTTP client's event loop:
+        # frozen, the garbage collector does not walk millions of cached rows while latency is measured
+        gc.collect()
+        gc.freeze()
+
+        def in_process() -> float:
             t0 = time.perf_counter()
             for item in items:
                 grader.grade_query(by_id[item["task_id"]], item["sql"])
-            local_rates.append(len(items) / (time.perf_counter() - t0))
+            return len(items) / (time.perf_counter() - t0)
 
+        def step_load(paced: bool):
+            return lambda: {n: asyncio.run(_step_latency(url, sample, n, steps, paced=paced, seed=seed))
+                            for n in sessions}
+
+        done = interleave({
+            "grade_http": lambda: asyncio.run(_grade_throughput(url, items)),
+            "grade_in_process": in_process,
+            "step_paced": step_load(True),
+            "step_saturated": step_load(False),
+            "1_replica": lambda: _replica_round([url], items, sample, pinned_sessions, steps),
+            "2_replicas": lambda: _replica_round(urls_2, items, sample, pinned_sessions, steps),
+        }, rounds, progress=lambda i: print(f"round {i + 1}/{rounds} done"))
     finally:
-        server.terminate()
-        server.wait(10)
-    replicas = replicas_vs_one(items, sample)
+        gc.unfreeze()
+        for proc in servers:
+            proc.terminate()
+        for proc in servers:
+            proc.wait(20)
 
-    http_best, local_best = max(http_rates), max(local_rates)
+    per_round = [_round_figures(done.round(i), sessions) for i in range(done.rounds)]
+    block = rounds_block(per_round)
+    headline = medians(block)
+    lost = {replicas: sum(done.results[replicas][i]["sessions_lost"] for i in range(done.rounds))
+            for replicas in ("1_replica", "2_replicas")}
+    replicas = {r: {name.split(".", 2)[2]: value for name, value in headline.items() if name.startswith(f"replicas.{r}.")}
+                | {"sessions_lost": lost[r]} for r in ("1_replica", "2_replicas")}
     figures = {
         "server_startup_s": round(startup_s, 3),
-        "grade_completions_per_s": round(http_best, 1),
-        "grade_in_process_completions_per_s": round(local_best, 1),
-        "http_over_in_process_time": round(local_best / http_best, 3),
-        **{
-            f"step_{q}_ms_{sessions}_sessions{'' if load == 'paced' else '_saturated'}": latency[(load, sessions)][q]
-            for load in ("paced", "saturated")
-            for sessions in (64, 256)
-            for q in ("p50", "p99")
-        },
-        **{
-            f"first_step_{q}_ms_{sessions}_sessions{'' if load == 'paced' else '_saturated'}":
-                latency[(load, sessions)][f"first_{q}"]
-            for load in ("paced", "saturated")
-            for sessions in (64, 256)
-            for q in ("p50", "p99")
-        },
+        **{name: value for name, value in headline.items() if not name.startswith("replicas")},
         "items": len(items),
         "batch_size": BATCH,
-        "replicas_grade_speedup": round(replicas["2_replicas"]["grade_completions_per_s_4_in_flight"]
-                                        / replicas["1_replica"]["grade_completions_per_s_4_in_flight"], 3),
-        "replicas_sessions_lost": replicas["2_replicas"]["sessions_lost"],
+        "replicas_grade_speedup": headline["replicas_grade_speedup"],
+        "replicas_sessions_lost": lost["2_replicas"],
         "replicas_one_connection_step_p50_ms": replicas["2_replicas"]["one_connection_step_p50_ms"],
     }
     targets = {}
     for name, (op, value) in TARGETS.items():
+        if name not in figures:
+            continue
         met = figures[name] >= value if op == ">=" else figures[name] <= value
         targets[name] = {"target": f"{op} {value}", "value": figures[name], "met": met}
     payload = {
         "provenance": provenance(model=None, split="train", seeds=[seed],
-                                 config={"n_items": len(items), "steps_per_session": steps, "workers": 1}),
+                                 config={"n_items": len(items), "steps_per_session": steps, "workers": 1,
+                                         "rounds": rounds, "sessions": list(sessions),
+                                         "pinned_sessions": pinned_sessions}),
         "summary": figures,
         "replicas": replicas,
+        "rounds": block,
+        "interleaving": interleaving(done),
         "targets": targets,
-        "notes": "One uvicorn worker; client and server share this machine's cores. Best of 3 passes for "
-        "throughput. http_over_in_process_time = time per completion over HTTP / in-process. step_* figures are "
-        "paced (0.5-1.5 s between a session's steps); step_*_saturated have every session stepping back to back, "
-        "so they measure queueing on one worker. The step target is checked against the paced figure. "
-        "step_* exclude each session's first step, which opens its TCP connection; first_step_* report those. "
-        "replicas: one server vs `serve --replicas 2`, each started in this run with the same load; on a 2-core "
-        "machine the client shares the cores with both replicas, so the speedup is bounded by that.",
+        "notes": "One uvicorn worker; client and server share this machine's cores. Both servers (one, and "
+        "`serve --replicas 2`) run for the whole bench; the sides run in interleaved rounds (interleaving.order): "
+        "/grade over HTTP, the same completions in-process, paced then saturated /step loads, then the replica "
+        "comparison on one server and on 2 replicas. Every headline figure is the median over rounds, every ratio "
+        "the median of the per-round ratios (rounds.<figure> holds each round; rounds.replicas.<n>.<figure> the "
+        "replica figures). http_over_in_process_time = time per completion over HTTP / in-process. "
+        "step_* figures are paced (0.5-1.5 s between a session's steps); step_*_saturated have every session "
+        "stepping back to back, so they measure queueing on one worker. The step target is checked against the "
+        "paced figure. step_* exclude each session's first step, which opens its TCP connection; first_step_* "
+        "report those. replicas.*.sessions_lost and replicas_sessions_lost are totals over all rounds. On a "
+        "2-core machine the client shares the cores with both replicas, so the replica speedup is bounded by that.",
     }
     return write_results(out, payload)
 
 
-def main() -> None:
-    print_results(run(), REPO_ROOT)
+def main(rounds: int = ROUNDS) -> None:
+    print_results(run(rounds=rounds), REPO_ROOT)

@@ -12,7 +12,8 @@ database:
 
 For each: precision, recall and accuracy with *block* as the positive class, the confusion
 counts, the median and p99 latency of one review in milliseconds (every case reviewed
-``repeats`` times after a warm-up pass, each call timed on its own), and the cases it got wrong.
+``repeats`` times per round after a warm-up pass, each call timed on its own; ours and the naive
+baseline interleaved over rounds, see :mod:`env_server.tools.measure`), and the cases it got wrong.
 Targets apply to ours: recall 1.0, precision >= 0.95, median latency <= 1 ms.
 
 The corpus was written together with the reviewer, so its figures are in-sample. As an
@@ -32,9 +33,9 @@ from env_server.core.provenance import REPO_ROOT, provenance, write_results
 from env_server.core.sandbox import execute
 from env_server.core.schema import SchemaInfo
 from env_server.episode.reviewer import StaticReviewer
-from env_server.families import family_of
+from env_server.families import family_of, make_grader
 from env_server.tasks.spec import DbSpec
-from env_server.tools.measure import percentile
+from env_server.tools.measure import ROUNDS, interleave, interleaving, medians, percentile, rounds_block
 
 OUT = REPO_ROOT / "results" / "bench" / "reviewer.json"
 CORPUS = REPO_ROOT / "tests" / "data" / "reviewer_cases.jsonl"
@@ -121,9 +122,12 @@ def task_check(reviewer: StaticReviewer, databases: Databases, max_tasks: int | 
     }
 
 
-def run(out: Path = OUT, repeats: int = 30, corpus: Path = CORPUS, max_tasks: int | None = None) -> Path:
+def run(out: Path = OUT, repeats: int = 6, corpus: Path = CORPUS, max_tasks: int | None = None,
+        rounds: int = ROUNDS) -> Path:
+    """Review the corpus and write ``out``: each of ``rounds`` rounds times ``repeats`` passes of ours, then of
+    the naive baseline."""
     cases = load_corpus(corpus)
-    databases = Databases()
+    databases = make_grader().databases  # the grader's: it reads the external tasks' SQL dumps too
     schemas: dict[str, SchemaInfo] = {}
     for case in cases:
         spec = DbSpec(**case["db"])
@@ -136,18 +140,40 @@ def run(out: Path = OUT, repeats: int = 30, corpus: Path = CORPUS, max_tasks: in
     ours = ["block" if r.verdict == "block" else "allow" for r in reviews]
     naive = [naive_verdict(sql, schema.table_names) for sql, _family, schema in inputs]
 
-    ours_ms: list[float] = []
-    naive_ms: list[float] = []
     clock = time.perf_counter
-    for _ in range(repeats):
-        for sql, family, schema in inputs:
-            started = clock()
-            reviewer.review(sql, family, schema)
-            ours_ms.append((clock() - started) * 1000)
-            names = schema.table_names
-            started = clock()
-            naive_verdict(sql, names)
-            naive_ms.append((clock() - started) * 1000)
+
+    def ours_side() -> list[float]:
+        """``repeats`` passes over the corpus, each review timed on its own (ms, case-major order)."""
+        values = []
+        for _ in range(repeats):
+            for sql, family, schema in inputs:
+                started = clock()
+                reviewer.review(sql, family, schema)
+                values.append((clock() - started) * 1000)
+        return values
+
+    def naive_side() -> list[float]:
+        values = []
+        for _ in range(repeats):
+            for sql, _family, schema in inputs:
+                names = schema.table_names
+                started = clock()
+                naive_verdict(sql, names)
+                values.append((clock() - started) * 1000)
+        return values
+
+    naive_side()  # ours was warmed by the verdict pass above
+    done = interleave({"ours": ours_side, "naive": naive_side}, rounds)
+    ours_ms = [v for values in done.results["ours"] for v in values]
+    naive_ms = [v for values in done.results["naive"] for v in values]
+    block = rounds_block([
+        {"ours.median_latency_ms": statistics.median(got["ours"]), "ours.p99_latency_ms": percentile(got["ours"], 0.99),
+         "naive.median_latency_ms": statistics.median(got["naive"]),
+         "naive.p99_latency_ms": percentile(got["naive"], 0.99),
+         "ours_over_naive_median_latency": statistics.median(got["ours"]) / statistics.median(got["naive"])}
+        for got in (done.round(i) for i in range(done.rounds))
+    ])
+    headline = medians(block)
 
     labels = [c["label"] for c in cases]
     per_case = []
@@ -178,17 +204,18 @@ def run(out: Path = OUT, repeats: int = 30, corpus: Path = CORPUS, max_tasks: in
         ]
 
     summary = {}
-    for key, predicted, times in (("ours", ours, ours_ms), ("naive", naive, naive_ms)):
+    for key, predicted in (("ours", ours), ("naive", naive)):
         summary[key] = {
             **_score(labels, predicted),
-            "median_latency_ms": round(statistics.median(times), 4),
-            "p99_latency_ms": round(percentile(times, 0.99), 4),
+            "median_latency_ms": headline[f"{key}.median_latency_ms"],
+            "p99_latency_ms": headline[f"{key}.p99_latency_ms"],
             "wrong": wrong(key),
         }
     summary["cases"] = len(cases)
     summary["block_labels"] = labels.count("block")
     summary["allow_labels"] = labels.count("allow")
     summary["timed_reviews_per_reviewer"] = len(ours_ms)
+    summary["ours_over_naive_median_latency"] = headline["ours_over_naive_median_latency"]
     summary["ours_verdicts"] = {v: sum(r.verdict == v for r in reviews) for v in ("allow", "warn", "block")}
     summary["builtin_tasks"] = task_check(reviewer, databases, max_tasks)
 
@@ -207,22 +234,27 @@ def run(out: Path = OUT, repeats: int = 30, corpus: Path = CORPUS, max_tasks: in
             split="reviewer_corpus",
             seeds=sorted({c["db"].get("seed") for c in cases if c["db"].get("seed") is not None}),
             config={"corpus": str(Path(corpus).resolve().relative_to(REPO_ROOT)) if Path(corpus).resolve().is_relative_to(REPO_ROOT) else str(corpus),
-                    "repeats": repeats, "reviewer": "StaticReviewer(ReviewConfig())", "max_tasks": max_tasks},
+                    "repeats_per_round": repeats, "rounds": rounds, "reviewer": "StaticReviewer(ReviewConfig())", "max_tasks": max_tasks},
         ),
         "summary": summary,
         "targets": targets,
+        "rounds": block,
+        "interleaving": interleaving(done),
         "per_case": per_case,
         "notes": "Block is the positive class; a 'warn' verdict counts as not blocked. Latency is one review "
-        "call (parse + checks) timed on its own, every case repeated `repeats` times after a warm-up pass; the "
-        "naive baseline is timed the same way. The corpus is in-sample (written with the reviewer); "
+        "call (parse + checks) timed on its own, after a warm-up pass. Ours and the naive baseline run in "
+        "interleaved rounds (ours, naive, ours, naive...), each round `repeats_per_round` passes over every case; "
+        "summary.<reviewer>.median_latency_ms and p99_latency_ms are medians over rounds of each round's median "
+        "and p99 (rounds.<reviewer>.<figure> holds every round), ours_over_naive_median_latency the median of the "
+        "per-round ratios; per_case latency is the median over all of a case's timed reviews. The corpus is in-sample (written with the reviewer); "
         "summary.builtin_tasks is the out-of-sample check on the generated tasks: false blocks on gold queries, "
         "and broken queries split by whether the sandbox rejects them.",
     }
     return write_results(out, payload)
 
 
-def main() -> None:
-    path = run()
+def main(rounds: int = ROUNDS) -> None:
+    path = run(rounds=rounds)
     data = json.loads(path.read_text())
     summary = data["summary"]
     shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
@@ -241,6 +273,8 @@ def main() -> None:
         print(f"  built-in tasks: {g['reviewed']} gold queries, {g['block']} blocked (false block rate {g['false_block_rate']}); "
               f"{b['reviewed']} broken: sandbox rejects {b['sandbox_rejects']}, of which blocked {b['sandbox_rejects_blocked']}; "
               f"sandbox runs {b['sandbox_runs']}, of which blocked {b['sandbox_runs_blocked']}, warned {b['sandbox_runs_warned']}")
+    for name, stats in data["rounds"].items():
+        print(f"  {name}: median {stats['median']} [{stats['min']}..{stats['max']} over {len(stats['values'])} rounds]")
     for name, target in data["targets"].items():
         print(f"  target {name} {target['target']}: {target['value']} {'met' if target['met'] else 'NOT met'}")
 

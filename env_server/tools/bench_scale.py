@@ -15,8 +15,12 @@ One debug task per size, on a database of that many orders (and a tenth as many 
   connection, beside raw ``sqlite3`` on the same kind of connection (the sandbox keeps its guards installed,
   so SQLite's prepared statement is reused);
 * **grading per completion**: ``Grader.grade_query`` on the gold query, an equivalent rewrite and a broken
-  query (best of ``repeats``), beside raw ``sqlite3`` running the same three on plain copies of the task
-  database and its variants; and whether gold and rewrite are graded success on every repeat.
+  query, beside raw ``sqlite3`` running the same three on plain copies of the task database and its
+  variants; and whether gold and rewrite are graded success in every round.
+
+The timed sides run in interleaved rounds (see :mod:`env_server.tools.measure`): each timed figure is the
+median over rounds, each ratio the median of the per-round ratios, every round kept in the JSON; memory
+is measured once per size.
 
 The reference of each size is computed once, without a wall-clock limit, and its VM steps are reported.
 Numbers depend on the machine and are reported, not asserted.
@@ -42,9 +46,9 @@ from env_server.core.provenance import REPO_ROOT, provenance, write_results
 from env_server.core.sandbox import execute
 from env_server.episode.environment import DataOpsEnv
 from env_server.families import make_grader
-from env_server.grading.grader import Grader
 from env_server.tasks.spec import DbSpec, Task
-from env_server.tools.measure import percentile, print_results, upper_targets
+from env_server.tools.measure import (ROUNDS, interleave, interleaving, medians, percentile, print_results,
+                                      rounds_block, upper_targets)
 
 OUT = REPO_ROOT / "results" / "bench" / "scale.json"
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
@@ -102,7 +106,8 @@ def _timed(fn) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def measure_size(orders: int, folder: Path, resets: int, repeats: int) -> dict:
+def measure_size(orders: int, folder: Path, resets: int, rounds: int = ROUNDS) -> dict:
+    """Every figure of one size; the timed sides interleaved over ``rounds`` rounds (memory measured once)."""
     path = folder / f"orders_{orders}.sqlite"
     build_database(path, orders)
     db_bytes = path.stat().st_size
@@ -116,43 +121,103 @@ def measure_size(orders: int, folder: Path, resets: int, repeats: int) -> dict:
     cold_ms = (time.perf_counter() - started) * 1000
     template = grader.databases.template(task.db, 0)
 
-    # reset: ours, the raw-sqlite3 floor (open a read-only view the same way), and copying the database
     env = DataOpsEnv([task], grader=grader)
     env.reset(task_id=task.task_id)
-    reset_ms = [_timed(lambda: env.reset(task_id=task.task_id)) for _ in range(resets)]
-    env.close()
     uri = f"file:/{template.shared_name}?vfs=memdb&mode=ro"
+    plain = sqlite3.connect(path)
+    reader = grader.databases.reader(task.db)
+    raw_reader = sqlite3.connect(uri, uri=True)
+    config = grader.sandbox_config
+    copies = []  # plain copies of the task database and its variants: the grading floor
+    for v in range(k + 1):
+        dest = sqlite3.connect(":memory:")
+        source = grader.databases.template(task.db, v)
+        with source.lock:
+            source.conn.backup(dest)
+        copies.append(dest)
+    candidates = {"gold": GOLD, "rewrite": REWRITE, "broken": BROKEN}
 
     def open_raw() -> None:
         sqlite3.connect(uri, uri=True).close()
-
-    floor_ms = [_timed(open_raw) for _ in range(resets)]
-    plain = sqlite3.connect(path)
 
     def copy() -> None:
         dest = sqlite3.connect(":memory:")
         plain.backup(dest)
         dest.close()
 
-    copy_ms = [_timed(copy) for _ in range(max(3, min(resets, 20)))]
+    def grading_side() -> dict[str, tuple[float, bool]]:
+        out = {}
+        for name, sql in candidates.items():
+            started = time.perf_counter()
+            grade = grader.grade_query(task, sql)
+            out[name] = ((time.perf_counter() - started) * 1000, grade.success)
+        return out
 
-    # a repeated cheap query: the sandbox (guards installed once per mode, so SQLite's prepared statement is
-    # reused) against raw sqlite3 on the same kind of connection
-    reader = grader.databases.reader(task.db)
-    raw_reader = sqlite3.connect(uri, uri=True)
-    config = grader.sandbox_config
-    for _ in range(50):  # warm both
+    def grading_floor_side() -> dict[str, float]:
+        return {name: _timed(lambda: [conn.execute(sql).fetchall() for conn in copies])
+                for name, sql in candidates.items()}
+
+    resets_per_round = max(1, resets // rounds)
+    copies_per_round = max(1, min(resets, 20) // rounds)
+    queries_per_round = max(1, REPEATS // rounds)
+    for _ in range(50):  # warm the query paths
         execute(reader, POINT, mode="read", config=config)
         raw_reader.execute(POINT).fetchall()
-    repeat_ms = [_timed(lambda: execute(reader, POINT, mode="read", config=config)) for _ in range(REPEATS)]
-    raw_repeat_ms = [_timed(lambda: raw_reader.execute(POINT).fetchall()) for _ in range(REPEATS)]
-    # the same through execute() on a plain connection, which installs and removes the guards per statement
-    # (what every statement paid before the guards stayed installed)
-    per_statement_ms = [_timed(lambda: execute(raw_reader, POINT, mode="read", config=config)) for _ in range(REPEATS)]
+    sides = {
+        # reset: ours, the raw-sqlite3 floor (open a read-only view the same way), and copying the database
+        "reset": lambda: [_timed(lambda: env.reset(task_id=task.task_id)) for _ in range(resets_per_round)],
+        "open_read_only": lambda: [_timed(open_raw) for _ in range(resets_per_round)],
+        "copy_database": lambda: [_timed(copy) for _ in range(copies_per_round)],
+        # a repeated cheap query: the sandbox (guards installed once per mode, so SQLite's prepared statement is
+        # reused) against raw sqlite3 on the same kind of connection, and execute() on a plain connection, which
+        # installs and removes the guards per statement (what every statement paid before they stayed installed)
+        "query": lambda: [_timed(lambda: execute(reader, POINT, mode="read", config=config))
+                          for _ in range(queries_per_round)],
+        "query_raw": lambda: [_timed(lambda: raw_reader.execute(POINT).fetchall()) for _ in range(queries_per_round)],
+        "query_guards_per_statement": lambda: [_timed(lambda: execute(raw_reader, POINT, mode="read", config=config))
+                                               for _ in range(queries_per_round)],
+        # grading per completion vs raw sqlite3 on plain copies of the task database and its variants
+        "grading": grading_side,
+        "grading_floor": grading_floor_side,
+    }
+    grading_side(), grading_floor_side()  # warm both
+    done = interleave(sides, rounds)
+    env.close()
     reader.close()
     raw_reader.close()
+    for conn in copies:
+        conn.close()
 
-    # memory per open episode, each having scanned the orders table
+    per_round = []
+    for i in range(done.rounds):
+        got = done.round(i)
+        reset_p50, floor_p50 = percentile(got["reset"], 0.5), percentile(got["open_read_only"], 0.5)
+        copy_ms = statistics.median(got["copy_database"])
+        query_p50, raw_p50 = percentile(got["query"], 0.5), percentile(got["query_raw"], 0.5)
+        figures = {
+            "reset_p50_ms": reset_p50,
+            "reset_p99_ms": percentile(got["reset"], 0.99),
+            "floor_open_read_only_p50_ms": floor_p50,
+            "copy_database_median_ms": copy_ms,
+            "reset_over_floor": reset_p50 / floor_p50,
+            "reset_over_copy": reset_p50 / copy_ms,
+            "repeated_query_p50_ms": query_p50,
+            "floor_repeated_query_p50_ms": raw_p50,
+            "repeated_query_over_floor": query_p50 / raw_p50,
+            "repeated_query_guards_per_statement_p50_ms": percentile(got["query_guards_per_statement"], 0.5),
+            "repeated_query_guards_per_statement_over_kept":
+                percentile(got["query_guards_per_statement"], 0.5) / query_p50,
+        }
+        for name in candidates:
+            graded_ms, floor_ms = got["grading"][name][0], got["grading_floor"][name]
+            figures |= {f"grading_ms.{name}": graded_ms, f"floor_raw_sqlite_ms.{name}": floor_ms,
+                        f"grading_over_floor.{name}": graded_ms / floor_ms}
+        per_round.append(figures)
+    block = rounds_block(per_round)
+    headline = medians(block)
+    verdicts = {name: [rnd[name][1] for rnd in done.results["grading"]] for name in candidates}
+
+    # memory per open episode, each having scanned the orders table (measured once: not a timing)
     gc.collect()
     before = _rss_bytes()
     envs = []
@@ -183,69 +248,37 @@ def measure_size(orders: int, folder: Path, resets: int, repeats: int) -> dict:
     for conn in clones:
         conn.close()
     del clones
-
-    # grading per completion vs raw sqlite3 on plain copies of the task database and its variants
-    copies = []
-    for v in range(k + 1):
-        dest = sqlite3.connect(":memory:")
-        source = grader.databases.template(task.db, v)
-        with source.lock:
-            source.conn.backup(dest)
-        copies.append(dest)
-    candidates = {"gold": GOLD, "rewrite": REWRITE, "broken": BROKEN}
-    grading_ms = {name: float("inf") for name in candidates}
-    floor_grading_ms = {name: float("inf") for name in candidates}
-    verdicts: dict[str, list[bool]] = {name: [] for name in candidates}
-    for _ in range(repeats):
-        for name, sql in candidates.items():
-            started = time.perf_counter()
-            grade = grader.grade_query(task, sql)
-            grading_ms[name] = min(grading_ms[name], (time.perf_counter() - started) * 1000)
-            verdicts[name].append(grade.success)
-            started = time.perf_counter()
-            for conn in copies:
-                conn.execute(sql).fetchall()
-            floor_grading_ms[name] = min(floor_grading_ms[name], (time.perf_counter() - started) * 1000)
-    for conn in copies:
-        conn.close()
     plain.close()
     return {
         "orders": orders,
         "database_mb": round(db_bytes / 2**20, 2),
         "cold_build_and_references_ms": round(cold_ms, 1),
         "reference_vm_steps": [r.vm_steps for r in references],
-        "reset_p50_ms": round(percentile(reset_ms, 0.5), 4),
-        "reset_p99_ms": round(percentile(reset_ms, 0.99), 4),
-        "floor_open_read_only_p50_ms": round(percentile(floor_ms, 0.5), 4),
-        "copy_database_median_ms": round(statistics.median(copy_ms), 3),
-        "reset_over_floor": round(percentile(reset_ms, 0.5) / percentile(floor_ms, 0.5), 2),
-        "reset_over_copy": round(percentile(reset_ms, 0.5) / statistics.median(copy_ms), 4),
-        "repeated_query_p50_ms": round(percentile(repeat_ms, 0.5), 4),
-        "floor_repeated_query_p50_ms": round(percentile(raw_repeat_ms, 0.5), 4),
-        "repeated_query_over_floor": round(percentile(repeat_ms, 0.5) / percentile(raw_repeat_ms, 0.5), 2),
-        "repeated_query_guards_per_statement_p50_ms": round(percentile(per_statement_ms, 0.5), 4),
+        **{name: value for name, value in headline.items() if "." not in name},
         "episode_memory_mb": round(per_episode / 2**20, 3),
         "floor_raw_reader_memory_mb": round(raw_per_connection / 2**20, 3),
         "episode_memory_over_database": round(per_episode / db_bytes, 4),
         "private_copy_memory_mb": round(per_clone / 2**20, 3),
-        "grading_ms": {name: round(v, 3) for name, v in grading_ms.items()},
-        "floor_raw_sqlite_ms": {name: round(v, 3) for name, v in floor_grading_ms.items()},
-        "grading_over_floor": {name: round(grading_ms[name] / floor_grading_ms[name], 3) for name in candidates},
+        **{group: {name: headline[f"{group}.{name}"] for name in candidates}
+           for group in ("grading_ms", "floor_raw_sqlite_ms", "grading_over_floor")},
         "graded_success_every_repeat": {name: all(v) for name, v in verdicts.items()},
         "graded_same_every_repeat": all(len(set(v)) == 1 for v in verdicts.values()),
+        "rounds": block,
+        "interleaving": interleaving(done),
     }
 
 
-def run(sizes: tuple[int, ...] = SIZES, resets: int = 200, repeats: int = 3, out: Path = OUT) -> Path:
+def run(sizes: tuple[int, ...] = SIZES, resets: int = 200, rounds: int = ROUNDS, out: Path = OUT) -> Path:
+    """Measure every size and write ``out``; ``resets`` per size are spread over the ``rounds``."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="dataops-scale-") as folder:
         for orders in tqdm(sizes, desc="sizes", unit="size"):
-            rows.append(measure_size(orders, Path(folder), resets, repeats))
+            rows.append(measure_size(orders, Path(folder), resets, rounds))
     largest = rows[-1]
     payload = {
         "provenance": provenance(model=None, split=None, seeds=[],
-                                 config={"sizes": list(sizes), "resets": resets, "repeats": repeats,
-                                         "episodes": EPISODES}),
+                                 config={"sizes": list(sizes), "resets": resets, "rounds": rounds,
+                                         "queries": REPEATS, "episodes": EPISODES}),
         "summary": {
             "largest_orders": largest["orders"],
             "largest_database_mb": largest["database_mb"],
@@ -256,15 +289,20 @@ def run(sizes: tuple[int, ...] = SIZES, resets: int = 200, repeats: int = 3, out
             "episode_memory_over_database": largest["episode_memory_over_database"],
             "largest_gold_grading_over_floor": largest["grading_over_floor"]["gold"],
             "repeated_query_over_floor": largest["repeated_query_over_floor"],
-            "repeated_query_guards_per_statement_over_kept": round(
-                largest["repeated_query_guards_per_statement_p50_ms"] / largest["repeated_query_p50_ms"], 2),
+            "repeated_query_guards_per_statement_over_kept": largest["repeated_query_guards_per_statement_over_kept"],
             "correct_graded_success_every_run": all(
                 r["graded_success_every_repeat"]["gold"] and r["graded_success_every_repeat"]["rewrite"]
                 and not r["graded_success_every_repeat"]["broken"] for r in rows),
         },
         "sizes": rows,
         "targets": upper_targets(largest, TARGETS),
-        "notes": "Floors are raw sqlite3 doing the same operation in the same run: opening a read-only "
+        "notes": "Per size, the timed sides run in interleaved rounds (sizes.<i>.interleaving.order): each round "
+        "times a share of the resets, the read-only opens, a few copies, a share of the repeated queries through "
+        "the sandbox, raw and with guards per statement, and grades the three queries once beside the floor. Each "
+        "timed figure is the median over rounds and each ratio the median of the per-round ratios; "
+        "sizes.<i>.rounds holds every round (grading figures as grading_ms.<query>...). Memory figures are "
+        "measured once per size (they are not timings). "
+        "Floors are raw sqlite3 doing the same operation in the same run: opening a read-only "
         "connection to the same shared in-memory database (reset), the same connections with their default "
         "page cache after the same scan (memory), the same three queries on plain copies of the task database "
         "and its 3 variants (grading). copy_database_median_ms is what a reset cost when every episode copied "
@@ -273,5 +311,5 @@ def run(sizes: tuple[int, ...] = SIZES, resets: int = 200, repeats: int = 3, out
     return write_results(out, payload)
 
 
-def main(sizes: tuple[int, ...] = SIZES) -> None:
-    print_results(run(sizes=sizes), REPO_ROOT)
+def main(sizes: tuple[int, ...] = SIZES, rounds: int = ROUNDS) -> None:
+    print_results(run(sizes=sizes, rounds=rounds), REPO_ROOT)

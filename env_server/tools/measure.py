@@ -1,9 +1,33 @@
-"""Small helpers shared by the benchmarks and the live /benchmark route: percentiles, and printing
-a results file's summary and targets."""
+"""Helpers shared by the benchmarks and the live /benchmark route: interleaved rounds and their statistics,
+percentiles, and printing a results file's summary and targets.
+
+**Rounds.** A bench compares sides (ours and the raw ``sqlite3`` floor doing the same work; HTTP and
+in-process; one replica and two) on a shared machine whose load changes by the second. Timing all of
+side A and then all of side B lets that drift land on one side only, and ratios swing several-fold
+between runs. So every bench runs its sides with :func:`interleave`: round 1 runs A then B (then C...),
+round 2 runs them again in the same order, and so on for at least :data:`ROUNDS` rounds (ABAB...). Each
+round yields its own figures, ratios included (A's time in that round over B's time in that round).
+:func:`rounds_block` stores every round's value with its median, min and max; the headline figure is
+the median over rounds (:func:`medians`), so **a headline ratio is the median of the per-round ratios**,
+never a ratio of medians or of bests. :func:`interleaving` records the order the sides actually ran in.
+"""
 from __future__ import annotations
 
 import json
+import math
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+ROUNDS = 5
+"""Rounds a bench runs by default; the command line refuses fewer."""
+
+HEADLINE = ("Each headline figure is the median over interleaved rounds (sides run A, B, A, B... in the order "
+            "recorded under interleaving.order); a ratio is the median of the per-round ratios. rounds.<figure> "
+            "holds every round's value with its median, min and max.")
+"""The sentence every bench's JSON carries about its headline figures."""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -14,14 +38,92 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+@dataclass
+class Interleaved:
+    """What :func:`interleave` ran: each side's result per round, and the order the sides ran in."""
+
+    results: dict[str, list[Any]]
+    order: list[str] = field(default_factory=list)
+
+    @property
+    def rounds(self) -> int:
+        return len(next(iter(self.results.values()), []))
+
+    def round(self, i: int) -> dict[str, Any]:
+        """Every side's result in round ``i``."""
+        return {name: values[i] for name, values in self.results.items()}
+
+
+def interleave(sides: Mapping[str, Callable[[], Any]], rounds: int = ROUNDS,
+               progress: Callable[[int], None] | None = None) -> Interleaved:
+    """Run every side once per round, in the mapping's order, for ``rounds`` rounds (A, B, A, B, ...).
+
+    Each side is a callable doing one round's share of its work and returning what it measured (a time,
+    a list of times, a dict of figures). ``progress(i)`` is called after round ``i``."""
+    if rounds < 1:
+        raise ValueError("at least one round")
+    if not sides:
+        raise ValueError("no sides to interleave")
+    done = Interleaved(results={name: [] for name in sides})
+    for i in range(rounds):
+        for name, side in sides.items():
+            done.order.append(name)
+            done.results[name].append(side())
+        if progress is not None:
+            progress(i)
+    return done
+
+
+def _round(value: float, digits: int) -> float:
+    """``value`` to ``digits`` significant digits (integers and non-finite values as they are)."""
+    if isinstance(value, bool) or not isinstance(value, float) or not math.isfinite(value) or value == 0:
+        return value
+    return round(value, max(0, digits - 1 - int(math.floor(math.log10(abs(value))))))
+
+
+def spread(values: Sequence[float], digits: int = 4) -> dict[str, Any]:
+    """Every round's value, and their median, min and max (``digits`` significant digits)."""
+    if not values:
+        raise ValueError("spread of no values")
+    return {"values": [_round(v, digits) for v in values], "median": _round(statistics.median(values), digits),
+            "min": _round(min(values), digits), "max": _round(max(values), digits)}
+
+
+def rounds_block(per_round: Sequence[Mapping[str, float]], digits: int = 4) -> dict[str, dict[str, Any]]:
+    """``[{figure: value} for each round]`` -> ``{figure: spread(values over rounds)}``; every round must hold
+    the same figures."""
+    if not per_round:
+        raise ValueError("no rounds")
+    names = list(per_round[0])
+    for i, figures in enumerate(per_round):
+        if list(figures) != names:
+            raise ValueError(f"round {i} has figures {sorted(figures)}, round 0 has {sorted(names)}")
+    return {name: spread([figures[name] for figures in per_round], digits) for name in names}
+
+
+def medians(block: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """The headline figures of a :func:`rounds_block`: each figure's median over rounds."""
+    return {name: stats["median"] for name, stats in block.items()}
+
+
+def interleaving(done: Interleaved) -> dict[str, Any]:
+    """The ``interleaving`` block of a results JSON: rounds, the sides of one round, the order they ran in."""
+    return {"rounds": done.rounds, "sides": list(done.results), "order": list(done.order), "headline": HEADLINE}
+
+
 def print_results(path: Path, root: Path | None = None) -> None:
-    """Print a results JSON's summary (scalars only) and whether each target was met."""
+    """Print a results JSON's summary (scalars only, with min..max over rounds where the JSON holds them)
+    and whether each target was met."""
     data = json.loads(Path(path).read_text())
     shown = Path(path).relative_to(root) if root is not None else path
     print(f"wrote {shown}")
+    rounds = data.get("rounds", {})
     for name, value in data.get("summary", {}).items():
-        if not isinstance(value, (dict, list)):
-            print(f"  {name}: {value}")
+        if isinstance(value, (dict, list)):
+            continue
+        stats = rounds.get(name)
+        extra = f"  [{stats['min']}..{stats['max']} over {len(stats['values'])} rounds]" if stats else ""
+        print(f"  {name}: {value}{extra}")
     for name, target in data.get("targets", {}).items():
         print(f"  target {name} {target['target']}: {'met' if target['met'] else 'NOT met'}")
 
