@@ -368,18 +368,46 @@ def test_32_concurrent_ws_clients(live_server, debug_tasks):
         assert state.task_id == task.task_id and state.step_count == 2 and state.done
 
 
-def test_grade_batch_resends_items_the_server_left_ungraded():
-    """A server whose batch budget is spent after one item still grades every item, in order, through the client."""
-    from env_server.server.app import ServerConfig, create_app
+def test_one_grade_request_grades_every_item_once():
+    """A /grade request of many items comes back with every item graded, in order, and the client sends each
+    item exactly once (counted by the server as it receives them)."""
+    import json as jsonlib
+
+    from env_server.server.app import create_app
     from env_server.server.client import grade_batch
     from env_server.server.serving import serve_in_thread
 
-    url, stop = serve_in_thread(create_app(ServerConfig(grade_batch_budget_s=0.0)))
+    app = create_app()
+    received: list[int] = []
+
+    async def counting(scope, receive, send):  # the real app, counting the /grade items it is sent
+        if scope["type"] != "http" or scope["path"] != "/grade":
+            return await app(scope, receive, send)
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        received.append(len(jsonlib.loads(body)["items"]))
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await app(scope, replay, send)
+
+    url, stop = serve_in_thread(counting)
     try:
-        items = [("debug-fixed-syntax_fix", "SELECT 1"), ("debug-fixed-logic_fix", "SELECT 2"),
-                 ("debug-fixed-syntax_fix", "SELECT 3")]
-        results = grade_batch(items, url, batch_size=3)
+        items = [("debug-fixed-syntax_fix", f"SELECT {i}") if i % 3 else ("debug-fixed-logic_fix", "SELECT COUNT(*) FROM "
+                 "users a, users b, users c") for i in range(300)]
+        results = grade_batch(items, url, batch_size=300)
         assert [r["task_id"] for r in results] == [t for t, _ in items]
         assert all(r["status"] == "graded" and r["grade"] is not None for r in results)
+        assert received == [300]
     finally:
         stop()

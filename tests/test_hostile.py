@@ -29,7 +29,7 @@ def test_each_class_gets_the_answer_it_should(figures):
     assert classes["big_body"]["statuses"] == [413]
     assert classes["missing_db"]["unavailable_503"] == 1 and "task_error, graded" in classes["missing_db"]["notes"][0]
     assert classes["openenv_routes"]["statuses"] == [404]
-    assert "not_graded" in classes["grade_batch"]["notes"][0]
+    assert classes["grade_batch"]["notes"] == ["graded 1000 of 1000"]
     assert classes["look_alike"]["calls"] > 0 and classes["look_alike"]["max_reward"] <= 0.0
     victim = classes["victim_beside_slow_item"]
     assert victim["attacker_status"] == "not_graded/safety_net" and "notes" not in victim

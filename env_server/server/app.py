@@ -18,9 +18,10 @@ Every client mistake is a 4xx with a message saying what to fix; a task whose da
 or whose reference does not run is a 503 (``code: task_unavailable``) on ``/reset`` and ``/step``
 and a per-item error in ``/grade``. Bodies are capped by the bytes actually read (chunked or not),
 and ``NaN``/``Infinity`` in a body are a 422. Non-finite floats in results are sent as the strings
-``"Infinity"``, ``"-Infinity"`` and ``"NaN"`` (JSON has no such numbers). A ``/grade`` batch has a
-time budget: items not started within it come back with ``status: "not_graded"`` (send them again;
-:func:`env_server.server.client.agrade_batch` does); a ``/review`` batch likewise (``not_reviewed``), and each
+``"Infinity"``, ``"-Infinity"`` and ``"NaN"`` (JSON has no such numbers). Every item of a ``/grade``
+request is graded (its chunks run in parallel on the worker threads as fair jobs, each item within its own step
+budget), so none comes back to be sent again; only what the grading safety net stopped is ``not_graded``
+(``cause: "safety_net"``). A ``/review`` batch has a time budget (``not_reviewed``: send them again), and each
 review is bounded by the reviewer's own budgets (the execution SQL length limit, parse work, findings).
 Invalid text (a body that is not UTF-8, a lone UTF-16 surrogate in any JSON string) is refused before any
 route runs (400/422), so a refused step counts no step. Every endpoint has a budget: ``GET /benchmark`` is
@@ -138,14 +139,13 @@ class GradeRequest(BaseModel):
 
 class GradeResult(BaseModel):
     task_id: str
-    status: str = Field(default="graded", description="graded; not_graded (the batch's time budget ran out "
-                        "before this item: send it again); task_error (the task cannot be graded: see error).")
+    status: str = Field(default="graded", description="graded; not_graded (no grade: see cause); task_error (the "
+                        "task cannot be graded: see error).")
     reward: float | None = Field(default=None, description="compose(grade).total: the reward of submitting this SQL.")
     reward_components: dict[str, float] = Field(default_factory=dict)
     grade: Grade | None = None
     error: str | None = Field(default=None, description="Why the item was not graded.")
-    cause: str | None = Field(default=None, description="not_graded only: batch_budget (send it again) or "
-                              "safety_net (a run of the submission was stopped by the grading safety net before its "
+    cause: str | None = Field(default=None, description="not_graded only: safety_net (a run of the submission was stopped by the grading safety net before its "
                               "step budget ran out: its steps are unusually expensive; it has no grade and no reward)")
 
 
@@ -454,21 +454,19 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
                 raise HttpError(404, f"items[{i}].task_id: unknown task_id {item.task_id!r}")
         return [registry.get(item.task_id) for item in items]
 
-    def _grade_batch(items: list[GradeItem]) -> list[GradeResult]:
+    def _checked(items: list[GradeItem]) -> list[Task]:
+        """The task of every item, each item carrying what its family submits: a 404 or 422 before any work."""
         resolved = _resolve(items)
         for i, (task, item) in enumerate(zip(resolved, items)):
             needs = grader.families[task.family].needs
             if getattr(item, needs) is None:
                 raise HttpError(422, f"items[{i}].{needs} is required: task {task.task_id} is a {task.family} task")
-        deadline = time.perf_counter() + config.grade_batch_budget_s
+        return resolved
+
+    def _grade_items(pairs: list[tuple[Task, GradeItem]]) -> list[GradeResult]:
+        """Grade ``pairs`` one after the other (a job of a worker thread); every item gets a result."""
         results = []
-        for task, item in zip(resolved, items):
-            if results and time.perf_counter() > deadline:
-                results.append(GradeResult(
-                    task_id=task.task_id, status="not_graded", cause="batch_budget",
-                    error=f"the batch's time budget ({config.grade_batch_budget_s:g} s) ran out before this item; "
-                          "send it again"))
-                continue
+        for task, item in pairs:
             try:
                 grade = grader.grade_submission(task, item.sql, item.answer, item.citations)
             except NotGraded as exc:  # the safety net stopped it: no grade, never a 0
@@ -512,6 +510,20 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
                                         findings=review["findings"]))
         return results
 
+    async def _grade_request(body: GradeRequest, request: Request) -> dict[str, Any]:
+        """/grade's body: every item graded, in chunks of ``grade_chunk_items`` run in parallel as fair jobs."""
+        if len(body.items) > config.max_grade_items:
+            raise HttpError(413, f"{len(body.items)} items; at most {config.max_grade_items} per request")
+        pairs = list(zip(_checked(body.items), body.items))
+        size = max(1, config.grade_chunk_items)
+        client = client_of(request.scope)
+        with grading_quota.hold(client):
+            started = time.perf_counter()
+            chunks = await asyncio.gather(*(scheduler.run(client, _grade_items, pairs[i: i + size])
+                                            for i in range(0, len(pairs), size)))
+        return {"results": [r for chunk in chunks for r in chunk],
+                "elapsed_ms": round((time.perf_counter() - started) * 1000, 3)}
+
     async def _run_batch(work, body: GradeRequest, request: Request) -> dict[str, Any]:
         """A batch route's body: the size cap, the client's in-flight quota, the work off the event loop, the
         elapsed time."""
@@ -531,8 +543,9 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
 
     @app.post("/grade", response_model=GradeResponse, tags=["Grading"])
     async def grade(body: GradeRequest, request: Request) -> GradeResponse:
-        """Grade a batch of candidate queries, statelessly. One result per item, in order."""
-        return GradeResponse(**await _run_batch(_grade_batch, body, request))
+        """Grade a batch of candidate queries, statelessly. One result per item, in order: every item is graded
+        (in parallel, each with its own step budget), so nothing comes back to be sent again."""
+        return GradeResponse(**await _grade_request(body, request))
 
     @app.get("/benchmark", tags=["Health"])
     async def benchmark(request: Request, n: int = Query(default=20, ge=5, le=config.benchmark_max_n)) -> dict[str, Any]:

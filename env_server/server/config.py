@@ -18,11 +18,14 @@ class ServerConfig:
     """Idle seconds after which a session may be evicted."""
     max_body_bytes: int = 2_000_000
     """Largest request body accepted."""
-    max_grade_items: int = 1024
+    max_grade_items: int = 4096
     """Largest /grade and /review batch."""
-    grade_batch_budget_s: float = 0.5
-    """Seconds a /grade batch may spend; items not started by then come back ``not_graded``. With
-    one submission's own step budget (about a second of work at most) a batch answers within ~3 s."""
+    grade_chunk_items: int = 2
+    """Items of a /grade request graded per job: a request's chunks run in parallel on the worker threads, each
+    item with its own step budget, and take turns with other clients' jobs (a free worker goes to the client
+    with the fewest jobs running), so a large batch never holds up another client by more than one chunk.
+    Every item is graded: a /grade answer has no ``not_graded`` item left to send again (except what the
+    grading safety net stopped)."""
     worker_threads: int = 4
     """Threads that run episodes and grading off the event loop (sessions are serialised anyway)."""
     workers: int = 1

@@ -206,13 +206,22 @@ def attack_big_body(http: httpx.Client, rec: Recorder) -> None:
     rec.statuses.append(int(head.split()[1]) if head.startswith("HTTP/") else 0)
 
 
+CHEAP_HOSTILE = ("ATTACH DATABASE '/tmp/x.db' AS x", "PRAGMA writable_schema = 1", "SELECT load_extension('/tmp/e.so')",
+                 "SELECT 1; DELETE FROM users", "DELETE FROM users", "SELECT printf('%.*c', 2147483647, 'x')",
+                 "SELEC 1", "SELECT * FROM no_such_table")
+
+
 def attack_grade_batch(http: httpx.Client, rec: Recorder) -> None:
-    items = [{"task_id": DEBUG_TASK, "sql": HEAVY if i % 2 else "SELECT COUNT(*) FROM users a, users b, users c, users d"}
+    """1,000 hostile items in one /grade, two of which exhaust their whole step budget: every item is graded
+    (in parallel, each within its own budget), none is left to send again."""
+    items = [{"task_id": DEBUG_TASK, "sql": HEAVY if i in (0, 500) else CHEAP_HOSTILE[i % len(CHEAP_HOSTILE)]}
              for i in range(1000)]
     response = rec.call(lambda: http.post("/grade", json={"items": items}))
     if response is not None and response.status_code == 200:
         statuses = [r["status"] for r in response.json()["results"]]
-        rec.notes.append(f"graded {statuses.count('graded')} of {len(items)}; the rest not_graded (resent by clients)")
+        rewards = [r["reward"] for r in response.json()["results"] if r["reward"] is not None]
+        rec.rewards.append(max(rewards))
+        rec.notes.append(f"graded {statuses.count('graded')} of {len(items)}")
 
 
 def attack_repair_script(http: httpx.Client, rec: Recorder) -> None:
