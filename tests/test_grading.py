@@ -299,3 +299,49 @@ def test_blob_bytes_are_charged_to_the_step_budget():
     fine = execute(conn, "SELECT length(randomblob(16)), length(zeroblob(3)), typeof(randomblob(0))", mode="read",
                    config=config, purpose="grading")
     assert fine.rows == [(16, 3, "blob")]
+
+
+# -- results of any size: over max_rows_graded rows, compared by a digest in bounded memory --------------
+
+BIG = DbSpec(
+    schema_sql="CREATE TABLE events (id INTEGER PRIMARY KEY, user_id INTEGER, kind TEXT, amount REAL);",
+    data_sql=(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120000) "
+        "INSERT INTO events SELECT i, i % 997, CASE i % 3 WHEN 0 THEN 'buy' WHEN 1 THEN 'view' ELSE 'ship' END, "
+        "(i % 101) * 1.5 FROM n;"
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def big_grader():
+    return make_grader()
+
+
+def test_a_gold_of_100k_rows_is_gradeable_and_so_is_a_rewrite(big_grader):
+    task = Task(task_id="big", family="debug", db=BIG, question="q", broken_sql="SELECT 1",
+                gold_sql="SELECT id, user_id, amount FROM events WHERE kind <> 'ship'")
+    reference = big_grader.reference(task)
+    assert reference.digest is not None and reference.size == 80000 and len(reference.rows) <= 50
+    assert big_grader.grade_query(task, task.gold_sql).success
+    rewrite = "SELECT e.id, e.user_id, e.amount * 1 FROM events e WHERE e.kind IN ('buy', 'view') ORDER BY e.amount DESC"
+    assert big_grader.grade_query(task, rewrite).success
+    for wrong in ("SELECT id, user_id, amount FROM events WHERE kind <> 'view'",  # same count, other rows
+                  "SELECT id, user_id, amount FROM events WHERE kind <> 'ship' AND id <> 7",  # one row fewer
+                  "SELECT id, user_id, amount + 0.01 FROM events WHERE kind <> 'ship'",
+                  "SELECT id, user_id FROM events WHERE kind <> 'ship'"):
+        grade = big_grader.grade_query(task, wrong)
+        assert not grade.success and grade.score == 0.0, (wrong, grade.reason)
+    # a hard-coded preview is not the result
+    assert not big_grader.grade_query(task, "SELECT id, user_id, amount FROM events WHERE id <= 60").success
+
+
+def test_a_big_ordered_result_accepts_any_order_among_ties_and_no_other(big_grader):
+    task = Task(task_id="big-ordered", family="debug", db=BIG, question="q", broken_sql="SELECT 1", order_matters=True,
+                gold_sql="SELECT user_id, id FROM events WHERE kind = 'buy' ORDER BY user_id")
+    assert big_grader.reference(task).digest is not None and big_grader.reference(task).key_positions == (0,)
+    assert big_grader.grade_query(task, task.gold_sql).success
+    # ties on user_id broken the other way: the question does not fix it
+    assert big_grader.grade_query(task, "SELECT user_id, id FROM events WHERE kind = 'buy' ORDER BY user_id, id DESC").success
+    grade = big_grader.grade_query(task, "SELECT user_id, id FROM events WHERE kind = 'buy' ORDER BY user_id DESC")
+    assert not grade.success

@@ -520,6 +520,7 @@ def execute(
     max_vm_steps: int | None = None,
     max_rows: int | None = None,
     cpu_limit_s: float | None = None,
+    overflow: Callable[[list[tuple]], None] | None = None,
 ) -> Execution:
     """Run one statement of untrusted ``sql`` on ``conn`` under ``mode`` and the budgets of ``config``.
 
@@ -529,7 +530,10 @@ def execute(
     its budget is the step count alone (``max_vm_steps``, which may exceed the agent's), so a grade
     is the same on every machine and under any load; no wall clock applies. ``grading_cpu_limit_s`` of
     this thread's CPU time is only a safety net (``cpu_limit_s`` replaces it: references, which are
-    trusted, pass ``math.inf``); a run it stops has ``stopped_by == "safety_net"``.
+    trusted, pass ``math.inf``); a run it stops has ``stopped_by == "safety_net"``. With ``overflow``, a
+    grading result over ``max_rows`` is not an error: every row is handed to ``overflow`` in batches as it is
+    fetched (the grader digests them in bounded memory) and the execution keeps only the first
+    ``max_rows_returned`` rows, with ``row_count`` the total and ``truncated`` set.
     ``max_vm_steps`` of an agent call tightens its budget and never loosens it. Never raises.
     """
     started = time.perf_counter()
@@ -578,7 +582,18 @@ def execute(
             result.columns = [d[0] for d in cursor.description]
             if purpose == "grading":
                 rows = cursor.fetchmany(row_cap + 1)
-                if len(rows) > row_cap:
+                if len(rows) > row_cap and overflow is not None:
+                    total = len(rows)
+                    overflow(rows)
+                    preview = rows[: config.max_rows_returned]
+                    while batch := cursor.fetchmany(_STREAM_BATCH):
+                        total += len(batch)
+                        overflow(batch)
+                    cursor.close()
+                    result.rows, result.row_count, result.truncated = preview, total, True
+                    result.changes = conn.total_changes - before
+                    rows = None
+                elif len(rows) > row_cap:
                     cursor.close()
                     return Execution(
                         columns=result.columns,
@@ -586,7 +601,8 @@ def execute(
                         error_kind=ErrorKind.TOO_LARGE,
                         elapsed_ms=(time.perf_counter() - started) * 1000,
                     )
-                result.rows, result.row_count = rows, len(rows)
+                if rows is not None:
+                    result.rows, result.row_count = rows, len(rows)
             else:
                 rows = cursor.fetchmany(config.max_rows_returned + 1)
                 count = len(rows)
@@ -616,6 +632,9 @@ def execute(
 # Template cache
 # ---------------------------------------------------------------------------------------------
 
+
+_STREAM_BATCH = 10_000
+"""Rows fetched at a time when a grading result overflows to a digest."""
 
 _MMAP_BYTES = 1 << 40
 """``mmap_size`` of a reader: the whole shared database is read in place, however large."""
@@ -708,17 +727,18 @@ class Template:
         purpose: Literal["agent", "grading"] = "grading",
         max_vm_steps: int | None = None,
         cpu_limit_s: float | None = None,
+        overflow: Callable[[list[tuple]], None] | None = None,
     ) -> Execution:
         """Run read-only ``sql`` on this database (safe: the authorizer forbids writes, the connection is
         read-only), on a pooled connection of its own: concurrent statements run in parallel."""
         if self.shared_name is None:
             with self.lock:
                 return execute(self.conn, sql, mode="read", config=config, purpose=purpose,
-                               max_vm_steps=max_vm_steps, cpu_limit_s=cpu_limit_s)
+                               max_vm_steps=max_vm_steps, cpu_limit_s=cpu_limit_s, overflow=overflow)
         conn = self._take(config)
         try:
             return execute(conn, sql, mode="read", config=config, purpose=purpose, max_vm_steps=max_vm_steps,
-                           cpu_limit_s=cpu_limit_s)
+                           cpu_limit_s=cpu_limit_s, overflow=overflow)
         finally:
             self._give(conn)
 

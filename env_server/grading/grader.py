@@ -75,6 +75,7 @@ from env_server.core.sandbox import ErrorKind, Execution, NotGraded, SandboxConf
 from env_server.grading.grade import Grade
 from env_server.grading.compare import (
     Canonical,
+    Digest,
     Reference,
     reference_of,
     results_match,
@@ -184,27 +185,34 @@ class Grader:
 
     # -- execution ---------------------------------------------------------------------------
 
-    def run(self, task: Task, sql: str, variant: int = 0, max_vm_steps: int | None = None) -> Execution:
-        """Run read-only ``sql`` for grading on the task database (0) or one of its variants."""
+    def run(self, task: Task, sql: str, variant: int = 0, max_vm_steps: int | None = None,
+            digest: Digest | None = None) -> Execution:
+        """Run read-only ``sql`` for grading on the task database (0) or one of its variants. With ``digest``, a
+        result over ``max_rows_graded`` rows is digested into it as it streams (``execution.truncated``)."""
         template = self.databases.template(task.db, variant)
-        return template.execute(sql, config=self.sandbox_config, purpose="grading", max_vm_steps=max_vm_steps)
+        return template.execute(sql, config=self.sandbox_config, purpose="grading", max_vm_steps=max_vm_steps,
+                                overflow=digest.add if digest is not None else None)
 
     def budget_steps(self, references: Sequence[Reference]) -> int:
         """The VM steps a candidate may use over the databases ``references`` were computed on, together."""
         gold = sum(r.vm_steps for r in references)
         return max(self.config.min_budget_steps, int(self.config.budget_factor * gold))
 
-    def _trusted_run(self, task: Task, sql: str, variant: int) -> Execution:
+    def _trusted_run(self, task: Task, sql: str, variant: int, digest: Digest | None = None) -> Execution:
         template = self.databases.template(task.db, variant)
         return template.execute(sql, config=self.sandbox_config, purpose="grading",
-                                max_vm_steps=self.config.reference_max_steps, cpu_limit_s=math.inf)
+                                max_vm_steps=self.config.reference_max_steps, cpu_limit_s=math.inf,
+                                overflow=digest.add if digest is not None else None)
 
     def _compute_reference(self, task: Task, variant: int) -> Reference:
         from env_server.core.order_keys import keyed_query, tie_groups
 
         assert task.gold_sql
+        keyed = keyed_query(task.gold_sql) if task.order_matters else None
+        key_positions = keyed.positions if keyed is not None and not keyed.extra else None
+        digest = Digest(keys=key_positions if task.order_matters else None)
         try:
-            execution = self._trusted_run(task, task.gold_sql, variant)
+            execution = self._trusted_run(task, task.gold_sql, variant, digest)
         except FileNotFoundError as exc:
             raise GraderError(f"database of task {task.task_id} is missing: {exc}") from None
         if not execution.ok:
@@ -212,9 +220,10 @@ class Grader:
                 f"gold SQL of task {task.task_id} fails on database variant {variant}: "
                 f"{execution.error_kind.value if execution.error_kind else ''}: {execution.error}"
             )
+        if execution.truncated:  # over max_rows_graded: compared by its digest (ties through key_positions)
+            return reference_of(execution, digest=digest, key_positions=key_positions)
         ties: tuple[tuple[int, int], ...] = ()
-        keyed = keyed_query(task.gold_sql) if task.order_matters and len(execution.rows) > 1 else None
-        if keyed is not None:
+        if keyed is not None and len(execution.rows) > 1:
             if keyed.extra:
                 with_keys = self._trusted_run(task, keyed.sql, variant)
                 width = len(execution.columns)
@@ -225,7 +234,7 @@ class Grader:
             if key_rows is not None:
                 keys = [[row[p] for p in keyed.positions] for row in key_rows]
                 ties = tie_groups(keys, self.config.rel_tol, self.config.abs_tol)
-        return reference_of(execution, ties)
+        return reference_of(execution, ties, key_positions=key_positions)
 
     def _identity(self, task: Task) -> str:
         try:
@@ -289,10 +298,12 @@ class Grader:
         failing: list[str] = []
         order_only = False
         passed = 0
-        first = execution = self.run(task, sql, 0, max_vm_steps=remaining)  # the task database, always run
+        keys = references[0].key_positions if task.order_matters else None
+        digests = [Digest(keys) for _ in references]  # filled only by a result over max_rows_graded rows
+        first = execution = self.run(task, sql, 0, max_vm_steps=remaining, digest=digests[0])  # always run
         for variant, gold in enumerate(references):
             if variant:
-                execution = self.run(task, sql, variant, max_vm_steps=max(remaining, 1))
+                execution = self.run(task, sql, variant, max_vm_steps=max(remaining, 1), digest=digests[variant])
             remaining -= execution.vm_steps
             where = "the task database" if variant == 0 else f"variant {variant}"
             if execution.stopped_by == "safety_net":
@@ -327,8 +338,9 @@ class Grader:
                 continue
             width = len(execution.columns)
             canonical = Canonical(execution.rows)  # canonicalised once for both comparisons, if either needs it
-            match = results_match(execution.rows, width, gold, task.order_matters, self.config, canonical)
-            f1 = 1.0 if match else row_f1(execution.rows, width, gold, canonical)
+            digest = digests[variant] if execution.truncated else None
+            match = results_match(execution.rows, width, gold, task.order_matters, self.config, canonical, digest)
+            f1 = 1.0 if match else row_f1(execution.rows, width, gold, canonical, digest)
             f1s.append(f1)
             if variant == 0 and not match:
                 reason = (
@@ -576,7 +588,8 @@ class Grader:
         if not main.rows:
             problems.append("gold result is empty")
         if all(
-            results_match(list(r.rows), r.width, main, task.order_matters, self.config) for r in references[1:]
+            results_match(list(r.rows), r.width, main, task.order_matters, self.config, digest=r.digest)
+            for r in references[1:]
         ):
             problems.append("gold result is the same on every variant")
         if task.answer_type is not None:
