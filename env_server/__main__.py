@@ -1,4 +1,4 @@
-"""Command line: ``python -m env_server {serve, build-data, bench, demo, eval-reviewer, exploits}``."""
+"""Command line: ``python -m env_server {serve, build-data, bench, warm, demo, eval-reviewer, exploits}``."""
 from __future__ import annotations
 
 import argparse
@@ -74,6 +74,14 @@ def main(argv: list[str] | None = None) -> None:
                        help="reset, memory and grading at 1k/10k/100k/1M rows vs raw sqlite3; write results/bench/scale.json")
     which.add_argument("--reviewer", action="store_true",
                        help="our reviewer vs the keyword baseline on the labelled corpus; write results/bench/reviewer.json")
+    warm = sub.add_parser("warm", help="build tasks' databases, variants and gold results ahead of time; slow "
+                          "builds are saved to the template store on disk for every later process")
+    warm.add_argument("task_ids", nargs="*", metavar="TASK_ID", help="tasks to warm (default: every chosen task)")
+    warm.add_argument("--tasks", action="append", default=[], metavar="PATH.jsonl",
+                      help="custom task file (or folder) added to the built-in tasks; repeatable")
+    warm.add_argument("--split", default=None, help="only tasks of this split")
+    warm.add_argument("--family", default=None, help="only tasks of this family")
+    warm.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("demo", help="build data if missing, play scripted episodes, print a summary")
     hacks = sub.add_parser("exploits", help="play the hack suite (scripted exploits and correct solutions) on held-out "
                            "tasks of every family; write results/eval/exploits.json")
@@ -142,6 +150,12 @@ def main(argv: list[str] | None = None) -> None:
         from env_server.tools.exploits import main as exploits_main
 
         print(f"wrote {exploits_main(per_family=args.per_family, seed=args.seed)}")
+    elif args.command == "warm":
+        import json
+
+        from env_server.tools.warm import warm as warm_tasks
+
+        print(json.dumps(warm_tasks(args.tasks, args.task_ids, args.split, args.family, progress=not args.quiet), indent=2))
     elif args.command == "demo":
         from env_server.tools.scripted_demo import main as demo_main
 

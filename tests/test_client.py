@@ -200,7 +200,7 @@ def test_tasks_benchmark_and_health(live_server):
         assert second["offset"] == 1 and len(second["items"]) == 2
         assert second["items"][0]["task_id"] == env.tasks(family="debug", limit=2)["items"][1]["task_id"]
         bench = env.benchmark(n=5)
-        assert bench["n"] == 5 and bench["grade_ms"]["p50"] >= 0
+        assert 1 <= bench["n"] <= 5 and bench["grade_ms"]["p50"] >= 0  # as many as fit its 2 s budget
         assert env.session_id is None  # none of these opens a session
 
 
@@ -409,5 +409,28 @@ def test_one_grade_request_grades_every_item_once():
         assert [r["task_id"] for r in results] == [t for t, _ in items]
         assert all(r["status"] == "graded" and r["grade"] is not None for r in results)
         assert received == [300]
+    finally:
+        stop()
+
+
+def test_a_cold_task_is_answered_warming_and_the_clients_wait_it_out(tmp_path, monkeypatch):
+    """A /grade or /reset that needs a database not yet built is answered 503 warming with Retry-After (the
+    build goes on); grade_batch and the session client wait and send again, and get their answer."""
+    import httpx
+
+    from env_server.server.app import ServerConfig, create_app
+    from env_server.server.client import grade_batch
+    from env_server.server.serving import serve_in_thread
+
+    monkeypatch.setenv("DATAOPS_TEMPLATE_STORE", "off")
+    url, stop = serve_in_thread(create_app(ServerConfig(warm_wait_s=0.0, warm_retry_after_s=1)))
+    try:
+        cold = httpx.post(f"{url}/grade", json={"items": [{"task_id": "debug-fixed-logic_fix", "sql": "SELECT 1"}]})
+        assert cold.status_code == 503 and cold.json()["code"] == "warming" and cold.headers["retry-after"] == "1"
+        results = grade_batch([("debug-fixed-logic_fix", "SELECT 1"), ("debug-fixed-syntax_fix", "SELECT 2")], url)
+        assert [r["status"] for r in results] == ["graded", "graded"]
+        with DataOpsClient(url) as env:
+            observation = env.reset(task_id="repair-fixed-dedupe_customers")
+            assert observation.task_id == "repair-fixed-dedupe_customers"
     finally:
         stop()

@@ -84,3 +84,24 @@ def test_shuffled_variants_keep_contents_and_schema_but_not_scan_order():
             f'PRAGMA foreign_key_list("{table}")').fetchall()
         moved += before != after
     assert moved == len(tables)
+
+
+def test_variants_applied_in_bulk_equal_variants_applied_row_by_row(monkeypatch):
+    """perturb and shuffle_rows apply their seeded draws in a few statements per column; the result is the
+    database the row-by-row form makes, row for row and in the same physical order."""
+    import sqlite3
+
+    from env_server.core import variants
+    from env_server.core.domains import get_domain, populate
+
+    def built() -> list:
+        conn = sqlite3.connect(":memory:")
+        populate(conn, get_domain("ecommerce"), 5)
+        variants.perturb(conn, variants.variant_seed("bulk", 1))
+        variants.shuffle_rows(conn, variants.variant_seed("bulk|order", 1))
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return [conn.execute(f'SELECT rowid, * FROM "{t}"').fetchall() for t in tables]
+
+    bulk = built()
+    monkeypatch.setattr(variants, "_BULK", 10**12)  # every column row by row
+    assert built() == bulk

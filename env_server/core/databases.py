@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from env_server.core.sandbox import SandboxConfig, Template, TemplateCache, scratch
+from env_server.core.template_store import TemplateStore, default_folder
 from env_server.core.schema import SchemaInfo, introspect
 from env_server.core.variants import perturb, shuffle_rows, variant_seed
 from env_server.core.domains import get_domain, populate
@@ -40,13 +41,19 @@ class Databases:
     """Cached task databases and their variants."""
 
     def __init__(self, config: SandboxConfig | None = None, capacity: int = 1024,
-                 load_dump: Callable[[sqlite3.Connection, Path, str], None] | None = None):
+                 load_dump: Callable[[sqlite3.Connection, Path, str], None] | None = None,
+                 store: TemplateStore | None | bool = True):
         self.config = config or SandboxConfig()
         self.load_dump = load_dump
         """How a SQL dump (``sql_path``) is loaded into a connection: ``load_dump(conn, path, dialect)``. A
         parameter because the loader (:func:`env_server.ingest.transpile.load_file`) sits above ``core``; the
         grader passes it."""
-        self.cache = TemplateCache(self.config, capacity=capacity)
+        if store is True:
+            folder = default_folder()
+            store = TemplateStore(folder) if folder is not None else None
+        self.cache = TemplateCache(self.config, capacity=capacity, store=store or None)
+        """Built templates in memory; slow builds also go to disk (``store``: a :class:`TemplateStore`, True for
+        the default folder, None or False for none), where other processes and restarts find them."""
         self._digests: dict[tuple[str, int, int], str] = {}
         self._identities: dict[DbSpec, str] = {}
         """Identities of specs that name no file (they cannot change); file specs are stat-ed every time."""
@@ -116,6 +123,17 @@ class Databases:
                 shuffle_rows(conn, variant_seed(f"{identity}|order", variant))
 
         return self.cache.get((identity, variant, "shuffled" if shuffled else "stable"), build_variant)
+
+    def keys(self, db: DbSpec, variants: int) -> list[tuple]:
+        """The cache keys of the main database of ``db`` and of its variants ``1..variants`` (as graded)."""
+        identity = self.identity(db)
+        if db.setup_sql:
+            return [(identity, v) for v in range(variants + 1)]
+        return [(identity, 0)] + [(identity, v, "shuffled") for v in range(1, variants + 1)]
+
+    def built(self, db: DbSpec, variants: int) -> bool:
+        """Whether the main database of ``db`` and its ``variants`` are all built and in memory."""
+        return all(key in self.cache for key in self.keys(db, variants))
 
     def schema(self, db: DbSpec) -> SchemaInfo:
         """Tables, columns and keys of the main database of ``db`` (introspected once)."""

@@ -753,9 +753,12 @@ class TemplateCache:
     empty connection. Thread-safe: concurrent requests for the same key build it once.
     """
 
-    def __init__(self, config: SandboxConfig | None = None, capacity: int = 512):
+    def __init__(self, config: SandboxConfig | None = None, capacity: int = 512, store: Any = None):
         self.config = config or SandboxConfig()
         self.capacity = capacity
+        self.store = store
+        """A :class:`~env_server.core.template_store.TemplateStore` (or None): a template found there is loaded
+        instead of built, and a slow build is saved there."""
         self._templates: OrderedDict[tuple, Template] = OrderedDict()
         self._building: dict[tuple, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -774,7 +777,11 @@ class TemplateCache:
                 if found is not None:
                     return found
             conn = new_connection()
-            builder(conn)
+            if self.store is None or not self.store.load(key, conn):
+                started = time.perf_counter()
+                builder(conn)
+                if self.store is not None:
+                    self.store.save(key, conn, time.perf_counter() - started)
             pages = conn.execute("PRAGMA page_count").fetchone()[0]
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             harden(conn, self.config)
@@ -790,3 +797,8 @@ class TemplateCache:
 
     def __len__(self) -> int:
         return len(self._templates)
+
+    def __contains__(self, key: tuple) -> bool:
+        """Whether the template of ``key`` is built and in memory (nothing is built by asking)."""
+        with self._lock:
+            return key in self._templates

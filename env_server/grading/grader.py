@@ -59,6 +59,9 @@ Repairs
 
 A fault in the task itself (a gold query that does not run) raises :class:`GraderError`: a grader
 bug must never turn into a silent 0.
+
+Size: over 600 lines on purpose: the one place that decides correctness (queries, answers, repairs, task
+validity) stays in one file so it can be reviewed as one.
 """
 from __future__ import annotations
 
@@ -559,6 +562,25 @@ class Grader:
             reason=(f"matches on the task database but only on {passed} of {k} variants: the repair writes "
                     "values specific to this database instead of applying the rule"),
         )
+
+    def warm(self, task: Task) -> None:
+        """Build everything grading ``task`` needs: its database and variants, and its references (gold results,
+        or for a repair the target states). Raises GraderError for a task that cannot be graded."""
+        if self.families[task.family].writes:
+            for variant in range(self.config.variants + 1):
+                self.repair_target(task, variant)
+        elif task.gold_sql:
+            for variant in range(self.config.variants + 1):
+                self.reference(task, variant)
+        else:
+            self.databases.template(task.db, 0)
+
+    def warmed(self, task: Task) -> bool:
+        """Whether ``task``'s database and variants are built and in memory (its first grade will not build them)."""
+        try:
+            return self.databases.built(task.db, self.config.variants)
+        except FileNotFoundError:
+            return True  # nothing to build: grading reports the missing file itself
 
     # -- task validity -------------------------------------------------------------------------
 

@@ -76,6 +76,7 @@ from env_server.server.errors import HttpError, document_errors, jsonable
 from env_server.server.fairness import FairScheduler, InFlightQuota, QuotaExceeded, client_key, is_loopback
 from env_server.server.live_bench import live_benchmark
 from env_server.server.sessions import SessionError, SessionStore
+from env_server.server.warming import Warmer, Warming
 from env_server.tasks.registry import TaskRegistry, UnknownTaskError, load_tasks
 from env_server.tasks.spec import Difficulty, Task
 
@@ -268,6 +269,8 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
 
     scheduler = FairScheduler(workers, config.worker_threads)
     """Episode and grading work of clients: a free worker goes to the waiting client with the fewest running."""
+    warmer = Warmer(grader, wait_s=config.warm_wait_s, retry_after_s=config.warm_retry_after_s)
+    app.router.on_shutdown.append(warmer.close)
 
     app.state.sessions, app.state.registry, app.state.grader, app.state.config = sessions, registry, grader, config
     app.state.clone_budget = clone_budget
@@ -284,6 +287,11 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
         retry = getattr(exc, "retry_after_s", None)
         return JSONResponse({"detail": str(exc), "code": exc.code}, status_code=exc.status,
                             headers={"Retry-After": str(retry)} if retry is not None else None)
+
+    @app.exception_handler(Warming)
+    async def _warming(_: Request, exc: Warming) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "code": exc.code}, status_code=exc.status,
+                            headers={"Retry-After": str(exc.retry_after_s)})
 
     @app.exception_handler(QuotaExceeded)
     async def _quota_error(_: Request, exc: QuotaExceeded) -> JSONResponse:
@@ -357,6 +365,8 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
         """Start an episode. Without X-Session-Id a new session is created; its id is returned."""
         _one_process()
         kwargs = body.model_dump(exclude_none=True)
+        if body.task_id is not None and body.task_id in registry:
+            await warmer.ready([registry.get(body.task_id)])  # a cold database: 503 warming while it builds
         if x_session_id is None:
             session = sessions.create(client_of(request.scope))
             try:
@@ -515,6 +525,7 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
         if len(body.items) > config.max_grade_items:
             raise HttpError(413, f"{len(body.items)} items; at most {config.max_grade_items} per request")
         pairs = list(zip(_checked(body.items), body.items))
+        await warmer.ready(task for task, _ in pairs)  # a cold database: 503 warming (Retry-After) while it builds
         size = max(1, config.grade_chunk_items)
         client = client_of(request.scope)
         with grading_quota.hold(client):

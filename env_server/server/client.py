@@ -21,12 +21,16 @@ exceptions (``httpx.HTTPError``). Typical use::
 
     rewards = [r["reward"] for r in grade_batch(completions, os.environ["DATAOPS_ENV_URL"])]
 
+A ``503 warming`` (a cold task's database is being built on the server) is waited out, by every client, for up
+to ``WARMING_PATIENCE_S``. Size: over 600 lines on purpose: the four clients share one request, retry and error
+path, kept in one file.
 """
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import random
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, Tuple, Union
 
@@ -52,6 +56,7 @@ __all__ = [
 
 SESSION_HEADER = "X-Session-Id"
 """The header that names an HTTP session; the clients send it for you."""
+WARMING_PATIENCE_S = 1800.0  # seconds a batch waits in all for a cold task's database to be built on the server
 
 GradeItemLike = Union[Tuple[str, str], Tuple[str, Mapping[str, Any]], Sequence[Any], Mapping[str, Any]]
 """One submission to grade: ``(task_id, sql)``, ``(task_id, {"sql"?, "answer"?, "citations"?})`` or
@@ -257,8 +262,21 @@ class AsyncDataOpsClient:
         return httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
 
     async def _request(self, call: _Call, headers: dict[str, str]) -> httpx.Response:
+        waited = 0.0
+        while True:  # a cold task's database is being built (503 warming): wait Retry-After and ask again
+            response = await self._once(call, headers)
+            if response.status_code != 503 or b'"warming"' not in response.content or waited > WARMING_PATIENCE_S:
+                return response
+            pause = float(after) if (after := response.headers.get("retry-after", "")).isdigit() else 5.0
+            await self._pause(pause)
+            waited += pause
+
+    async def _once(self, call: _Call, headers: dict[str, str]) -> httpx.Response:
         return await self._http.request(call.method, call.path, json=call.json, params=call.params,  # type: ignore[misc]
                                         headers=headers)
+
+    async def _pause(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
     async def _close_http(self) -> None:
         await self._http.aclose()  # type: ignore[union-attr]
@@ -350,9 +368,12 @@ class _BlockingCore(AsyncDataOpsClient):
     def _open(self, timeout: httpx.Timeout, transport: Any) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
 
-    async def _request(self, call: _Call, headers: dict[str, str]) -> httpx.Response:
+    async def _once(self, call: _Call, headers: dict[str, str]) -> httpx.Response:
         return self._http.request(call.method, call.path, json=call.json, params=call.params,  # type: ignore[return-value]
                                   headers=headers)
+
+    async def _pause(self, seconds: float) -> None:
+        time.sleep(seconds)  # blocking: this client's coroutines never suspend
 
     async def _close_http(self) -> None:
         self._http.close()  # type: ignore[union-attr]
@@ -487,7 +508,6 @@ async def agrade_batch(
             url = urls[index % len(urls)]
             results: list[dict[str, Any] | None] = [None] * len(batch)
             pending = list(range(len(batch)))
-            netted: set[int] = set()
             while pending:  # items the server's batch budget left ungraded are sent again
                 call = _grade_call([batch[i] for i in pending], path)
                 async with gates[url]:
@@ -496,12 +516,9 @@ async def agrade_batch(
                 again, progressed = [], False
                 for i, result in zip(pending, answered):
                     status = result.get("status", "graded")
-                    if status == "not_graded" and result.get("cause") == "safety_net" and i in netted:
-                        results[i], progressed = result, True  # stopped by the safety net twice: no grade, no reward
+                    if status == "not_graded" and result.get("cause") == "safety_net":
+                        results[i], progressed = result, True  # no grade, no reward; sent again it would stop again
                     elif status in ("not_graded", "not_reviewed"):
-                        if result.get("cause") == "safety_net":
-                            netted.add(i)  # sent once more (another replica may differ), then taken as it is
-                            progressed = True
                         again.append(i)
                     elif status == "task_error":
                         raise DataOpsClientError(503, f"task {result.get('task_id')}: {result.get('error')}", result)
@@ -526,12 +543,15 @@ async def agrade_batch(
 
 async def _request_within_quota(http: httpx.AsyncClient, method: str, url: str, payload: Any, patience_s: float):
     """One request; a 429 (over a per-client quota, e.g. requests in flight) is retried after its ``Retry-After``
-    (at most 5 s at a time) for up to ``patience_s`` seconds in all."""
-    deadline = asyncio.get_running_loop().time() + patience_s
+    (at most 5 s at a time) for up to ``patience_s`` seconds in all; a ``503 warming`` (the task's database is
+    being built) for up to ``WARMING_PATIENCE_S``: a cold task never times out the client."""
+    loop = asyncio.get_running_loop()
+    deadline, warm_deadline = loop.time() + patience_s, loop.time() + WARMING_PATIENCE_S
     while True:
         response = await http.request(method, url, json=payload)
         wait = min(int(after), 5) if (after := response.headers.get("retry-after", "")).isdigit() else 1
-        if response.status_code != 429 or asyncio.get_running_loop().time() + wait > deadline:
+        warming = response.status_code == 503 and b'"warming"' in response.content
+        if not (response.status_code == 429 or warming) or loop.time() + wait > (warm_deadline if warming else deadline):
             return response
         await asyncio.sleep(wait)
 

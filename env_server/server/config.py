@@ -26,6 +26,11 @@ class ServerConfig:
     with the fewest jobs running), so a large batch never holds up another client by more than one chunk.
     Every item is graded: a /grade answer has no ``not_graded`` item left to send again (except what the
     grading safety net stopped)."""
+    warm_wait_s: float = 2.0
+    """Seconds a /grade (or /reset of a named task) waits for a cold task's database to be built before it is
+    answered ``503 warming`` with ``Retry-After`` (the build goes on; the client sends the request again)."""
+    warm_retry_after_s: int = 5
+    """The ``Retry-After`` of a ``503 warming``."""
     worker_threads: int = 4
     """Threads that run episodes and grading off the event loop (sessions are serialised anyway)."""
     workers: int = 1
