@@ -6,7 +6,9 @@
   came from which file. Every training run and every paired comparison (``eval/compare_*.json``) it finds gets
   its own figure: no run or file name is written in this code.
 * It is deterministic: a fixed style, no timestamps, no software version in the PNG metadata, so
-  the same JSON gives byte-identical PNGs.
+  the same JSON gives byte-identical PNGs. Each PNG carries what it plots (:func:`plotted`: texts, bars,
+  lines) as a text chunk, so a committed chart can be checked against its committed JSON
+  (``tests/test_presentation_graphs.py`` redraws every committed chart and compares both).
 * Bench figures are drawn as the median over the bench's interleaved rounds with a spread bar from the
   rounds' min to their max (the ``rounds`` block each bench writes).
 * It holds no scores: every plotted number is read from a results file. A figure whose input is
@@ -25,6 +27,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FixedLocator  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent
 STYLE = {
@@ -89,6 +92,10 @@ def _rounds(result: dict, name: str, value: float | None = None) -> tuple[float,
     return stats["median"], (stats["min"], stats["max"]), len(stats["values"])
 
 
+def _n_rounds(n: int) -> str:
+    return f"{n} round{'s' if n != 1 else ''}"
+
+
 def _median_bars(ax, labels: list[str], figures: dict[str, list[tuple[dict, str]]], ylabel: str,
                  fmt: str = "{:.2f}") -> int:
     """Bars of bench medians with min..max spread bars: ``figures[series] = [(results JSON, figure name)]``, one
@@ -141,7 +148,7 @@ def draw_reviewer_bench(data: dict[str, dict]) -> plt.Figure:
     rounds = _median_bars(axes[1], [labels[n].split(" (")[0] for n in names], {
         q: [(_latency(result, n, q), f"{n}.{q}_latency_ms") for n in names] for q in ("median", "p99")
     }, "ms per review (median of rounds; bars min..max)", fmt="{:.3f}")
-    axes[1].set_title(f"Review latency ({rounds} rounds)")
+    axes[1].set_title(f"Review latency ({_n_rounds(rounds)})")
     fig.tight_layout()
     return fig
 
@@ -161,14 +168,15 @@ def draw_bench_ratios(data: dict[str, dict]) -> plt.Figure:
     rounds = _median_bars(axes[0], labels, {"time ratio": refs},
                           "× the floor (median of per-round ratios)")
     axes[0].axhline(1, color="black", linewidth=0.8)
-    axes[0].set_title(f"Cost / floor (raw sqlite3; in-process grading), {rounds} rounds, bars min..max", fontsize=10)
+    axes[0].set_title(f"Cost / floor (raw sqlite3; in-process grading), {_n_rounds(rounds)}, bars min..max",
+                      fontsize=10)
     sessions = ["64", "256"]
     rounds = _median_bars(axes[1], sessions, {
         f"{q} paced": [(http, f"step_{q}_ms_{n}_sessions") for n in sessions] for q in ("p50", "p99")
     }, "ms per /step (median of rounds)", fmt="{:.1f}")
     axes[1].set_xlabel("concurrent sessions (each steps every 0.5–1.5 s)")
     axes[1].set_yscale("log")
-    axes[1].set_title(f"Step latency over HTTP, {rounds} rounds, bars min..max", fontsize=10)
+    axes[1].set_title(f"Step latency over HTTP, {_n_rounds(rounds)}, bars min..max", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -295,6 +303,42 @@ FIGURES: tuple[Figure, ...] = (
 )
 
 
+PLOTTED_KEY = "DataOps plotted data"
+"""The PNG text chunk holding :func:`plotted` of the figure, so a committed chart can be checked against what
+its committed JSON draws today without comparing pixels across matplotlib versions."""
+
+
+def _num(value) -> float | None:
+    value = float(value)
+    if value != value:  # NaN (an empty error bar) as null
+        return None
+    return float(f"{round(value, 9):.6g}") + 0.0  # layout arithmetic's 1e-17 and -0.0 as 0.0
+
+
+def plotted(fig: plt.Figure) -> list[dict]:
+    """What ``fig`` shows, per axes, independent of how a matplotlib version renders it: titles and labels,
+    categorical tick labels, every text written on the plot, bar rectangles, and line and error-bar data."""
+    axes = []
+    for ax in fig.axes:
+        entry = {"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+                 "xscale": ax.get_xscale(), "yscale": ax.get_yscale(),
+                 "texts": [t.get_text() for t in ax.texts],
+                 "bars": [[_num(v) for v in (r.get_x(), r.get_y(), r.get_width(), r.get_height())]
+                          for r in ax.patches if hasattr(r, "get_height")],
+                 "lines": [[[_num(v) for v in xy] for xy in line.get_xydata()] for line in ax.get_lines()],
+                 "segments": [[[[_num(v) for v in xy] for xy in seg] for seg in c.get_segments()]
+                              for c in ax.collections if hasattr(c, "get_segments")]}
+        for axis in ("x", "y"):
+            if isinstance(getattr(ax, f"{axis}axis").get_major_locator(), FixedLocator):  # categories we set
+                entry[f"{axis}ticklabels"] = [t.get_text() for t in getattr(ax, f"get_{axis}ticklabels")()]
+        legend = ax.get_legend()
+        if legend is not None:
+            entry["legend"] = [t.get_text() for t in legend.get_texts()]
+        axes.append(entry)
+    suptitle = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    return [{"suptitle": suptitle}, *axes]
+
+
 def _load(path: Path):
     """A results file: JSON, or JSON lines (TRL's log history) as a list."""
     if path.suffix == ".jsonl":
@@ -333,7 +377,7 @@ def render(results: Path, out: Path, only: set[str] | None = None) -> list[tuple
                 data = {rel: _load(p) for rel, p in zip(figure.inputs, paths)}
                 fig = figure.draw(data)
                 target = out / f"{stem}.png"
-                fig.savefig(target, metadata={"Software": None})
+                fig.savefig(target, metadata={"Software": None, PLOTTED_KEY: json.dumps(plotted(fig), sort_keys=True)})
                 plt.close(fig)
                 written.append((str(target), [str(p) for p in paths]))
                 print(f"{target} <- {', '.join(str(p) for p in paths)}  ({figure.caption})")

@@ -29,7 +29,7 @@ def test_bench_reviewer_writes_results(tmp_path):
         assert s["median_latency_ms"] > 0 and s["p99_latency_ms"] >= s["median_latency_ms"]
         assert len(s["wrong"]) == s["confusion"]["false_block"] + s["confusion"]["missed_block"]
     assert summary["ours"]["recall"] == 1.0
-    assert data["interleaving"]["order"] == ["ours", "naive"] * 3
+    assert data["interleaving"]["order"] == ["ours", "naive"] * 3 and data["interleaving"]["per"] == "case"
     assert summary["timed_reviews_per_reviewer"] == 3 * len(cases)
     for key in ("ours", "naive"):
         for q in ("median", "p99"):

@@ -33,7 +33,7 @@ def test_bench_writes_ratios_against_the_floor(tmp_path):
     assert summary["candidates"] == 8 and summary["floor_ms_per_candidate_median"] > 0
     assert summary["grading_over_floor"] > 0 and set(data["targets"]) == {"reset_p50_ms", "grading_over_floor"}
     _check_rounds(data["rounds"], 3)
-    assert data["interleaving"]["order"] == ["reset", "grading", "floor"] * 3
+    assert data["interleaving"]["order"] == ["reset", "grading", "floor"] * 3 and data["interleaving"]["per"] == "candidate"
     for name, stats in data["rounds"].items():  # headlines are the medians over rounds
         assert summary[name] == stats["median"], name
 
@@ -50,5 +50,5 @@ def test_bench_families_writes_ratios_against_the_floor(tmp_path):
         _check_rounds(row["rounds"], 2)
         assert row["grading_over_floor"] == row["rounds"]["grading_over_floor"]["median"]
         sides = ["reset", "grading", "floor"] + (["search", "fts5"] if family == "grounded" else [])
-        assert data["interleaving"][family]["order"] == sides * 2
+        assert data["interleaving"][family]["order"] == sides * 2 and data["interleaving"][family]["per"] == "task"
     assert data["summary"]["grounded"]["search_step_over_floor"] > 0

@@ -21,11 +21,36 @@ def test_interleave_runs_each_side_once_per_round_in_order():
     assert "median of the per-round ratios" in block["headline"]
 
 
+def test_interleave_on_items_runs_every_side_on_each_item_in_turn():
+    calls: list[tuple[str, int]] = []
+    done = measure.interleave({"a": lambda x: calls.append(("a", x)) or x, "b": lambda x: calls.append(("b", x)) or -x},
+                              rounds=5, items=[1, 2, 3], per="candidate")
+    assert calls == [("a", 1), ("b", 1), ("a", 2), ("b", 2), ("a", 3), ("b", 3)] * 5
+    assert done.results == {"a": [[1, 2, 3]] * 5, "b": [[-1, -2, -3]] * 5} and done.order == ["a", "b"] * 5
+    assert measure.interleaving(done)["per"] == "candidate"
+    assert measure.interleaving(measure.interleave({"a": lambda: 1}, rounds=5))["per"] is None
+
+
+def test_repeated_items_alternate_the_sides_on_an_item_and_keep_its_best():
+    items = measure.repeated(["x", "y"], 3)
+    assert items == [("x", 0), ("x", 1), ("x", 2), ("y", 0), ("y", 1), ("y", 2)]
+    times = iter([5.0, 1.0, 2.0, 9.0, 7.0, 8.0])
+    done = measure.interleave({"a": lambda item: next(times), "b": lambda item: item[1]}, rounds=1, items=items)
+    assert measure.best_per_item(done.results["a"][0], 3) == [1.0, 7.0]
+    assert measure.best_per_item([(3, "s"), (2, "t")], 2, key=lambda v: v[0]) == [2]
+    with pytest.raises(ValueError):
+        measure.best_per_item([1.0, 2.0, 3.0], 2)
+    with pytest.raises(ValueError):
+        measure.repeated(["x"], 0)
+
+
 def test_interleave_refuses_no_rounds_or_no_sides():
     with pytest.raises(ValueError):
         measure.interleave({"a": lambda: 1}, rounds=0)
     with pytest.raises(ValueError):
         measure.interleave({}, rounds=5)
+    with pytest.raises(ValueError):
+        measure.interleave({"a": lambda x: x}, rounds=5, items=[])
 
 
 def test_headline_ratio_is_the_median_of_per_round_ratios_not_a_ratio_of_medians():

@@ -1,4 +1,5 @@
-"""presentation_graphs.py: same JSON -> byte-identical PNGs; missing inputs skip; no literal scores."""
+"""presentation_graphs.py: same JSON -> byte-identical PNGs; missing inputs skip; no literal scores; bench medians
+drawn with min..max spread bars; every committed chart is what its committed JSON draws today."""
 from __future__ import annotations
 
 import ast
@@ -6,15 +7,31 @@ import json
 import re
 from pathlib import Path
 
+from matplotlib.testing.compare import compare_images
+from PIL import Image
+
 import presentation_graphs
 
 SOURCE = Path(presentation_graphs.__file__).read_text()
+RESULTS = Path(presentation_graphs.__file__).resolve().parent / "results"
+NOT_CHARTS = {"playground.png"}
+"""PNGs in results/figures that presentation_graphs does not draw: the playground screenshot (tests/test_playground.py)."""
+PIXEL_TOLERANCE = 1.0
+"""RMS over 0-255 channels. The same JSON and matplotlib give identical bytes (RMS 0); a bar moved by 0.5% of
+its axis is about 0.5, a stale figure (bench_ratios.png showing a 4,743 ms p99 where http.json holds 9.7 ms)
+tens. A matplotlib upgrade that moves anti-aliasing past this: redraw the charts."""
 
 
 def _write(root: Path, rel: str, payload: dict) -> None:
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload))
+
+
+def _rounds(medians: dict[str, float]) -> dict[str, dict]:
+    """A bench's rounds block around fixture medians: 5 rounds from 0.8x to 1.5x the median."""
+    return {name: {"values": [m * f for f in (0.8, 1.0, 1.5, 0.9, 1.1)], "median": m, "min": m * 0.8, "max": m * 1.5}
+            for name, m in medians.items()}
 
 
 def _fixtures(root: Path) -> None:
@@ -39,12 +56,13 @@ def _fixtures(root: Path) -> None:
     _write(root, "bench/reviewer.json", {"provenance": prov, "summary": {
         name: {"precision": v, "recall": v, "accuracy": v, "median_latency_ms": v, "p99_latency_ms": v,
                "confusion": {"true_block": 3, "false_block": 1, "missed_block": 1, "true_allow": 5}}
-        for name, v in (("ours", 0.9), ("naive", 0.6))}})
-    _write(root, "bench/core.json", {"provenance": prov, "summary": {
-        "grading_over_floor": 1.2, "grading_over_floor_gold_only": 1.3, "grading_over_floor_broken_only": 1.1}})
-    _write(root, "bench/http.json", {"provenance": prov, "summary": {
-        "http_over_in_process_time": 0.98, "step_p50_ms_64_sessions": 5.0, "step_p99_ms_64_sessions": 15.0,
-        "step_p50_ms_256_sessions": 6.0, "step_p99_ms_256_sessions": 25.0}})
+        for name, v in (("ours", 0.9), ("naive", 0.6))}, "rounds": _rounds({
+            f"{name}.{q}_latency_ms": v for name, v in (("ours", 0.9), ("naive", 0.6)) for q in ("median", "p99")})})
+    core = {"grading_over_floor": 1.2, "grading_over_floor_gold_only": 1.3, "grading_over_floor_broken_only": 1.1}
+    _write(root, "bench/core.json", {"provenance": prov, "summary": core, "rounds": _rounds(core)})
+    http = {"http_over_in_process_time": 0.98, "step_p50_ms_64_sessions": 5.0, "step_p99_ms_64_sessions": 15.0,
+            "step_p50_ms_256_sessions": 6.0, "step_p99_ms_256_sessions": 25.0}
+    _write(root, "bench/http.json", {"provenance": prov, "summary": http, "rounds": _rounds(http)})
 
     steps = list(range(1, 6))
     _write(root, "runs/fixture-run/metrics.json", {"run_id": "fixture-run", "steps": 5, "n_train_tasks": 3})
@@ -108,3 +126,40 @@ def test_plotting_code_holds_no_literal_scores():
                         offenders.append((key.lineno, key.value))
     hook_rule = re.compile(r"(acc|accuracy|score|success|reward)[a-z_]*\s*=\s*[0-9]+\.?[0-9]*\s*(#|$)", re.M)
     assert not offenders and not hook_rule.search(SOURCE), offenders
+
+
+def _plotted(path: Path) -> list[dict]:
+    return json.loads(Image.open(path).text[presentation_graphs.PLOTTED_KEY])
+
+
+def test_bench_charts_draw_medians_with_min_max_spread_bars(tmp_path):
+    _fixtures(tmp_path / "results")
+    presentation_graphs.render(tmp_path / "results", tmp_path / "out", only={"bench_ratios", "reviewer_bench"})
+    ratios = _plotted(tmp_path / "out" / "bench_ratios.png")[1]
+    assert [bar[3] for bar in ratios["bars"]] == [1.2, 1.3, 1.1, 0.98]  # medians
+    # each spread bar runs from the rounds' min to their max (0.8x .. 1.5x the median in the fixtures)
+    spreads = sorted((seg[0][1], seg[1][1]) for seg in ratios["segments"][0])
+    assert spreads == sorted((round(m * 0.8, 6), round(m * 1.5, 6)) for m in (1.2, 1.3, 1.1, 0.98))
+    assert "5 rounds" in ratios["title"]
+    latency = _plotted(tmp_path / "out" / "reviewer_bench.png")[2]
+    assert [bar[3] for bar in latency["bars"]] == [0.9, 0.6, 0.9, 0.6] and latency["segments"]
+
+
+def test_every_committed_chart_is_what_its_committed_json_draws(tmp_path):
+    """Redraw every committed chart from the committed results into a temporary folder: the same charts, each
+    plotting the same data (texts, bars, lines read back from the PNG) and matching in pixels within
+    PIXEL_TOLERANCE. On failure: ``python presentation_graphs.py`` and commit results/figures."""
+    written = presentation_graphs.render(RESULTS, tmp_path)
+    drawn = sorted(Path(png).name for png, _ in written)
+    committed = sorted(p.name for p in (RESULTS / "figures").glob("*.png") if p.name not in NOT_CHARTS)
+    assert drawn == committed, "committed charts and the charts the committed JSON draws differ"
+    stale = []
+    for name in drawn:
+        old, new = RESULTS / "figures" / name, tmp_path / name
+        if presentation_graphs.PLOTTED_KEY not in Image.open(old).text or _plotted(old) != _plotted(new):
+            stale.append(f"{name}: plots other data than its JSON")
+            continue
+        failed = compare_images(str(old), str(new), tol=PIXEL_TOLERANCE)
+        if failed:
+            stale.append(f"{name}: {failed.splitlines()[0]} {failed.split('RMS Value:')[1].split()[0]}")
+    assert not stale, stale

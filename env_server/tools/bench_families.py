@@ -44,7 +44,8 @@ from env_server.families import make_grader
 from env_server.grading.grader import Grader
 from env_server.tasks.registry import load_tasks
 from env_server.tasks.spec import Task
-from env_server.tools.measure import ROUNDS, interleave, interleaving, medians, percentile, print_results, rounds_block
+from env_server.tools.measure import (ROUNDS, best_per_item, interleave, interleaving, medians, percentile,
+                                      print_results, repeated, rounds_block)
 
 OUT = REPO_ROOT / "results" / "bench" / "families.json"
 
@@ -68,15 +69,15 @@ def _timed(fn) -> float:
     return time.perf_counter() - started
 
 
-def run(per_family: int = 40, resets: int = 400, rounds: int = ROUNDS, seed: int = 0, out: Path = OUT) -> Path:
-    """Measure and write ``out``. Per family, each of ``rounds`` rounds runs: a share of the ``resets``,
-    grading every sampled task's correct submission once, the floor once per task, and (grounded)
-    search_docs and its FTS5 floor once per task."""
+def run(per_family: int = 40, resets: int = 400, rounds: int = ROUNDS, repeats: int = 3, seed: int = 0,
+        out: Path = OUT) -> Path:
+    """Measure and write ``out``. Per family, each of ``rounds`` rounds takes every sampled task in turn: its
+    share of the ``resets``, grading its correct submission, the floor, and (grounded) search_docs and its
+    FTS5 floor, ``repeats`` times in a row; a task's time in a round is its best of those."""
     everything = load_tasks()
     rng = random.Random(seed)
     grader = make_grader()
     k = grader.config.variants
-    per_round = max(1, resets // rounds)
     figures: dict[str, dict] = {}
     orders: dict[str, dict] = {}
     for family in default_families().names:
@@ -116,26 +117,26 @@ def run(per_family: int = 40, resets: int = 400, rounds: int = ROUNDS, seed: int
             g(), f()
         env = DataOpsEnv(sample, grader=grader)
         env.reset(task_id=sample[0].task_id)
-        reset_at = iter(range(per_round * rounds))
+        resets_each = max(1, -(-resets // (rounds * len(sample))))
 
-        def reset_side() -> list[float]:
+        def reset_side(item: tuple[int, int]) -> list[float]:
+            j, repeat = item
             values = []
-            for _ in range(per_round):
-                task_id = sample[next(reset_at) % len(sample)].task_id
+            if repeat:  # a task's resets are timed on its first repeat only
+                return values
+            for _ in range(resets_each):
                 started = time.perf_counter()
-                env.reset(task_id=task_id)
+                env.reset(task_id=sample[j].task_id)
                 values.append((time.perf_counter() - started) * 1000)
             return values
 
-        def grading_side() -> list[tuple[float, bool]]:
-            out = []
-            for g in graders:
-                started = time.perf_counter()
-                success = g().success
-                out.append((time.perf_counter() - started, success))
-            return out
+        def grading_side(item: tuple[int, int]) -> tuple[float, bool]:
+            j, _ = item
+            started = time.perf_counter()
+            success = graders[j]().success
+            return time.perf_counter() - started, success
 
-        sides = {"reset": reset_side, "grading": grading_side, "floor": lambda: [_timed(f) for f in floors]}
+        sides = {"reset": reset_side, "grading": grading_side, "floor": lambda item: _timed(floors[item[0]])}
         if spec.cites:
             plain_fts = sqlite3.connect(":memory:")
             plain_fts.execute("CREATE VIRTUAL TABLE docs USING fts5(doc_id UNINDEXED, domain UNINDEXED, title, body, "
@@ -144,21 +145,23 @@ def run(per_family: int = 40, resets: int = 400, rounds: int = ROUNDS, seed: int
                                   [(d.doc_id, d.domain, d.title, d.body) for d in grader.docs.docs.values()])
             terms = [search_terms(task.question) for task in sample]
 
-            def search_side() -> list[float]:
-                values = []
-                for task in sample:
-                    env.reset(task_id=task.task_id)  # not timed: a search is a step of a fresh episode
-                    values.append(_timed(lambda: env.step({"action_type": "search_docs", "query": task.question})))
-                return values
+            def search_side(item: tuple[int, int]) -> float:
+                j, _ = item
+                env.reset(task_id=sample[j].task_id)  # not timed: a search is a step of a fresh episode
+                return _timed(lambda: env.step({"action_type": "search_docs", "query": sample[j].question}))
 
-            def fts_side() -> list[float]:
-                return [_timed(lambda: plain_fts.execute(
-                    "SELECT doc_id FROM docs WHERE docs MATCH ? ORDER BY rank LIMIT 5", [t]).fetchall()) for t in terms]
+            def fts_side(item: tuple[int, int]) -> float:
+                return _timed(lambda: plain_fts.execute(
+                    "SELECT doc_id FROM docs WHERE docs MATCH ? ORDER BY rank LIMIT 5", [terms[item[0]]]).fetchall())
 
-            search_side(), fts_side()  # warm both
+            for j in range(len(sample)):  # warm both
+                search_side((j, 0)), fts_side((j, 0))
             sides |= {"search": search_side, "fts5": fts_side}
         with tqdm(total=rounds, desc=f"{family}: rounds", unit="round") as bar:
-            done = interleave(sides, rounds, progress=lambda _: bar.update())
+            # each task `repeats` times in a row (A B A B A B on it), then the next task
+            done = interleave(sides, rounds, progress=lambda _: bar.update(),
+                              items=repeated(range(len(sample)), repeats), per="task")
+
         env.close()
         for conn in plain.values():
             conn.close()
@@ -166,37 +169,42 @@ def run(per_family: int = 40, resets: int = 400, rounds: int = ROUNDS, seed: int
         per_round_figures = []
         for i in range(done.rounds):
             got = done.round(i)
-            grading_s = [elapsed for elapsed, _ in got["grading"]]
+            grading_s = best_per_item(got["grading"], repeats, key=lambda v: v[0])
+            floor_s = best_per_item(got["floor"], repeats)
             row = {
-                "reset_p50_ms": percentile(got["reset"], 0.5),
-                "reset_p99_ms": percentile(got["reset"], 0.99),
+                "reset_p50_ms": percentile([ms for values in got["reset"] for ms in values], 0.5),
+                "reset_p99_ms": percentile([ms for values in got["reset"] for ms in values], 0.99),
                 "grading_ms_median": statistics.median(grading_s) * 1000,
-                "floor_raw_sqlite_ms_median": statistics.median(got["floor"]) * 1000,
-                "grading_over_floor": sum(grading_s) / sum(got["floor"]),
+                "floor_raw_sqlite_ms_median": statistics.median(floor_s) * 1000,
+                "grading_over_floor": sum(grading_s) / sum(floor_s),
             }
             if spec.cites:
+                search_s = best_per_item(got["search"], repeats)
+                fts_s = best_per_item(got["fts5"], repeats)
                 row |= {
-                    "search_docs_step_ms_median": statistics.median(got["search"]) * 1000,
-                    "floor_raw_fts5_ms_median": statistics.median(got["fts5"]) * 1000,
-                    "search_step_over_floor": sum(got["search"]) / sum(got["fts5"]),
+                    "search_docs_step_ms_median": statistics.median(search_s) * 1000,
+                    "floor_raw_fts5_ms_median": statistics.median(fts_s) * 1000,
+                    "search_step_over_floor": sum(search_s) / sum(fts_s),
                 }
             per_round_figures.append(row)
         if spec.cites:
             plain_fts.close()
         block = rounds_block(per_round_figures)
-        successes = sum(all(rnd[j][1] for rnd in done.results["grading"]) for j in range(len(sample)))
-        figures[family] = {"tasks": len(sample), "correct_submissions_graded_successful": successes,
+        every_round = [all(ok for rnd in done.results["grading"] for _, ok in rnd[j * repeats:(j + 1) * repeats])
+                       for j in range(len(sample))]
+        figures[family] = {"tasks": len(sample), "correct_submissions_graded_successful": sum(every_round),
                            **medians(block), "rounds": block}
         orders[family] = interleaving(done)
     payload = {
         "provenance": provenance(model=None, split="heldout_iid", seeds=[seed],
-                                 config={"per_family": per_family, "resets": per_round * rounds,
-                                         "resets_per_round": per_round, "rounds": rounds, "variants": k}),
+                                 config={"per_family": per_family, "resets_min": resets, "rounds": rounds, "repeats": repeats,
+                                         "variants": k}),
         "summary": figures,
         "interleaving": orders,
-        "notes": "Per family, each round runs a share of the resets, then grades every sampled task's correct "
-        "submission once, then runs the floor once per task (and, for grounded, search_docs then its FTS5 floor "
-        "once per task), caches warm; interleaving.<family>.order is the order the sides ran in. Headline "
+        "notes": "Per family, each round takes every sampled task in turn: resets (at least `resets_min` over "
+        "the rounds), grades its correct submission once, runs the floor once (and, for grounded, search_docs "
+        "then its FTS5 floor) `repeats` times in a row, caches warm; interleaving.<family>.order is the order "
+        "the sides ran in on each task. A task's time in a round is its best of those repeats. Headline "
         "figures are medians over rounds; grading_over_floor and search_step_over_floor are the medians of the "
         "per-round ratios of summed times; summary.<family>.rounds holds every round. "
         "correct_submissions_graded_successful counts tasks graded success in every round. Repair grading "
