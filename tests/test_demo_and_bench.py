@@ -52,3 +52,15 @@ def test_bench_families_writes_ratios_against_the_floor(tmp_path):
         sides = ["reset", "grading", "floor"] + (["search", "fts5"] if family == "grounded" else [])
         assert data["interleaving"][family]["order"] == sides * 2 and data["interleaving"][family]["per"] == "task"
     assert data["summary"]["grounded"]["search_step_over_floor"] > 0
+
+
+def test_bench_command_line_refuses_fewer_than_five_rounds(capsys):
+    import pytest
+
+    from env_server.__main__ import main
+
+    for argv in (["bench", "--rounds", "3"], ["bench", "--hostile", "--rounds", "5"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+    err = capsys.readouterr().err
+    assert "at least 5 rounds" in err and "--rounds does not apply to --hostile" in err
