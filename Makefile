@@ -24,11 +24,14 @@ $(BROWSER): scripts/install_browser.sh
 
 install: $(STAMP)
 
+# Two pytest-xdist workers, each test file on one (tests/conftest.py says how the files are ordered and grouped).
+XDIST := -n 2 --dist loadfile
+
 test: $(STAMP) $(BROWSER)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" $(XDIST)
 
 test-all: $(STAMP) $(BROWSER)
-	$(PY) -m pytest -q -m "slow or not slow"
+	$(PY) -m pytest -q -m "slow or not slow" $(XDIST)
 
 demo: $(STAMP)
 	$(PY) -m training.demo

@@ -12,7 +12,7 @@ import pytest
 from openenv.cli._validation import validate_running_environment
 
 from env_server.server.app import ServerConfig, create_app
-from env_server.server.serving import serve_in_thread
+from env_server.server.serving import free_ports, serve_in_thread
 from env_server.tasks.registry import TaskRegistry, load_tasks
 
 GOLD = ("SELECT name, email, signup_date FROM users WHERE plan = 'pro' AND signup_date >= '2024-01-01' "
@@ -165,7 +165,7 @@ def test_serve_cli_starts_fast_and_plays_a_custom_task(tmp_path):
         "data_sql": "INSERT INTO items(name, price) VALUES " + ",".join(f"('item{i}', {i * 1.5})" for i in range(40)) + ";",
         "broken_sql": "SELECT name, price FROM item", "gold_sql": "SELECT name, price FROM items",
     }) + "\n")
-    port = 18000 + int(time.time()) % 1000
+    port = free_ports()  # a port free a moment ago, not a fixed one: parallel runs do not collide
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "env_server", "serve", "--port", str(port), "--tasks", str(custom)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

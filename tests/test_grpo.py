@@ -102,25 +102,34 @@ def test_single_turn_grpo_rewards_are_our_graders(tiny_model, tmp_path, monkeypa
     assert (run_dir / "adapter" / "adapter_config.json").exists()
 
 
-def test_trl_generates_inside_the_started_reply(tiny_model, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def default_run(tiny_model, tmp_path_factory):
+    """One step of a default single-turn run (the gated reward), trained once for the tests that read what it did:
+    ``(run, prompt ids TRL handed the model's generate(), reward calls as record_rewards gives them)``."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATAOPS_RESULTS_DIR", str(tmp_path_factory.mktemp("default-run")))
+        run = prepare(tiny_args(tiny_model, max_steps=1))
+        seen: list = []
+        model = run.trainer.model
+        generate = model.generate
+
+        def recording_generate(*args, **kwargs):  # the ids TRL hands the model's public generate()
+            seen.extend([[i for i, keep in zip(ids, mask) if keep] for ids, mask in
+                         zip(kwargs["input_ids"].tolist(), kwargs["attention_mask"].tolist())])
+            return generate(*args, **kwargs)
+
+        model.generate = recording_generate
+        calls = record_rewards(run)
+        run.trainer.train()
+    return run, seen, calls
+
+
+def test_trl_generates_inside_the_started_reply(default_run):
     """The prompt ids TRL generates from end inside the opened ```sql block. Given chat messages, TRL renders
     them with add_generation_prompt=True: the started reply is closed and a new assistant turn opened, so the
     model writes an opening fence, which is a stop token, and every completion was one token long."""
-    monkeypatch.setenv("DATAOPS_RESULTS_DIR", str(tmp_path))
-    run = prepare(tiny_args(tiny_model, max_steps=1))
+    run, seen, calls = default_run
     tokenizer = run.trainer.processing_class
-    seen: list = []
-    model = run.trainer.model
-    generate = model.generate
-
-    def recording_generate(*args, **kwargs):  # the ids TRL hands the model's public generate()
-        seen.extend([[i for i, keep in zip(ids, mask) if keep] for ids, mask in
-                     zip(kwargs["input_ids"].tolist(), kwargs["attention_mask"].tolist())])
-        return generate(*args, **kwargs)
-
-    model.generate = recording_generate
-    calls = record_rewards(run)
-    run.trainer.train()
     assert seen
     for prompt_ids in seen:
         text = tokenizer.decode(prompt_ids)
@@ -131,13 +140,10 @@ def test_trl_generates_inside_the_started_reply(tiny_model, tmp_path, monkeypatc
     assert rows and all(reply.startswith("```sql\n") for _, reply, _, _ in rows)
 
 
-def test_gated_reward_gives_no_gradient_to_a_group_without_success(tiny_model, tmp_path, monkeypatch):
+def test_gated_reward_gives_no_gradient_to_a_group_without_success(default_run):
     """The default reward: a group (one task's completions) with no success scores 0.0 everywhere, so shaping
     (partial credit, format, safety) cannot move the policy there; elsewhere it is the sum of the three."""
-    monkeypatch.setenv("DATAOPS_RESULTS_DIR", str(tmp_path))
-    run = prepare(tiny_args(tiny_model, max_steps=1))
-    calls = record_rewards(run)
-    run.trainer.train()
+    _, _, calls = default_run
     grader = make_grader()
     rows = _recompute(calls, "gated_reward")
     groups: dict[str, list] = {}
