@@ -423,7 +423,7 @@ def test_a_cold_task_is_answered_warming_and_the_clients_wait_it_out(tmp_path, m
     from env_server.server.serving import serve_in_thread
 
     monkeypatch.setenv("DATAOPS_TEMPLATE_STORE", "off")
-    url, stop = serve_in_thread(create_app(ServerConfig(warm_wait_s=0.0, warm_retry_after_s=1)))
+    url, stop = serve_in_thread(create_app(ServerConfig(warm_wait_s=0.0, warm_retry_after_s=1, warm_min_bytes=0)))
     try:
         cold = httpx.post(f"{url}/grade", json={"items": [{"task_id": "debug-fixed-logic_fix", "sql": "SELECT 1"}]})
         assert cold.status_code == 503 and cold.json()["code"] == "warming" and cold.headers["retry-after"] == "1"

@@ -27,7 +27,9 @@ CORPUS = Path(__file__).parent / "data" / "reviewer_cases.jsonl"
 
 @pytest.fixture(scope="module")
 def databases() -> Databases:
-    return Databases()
+    from env_server.ingest.transpile import load_file
+
+    return Databases(load_dump=load_file)  # the defog tasks are SQL dumps
 
 
 @pytest.fixture(scope="module")

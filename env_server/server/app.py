@@ -269,7 +269,8 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
 
     scheduler = FairScheduler(workers, config.worker_threads)
     """Episode and grading work of clients: a free worker goes to the waiting client with the fewest running."""
-    warmer = Warmer(grader, wait_s=config.warm_wait_s, retry_after_s=config.warm_retry_after_s)
+    warmer = Warmer(grader, wait_s=config.warm_wait_s, retry_after_s=config.warm_retry_after_s,
+                    min_bytes=config.warm_min_bytes)
     app.router.on_shutdown.append(warmer.close)
 
     app.state.sessions, app.state.registry, app.state.grader, app.state.config = sessions, registry, grader, config
@@ -366,7 +367,7 @@ def create_app(config: ServerConfig | None = None, registry: TaskRegistry | None
         _one_process()
         kwargs = body.model_dump(exclude_none=True)
         if body.task_id is not None and body.task_id in registry:
-            await warmer.ready([registry.get(body.task_id)])  # a cold database: 503 warming while it builds
+            await warmer.ready([registry.get(body.task_id)])  # a cold large database: 503 warming while it builds
         if x_session_id is None:
             session = sessions.create(client_of(request.scope))
             try:

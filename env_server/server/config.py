@@ -31,6 +31,9 @@ class ServerConfig:
     answered ``503 warming`` with ``Retry-After`` (the build goes on; the client sends the request again)."""
     warm_retry_after_s: int = 5
     """The ``Retry-After`` of a ``503 warming``."""
+    warm_min_bytes: int = 16 << 20
+    """Tasks whose database file has at least this many bytes are warmed apart (503 warming while cold); smaller
+    and generated databases are built by the request that needs them. 0: every cold task."""
     worker_threads: int = 4
     """Threads that run episodes and grading off the event loop (sessions are serialised anyway)."""
     workers: int = 1

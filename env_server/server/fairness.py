@@ -118,6 +118,9 @@ class FairScheduler:
 
     def __init__(self, executor: Executor, slots: int):
         self.executor, self.slots = executor, slots
+        self.per_client = max(1, slots - 1)
+        """Jobs one client may run at once: all slots but one, so a client whose requests fan out into many jobs (a
+        large /grade runs its items in parallel) always leaves a worker for the next client to arrive."""
         self.running: dict[str, int] = {}
         self.waiting: dict[str, deque[asyncio.Future]] = {}
         """Per client, its waiting requests in order; dict order is the order clients began waiting."""
@@ -133,11 +136,12 @@ class FairScheduler:
         return sum(self.running.values())
 
     async def _acquire(self, client: str) -> None:
-        if self.busy() < self.slots and not self.waiting:
+        if self.busy() < self.slots and not self.waiting and self.running.get(client, 0) < self.per_client:
             self.running[client] = self.running.get(client, 0) + 1
             return
         turn = asyncio.get_running_loop().create_future()
         self.waiting.setdefault(client, deque()).append(turn)
+        self._grant()  # a free slot that only capped clients were waiting for goes to this one now
         try:
             await turn
         except asyncio.CancelledError:
@@ -155,7 +159,10 @@ class FairScheduler:
 
     def _grant(self) -> None:
         while self.busy() < self.slots and self.waiting:
-            client = min(self.waiting, key=lambda c: self.running.get(c, 0))  # min keeps the first of equals
+            eligible = [c for c in self.waiting if self.running.get(c, 0) < self.per_client]
+            if not eligible:
+                return
+            client = min(eligible, key=lambda c: self.running.get(c, 0))  # min keeps the first of equals
             queue = self.waiting[client]
             turn = queue.popleft()
             if not queue:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Iterable
 
 from env_server.grading.grader import Grader
@@ -31,8 +32,12 @@ class Warming(Exception):
 class Warmer:
     """Builds cold tasks in the background, each once (``grader.warm``), on ``threads`` threads of its own."""
 
-    def __init__(self, grader: Grader, wait_s: float = 2.0, retry_after_s: int = 5, threads: int = 1):
+    def __init__(self, grader: Grader, wait_s: float = 2.0, retry_after_s: int = 5, threads: int = 2,
+                 min_bytes: int = 16 << 20):
         self.grader, self.wait_s, self.retry_after_s = grader, wait_s, retry_after_s
+        self.min_bytes = min_bytes
+        """Only tasks whose database file is at least this large are warmed apart (0: every task); a small or
+        generated database is built inline by the request that needs it, as fast as warming would be."""
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dataops-warm")
         self._jobs: dict[str, Future] = {}
         self._lock = threading.Lock()
@@ -56,7 +61,7 @@ class Warmer:
     async def ready(self, tasks: Iterable[Task]) -> None:
         """Return when every task is warm, waiting at most ``wait_s`` for those being built; else raise
         :class:`Warming` (the builds go on)."""
-        cold = {t.task_id: t for t in tasks if not self.grader.warmed(t)}
+        cold = {t.task_id: t for t in tasks if self._large(t) and not self.grader.warmed(t)}
         if not cold:
             return
         jobs = [asyncio.wrap_future(self._start(t)) for t in cold.values()]
@@ -65,6 +70,15 @@ class Warmer:
             names = ", ".join(sorted(cold)[:3]) + (f" and {len(cold) - 3} more" if len(cold) > 3 else "")
             raise Warming(f"the database of {names} is being built (its first use on this server); retry after "
                           f"{self.retry_after_s} s", self.retry_after_s)
+
+    def _large(self, task: Task) -> bool:
+        if self.min_bytes <= 0:
+            return True
+        path = task.db.sqlite_path or task.db.sql_path
+        try:
+            return path is not None and Path(str(path)).stat().st_size >= self.min_bytes
+        except OSError:
+            return False  # a missing file: grading reports it
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
