@@ -66,8 +66,9 @@ def test_256_concurrent_sessions_each_see_only_their_own_task(live_server):
 @pytest.fixture(scope="module")
 def grade_bound_s() -> float:
     """2.5 s, or on a machine where one exhausted grading budget (VM steps, the same on every machine) takes
-    longer in-process, one and a half of it plus half a second: one database's budget, never one per variant."""
-    return max(2.5, 1.5 * budget_floor_s() + 0.5)
+    longer in-process, twice it plus a second (the floor is measured once, and the load on a shared CI machine
+    moves between then and the grade): one database's budget, never one per variant."""
+    return max(2.5, 2.0 * budget_floor_s() + 1.0)
 
 
 @pytest.mark.parametrize("sql, kind", list(zip(HOSTILE, KINDS)), ids=[f"hostile{i}" for i in range(len(HOSTILE))])
