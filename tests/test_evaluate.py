@@ -189,3 +189,15 @@ def test_mcnemar_and_seed_aggregation_on_known_tables():
     assert both["success_b"] == 0.3 and "2 seeds" in both["test"]
     assert [s["b_only"] for s in both["per_b_seed"]] == [4, 5] and [s["a_only"] for s in both["per_b_seed"]] == [0, 1]
     assert both["success_test"]["b_better"] == 5 and both["success_test"]["a_better"] == 1  # task 1: 1 - 0.5
+
+
+def test_draw_tasks_takes_several_difficulties():
+    from env_server.tasks.registry import TaskRegistry, load_tasks
+    from training.task_draws import draw_tasks
+
+    registry = TaskRegistry(load_tasks())
+    both = draw_tasks(registry, "train", families="debug", difficulty="easy,medium")
+    assert {t.difficulty for t in both} == {"easy", "medium"}
+    easy = draw_tasks(registry, "train", families="debug", difficulty="easy")
+    medium = draw_tasks(registry, "train", families="debug", difficulty="medium")
+    assert len(both) == len(easy) + len(medium)

@@ -70,7 +70,7 @@ class Args:
     split: str = "train"
     """Task split to draw training tasks from."""
     difficulty: str = ""
-    """Only tasks of this difficulty (easy, medium, hard); empty for all."""
+    """Only tasks of these comma-separated difficulties (easy, medium, hard; e.g. easy,medium); empty for all."""
     bug_types: str = ""
     """debug: only tasks with one of these comma-separated bug types (e.g. keyword_typo); empty for all."""
     n_tasks: int = 64

@@ -33,14 +33,18 @@ def draw_tasks(
 ) -> list[Task]:
     """Up to ``n`` tasks of ``split`` (all when ``n`` is None), filtered, in a seeded order.
 
+    ``families``, ``difficulty`` and ``bug_types`` each take one name or several, comma-separated
+    (``difficulty="easy,medium"``).
+
     Raises ``ValueError`` naming the filters when nothing matches. ``split="heldout"`` draws from the
     composite held-out split (:func:`draw_heldout`).
     """
     if split == HELDOUT:
         return draw_heldout(registry, families=families, n=n, seed=seed, difficulty=difficulty, bug_types=bug_types)
-    wanted_families, wanted_bugs = _names(families), _names(bug_types)
-    pool = [t for t in registry.filter(split=split, difficulty=difficulty or None)
+    wanted_families, wanted_bugs, wanted_levels = _names(families), _names(bug_types), _names(difficulty)
+    pool = [t for t in registry.filter(split=split)
             if (not wanted_families or t.family in wanted_families)
+            and (not wanted_levels or t.difficulty in wanted_levels)
             and (not wanted_bugs or wanted_bugs & set(t.bug_types))]
     if not pool:
         raise ValueError(f"no tasks for split={split!r}, families={sorted(wanted_families)}, "
