@@ -1,0 +1,69 @@
+"""training/sft.py: the supervised control trains a LoRA adapter with TRL's SFTTrainer on the gold answers of a
+GRPO run's tasks, copying its model, LoRA settings and step count, on a tiny local model."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from env_server.episode.environment import DataOpsEnv
+from env_server.families import make_grader
+from env_server.tasks.registry import TaskRegistry, load_tasks
+from training.sft import SFTArgs, gold_answer, sft_rows, source_run, train_sft
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return TaskRegistry(load_tasks())
+
+
+def fake_grpo_run(path, tiny_model, task_ids, max_steps=2):
+    """A GRPO run folder as training.grpo writes it, reduced to what the SFT control reads."""
+    path.mkdir(parents=True)
+    args = {"model": tiny_model, "lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "lora_targets": "q_proj,v_proj",
+            "learning_rate": 1e-3, "max_steps": max_steps, "max_completion_length": 32, "top_p": 1.0, "top_k": 0,
+            "stop_at_fence": True, "temperature": 0.5, "seed": 0}
+    (path / "config.json").write_text(json.dumps({"provenance": {"config": {"args": args}}, "task_ids": task_ids}))
+    return path
+
+
+def test_the_sft_rows_are_the_grpo_prompts_with_the_gold_answer(registry, tiny_model):
+    from transformers import AutoTokenizer
+
+    task = next(t for t in registry.filter(split="train", family="debug"))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    [row] = sft_rows([task], DataOpsEnv(registry, grader=make_grader()), tokenizer)
+    assert row["prompt"].endswith("```sql\n")  # the reply GRPO's prompts open
+    assert row["completion"] == task.gold_sql.strip() + "\n```"
+    assert task.broken_sql in row["prompt"]
+    assert gold_answer(task) == row["completion"]
+
+
+def test_sft_trains_an_adapter_with_the_grpo_runs_settings(registry, tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATAOPS_RESULTS_DIR", str(tmp_path / "results"))
+    ids = [t.task_id for t in registry.filter(split="train", family="debug")[:3]]
+    source = fake_grpo_run(tmp_path / "grpo-run", tiny_model, ids)
+    run_dir = train_sft(SFTArgs(from_run=str(source), batch_size=2, progress=False), argv=["--from-run", str(source)])
+    assert run_dir.name == "sft-grpo-run"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["provenance"]["config"]["method"] == "sft"
+    assert config["task_ids"] == ids
+    args = config["provenance"]["config"]["args"]
+    assert (args["lora_r"], args["max_steps"], args["model"]) == (4, 2, tiny_model)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["steps"] == 2 and metrics["loss_first"] > 0
+    adapter = json.loads((run_dir / "adapter" / "adapter_config.json").read_text())
+    assert adapter["r"] == 4 and set(adapter["target_modules"]) == {"q_proj", "v_proj"}
+    from safetensors.torch import load_file
+
+    weights = load_file(run_dir / "adapter" / "adapter_model.safetensors")
+    lora_b = [w for name, w in weights.items() if "lora_B" in name]
+    assert lora_b and any(float(w.abs().sum()) > 0 for w in lora_b)  # LoRA B starts at zero: it learnt
+
+
+def test_sft_refuses_a_folder_that_is_not_a_grpo_run(tmp_path):
+    with pytest.raises(SystemExit, match="no config.json"):
+        source_run(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"provenance": {}}))
+    with pytest.raises(SystemExit, match="no task_ids"):
+        source_run(tmp_path)
