@@ -55,7 +55,8 @@ class Figure:
     each: str | None = None
     """``"run"``: inputs are relative to each ``runs/<run_id>/`` folder, one PNG per run, named
     ``<name>_<run_id>.png``. ``"compare"``: the one input is each ``eval/compare_*.json`` that has a
-    ``headline`` (written by ``training.evaluate --compare``), one PNG per file, named after it."""
+    ``headline`` (written by ``training.evaluate --compare``), one PNG per file, named after it. ``"arms"``: the
+    same for each ``eval/arms_*.json`` (written by ``training.evaluate --arms``)."""
 
 
 def _bars(ax, labels: list[str], series: dict[str, list[float]], ylabel: str, fmt: str = "{:.2f}",
@@ -247,9 +248,16 @@ def _ci_bars(ax, labels: list[str], stats: list[dict], ylabel: str) -> None:
 def _compare_title(payload: dict) -> str:
     h = payload["headline"]
     seeds = f"{h['train_seeds']} training seed{'s' if h['train_seeds'] != 1 else ''}"
-    return (f"{payload['a']['name']} vs {payload['b'][0]['name']} on {h['n']} paired tasks "
-            f"({payload['provenance'].get('split')}), {seeds}: delta {h['delta']:+.3f} "
-            f"[{h['ci95'][0]:+.3f}, {h['ci95'][1]:+.3f}], p = {h['p_value']:.3g} ({h['test'].split(' (')[0]})")
+    title = (f"{payload['a']['name']} vs {payload['b'][0]['name']} on {h['n']} paired tasks "
+             f"({payload['provenance'].get('split')}), {seeds}: delta {h['delta']:+.3f} "
+             f"[{h['ci95'][0]:+.3f}, {h['ci95'][1]:+.3f}], p = {h['p_value']:.3g} ({h['test'].split(' (')[0]})")
+    if h.get("cluster_ci95") and h["cluster_ci95"][0] is not None:
+        block = payload["summary"]["cluster"]["template_bug"]
+        title += (f"\nby cluster ({block['n_clusters']} template × bug type clusters, gain in "
+                  f"{block['clusters_with_gain']}, loss in {block['clusters_with_loss']}): "
+                  f"[{h['cluster_ci95'][0]:+.3f}, {h['cluster_ci95'][1]:+.3f}], p = {h['cluster_p_value']:.3g} "
+                  f"(cluster permutation test)")
+    return title
 
 
 def draw_compare(data: dict[str, dict]) -> plt.Figure:
@@ -285,6 +293,84 @@ def draw_compare(data: dict[str, dict]) -> plt.Figure:
     return fig
 
 
+def _interval(stat: dict, mean: float, key: str) -> tuple[float, float]:
+    """(below, above) ``mean`` of the interval ``stat[key]``; (0, 0) where it has no bounds."""
+    lo, hi = stat.get(key) or (None, None)
+    return (0.0, 0.0) if lo is None else (mean - lo, hi - mean)
+
+
+def _two_intervals(ax, xs: list[float], means: list[float], stats: list[dict], horizontal: bool = False) -> list:
+    """The cluster CI (thick, capped) at ``xs`` and the task CI (thin, just beside it) of each of ``stats``;
+    returns the two error-bar containers for a legend."""
+    handles = []
+    for key, shift, width, cap, colour in (("cluster_ci95", 0.0, 2.4, 5, "#222222"), ("task_ci95", 0.12, 1.0, 2, "#888888")):
+        err = [_interval(s, m, key) for s, m in zip(stats, means)]
+        spread = [[e[0] for e in err], [e[1] for e in err]]
+        at = [x + shift for x in xs]
+        kwargs = {"xerr": spread} if horizontal else {"yerr": spread}
+        handles.append(ax.errorbar(means if horizontal else at, at if horizontal else means, fmt="none",
+                                   elinewidth=width, capsize=cap, ecolor=colour, **kwargs))
+    return handles
+
+
+def _seed_dots(ax, x: float, values: list[float]):
+    """An arm's per-seed success rates as dots spread evenly across its bar."""
+    offsets = [0.0] if len(values) == 1 else [-0.25 + 0.5 * i / (len(values) - 1) for i in range(len(values))]
+    return ax.plot([x + o for o in offsets], values, "o", color="#111111", markersize=4, linestyle="none")[0]
+
+
+def _arm_label(label: str, arm: dict) -> str:
+    seeds = f"{arm['n_seeds']} seed{'s' if arm['n_seeds'] != 1 else ''}"
+    return f"{label}\n{seeds}" if arm["kind"] == label else f"{label}\n{arm['kind']}, {seeds}"
+
+
+def draw_arms(data: dict[str, dict]) -> plt.Figure:
+    """Several arms (an ``arms_*.json``): each arm's success rate with its cluster-bootstrap CI (thick) and
+    task-bootstrap CI (thin), GRPO and other multi-seed arms' seeds as dots; then each arm's paired delta vs the
+    base arm with the same two CIs and both p-values."""
+    summary = data["arms.json"]["summary"]
+    arms = summary["arms"]
+    labels = list(arms)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.6), gridspec_kw={"width_ratios": [3, 2]})
+    rates = [arms[a]["success"] for a in labels]
+    axes[0].bar(range(len(labels)), rates, width=0.6, color=[COLOURS[i % len(COLOURS)] for i in range(len(labels))])
+    handles = _two_intervals(axes[0], list(range(len(labels))), rates, [arms[a] for a in labels])
+    names = ["cluster 95% CI (template × bug type)", "task 95% CI"]
+    for x, label in enumerate(labels):
+        arm = arms[label]
+        if arm["kind"] == "grpo" or arm["n_seeds"] > 1:
+            dots = _seed_dots(axes[0], x, arm["seeds"]["per_seed"])
+            if "training seed" not in names:
+                handles.append(dots)
+                names.append("training seed")
+        top = max(v for v in (arm["success"], *(arm.get("cluster_ci95") or []), *arm["task_ci95"]) if v is not None)
+        axes[0].annotate(f"{arm['success']:.3f}", (x, top), ha="center", va="bottom", fontsize=8, xytext=(0, 3),
+                         textcoords="offset points")
+    axes[0].set_xticks(range(len(labels)), [_arm_label(a, arms[a]) for a in labels], fontsize=8)
+    axes[0].set_ylabel("success rate")
+    axes[0].set_title("Success per arm")
+    axes[0].legend(handles, names, frameon=False, fontsize=8)
+    others = [a for a in labels if arms[a]["vs_base"]]
+    deltas = [arms[a]["vs_base"] for a in others]
+    means = [d["delta"] for d in deltas]
+    axes[1].barh(range(len(others)), means, height=0.5,
+                 color=[COLOURS[1] if m >= 0 else COLOURS[0] for m in means])
+    _two_intervals(axes[1], list(range(len(others))), means, deltas, horizontal=True)
+    axes[1].set_yticks(range(len(others)), [f"{a}\ntask p={d['mcnemar_p']:.2g}, cluster p={d['cluster_permutation_p']:.2g}"
+                                            if d["cluster_permutation_p"] is not None else f"{a}\ntask p={d['mcnemar_p']:.2g}"
+                                            for a, d in zip(others, deltas)], fontsize=8)
+    axes[1].set_ylim(-0.6, len(others) - 0.4)
+    axes[1].axvline(0, color="black", linewidth=0.8)
+    axes[1].set_xlabel(f"success delta vs {summary['base']} (cluster CI thick, task CI thin)")
+    axes[1].set_title(f"Paired delta vs {summary['base']}")
+    control = summary.get("best_control")
+    note = f"; best control: {control}" if control else ""
+    fig.suptitle(f"{len(labels)} arms on {summary['n_tasks']} paired tasks in {summary['n_clusters']} template × bug "
+                 f"type clusters{note}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 FIGURES: tuple[Figure, ...] = (
     Figure("reviewer_path", ("eval/reviewer_path.json",), draw_reviewer_path,
            "careless vs careful scripted policies with and without the reviewer"),
@@ -298,6 +384,9 @@ FIGURES: tuple[Figure, ...] = (
     Figure("compare", ("compare.json",), draw_compare,
            "a paired base-vs-trained comparison: rates, delta by bug type with p-values, format-valid rates",
            each="compare"),
+    Figure("arms", ("arms.json",), draw_arms,
+           "several arms (base, controls, GRPO seeds): success with cluster and task CIs, seeds as dots, deltas vs base",
+           each="arms"),
     Figure("training", ("metrics.json", "config.json", "log_history.jsonl"), draw_training,
            "GRPO training reward, task success and loss (or KL) per step", each="run"),
 )
@@ -346,14 +435,22 @@ def _load(path: Path):
     return json.loads(path.read_text())
 
 
+EACH_FILE: dict[str, tuple[str, str, Callable[[dict], bool]]] = {
+    "compare": ("compare_*.json", "compare_<A>_vs_<B>.json", lambda payload: "headline" in payload),
+    "arms": ("arms_*.json", "arms_<name>.json", lambda payload: "arms" in payload.get("summary", {})),
+}
+"""Figures drawn once per results file: (glob in ``eval/``, the name a skip message shows, which files count)."""
+
+
 def _jobs(results: Path, figure: Figure) -> list[tuple[str, Path, list[Path]]]:
     """``(png stem, base folder, input paths)`` for each picture ``figure`` makes."""
     if figure.each is None:
         return [(figure.name, results, [results / p for p in figure.inputs])]
-    if figure.each == "compare":
-        found = [p for p in sorted((results / "eval").glob("compare_*.json")) if "headline" in _load(p)]
+    if figure.each in EACH_FILE:
+        pattern, placeholder, wanted = EACH_FILE[figure.each]
+        found = [p for p in sorted((results / "eval").glob(pattern)) if wanted(_load(p))]
         if not found:
-            return [(figure.name, results / "eval", [results / "eval" / "compare_<A>_vs_<B>.json"])]
+            return [(figure.name, results / "eval", [results / "eval" / placeholder])]
         return [(p.stem, p.parent, [p]) for p in found]
     runs = sorted(p for p in (results / "runs").glob("*") if p.is_dir())
     if not runs:

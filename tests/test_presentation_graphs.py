@@ -75,13 +75,17 @@ def _fixtures(root: Path) -> None:
     for who, solved in (("base", {0, 1}), ("trained", {0, 1, 2, 3})):
         records = [{"task_id": f"debug-t{k}", "seed": 0, "split": "heldout_ood", "family": "debug",
                     "difficulty": "easy", "bug_types": ["keyword_typo" if k % 2 else "wrong_table"],
-                    "reward": float(k in solved), "success": k in solved, "steps": 1, "format_ok": k < 5}
+                    "tags": [f"template:t{k % 3}"], "gold_sql": f"SELECT {k % 3}", "reward": float(k in solved), "success": k in solved, "steps": 1, "format_ok": k < 5}
                    for k in range(8)]
         _write(root, f"eval/fixture_{who}.json", {"name": f"fixture_{who}", "provenance": {
             **prov, "model": "fixture", "split_sha256": "x", "config": {"policy_details": {}, "train_seed": 0}},
             "per_task": records, "summary": summarise(records)})
     write_comparison(root / "eval/fixture_base.json", [root / "eval/fixture_trained.json"], out_dir=root / "eval",
                      command="fixture")
+    from training.arms import write_arms
+
+    write_arms([root / "eval/fixture_base.json", root / "eval/fixture_trained.json"], labels=["base", "grpo"],
+               out_dir=root / "eval", name="fixture", command="fixture")
     _write(root, "runs/fixture-run/config.json", {"provenance": {**prov, "model": "fixture", "seeds": [0]}})
 
 

@@ -4,6 +4,7 @@
         --seeds 3 --n 200
     python -m training.evaluate --policy oracle --split heldout_iid --n 50
     python -m training.evaluate --compare results/eval/base.json results/eval/rl.json
+    python -m training.evaluate --arms results/eval/base.json results/eval/few_shot.json results/eval/grpo-s*.json
 
 An evaluation writes ``results/eval/<name>.json``: ``provenance`` (git sha, command, model, adapter,
 split and its hash, seeds, sampling settings, time), ``per_task`` records (reward, success, steps,
@@ -16,7 +17,9 @@ completion holds); multi-turn policies play episodes on a ``DataOpsEnv``. Record
 ``<name>.partial.jsonl`` as they are made, so an interrupted evaluation resumes where it stopped.
 
 ``--compare A B`` pairs the two evaluations on their common tasks and writes
-``results/eval/compare_<A>_vs_<B>.json`` with the deltas (B - A) and their CIs.
+``results/eval/compare_<A>_vs_<B>.json`` with the deltas (B - A) and their CIs, and the same delta analysed by
+cluster of tasks (template x bug type, gold-query shape: ``training.cluster_stats``). ``--arms`` compares
+several arms at once (``training.arms``).
 """
 from __future__ import annotations
 
@@ -186,7 +189,10 @@ def compare(a: dict[str, Any], b: dict[str, Any] | Sequence[dict[str, Any]]) -> 
     ``b`` is one evaluation or several (one per training seed). Per task, B's success is averaged over its
     seeds; the summary gives both rates, the delta with a paired bootstrap CI over tasks, an exact sign test on
     the per-task deltas (the exact McNemar test when there is one B seed), and per B seed its own exact McNemar
-    test. Breakdowns by family, difficulty and bug type carry the deltas and CIs."""
+    test. Breakdowns by family, difficulty and bug type carry the deltas and CIs. Tasks come in clusters, so
+    ``cluster`` repeats the analysis with clusters as the unit (template x bug type, and gold-query shape:
+    cluster-bootstrap CI, cluster sign test, cluster permutation test); ``by_bug_type_holm`` adjusts the per-bug-type
+    p-values for their number (Holm); ``seed_spread`` gives B's per-seed success rates."""
     bs = [b] if isinstance(b, dict) else list(b)
     ta = per_task_means(a["per_task"])
     tbs = [per_task_means(x["per_task"]) for x in bs]
@@ -223,12 +229,27 @@ def compare(a: dict[str, Any], b: dict[str, Any] | Sequence[dict[str, Any]]) -> 
                          "success_b": round(float(np.mean([t[i]["success"] for i in common])), 6),
                          "a_only": a_only, "b_only": b_only, "mcnemar_p": mcnemar_exact(a_only, b_only)})
     summary["per_b_seed"] = per_seed
+    summary.update(_design_stats(a, tb, ta, common, summary))
     summary["format_valid_a"] = format_valid_rate(a["per_task"], common)
     summary["format_valid_b"] = [format_valid_rate(x["per_task"], common) for x in bs]
     summary["ci_method"] = f"paired percentile bootstrap over tasks ({BOOTSTRAP_SAMPLES} resamples, seed {BOOTSTRAP_SEED})"
     summary["only_in_a"] = len(set(ta) - set(common))
     summary["only_in_b"] = sum(len(set(t) - set(common)) for t in tbs)
     return summary
+
+
+def _design_stats(a: dict[str, Any], tb: dict[str, dict[str, Any]], ta: dict[str, dict[str, Any]], common: list[str],
+                  summary: dict[str, Any]) -> dict[str, Any]:
+    """What respects how the tasks were made (``training.cluster_stats``): the ``cluster`` block (template x bug
+    type, gold-query shape), Holm-adjusted per-bug-type p-values, and the spread of B's training seeds."""
+    from training.cluster_stats import cluster_blocks, holm, seed_spread
+
+    deltas = {i: tb[i]["success"] - ta[i]["success"] for i in common}
+    raw = {bug: group["success_test"]["p_value"] for bug, group in summary["by_bug_type"].items()}
+    adjusted = holm(raw)
+    return {"cluster": cluster_blocks(deltas, a["per_task"]),
+            "by_bug_type_holm": {bug: {"p_value": raw[bug], "p_holm": adjusted[bug]} for bug in raw},
+            "seed_spread": seed_spread([s["success_b"] for s in summary["per_b_seed"]])}
 
 
 def _train_seed(payload: dict[str, Any]) -> int | None:
@@ -415,10 +436,20 @@ def write_comparison(a_path: Path, b_path: Path | Sequence[Path], out_dir: Path 
                "train_seed": _train_seed(x)} for p, x in zip(b_paths, bs)],
         "headline": {"n": summary["n_tasks"], "rate_a": summary["success_a"], "rate_b": summary["success_b"],
                      "delta": summary["success_delta"]["mean"], "ci95": summary["success_delta"]["ci95"],
-                     "p_value": summary["p_value"], "test": summary["test"], "train_seeds": len(bs)},
+                     "p_value": summary["p_value"], "test": summary["test"], "train_seeds": len(bs),
+                     **_cluster_headline(summary)},
         "summary": summary,
     }
     return write_results((out_dir or results_dir() / "eval") / f"{name}.json", payload)
+
+
+def _cluster_headline(summary: dict[str, Any]) -> dict[str, Any]:
+    """The template x bug type cluster CI and permutation p-value for a comparison's headline (None where the
+    tasks could not be clustered)."""
+    block = summary.get("cluster", {}).get("template_bug", {})
+    return {"cluster_ci95": block.get("ci95"), "cluster_p_value": block.get("permutation_p"),
+            "cluster_test": "cluster (template x bug type) sign-flip permutation test, two-sided" if "ci95" in block
+            else None}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -449,7 +480,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compare", nargs="+", type=Path, metavar="FILE.json",
                         help="compare evaluation files instead: A then B (one B per training seed), B - A, paired "
                              "on tasks, with an exact McNemar / sign test and a paired bootstrap CI")
+    parser.add_argument("--arms", nargs="+", type=Path, metavar="FILE.json",
+                        help="compare several arms (base, controls, GRPO seeds) in one results/eval/arms_<name>.json: "
+                             "rates with task and cluster CIs, deltas vs the base and the best control")
+    parser.add_argument("--arm-label", nargs="+", default=None, metavar="LABEL",
+                        help="with --arms: one label per file (files with one label are seeds of one arm); default "
+                             "each file's policy kind")
     args = parser.parse_args(argv)
+    if args.arms:
+        from training.arms import write_arms
+
+        print(write_arms(args.arms, args.arm_label, name=args.name))
+        return
     if args.compare:
         if len(args.compare) < 2:
             parser.error("--compare needs A.json and at least one B.json")

@@ -1,0 +1,265 @@
+"""Statistics that respect how the evaluation tasks were made: they come in clusters, not one by one.
+
+Held-out tasks are generated from templates, each broken by one or more bug types, so tasks of one
+``template x bug type`` cluster (or one gold-query shape) succeed and fail together. A p-value that treats
+200 such tasks as independent overstates the evidence when a gain sits in a few clusters. This module
+gives the paired B - A analysis at the cluster level:
+
+* :func:`cluster_of`: a task's cluster, ``by="template_bug"`` (its ``template:<name>`` tag joined with its
+  bug types) or ``by="gold_shape"`` (``env_server.tasks.overlap.query_shape`` of its gold SQL);
+* :func:`cluster_bootstrap_ci`: percentile bootstrap that resamples clusters with replacement and takes the
+  task-weighted mean of the resampled clusters (``scipy.stats.bootstrap``, fixed seed);
+* :func:`cluster_sign_test`: exact binomial test on clusters whose mean delta is positive vs negative;
+* :func:`cluster_permutation_test`: paired sign-flip permutation test at cluster level
+  (``scipy.stats.permutation_test``, ``permutation_type='samples'``), statistic the task-weighted mean delta;
+* :func:`holm`: Holm's step-down adjustment of a family of p-values;
+* :func:`seed_spread`: between-seed spread of success rates when B has several training seeds;
+* :func:`cluster_summary`: all of the above for one clustering, the block ``compare()`` writes.
+
+Everything is deterministic: the resampling seeds are fixed, so the same records give the same numbers.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from functools import lru_cache
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+from scipy import stats
+
+CLUSTERINGS = ("template_bug", "gold_shape")
+BOOTSTRAP_SAMPLES = 2000
+PERMUTATION_SAMPLES = 9999
+"""Random sign flips; with 2**n_clusters at most this many the test enumerates every flip (exact)."""
+SEED = 0
+NO_TEMPLATE = "no_template"
+
+
+# -- clusters --------------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _registry():
+    from env_server.tasks.registry import TaskRegistry, load_tasks
+
+    return TaskRegistry(load_tasks())
+
+
+def _field(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+
+
+def _task(record_or_task: Any):
+    """The registry's task for a record (a dict with ``task_id``), or the task itself."""
+    if not isinstance(record_or_task, Mapping):
+        return record_or_task
+    try:
+        return _registry().get(record_or_task["task_id"])
+    except KeyError:
+        raise KeyError(f"task {record_or_task['task_id']!r} is not in the registry and its record carries no "
+                       "tags / gold_sql to cluster it by") from None
+
+
+@lru_cache(maxsize=4096)
+def _shape(sql: str) -> str:
+    from env_server.tasks.overlap import query_shape
+
+    return query_shape(sql)
+
+
+def template_bug(tags: Iterable[str], bug_types: Iterable[str]) -> str:
+    """The ``template x bug type`` label of a task's tags and bug types.
+
+    >>> template_bug(["template:date_range", "origin:x"], ["wrong_column"])
+    'date_range|wrong_column'
+    >>> template_bug([], ["b", "a"])
+    'no_template|a+b'
+    """
+    templates = [t.split(":", 1)[1] for t in tags if t.startswith("template:")]
+    return f"{'+'.join(sorted(templates)) or NO_TEMPLATE}|{'+'.join(sorted(bug_types)) or 'none'}"
+
+
+def cluster_of(record_or_task: Any, by: str) -> str:
+    """The cluster of an evaluation record (``per_task`` entry) or a ``Task``, ``by`` one of
+    :data:`CLUSTERINGS`. A record that carries ``tags`` (template_bug) or ``gold_sql`` (gold_shape) is used as it
+    is; otherwise its task is looked up in the registry by ``task_id``.
+
+    >>> cluster_of({"task_id": "t1", "tags": ["template:top_n"], "bug_types": ["wrong_table"]}, "template_bug")
+    'top_n|wrong_table'
+    """
+    if by not in CLUSTERINGS:
+        raise ValueError(f"cluster by one of {CLUSTERINGS}, not {by!r}")
+    if by == "template_bug":
+        tags, bugs = _field(record_or_task, "tags"), _field(record_or_task, "bug_types")
+        if tags is None or bugs is None:
+            task = _task(record_or_task)
+            tags, bugs = task.tags, bugs if bugs is not None else task.bug_types
+        return template_bug(tags, bugs)
+    sql = _field(record_or_task, "gold_sql")
+    if sql is None:
+        sql = _task(record_or_task).gold_sql
+    return _shape(sql) if sql else "no_gold_sql"
+
+
+def task_clusters(records: Iterable[Mapping[str, Any]], by: str) -> dict[str, str]:
+    """``{task_id: cluster}`` for the tasks of evaluation records (the first record of each task)."""
+    out: dict[str, str] = {}
+    for record in records:
+        if record["task_id"] not in out:
+            out[record["task_id"]] = cluster_of(record, by)
+    return out
+
+
+def cluster_totals(values: Mapping[str, float], clusters: Mapping[str, str]) -> dict[str, tuple[float, int]]:
+    """``{cluster: (sum of the tasks' values, number of tasks)}``, clusters sorted by name.
+
+    >>> cluster_totals({"a": 1.0, "b": 0.0, "c": 1.0}, {"a": "x", "b": "x", "c": "y"})
+    {'x': (1.0, 2), 'y': (1.0, 1)}
+    """
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    for task_id, value in values.items():
+        totals[clusters[task_id]][0] += float(value)
+        totals[clusters[task_id]][1] += 1
+    return {c: (s, int(n)) for c, (s, n) in sorted(totals.items())}
+
+
+def _arrays(totals: Mapping[str, tuple[float, int]]) -> tuple[np.ndarray, np.ndarray]:
+    sums = np.array([s for s, _ in totals.values()], dtype=float)
+    sizes = np.array([n for _, n in totals.values()], dtype=float)
+    return sums, sizes
+
+
+# -- tests and intervals ---------------------------------------------------------------------------------------------
+
+
+def _weighted_mean(sums: np.ndarray, sizes: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.sum(sums, axis=axis) / np.sum(sizes, axis=axis)
+
+
+def cluster_bootstrap_ci(values: Mapping[str, float], clusters: Mapping[str, str], samples: int = BOOTSTRAP_SAMPLES,
+                         seed: int = SEED, level: float = 0.95) -> list[float | None]:
+    """Percentile bootstrap CI of the task-weighted mean of ``values`` (per task), resampling clusters with
+    replacement: each resample draws as many clusters as there are, and averages all tasks of the drawn
+    clusters. ``[None, None]`` with fewer than two clusters.
+
+    >>> cluster_bootstrap_ci({"a": 1.0, "b": 1.0, "c": 1.0}, {"a": "x", "b": "y", "c": "y"})
+    [1.0, 1.0]
+    """
+    sums, sizes = _arrays(cluster_totals(values, clusters))
+    if sums.size < 2:
+        return [None, None]
+    if np.ptp(sums / sizes) == 0:  # every cluster has the same mean: so has every resample
+        value = round(float(sums[0] / sizes[0]), 6)
+        return [value, value]
+    result = stats.bootstrap((sums, sizes), _weighted_mean, n_resamples=samples, paired=True, vectorized=True,
+                             confidence_level=level, method="percentile", rng=np.random.default_rng(seed))
+    return [round(float(result.confidence_interval.low), 6), round(float(result.confidence_interval.high), 6)]
+
+
+def cluster_sign_test(deltas: Mapping[str, float], clusters: Mapping[str, str]) -> dict[str, Any]:
+    """Exact two-sided binomial test at 1/2 of clusters whose mean delta is positive against those whose mean
+    delta is negative (clusters with a zero mean delta dropped).
+
+    >>> cluster_sign_test({"a": 1.0, "b": 0.0, "c": -1.0, "d": 1.0}, {"a": "x", "b": "y", "c": "z", "d": "w"})
+    {'clusters_with_gain': 2, 'clusters_with_loss': 1, 'clusters_tied': 1, 'p_value': 1.0}
+    """
+    sums, _ = _arrays(cluster_totals(deltas, clusters))
+    up, down = int(np.sum(sums > 0)), int(np.sum(sums < 0))
+    p = 1.0 if up + down == 0 else float(stats.binomtest(up, up + down, 0.5).pvalue)
+    return {"clusters_with_gain": up, "clusters_with_loss": down, "clusters_tied": int(sums.size - up - down),
+            "p_value": round(min(1.0, p), 6)}
+
+
+def cluster_permutation_test(deltas: Mapping[str, float], clusters: Mapping[str, str],
+                             samples: int = PERMUTATION_SAMPLES, seed: int = SEED) -> float:
+    """Two-sided paired permutation test of the task-weighted mean delta: under the null each cluster's deltas
+    are as likely to carry the opposite sign, so the null distribution flips the sign of whole clusters
+    (``scipy.stats.permutation_test``, ``permutation_type='samples'`` on one sample of cluster delta sums).
+    Clusters whose deltas sum to zero flip to themselves and are left out of the enumeration, so the test is
+    exact when ``2 ** (clusters with a nonzero sum) <= samples``.
+
+    >>> cluster_permutation_test({"a": 1.0, "b": 1.0, "c": 1.0}, {"a": "x", "b": "y", "c": "z"})
+    0.25
+    """
+    sums, sizes = _arrays(cluster_totals(deltas, clusters))
+    total = float(np.sum(sizes))
+    sums = sums[sums != 0]
+    if sums.size < 2:  # no cluster moved, or one: its two signs are equally extreme
+        return 1.0
+    result = stats.permutation_test((sums,), lambda s, axis=-1: np.sum(s, axis=axis) / total,
+                                    permutation_type="samples", vectorized=True, n_resamples=samples,
+                                    alternative="two-sided", rng=np.random.default_rng(seed))
+    return round(min(1.0, float(result.pvalue)), 6)
+
+
+def holm(p_values: Mapping[str, float]) -> dict[str, float]:
+    """Holm's step-down adjustment (family-wise error): the i-th smallest of m p-values times (m - i + 1), made
+    non-decreasing in that order, capped at 1.
+
+    >>> holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.005})
+    {'a': 0.03, 'b': 0.06, 'c': 0.06, 'd': 0.02}
+    """
+    order = sorted(p_values, key=lambda k: (p_values[k], k))
+    m, running, out = len(order), 0.0, {}
+    for i, key in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p_values[key]))
+        out[key] = round(running, 6)
+    return dict(sorted(out.items()))
+
+
+def seed_spread(rates: Sequence[float]) -> dict[str, Any]:
+    """Between-seed spread of per-seed success rates: mean, sample sd (None for one seed), min and max.
+
+    >>> seed_spread([0.1, 0.2, 0.3])
+    {'n_seeds': 3, 'per_seed': [0.1, 0.2, 0.3], 'mean': 0.2, 'sd': 0.1, 'min': 0.1, 'max': 0.3}
+    """
+    values = [float(r) for r in rates]
+    return {"n_seeds": len(values), "per_seed": [round(v, 6) for v in values],
+            "mean": round(float(np.mean(values)), 6) if values else None,
+            "sd": round(float(np.std(values, ddof=1)), 6) if len(values) > 1 else None,
+            "min": round(min(values), 6) if values else None, "max": round(max(values), 6) if values else None}
+
+
+# -- the compare() block ---------------------------------------------------------------------------------------------
+
+
+def per_cluster_means(deltas: Mapping[str, float], clusters: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """``{cluster: {"n_tasks", "mean_delta"}}``."""
+    return {c: {"n_tasks": n, "mean_delta": round(s / n, 6)} for c, (s, n) in cluster_totals(deltas, clusters).items()}
+
+
+def cluster_summary(deltas: Mapping[str, float], clusters: Mapping[str, str]) -> dict[str, Any]:
+    """The paired B - A analysis of per-task ``deltas`` over one clustering: number of clusters, the
+    task-weighted mean delta with its cluster-bootstrap CI, the cluster sign test, the cluster permutation test,
+    and each cluster's mean delta."""
+    sign = cluster_sign_test(deltas, clusters)
+    return {
+        "n_clusters": len(set(clusters[t] for t in deltas)),
+        "delta": round(float(np.mean(list(deltas.values()))), 6) if deltas else None,
+        "ci95": cluster_bootstrap_ci(deltas, clusters),
+        "sign_test_p": sign["p_value"],
+        "permutation_p": cluster_permutation_test(deltas, clusters),
+        "clusters_with_gain": sign["clusters_with_gain"],
+        "clusters_with_loss": sign["clusters_with_loss"],
+        "clusters_tied": sign["clusters_tied"],
+        "per_cluster": per_cluster_means(deltas, clusters),
+        "method": (f"clusters resampled with replacement, task-weighted mean ({BOOTSTRAP_SAMPLES} percentile "
+                   f"bootstrap resamples, seed {SEED}); exact binomial sign test on cluster mean deltas; "
+                   f"cluster sign-flip permutation test ({PERMUTATION_SAMPLES} resamples or exact, seed {SEED})"),
+    }
+
+
+def cluster_blocks(deltas: Mapping[str, float], records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """:func:`cluster_summary` for every clustering in :data:`CLUSTERINGS`, clusters read off ``records``. A
+    clustering that cannot be computed (``query_shape`` missing, a task neither in the registry nor carrying its
+    tags) holds ``{"unavailable": why}``."""
+    records = list(records)
+    out: dict[str, Any] = {}
+    for by in CLUSTERINGS:
+        try:
+            clusters = task_clusters((r for r in records if r["task_id"] in deltas), by)
+        except (ImportError, KeyError) as error:
+            out[by] = {"unavailable": str(error.args[0] if error.args else error)}
+            continue
+        out[by] = cluster_summary(deltas, clusters)
+    return out
