@@ -51,7 +51,7 @@ from reward_fns.backend import InProcessBackend
 from reward_fns.execution import format_reward, grade_outcomes
 from reward_fns.prompts import single_turn_prompt
 from training.generation import SamplingConfig
-from training.policies import POLICIES, Policy, make_policy
+from training.policies import POLICIES, Policy, make_policy, policy_kind
 from training.task_draws import draw_tasks, split_hash
 
 BOOTSTRAP_SAMPLES = 2000
@@ -325,10 +325,13 @@ def evaluate(
     fresh: bool = False,
     command: str | None = None,
     train_seed: int | None = None,
+    shots: int = 3,
+    shot_seed: int = 0,
 ) -> Path:
     """Evaluate one policy on ``n`` tasks of ``split`` for ``seeds`` seeds; returns the results JSON path.
     ``train_seed`` (recorded in the provenance) names the training seed of the adapter, for comparisons that
-    aggregate several."""
+    aggregate several; ``shots`` and ``shot_seed`` are the few_shot policy's examples (how many, which). The
+    provenance's ``config.policy_kind`` says what kind of policy this is (``training.policies.policy_kind``)."""
     registry = TaskRegistry(load_tasks())
     tasks = draw_tasks(registry, split, families=families, n=n, seed=0, difficulty=difficulty, bug_types=bug_types)
     if name is None:
@@ -343,6 +346,8 @@ def evaluate(
     config = {"policy": policy_name, "model": model, "adapter": adapter, "split": split, "families": families,
               "n": n, "seeds": list(range(seeds)), "difficulty": difficulty, "bug_types": bug_types,
               "sampling": sampling.__dict__, "split_sha256": split_hash(tasks), "train_seed": train_seed}
+    if policy_name == "few_shot":
+        config.update(shots=shots, shot_seed=shot_seed)
     key = _config_key(config)
 
     done: list[dict[str, Any]] = []
@@ -364,7 +369,8 @@ def evaluate(
     env = DataOpsEnv(registry, grader=grader, reward_config=reward_config)
     backend = InProcessBackend(registry, grader=grader, reward_config=reward_config)
     policy = make_policy(policy_name, model=model, adapter=adapter, sampling=sampling, progress=progress,
-                         grader=grader)
+                         grader=grader, registry=registry, shots=shots, shot_seed=shot_seed,
+                         exclude=[t.task_id for t in tasks])
     records = list(done)
     with partial.open("a") as sink:
         for seed in range(seeds):
@@ -381,9 +387,10 @@ def evaluate(
     records.sort(key=lambda r: (r["seed"], r["task_id"]))
     payload = {
         "provenance": provenance(
-            command=command or command_line(), model=model if policy_name in ("hf", "openai") else None,
+            command=command or command_line(), model=model if policy_name in ("hf", "few_shot", "openai") else None,
             adapter=adapter, split=split, split_sha256=config["split_sha256"], seeds=config["seeds"],
-            config={**config, "policy_details": policy.describe(), "reward_config": reward_config.as_dict(),
+            config={**config, "policy_kind": policy_kind(policy_name, adapter),
+                    "policy_details": policy.describe(), "reward_config": reward_config.as_dict(),
                     "grading": {"variants": grader.config.variants, "partial_credit": grader.config.partial_credit}},
         ),
         "name": name,
@@ -474,6 +481,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--top-k", type=int, default=SamplingConfig.top_k)
     parser.add_argument("--max-new-tokens", type=int, default=SamplingConfig.max_new_tokens)
     parser.add_argument("--batch-size", type=int, default=SamplingConfig.batch_size)
+    parser.add_argument("--shots", type=int, default=3, help="few_shot: worked train examples before each task")
+    parser.add_argument("--shot-seed", type=int, default=0, help="few_shot: the seed that chooses the examples")
     parser.add_argument("--name", default=None, help="results file name (default from policy, model, split)")
     parser.add_argument("--fresh", action="store_true", help="discard an interrupted run of the same name")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -503,8 +512,9 @@ def main(argv: list[str] | None = None) -> None:
         settings = run_settings(args.run)
         args.policy = args.policy or "hf"
         args.model = args.model or settings["model"]
-        args.adapter = None if args.base else (args.adapter or settings["adapter"])
-        train_seed = None if args.base else settings["train_seed"]
+        base = args.base or args.policy == "few_shot"  # few_shot is the run's base model with examples
+        args.adapter = None if base else (args.adapter or settings["adapter"])
+        train_seed = None if base else settings["train_seed"]
         stop_at_fence = settings["sampling"]["stop_at_fence"]
         for flag, key in (("--max-new-tokens", "max_new_tokens"), ("--top-p", "top_p"), ("--top-k", "top_k")):
             if flag not in given:
@@ -516,7 +526,7 @@ def main(argv: list[str] | None = None) -> None:
     path = evaluate(args.policy, split=args.split, families=args.families, n=args.n, seeds=args.seeds,
                     model=args.model, adapter=args.adapter, difficulty=args.difficulty, bug_types=args.bug_types,
                     sampling=sampling, name=args.name, progress=not args.no_progress, fresh=args.fresh,
-                    train_seed=train_seed)
+                    train_seed=train_seed, shots=args.shots, shot_seed=args.shot_seed)
     summary = json.loads(path.read_text())["summary"]
     print(f"{path}: success {summary['success_rate']['mean']:.3f} {summary['success_rate']['ci95']}, "
           f"reward {summary['mean_reward']['mean']:.3f} {summary['mean_reward']['ci95']} on {summary['n_tasks']} tasks")
