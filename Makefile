@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-all demo data bench serve train clean
+.PHONY: install test test-all demo data bench serve train experiment clean
 
 $(STAMP): requirements.txt requirements-server.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,8 +42,26 @@ data: $(STAMP)
 serve: $(STAMP)
 	$(PY) -m env_server serve
 
+# The reported base-vs-RL experiment (README "Results", docs/training.md): every run stops by step count.
+RUNS := results/runs
+RECIPE := --difficulty easy,medium --n-tasks 400 --curriculum-k 4 --num-generations 8 \
+	--per-device-train-batch-size 4 --gradient-accumulation-steps 2 --max-completion-length 128 --max-steps 40
+ARM_EVAL := --split heldout --families debug --difficulty easy,medium --n 200 --no-progress --fresh
+
+# GRPO seed 0: probes 400 easy and medium train tasks (4 samples each) and trains on the learnable ones.
 train: $(STAMP)
-	$(PY) -m training.grpo --curriculum learnable --difficulty easy --bug-types keyword_typo,eq_null,wrong_table --n-tasks 96 --curriculum-k 4 --num-generations 8 --per-device-train-batch-size 8 --max-steps 1000 --max-train-minutes 70 --run-id cpu-smollm2-debug-s0
+	$(PY) -m training.grpo --curriculum learnable $(RECIPE) --seed 0 --run-id grpo-debug-s0
+
+# Seeds 1 and 2 on seed 0's curriculum, the SFT control, every arm evaluated on the same 200 shape-novel tasks.
+experiment: train
+	$(PY) -m training.grpo --curriculum from:$(RUNS)/grpo-debug-s0 $(RECIPE) --seed 1 --run-id grpo-debug-s1
+	$(PY) -m training.grpo --curriculum from:$(RUNS)/grpo-debug-s0 $(RECIPE) --seed 2 --run-id grpo-debug-s2
+	$(PY) -m training.sft --from-run $(RUNS)/grpo-debug-s0 --run-id sft-debug-s0 --no-progress
+	$(PY) -m training.evaluate --run $(RUNS)/grpo-debug-s0 --base $(ARM_EVAL) --name arm-base
+	$(PY) -m training.evaluate --policy few_shot --shots 3 --shot-seed 0 --max-new-tokens 128 $(ARM_EVAL) --name arm-few-shot
+	$(PY) -m training.evaluate --policy rule_fixer $(ARM_EVAL) --name arm-rule-fixer
+	$(PY) -m training.evaluate --run $(RUNS)/sft-debug-s0 $(ARM_EVAL) --name arm-sft
+	for s in 0 1 2; do $(PY) -m training.evaluate --run $(RUNS)/grpo-debug-s$$s $(ARM_EVAL) --name arm-grpo-s$$s || exit 1; done
 
 bench: $(STAMP)
 	$(PY) -m env_server bench

@@ -53,8 +53,8 @@ class DemoConfig:
     """Wall-clock cap of the GRPO stage: steps left when it runs out are skipped, so a slower machine still
     finishes (results/runs/demo/stages.json records each stage's seconds)."""
     eval_split: str = "heldout"
-    """Held-out split for evaluation: heldout_ood and heldout_external first, then heldout_iid (none repeats a
-    train task)."""
+    """Held-out split for evaluation: the shape-novel heldout_ood and heldout_external (unseen databases, no gold
+    query of a train task's shape; training.task_draws.HELDOUT)."""
     eval_n: int = 60
     """Held-out tasks evaluated (the same tasks for every policy). Too few to detect a small gain: the powered
     comparison is ``python -m training.evaluate`` on 200+ tasks (see the README)."""

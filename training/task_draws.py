@@ -55,9 +55,27 @@ def draw_tasks(
 
 
 HELDOUT = "heldout"
-"""A composite split name: ``heldout_ood`` and ``heldout_external`` interleaved (the tasks furthest from training
-first), then ``heldout_iid``. Evaluation draws from it by default."""
-HELDOUT_PARTS: tuple[tuple[str, ...], ...] = (("heldout_ood", "heldout_external"), ("heldout_iid",))
+"""A composite split name: the shape-novel held-out tasks, ``heldout_ood`` and ``heldout_external`` interleaved
+(databases no train task uses, and no gold query of a train task's shape: ``env_server.tasks.overlap``).
+Evaluation draws from it by default. ``heldout_iid`` (train domains and shapes with new constants and data) is
+not part of it: evaluate it by name, and report it as in-distribution."""
+HELDOUT_PARTS: tuple[tuple[str, ...], ...] = (("heldout_ood", "heldout_external"),)
+SPLIT_KINDS: dict[str, str] = {
+    HELDOUT: "shape-novel held-out (heldout_ood + heldout_external: unseen databases, no train gold shape)",
+    "heldout_ood": "shape-novel held-out (unseen domains, no train gold shape)",
+    "heldout_external": "shape-novel held-out (external databases, no train gold shape)",
+    "heldout_iid": "in-distribution (train domains and gold shapes, new constants and data)",
+    "train": "train",
+}
+
+
+def split_kind(split: str) -> str:
+    """What a draw from ``split`` measures, as results files and reports should call it.
+
+    >>> split_kind("heldout_iid")
+    'in-distribution (train domains and gold shapes, new constants and data)'
+    """
+    return SPLIT_KINDS.get(split, split)
 
 
 def _interleave(lists: list[list[Task]]) -> list[Task]:
@@ -69,7 +87,7 @@ def _interleave(lists: list[list[Task]]) -> list[Task]:
 
 def draw_heldout(registry: TaskRegistry, *, families: str | Iterable[str] = "debug", n: int | None = None,
                  seed: int = 0, difficulty: str | None = None, bug_types: str | Iterable[str] | None = None) -> list[Task]:
-    """Up to ``n`` tasks of the composite :data:`HELDOUT` split: ood and external interleaved, then iid."""
+    """Up to ``n`` tasks of the composite :data:`HELDOUT` split: ood and external interleaved."""
     ordered: list[Task] = []
     for group in HELDOUT_PARTS:
         parts = []

@@ -121,7 +121,7 @@ def build(
         from env_server.tasks.external_split import generate
 
         for family, tasks in generate(families, grader=grader, progress=progress).items():
-            tasks = [t for t in tasks if not train.overlaps(t)]
+            tasks = [t for t in tasks if not train.refuses(t)]
             if tasks:
                 files[f"{family}_{EXTERNAL_SPLIT}"] = tasks
     tasks_dir = out_dir / "tasks"
@@ -185,8 +185,8 @@ def readme(files: dict[str, list[Task]], docs: list | None = None) -> str:
         "defog-data databases copied in `data/external/defog-data` (Apache-2.0, see `external/README.md`) by",
         "a path relative to the task file (transpiled from PostgreSQL to SQLite when first used); their",
         "glossary lines are documents of the corpus, each with its source. Every family's train split is",
-        "generated first; no held-out task repeats a train task's gold query, repair script or question",
-        "(see \"Overlap with train\" below).",
+        "generated first; no held-out task repeats a train task's gold query, repair script or question, and",
+        "no `heldout_ood` or `heldout_external` task has a train task's gold shape (see \"Overlap with train\").",
         "",
         "## Files",
         "",
@@ -200,9 +200,14 @@ def readme(files: dict[str, list[Task]], docs: list | None = None) -> str:
     if train:
         lines += ["## Overlap with train", "",
                   "Held-out tasks that share with any train task (of any family) its normalised gold query, gold "
-                  "repair script or question text (`env_server/tasks/overlap.py`), computed from the files; "
-                  "`tests/test_overlap.py` asserts every count is 0.", "",
-                  "| split | family | tasks | gold query | repair script | question |", "|---|---|---:|---:|---:|---:|"]
+                  "repair script or question text, and those whose gold query or repair script has a train task's "
+                  "shape (literals masked, aliases dropped, identifiers folded: `query_shape` in "
+                  "`env_server/tasks/overlap.py`), computed from the files. `heldout_ood` and `heldout_external` "
+                  "are shape-novel (the build refuses a train shape there) and evaluation draws from them by "
+                  "default; `heldout_iid` is in-distribution by design (train domains and shapes, new constants "
+                  "and data). `tests/test_overlap.py` asserts these counts.", "",
+                  "| split | family | tasks | gold query | repair script | question | gold shape |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
         for split, tasks in by_split.items():
             if not split.startswith("heldout"):
                 continue
@@ -210,7 +215,7 @@ def readme(files: dict[str, list[Task]], docs: list | None = None) -> str:
                 mine = [t for t in tasks if t.family == family]
                 c = overlap_counts(train, mine)
                 lines.append(f"| {split} | {family} | {len(mine):,} | {c['gold_query']} | {c['repair_script']} | "
-                             f"{c['question']} |")
+                             f"{c['question']} | {c['gold_shape']} |")
         lines.append("")
     lines += _cross_table("Tasks per family", by_split, lambda t: [t.family])
     lines += _cross_table("Tasks per domain (all families)", by_split, lambda t: [_domain(t)])

@@ -5,14 +5,17 @@ The scheme (the debug family applies it with bug types as its kinds):
 * ``train``: the five train domains, seeds from 0, every kind (template, corruption) except the
   held-out ones;
 * ``heldout_iid``: the same domains and kinds on unseen seeds (from 10,000), new instances only;
-* ``heldout_ood``: seeds from 20,000; the two held-out domains with every kind, plus the train
-  domains with only the held-out kinds. Neither appears anywhere in ``train``;
+* ``heldout_ood``: seeds from 20,000; only the two held-out domains (databases no train task uses), with
+  every kind, and only tasks whose gold shape no train task has (shape-novel, see below);
 * ``heldout_external``: databases from outside the project (``data/external/defog-data``),
   built by :mod:`env_server.tasks.external_split`.
 
 The build generates every family's train split first; a held-out candidate that repeats any train task's
-gold query, gold repair script or question (:mod:`env_server.tasks.overlap`) is skipped, so ``fill`` walks
-further seeds, and a split whose templates run out of new instances ends smaller (``HELDOUT_PATIENCE``).
+gold query, gold repair script or question (:mod:`env_server.tasks.overlap`) is skipped, and so is a
+``heldout_ood`` or ``heldout_external`` candidate whose gold query (or repair script) has a train task's shape
+(:func:`~env_server.tasks.overlap.query_shape`); ``fill`` walks further seeds, and a split whose templates run
+out of new instances ends smaller (``HELDOUT_PATIENCE``). ``heldout_iid`` is the in-distribution split: train
+domains and train shapes with new constants and data.
 """
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ def slots(split: str, kinds: Sequence[str], held_out: Sequence[str]) -> list[Slo
     if split in ("train", "heldout_iid"):
         return [Slot(d, train_kinds) for d in TRAIN_DOMAINS]
     if split == "heldout_ood":
-        return [Slot(d, tuple(kinds)) for d in OOD_DOMAINS] + [Slot(d, tuple(held_out)) for d in TRAIN_DOMAINS if held_out]
+        return [Slot(d, tuple(kinds)) for d in OOD_DOMAINS]
     raise ValueError(f"unknown split {split!r}; expected train, heldout_iid or heldout_ood")
 
 
@@ -82,9 +85,10 @@ def fill(
     for each slot of ``plan`` in turn, until ``n`` tasks with distinct ids are collected
     (deterministic). A slot is whatever ``tasks_for`` understands (a :class:`Slot`, or debug's own).
 
-    With ``exclude`` (the train split's :class:`~env_server.tasks.overlap.TrainIndex`), a candidate that
-    repeats a train task's gold query, repair script or question is skipped, and the split may end smaller
-    than ``n`` when :data:`HELDOUT_PATIENCE` seeds in a row add nothing."""
+    With ``exclude`` (the train split's :class:`~env_server.tasks.overlap.TrainIndex`), a candidate it
+    :meth:`~env_server.tasks.overlap.TrainIndex.refuses` (a repeat of a train task; in a shape-novel split, a
+    train task's shape) is skipped, and the split may end smaller than ``n`` when :data:`HELDOUT_PATIENCE` seeds
+    in a row add nothing."""
     plan = list(plan)
     tasks: list[Task] = []
     seen: set[str] = set()
@@ -93,7 +97,7 @@ def fill(
     bar = tqdm(total=n, desc=f"{family}/{split}", unit="task", disable=not progress, leave=False)
 
     def admit(task: Task) -> bool:
-        if task.task_id in seen or (exclude is not None and exclude.overlaps(task)):
+        if task.task_id in seen or (exclude is not None and exclude.refuses(task)):
             return False
         seen.add(task.task_id)
         return True
