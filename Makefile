@@ -57,7 +57,7 @@ experiment: train
 	$(PY) -m training.grpo --curriculum from:$(RUNS)/grpo-debug-s0 $(RECIPE) --seed 1 --run-id grpo-debug-s1
 	$(PY) -m training.grpo --curriculum from:$(RUNS)/grpo-debug-s0 $(RECIPE) --seed 2 --run-id grpo-debug-s2
 	$(PY) -m training.sft --from-run $(RUNS)/grpo-debug-s0 --run-id sft-debug-s0 --no-progress
-	$(PY) -m training.evaluate --run $(RUNS)/grpo-debug-s0 --base $(ARM_EVAL) --name arm-base
+	$(PY) -m training.evaluate --policy hf --max-new-tokens 128 $(ARM_EVAL) --name arm-base
 	$(PY) -m training.evaluate --policy few_shot --shots 3 --shot-seed 0 --max-new-tokens 128 $(ARM_EVAL) --name arm-few-shot
 	$(PY) -m training.evaluate --policy rule_fixer $(ARM_EVAL) --name arm-rule-fixer
 	$(PY) -m training.evaluate --run $(RUNS)/sft-debug-s0 $(ARM_EVAL) --name arm-sft

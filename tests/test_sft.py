@@ -59,6 +59,34 @@ def test_sft_trains_an_adapter_with_the_grpo_runs_settings(registry, tiny_model,
     weights = load_file(run_dir / "adapter" / "adapter_model.safetensors")
     lora_b = [w for name, w in weights.items() if "lora_B" in name]
     assert lora_b and any(float(w.abs().sum()) > 0 for w in lora_b)  # LoRA B starts at zero: it learnt
+    import torch
+
+    assert {w.dtype for w in weights.values()} == {torch.float16}  # committed adapters are fp16 (training.adapters)
+
+
+def test_an_fp16_adapter_loads_back_as_fp32_with_the_same_rounded_weights(tiny_model, tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from training.adapters import to_fp16
+    from training.embedded_model import load_model
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model),
+                           LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False))
+    model.save_pretrained(tmp_path / "adapter")
+    full = load_file(tmp_path / "adapter" / "adapter_model.safetensors")
+    sizes = to_fp16(tmp_path / "adapter")
+    assert sizes["bytes_after"] < sizes["bytes_before"]
+    loaded, _ = load_model(tiny_model, adapter=str(tmp_path / "adapter"), dtype="float32")
+    params = {n: p for n, p in loaded.named_parameters() if "lora_A" in n}
+    assert params and all(p.dtype == torch.float32 for p in params.values())
+    name, original = next((n, w) for n, w in full.items() if "lora_A" in n)
+    match = next(p for n, p in params.items() if n.endswith(name.replace(".weight", ".default.weight").split("base_model.model.", 1)[1]))
+    assert torch.equal(match.detach(), original.to(torch.float16).to(torch.float32))
+    with pytest.raises(SystemExit, match="no adapter_model.safetensors"):
+        to_fp16(tmp_path)
 
 
 def test_sft_refuses_a_folder_that_is_not_a_grpo_run(tmp_path):

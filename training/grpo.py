@@ -9,7 +9,7 @@ adapter, and the run folder. Everything a run writes goes under ``results/runs/<
 * ``log_history.jsonl``: TRL's logs, one JSON object per logging step;
 * ``metrics.json``: reward at the start and the end, and where the wall time went (generation,
   reward computation, optimisation);
-* ``adapter/``: the LoRA adapter (git-ignored).
+* ``adapter/``: the LoRA adapter, fp16 safetensors (``training.adapters``; the reported runs' are committed).
 
 Run it as ``python -m training.grpo --max-steps 30`` (CPU, the embedded model), under
 ``accelerate launch -m training.grpo ...`` for several GPUs, or from a notebook with
@@ -613,8 +613,9 @@ def finish(run: Run) -> Path:
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     if args.save_adapter:
-        trainer.model.save_pretrained(run_dir / "adapter")
-        tokenizer.save_pretrained(run_dir / "adapter")
+        from training.adapters import save_fp16
+
+        save_fp16(trainer.model, tokenizer, run_dir / "adapter")
     print(json.dumps({"run_dir": str(run_dir), **metrics["reward"], **metrics["timing"]}, indent=2, default=str))
     return run_dir
 

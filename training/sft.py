@@ -153,8 +153,9 @@ def train_sft(args: SFTArgs, argv: list[str] | None = None) -> Path:
                "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
                "wall_seconds": round(time.time() - started, 3)}
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    trainer.model.save_pretrained(run_dir / "adapter")
-    tokenizer.save_pretrained(run_dir / "adapter")
+    from training.adapters import save_fp16
+
+    save_fp16(trainer.model, tokenizer, run_dir / "adapter")
     print(json.dumps({"run_dir": str(run_dir), **metrics}, indent=2))
     return run_dir
 
