@@ -137,6 +137,50 @@ def test_cluster_of_reads_tags_or_looks_the_task_up():
         cluster_of(task, "difficulty")
 
 
+def _current_payload(n: int = 6, **prov) -> dict:
+    """An evaluation of ``n`` current held-out tasks whose records, like evaluate()'s, carry no tags."""
+    from env_server.tasks.registry import TaskRegistry, load_tasks
+    from training.task_draws import split_hash
+
+    tasks = [t for t in TaskRegistry(load_tasks()) if t.split == "heldout_iid" and t.family == "debug"][:n]
+    records = [{"task_id": t.task_id, "seed": 0, "family": t.family, "difficulty": t.difficulty,
+                "bug_types": list(t.bug_types), "success": False, "reward": 0.0, "steps": 1} for t in tasks]
+    return {"provenance": {"split_sha256": split_hash(tasks), **prov}, "per_task": records}, tasks
+
+
+def test_clusters_come_from_the_tasks_the_evaluation_saw():
+    from training.cluster_stats import UnknownTasks, eval_tasks, task_clusters
+
+    payload, tasks = _current_payload()
+    found = task_clusters(payload, "template_bug")
+    assert found["task_source"] == "current task data"
+    assert found["clusters"] == {t.task_id: template_bug(t.tags, t.bug_types) for t in tasks}
+    # gold answers that hash otherwise: another task set under the same ids; no commit to look in
+    stale = {**payload, "provenance": {"split_sha256": "0" * 64, "git_sha": "f" * 40}}
+    with pytest.raises(UnknownTasks, match="neither in the current task data nor at its commit"):
+        eval_tasks(stale, [t.task_id for t in tasks])
+    block = compare(stale, stale)["cluster"]["template_bug"]  # compare() says why it has no cluster block
+    assert list(block) == ["unavailable"] and "split_sha256 0000" in block["unavailable"]
+
+
+def test_committed_evaluation_is_clustered_with_the_tasks_of_its_commit():
+    """results/eval/cpu-*-heldout-easy.json were drawn before heldout_ood and heldout_external were regenerated:
+    their tasks are read from the task data at the evaluation's commit (35 template x bug type clusters)."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    base = json.loads((root / "results/eval/cpu-base-heldout-easy.json").read_text())
+    commit = base["provenance"]["git_sha"].removesuffix("-dirty")
+    if subprocess.run(["git", "-C", str(root), "cat-file", "-e", commit], capture_output=True).returncode:
+        pytest.skip(f"commit {commit} is not in this clone")
+    from training.cluster_stats import task_clusters
+
+    found = task_clusters(base, "template_bug")
+    assert len(found["clusters"]) == 200 and len(set(found["clusters"].values())) == 35
+    assert found["task_source"] in ("current task data", f"task data at commit {commit}")
+
+
 def test_gold_shape_masks_literals():
     overlap = pytest.importorskip("env_server.tasks.overlap")
     if not hasattr(overlap, "query_shape"):

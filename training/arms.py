@@ -5,8 +5,8 @@
 
 writes ``results/eval/arms_<NAME>.json``. Each file is one evaluation; its arm is its ``--arm-label``, else its
 kind: ``provenance.config.policy_kind`` when the evaluation recorded one, else derived (policy ``hf`` without
-an adapter = ``base``, with one = ``grpo``, any other policy = its name). Files of one arm are its seeds
-(several GRPO training seeds are one arm). Per arm: the success rate (each task's seeds averaged) with the
+an adapter = ``base``, with one = its training run's method, ``grpo`` if it recorded none; any other policy = its
+name). Files of one arm are its seeds (several GRPO training seeds are one arm). Per arm: the success rate (each task's seeds averaged) with the
 task-bootstrap CI and the cluster-bootstrap CI (template x bug type clusters, ``training.cluster_stats``), the
 per-seed rates, and the paired delta against the base arm and against the best control (the non-base,
 non-GRPO, non-calibrator arm with the highest success rate), each with the task-level exact McNemar / sign test
@@ -23,6 +23,7 @@ import numpy as np
 from env_server.core.provenance import command_line, provenance, results_dir, write_results
 from training.cluster_stats import cluster_bootstrap_ci, seed_spread, task_clusters
 from training.evaluate import bootstrap_ci, compare, per_task_means
+from training.policies import policy_kind
 
 BASE, GRPO = "base", "grpo"
 CALIBRATORS = ("oracle", "echo_broken", "random_valid")
@@ -31,8 +32,9 @@ CLUSTERING = "template_bug"
 
 
 def arm_kind(payload: dict[str, Any]) -> str:
-    """An evaluation's arm kind: its recorded ``policy_kind``, else ``base`` / ``grpo`` for a model without /
-    with an adapter, else the policy's name.
+    """An evaluation's arm kind: its recorded ``policy_kind``, else derived as ``training.policies.policy_kind``
+    does (``hf`` without an adapter: ``base``; with one: its run's recorded method, ``grpo`` if none; any other
+    policy: its name).
 
     >>> arm_kind({"provenance": {"config": {"policy": "hf", "adapter": None}}})
     'base'
@@ -45,9 +47,9 @@ def arm_kind(payload: dict[str, Any]) -> str:
     if config.get("policy_kind"):
         return str(config["policy_kind"])
     policy = config.get("policy") or config.get("policy_details", {}).get("policy")
-    if policy == "hf":
-        return GRPO if config.get("adapter") else BASE
-    return str(policy or payload.get("name") or "unknown")
+    if not policy:
+        return str(payload.get("name") or "unknown")
+    return policy_kind(policy, config.get("adapter"))
 
 
 def split_of(files: Sequence[tuple[Path, dict[str, Any]]]) -> str:
@@ -122,8 +124,8 @@ def compare_arms(paths: Sequence[Path], labels: Sequence[str] | None = None) -> 
     if not common:
         raise SystemExit("the arms share no task")
     base = next((label for label, arm in arms.items() if arm["kind"] == BASE), next(iter(arms)))
-    first = arms[base]["payloads"][0]["per_task"]
-    clusters = task_clusters((r for r in first if r["task_id"] in set(common)), CLUSTERING)
+    found = task_clusters(arms[base]["payloads"][0], CLUSTERING, common)
+    clusters = found["clusters"]
     rates = {label: arm_rate(arm["payloads"], common, clusters) for label, arm in arms.items()}
     kinds = {label: arm["kind"] for label, arm in arms.items()}
     control = best_control(rates, kinds, base)
@@ -133,7 +135,7 @@ def compare_arms(paths: Sequence[Path], labels: Sequence[str] | None = None) -> 
                         "vs_base": None if label == base else paired(arms[base], arm),
                         "vs_best_control": None if control in (None, label) else paired(arms[control], arm)}
     return {"split_sha256": sha, "n_tasks": len(common), "n_clusters": len(set(clusters.values())),
-            "clustering": CLUSTERING, "base": base, "best_control": control, "arms": table,
+            "clustering": CLUSTERING, "task_source": found["task_source"], "base": base, "best_control": control, "arms": table,
             "ci_method": "task CI: percentile bootstrap over tasks; cluster CI: percentile bootstrap over template x "
                          "bug type clusters (task-weighted); each task's seeds averaged first"}
 

@@ -7,6 +7,8 @@ gives the paired B - A analysis at the cluster level:
 
 * :func:`cluster_of`: a task's cluster, ``by="template_bug"`` (its ``template:<name>`` tag joined with its
   bug types) or ``by="gold_shape"`` (``env_server.tasks.overlap.query_shape`` of its gold SQL);
+  :func:`task_clusters` clusters an evaluation's tasks as that evaluation saw them (:func:`eval_tasks`: the
+  current task data if it reproduces the evaluation's ``split_sha256``, else the task data at its commit);
 * :func:`cluster_bootstrap_ci`: percentile bootstrap that resamples clusters with replacement and takes the
   task-weighted mean of the resampled clusters (``scipy.stats.bootstrap``, fixed seed);
 * :func:`cluster_sign_test`: exact binomial test on clusters whose mean delta is positive vs negative;
@@ -20,12 +22,17 @@ Everything is deterministic: the resampling seeds are fixed, so the same records
 """
 from __future__ import annotations
 
+import subprocess
+import tempfile
 from collections import defaultdict
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy import stats
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 CLUSTERINGS = ("template_bug", "gold_shape")
 BOOTSTRAP_SAMPLES = 2000
@@ -36,6 +43,13 @@ NO_TEMPLATE = "no_template"
 
 
 # -- clusters --------------------------------------------------------------------------------------------------------
+
+
+class UnknownTasks(KeyError):
+    """An evaluation's tasks are found neither in the current task data nor at its commit."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
 
 
 @lru_cache(maxsize=1)
@@ -53,15 +67,14 @@ def _task(record_or_task: Any):
     """The registry's task for a record (a dict with ``task_id``), or the task itself."""
     if not isinstance(record_or_task, Mapping):
         return record_or_task
-    try:
-        return _registry().get(record_or_task["task_id"])
-    except KeyError:
-        raise KeyError(f"task {record_or_task['task_id']!r} is not in the registry and its record carries no "
-                       "tags / gold_sql to cluster it by") from None
+    if record_or_task["task_id"] not in _registry():
+        raise UnknownTasks(f"task {record_or_task['task_id']!r} is not in the registry and its record carries no "
+                           "tags / gold_sql to cluster it by")
+    return _registry().get(record_or_task["task_id"])
 
 
 @lru_cache(maxsize=4096)
-def _shape(sql: str) -> str:
+def _shape(sql: str) -> str | None:
     from env_server.tasks.overlap import query_shape
 
     return query_shape(sql)
@@ -98,16 +111,74 @@ def cluster_of(record_or_task: Any, by: str) -> str:
     sql = _field(record_or_task, "gold_sql")
     if sql is None:
         sql = _task(record_or_task).gold_sql
-    return _shape(sql) if sql else "no_gold_sql"
+    if not sql:
+        return "no_gold_sql"
+    return _shape(sql) or "unparsed: " + " ".join(sql.split())  # sqlglot cannot parse it: a cluster of its own
 
 
-def task_clusters(records: Iterable[Mapping[str, Any]], by: str) -> dict[str, str]:
-    """``{task_id: cluster}`` for the tasks of evaluation records (the first record of each task)."""
-    out: dict[str, str] = {}
-    for record in records:
-        if record["task_id"] not in out:
-            out[record["task_id"]] = cluster_of(record, by)
-    return out
+@lru_cache(maxsize=4)
+def tasks_at_commit(sha: str) -> dict[str, Any]:
+    """``{task_id: Task}`` of the task data committed at ``sha`` (``data/tasks/*.jsonl`` read with ``git show``);
+    empty when git or the commit is not there."""
+    from env_server.tasks.registry import load_tasks
+
+    def git(*args: str) -> bytes:
+        return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, check=True).stdout
+
+    try:
+        names = git("ls-tree", "--name-only", sha, "data/tasks/").decode().split()
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in (n for n in names if n.endswith(".jsonl")):
+                (Path(tmp) / Path(name).name).write_bytes(git("show", f"{sha}:{name}"))
+            return {t.task_id: t for t in load_tasks(tmp)}
+    except (OSError, subprocess.CalledProcessError, ValueError):
+        return {}
+
+
+def _matches(tasks: Mapping[str, Any], ids: Sequence[str], sha256: str | None) -> bool:
+    """Whether ``tasks`` holds every id, with the gold answers the evaluation's ``split_sha256`` hashed (when it
+    recorded one)."""
+    from training.task_draws import split_hash
+
+    if not all(i in tasks for i in ids):
+        return False
+    return sha256 is None or split_hash([tasks[i] for i in ids]) == sha256
+
+
+def eval_tasks(payload: Mapping[str, Any], ids: Sequence[str]) -> tuple[dict[str, Any], str]:
+    """The tasks ``ids`` of an evaluation as it saw them, and where they were found: the current task data when it
+    reproduces the evaluation's ``split_sha256``, else the task data at the evaluation's git commit (held-out
+    splits get regenerated; a task id may be gone or name another task). ``UnknownTasks`` when neither fits."""
+    prov = payload.get("provenance", {})
+    sha256, commit = prov.get("split_sha256"), str(prov.get("git_sha") or "").removesuffix("-dirty")
+    current = {i: _registry().get(i) for i in ids if i in _registry()}
+    if _matches(current, ids, sha256):
+        return current, "current task data"
+    if commit and _matches(at := tasks_at_commit(commit), ids, sha256):
+        return {i: at[i] for i in ids}, f"task data at commit {commit}"
+    raise UnknownTasks(f"the evaluation's {len(ids)} tasks (split_sha256 {sha256}) are neither in the current task "
+                       f"data nor at its commit {commit or '(none recorded)'}")
+
+
+def _carries(record: Mapping[str, Any], by: str) -> bool:
+    return record.get("tags") is not None if by == "template_bug" else record.get("gold_sql") is not None
+
+
+def task_clusters(payload: Mapping[str, Any], by: str, task_ids: Iterable[str] | None = None) -> dict[str, Any]:
+    """``{"clusters": {task_id: cluster}, "task_source": where the tasks came from}`` for an evaluation's tasks
+    (``task_ids``, default all): from the records when they carry tags / gold SQL, else from the tasks as the
+    evaluation saw them (:func:`eval_tasks`). Bug types are the records'."""
+    wanted = None if task_ids is None else set(task_ids)
+    first: dict[str, Mapping[str, Any]] = {}
+    for record in payload["per_task"]:
+        if (wanted is None or record["task_id"] in wanted) and record["task_id"] not in first:
+            first[record["task_id"]] = record
+    if all(_carries(r, by) for r in first.values()):
+        return {"clusters": {i: cluster_of(r, by) for i, r in sorted(first.items())}, "task_source": "records"}
+    tasks, source = eval_tasks(payload, sorted(first))
+    clusters = {i: cluster_of(tasks[i], by) if by == "gold_shape" else template_bug(tasks[i].tags, r["bug_types"])
+                for i, r in sorted(first.items())}
+    return {"clusters": clusters, "task_source": source}
 
 
 def cluster_totals(values: Mapping[str, float], clusters: Mapping[str, str]) -> dict[str, tuple[float, int]]:
@@ -249,17 +320,16 @@ def cluster_summary(deltas: Mapping[str, float], clusters: Mapping[str, str]) ->
     }
 
 
-def cluster_blocks(deltas: Mapping[str, float], records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """:func:`cluster_summary` for every clustering in :data:`CLUSTERINGS`, clusters read off ``records``. A
-    clustering that cannot be computed (``query_shape`` missing, a task neither in the registry nor carrying its
-    tags) holds ``{"unavailable": why}``."""
-    records = list(records)
+def cluster_blocks(deltas: Mapping[str, float], payload: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`cluster_summary` for every clustering in :data:`CLUSTERINGS`, the clusters of the evaluation
+    ``payload``'s tasks (:func:`task_clusters`). A clustering that cannot be computed (``query_shape`` missing,
+    tasks found nowhere) holds ``{"unavailable": why}``."""
     out: dict[str, Any] = {}
     for by in CLUSTERINGS:
         try:
-            clusters = task_clusters((r for r in records if r["task_id"] in deltas), by)
+            found = task_clusters(payload, by, deltas)
         except (ImportError, KeyError) as error:
-            out[by] = {"unavailable": str(error.args[0] if error.args else error)}
+            out[by] = {"unavailable": str(error)}
             continue
-        out[by] = cluster_summary(deltas, clusters)
+        out[by] = {**cluster_summary(deltas, found["clusters"]), "task_source": found["task_source"]}
     return out

@@ -247,7 +247,7 @@ def _design_stats(a: dict[str, Any], tb: dict[str, dict[str, Any]], ta: dict[str
     deltas = {i: tb[i]["success"] - ta[i]["success"] for i in common}
     raw = {bug: group["success_test"]["p_value"] for bug, group in summary["by_bug_type"].items()}
     adjusted = holm(raw)
-    return {"cluster": cluster_blocks(deltas, a["per_task"]),
+    return {"cluster": cluster_blocks(deltas, a),
             "by_bug_type_holm": {bug: {"p_value": raw[bug], "p_holm": adjusted[bug]} for bug in raw},
             "seed_spread": seed_spread([s["success_b"] for s in summary["per_b_seed"]])}
 
