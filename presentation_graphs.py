@@ -280,8 +280,8 @@ def draw_compare(data: dict[str, dict]) -> plt.Figure:
                                          [d["ci95"][1] - m for m, d in zip(means, deltas)]],
                  color=[COLOURS[1] if m >= 0 else COLOURS[0] for m in means], capsize=3)
     holm = summary.get("by_bug_type_holm") if summary.get("by_bug_type") else None
-    axes[1].set_yticks(list(ys), [f"{g} (n={groups[g]['n_tasks']}, p={groups[g]['success_test']['p_value']:.2g}"
-                                  + (f", Holm {holm[g]['p_holm']:.2g})" if holm else ")") for g in names], fontsize=7)
+    axes[1].set_yticks(list(ys), [f"{g} (n={groups[g]['n_tasks']}, p={groups[g]['success_test']['p_value']:.2g})"
+                                  + (f"\nHolm p={holm[g]['p_holm']:.2g}" if holm else "") for g in names], fontsize=7)
     axes[1].axvline(0, color="black", linewidth=0.8)
     axes[1].set_xlabel("success delta B - A (paired bootstrap 95% CI)")
     axes[1].set_title("Delta by " + ("bug type" if summary.get("by_bug_type") else "family"))
