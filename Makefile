@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-all demo data bench serve train experiment clean
+.PHONY: install test test-all demo data bench serve probe train experiment clean
 
 $(STAMP): requirements.txt requirements-server.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,26 +42,38 @@ data: $(STAMP)
 serve: $(STAMP)
 	$(PY) -m env_server serve
 
-# The reported base-vs-RL experiment (README "Results", docs/training.md): every run stops by step count.
+# The reported base-vs-RL experiment (README "Results", docs/training.md): every run stops by step count and
+# checkpoints every 5 steps; a stopped run resumes when its command is run again.
 RUNS := results/runs
 RECIPE := --difficulty easy,medium --n-tasks 400 --curriculum-k 4 --num-generations 8 \
 	--per-device-train-batch-size 4 --gradient-accumulation-steps 2 --max-completion-length 128 --max-steps 40
+FROM_PROBE := --curriculum from:$(RUNS)/grpo-debug-probe $(RECIPE) --save-steps 5 --no-progress
 ARM_EVAL := --split heldout --families debug --difficulty easy,medium --n 200 --no-progress --fresh
 
-# GRPO seed 0: probes 400 easy and medium train tasks (4 samples each) and trains on the learnable ones.
-train: $(STAMP)
-	$(PY) -m training.grpo --curriculum learnable $(RECIPE) --seed 0 --run-id grpo-debug-s0
+# The curriculum: 400 easy and medium train tasks, 4 samples each; the learnable ones are every seed's tasks.
+$(RUNS)/grpo-debug-probe/config.json: | $(STAMP)
+	$(PY) -m training.grpo --curriculum learnable $(RECIPE) --seed 0 --probe-only --run-id grpo-debug-probe
 
-# Seeds 1 and 2 on seed 0's curriculum, the SFT control, every arm evaluated on the same 200 shape-novel tasks.
+probe: $(RUNS)/grpo-debug-probe/config.json
+
+# GRPO seed 0 on the probe's tasks.
+train: probe
+	$(PY) -m training.grpo $(FROM_PROBE) --seed 0 --run-id grpo-debug-s0
+
+# Seeds 1 and 2, the SFT control, every arm evaluated on the same 200 shape-novel tasks, the arms table.
 experiment: train
-	$(PY) -m training.grpo --curriculum from:$(RUNS)/grpo-debug-s0 $(RECIPE) --seed 1 --run-id grpo-debug-s1
-	$(PY) -m training.grpo --curriculum from:$(RUNS)/grpo-debug-s0 $(RECIPE) --seed 2 --run-id grpo-debug-s2
-	$(PY) -m training.sft --from-run $(RUNS)/grpo-debug-s0 --run-id sft-debug-s0 --no-progress
+	$(PY) -m training.grpo $(FROM_PROBE) --seed 1 --run-id grpo-debug-s1
+	$(PY) -m training.grpo $(FROM_PROBE) --seed 2 --run-id grpo-debug-s2
+	$(PY) -m training.sft --from-run $(RUNS)/grpo-debug-probe --max-steps 40 --run-id sft-debug-s0 --no-progress
 	$(PY) -m training.evaluate --policy hf --max-new-tokens 128 $(ARM_EVAL) --name arm-base
 	$(PY) -m training.evaluate --policy few_shot --shots 3 --shot-seed 0 --max-new-tokens 128 $(ARM_EVAL) --name arm-few-shot
 	$(PY) -m training.evaluate --policy rule_fixer $(ARM_EVAL) --name arm-rule-fixer
 	$(PY) -m training.evaluate --run $(RUNS)/sft-debug-s0 $(ARM_EVAL) --name arm-sft
 	for s in 0 1 2; do $(PY) -m training.evaluate --run $(RUNS)/grpo-debug-s$$s $(ARM_EVAL) --name arm-grpo-s$$s || exit 1; done
+	$(PY) -m training.evaluate --arms results/eval/arm-base.json results/eval/arm-few-shot.json \
+		results/eval/arm-rule-fixer.json results/eval/arm-sft.json results/eval/arm-grpo-s0.json \
+		results/eval/arm-grpo-s1.json results/eval/arm-grpo-s2.json --name debug-shape-novel
+	$(PY) presentation_graphs.py
 
 bench: $(STAMP)
 	$(PY) -m env_server bench

@@ -211,3 +211,27 @@ def test_reused_curriculum_and_wall_clock_limit(tiny_model, tmp_path, monkeypatc
     assert run.trainer.state.global_step == 1
     config = json.loads((finish(run) / "config.json").read_text())
     assert config["task_ids"] == kept and config["curriculum"]["reused_from"].endswith("config.json")
+
+
+def test_probe_only_and_a_run_that_resumes_to_its_step_count(tiny_model, tmp_path, monkeypatch):
+    """--probe-only writes the curriculum and trains nothing; --save-steps leaves checkpoints, and the same run
+    started again resumes from the newest one and ends at --max-steps with the whole run's log history."""
+    from training.grpo import latest_checkpoint, train
+
+    monkeypatch.setenv("DATAOPS_RESULTS_DIR", str(tmp_path))
+    kept = [t.task_id for t in load_tasks(split="train", family="debug", difficulty="easy")[:2]]
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    (probe / "config.json").write_text(json.dumps({"task_ids": kept, "curriculum": {"kind": "learnable", "kept": 2}}))
+    only = train(tiny_args(tiny_model, curriculum=f"from:{probe}", probe_only=True, run_id="probe-only"))
+    assert (only / "config.json").exists() and not (only / "metrics.json").exists()
+    assert not (only / "adapter").exists()
+
+    first = train(tiny_args(tiny_model, curriculum=f"from:{probe}", max_steps=2, save_steps=1, run_id="resumable"))
+    assert latest_checkpoint(first).name == "checkpoint-2"
+    again = train(tiny_args(tiny_model, curriculum=f"from:{probe}", max_steps=3, save_steps=1, run_id="resumable"))
+    metrics = json.loads((again / "metrics.json").read_text())
+    assert metrics["steps"] == 3 and metrics["resumed_from"].endswith("checkpoint-2")
+    steps = [h["step"] for h in map(json.loads, (again / "log_history.jsonl").read_text().splitlines()) if "reward" in h]
+    assert steps == [1, 2, 3]
+    assert latest_checkpoint(tmp_path / "nothing") is None

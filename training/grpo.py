@@ -138,7 +138,15 @@ class Args:
     max_steps: int = 30
     """Optimiser steps."""
     max_train_minutes: float = 0.0
-    """Stop training after this many minutes of wall time (0 = no limit); the run keeps what it learnt so far."""
+    """Stop training after this many minutes of wall time (0 = no limit); the run keeps what it learnt so far.
+    Not for reported runs: another machine would train another adapter (stop by --max-steps)."""
+    save_steps: int = 0
+    """Save a resumable checkpoint (adapter, optimiser, scheduler and RNG states) into RUN_DIR/trainer every this
+    many steps (0 = none). Started again with the same --run-id, the run resumes from its newest checkpoint and
+    still ends at --max-steps: a long CPU run can be stopped and continued."""
+    probe_only: bool = False
+    """Stop after the curriculum: write config.json (pass rates, kept tasks) and train nothing. Runs then train on
+    it with --curriculum from:RUN_DIR (every seed on the same tasks)."""
     logging_steps: int = 1
     """Log every this many steps."""
     seed: int = 0
@@ -401,7 +409,8 @@ def _grpo_config(args: Args, run_dir: Path, has_gpu: bool, reward_weights: list[
         seed=args.seed,
         data_seed=args.seed,
         report_to="none",
-        save_strategy="no",
+        **({"save_strategy": "steps", "save_steps": args.save_steps, "save_total_limit": 2} if args.save_steps > 0
+           else {"save_strategy": "no"}),
         reward_weights=reward_weights,
         use_vllm=args.use_vllm,
         disable_tqdm=not args.progress,
@@ -458,8 +467,21 @@ def train(args: Args, argv: list[str] | None = None, command: str | None = None)
     """Run GRPO with LoRA as ``args`` says; returns the run folder. ``argv`` (or ``command``) is what
     the provenance records as the command."""
     run = prepare(args, argv, command)
-    run.trainer.train()
-    return finish(run)
+    if args.probe_only:
+        print(f"curriculum written to {run.run_dir / 'config.json'}; --probe-only trains nothing", file=sys.stderr)
+        return run.run_dir
+    resume = latest_checkpoint(run.run_dir) if args.save_steps > 0 else None
+    if resume is not None:
+        print(f"resuming from {resume}", file=sys.stderr)
+    run.trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    return finish(run, resumed_from=resume)
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest ``checkpoint-<step>`` folder a run with ``--save-steps`` left in ``run_dir/trainer``, or None."""
+    found = [(int(p.name.split("-")[1]), p) for p in (Path(run_dir) / "trainer").glob("checkpoint-*")
+             if p.name.split("-")[1].isdigit() and (p / "trainer_state.json").exists()]
+    return max(found)[1] if found else None
 
 
 def prepare(args: Args, argv: list[str] | None = None, command: str | None = None) -> Run:
@@ -581,11 +603,14 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
     return Run(args, trainer, tokenizer, run_dir, clock, len(tasks), started)
 
 
-def finish(run: Run) -> Path:
-    """Write ``log_history.jsonl``, ``metrics.json`` and the adapter after training; returns the run folder."""
+def finish(run: Run, resumed_from: Path | None = None) -> Path:
+    """Write ``log_history.jsonl``, ``metrics.json`` and the adapter after training; returns the run folder.
+    After a resumed run the log history is the whole run's (restored from the checkpoint), the timings this
+    process's part only (``metrics.json`` says which checkpoint it resumed from)."""
     args, trainer, tokenizer, run_dir, clock, started = (run.args, run.trainer, run.tokenizer, run.run_dir,
                                                          run.clock, run.started)
     tasks_n = run.n_tasks
+    steps_here = trainer.state.global_step - (int(resumed_from.name.split("-")[1]) if resumed_from else 0)
     history = list(trainer.state.log_history)
     with (run_dir / "log_history.jsonl").open("w") as fh:
         for entry in history:
@@ -605,11 +630,12 @@ def finish(run: Run) -> Path:
             "optimisation_and_other_seconds": round(max(0.0, train_s - generation_s - reward_s), 3),
             "reward_share_of_step_time": round(reward_s / train_s, 5) if train_s else None,
             "reward_calls": clock.calls.get("reward", 0),
-            "seconds_per_step": round(train_s / trainer.state.global_step, 3) if trainer.state.global_step else None,
+            "seconds_per_step": round(train_s / steps_here, 3) if steps_here else None,
             "note": "generation is the model's (or vLLM's) generate() as TRL calls it; reward is the "
                     "wall time inside our reward functions; the rest is the forward/backward pass, optimiser and logging",
         },
         "wall_seconds": round(time.time() - started, 3),
+        "resumed_from": str(resumed_from) if resumed_from else None,
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     if args.save_adapter:
