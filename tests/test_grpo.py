@@ -235,3 +235,33 @@ def test_probe_only_and_a_run_that_resumes_to_its_step_count(tiny_model, tmp_pat
     steps = [h["step"] for h in map(json.loads, (again / "log_history.jsonl").read_text().splitlines()) if "reward" in h]
     assert steps == [1, 2, 3]
     assert latest_checkpoint(tmp_path / "nothing") is None
+
+
+def test_grpo_config_fields_as_flags_and_the_vllm_stop(tmp_path):
+    """Every GRPOConfig field is reachable: --grpo KEY=VALUE (values as Python literals) lands in the GRPOConfig;
+    a key GRPOConfig lacks, or one with its own flag, is refused in one line. With --use-vllm and the fence stop,
+    the closing fence reaches vLLM through generation_kwargs (TRL's vLLM path reads nothing else)."""
+    from training.grpo import _default_run_id, _grpo_config
+
+    args = parse_args(["--use-vllm", "--grpo", "gradient_checkpointing=True", "--grpo",
+                       "vllm_gpu_memory_utilization=0.45", "--grpo", "generation_kwargs={'min_tokens': 2}"])
+    assert args.extra == {"gradient_checkpointing": True, "vllm_gpu_memory_utilization": 0.45,
+                          "generation_kwargs": {"min_tokens": 2}}
+    config = _grpo_config(args, tmp_path, has_gpu=False, reward_weights=[1.0], precision="fp32", fence_stop=True)
+    assert config.use_vllm and config.vllm_mode == "colocate"
+    assert config.generation_kwargs == {"stop": ["```"], "include_stop_str_in_output": True, "min_tokens": 2}
+    assert (config.gradient_checkpointing, config.vllm_gpu_memory_utilization) == (True, 0.45)
+    # no fence stop (multi-turn, or --no-stop-at-fence), or HF generation: nothing vLLM-only is passed
+    assert _grpo_config(args, tmp_path, False, [1.0], "fp32", fence_stop=False).generation_kwargs == {"min_tokens": 2}
+    assert _grpo_config(parse_args([]), tmp_path, False, [1.0], "fp32", fence_stop=True).generation_kwargs is None
+
+    for argv, message in ((["--grpo", "gradient_checkpoint=True"], "not a field of trl.GRPOConfig.*gradient_checkpointing"),
+                          (["--grpo", "learning_rate=0.1"], "its own flag, --learning-rate"),
+                          (["--grpo", "gradient_checkpointing"], "KEY=VALUE")):
+        with pytest.raises(SystemExit, match=message):
+            parse_args(argv)
+
+    # a run without --run-id is named after its profile and the UTC time
+    assert parse_args(["--profile", "gpu-qwen0.5b"]).profile == "gpu-qwen0.5b"
+    assert _default_run_id(parse_args(["--profile", "gpu-qwen0.5b"]), now=0) == "gpu-qwen0.5b-19700101-000000"
+    assert _default_run_id(parse_args([]), now=0) == "custom-19700101-000000"

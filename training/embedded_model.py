@@ -28,7 +28,8 @@ refuse it even though its weights are already plain float32 tensors; the convers
 
 Public API: :data:`EMBEDDED_MODEL` (= :data:`DEFAULT_MODEL`, a name usable wherever a model id is
 accepted, e.g. ``--model embedded:smollm2-135m-instruct``), :func:`gguf_path`, :func:`cache_dir`,
-:func:`embedded_model_dir`, :func:`resolve_model`, :func:`load_model`,
+:func:`embedded_model_dir`, :func:`resolve_model`, :func:`load_model` (its default dtype by
+:func:`precision_for`, the rule training uses too),
 :func:`ensure_tool_chat_template` and :func:`tiny_model_dir` (a tiny random model for tests).
 """
 from __future__ import annotations
@@ -274,12 +275,38 @@ def resolve_model(name_or_path: str) -> str:
     return name_or_path
 
 
+def precision_for(requested: str, has_gpu: bool, capability: tuple[int, int] | None) -> str:
+    """The precision to compute in: ``requested``, or for ``auto`` the one the hardware computes natively. The one
+    rule for training (``training.grpo``'s ``--precision``) and evaluation (:func:`load_model`'s default dtype).
+
+    ``torch.cuda.is_bf16_supported()`` is true on a T4 (it emulates bf16), so the compute capability decides:
+    bf16 at 8.0 and above (A100, A10G, L4, H100), fp16 below (T4, V100), fp32 on CPU.
+
+    >>> precision_for("auto", True, (8, 0)), precision_for("auto", True, (7, 5)), precision_for("auto", False, None)
+    ('bf16', 'fp16', 'fp32')
+    >>> precision_for("fp32", True, (9, 0))
+    'fp32'
+    """
+    if requested not in ("auto", "bf16", "fp16", "fp32"):
+        raise SystemExit(f"--precision must be auto, bf16, fp16 or fp32, got {requested!r}")
+    if requested != "auto":
+        return requested
+    if not has_gpu:
+        return "fp32"
+    return "bf16" if capability is not None and tuple(capability) >= (8, 0) else "fp16"
+
+
+DTYPE_NAMES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+"""The ``torch`` dtype name of each precision :func:`precision_for` returns."""
+
+
 def _default_dtype(device: str) -> Any:
+    """The dtype a model is loaded in for inference on ``device``: :func:`precision_for`'s ``auto`` rule."""
     import torch
 
-    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
+    on_gpu = device.startswith("cuda") and torch.cuda.is_available()
+    capability = torch.cuda.get_device_capability(torch.device(device)) if on_gpu else None
+    return getattr(torch, DTYPE_NAMES[precision_for("auto", on_gpu, capability)])
 
 
 def load_model(
@@ -295,8 +322,8 @@ def load_model(
         name_or_path: :data:`EMBEDDED_MODEL` (or an alias), a Hugging Face id or a local folder;
             resolved with :func:`resolve_model`. Local folders are loaded with
             ``local_files_only=True``.
-        dtype: a ``torch.dtype`` or its name (``"bfloat16"``); default float32 on CPU, bfloat16 on
-            CUDA when the GPU supports it (else float32).
+        dtype: a ``torch.dtype`` or its name (``"bfloat16"``); default :func:`precision_for`'s rule: float32
+            on CPU, bfloat16 on a GPU of compute capability 8.0 or more, float16 below.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default CUDA when available, else CPU.
         adapter: optional PEFT adapter (folder or id) applied with ``peft.PeftModel.from_pretrained``.
 

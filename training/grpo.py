@@ -55,6 +55,7 @@ from reward_fns.prompts import (
     RESPONSE_PREFIXES,
     single_turn_prompt,
 )
+from training.embedded_model import precision_for
 from training.generation import stop_token_ids
 from training.task_draws import draw_tasks, split_hash
 
@@ -154,7 +155,9 @@ class Args:
     output_dir: str = ""
     """Where run folders go; empty means results/runs (or $DATAOPS_RESULTS_DIR/runs)."""
     run_id: str = ""
-    """Name of the run folder; empty for '<time>-<model>-s<seed>'."""
+    """Name of the run folder; empty for '<profile>-<UTC time>' ('custom-<UTC time>' without a profile)."""
+    profile: str = ""
+    """The profile (training/profiles.py) these Args started from; set by --profile, recorded, names the run."""
     use_vllm: bool = False
     """Generate with vLLM (GPU only; colocate mode)."""
     save_adapter: bool = True
@@ -164,24 +167,7 @@ class Args:
     progress: bool = True
     """Show progress bars."""
     extra: dict[str, Any] = field(default_factory=dict)
-    """Further GRPOConfig fields, passed through unchanged (Python API only)."""
-
-
-def precision_for(requested: str, has_gpu: bool, capability: tuple[int, int] | None) -> str:
-    """The training precision: ``requested``, or for ``auto`` the one the hardware computes natively.
-
-    ``torch.cuda.is_bf16_supported()`` is true on a T4 (it emulates bf16), so the compute capability decides:
-
-    >>> precision_for("auto", True, (8, 0)), precision_for("auto", True, (7, 5)), precision_for("auto", False, None)
-    ('bf16', 'fp16', 'fp32')
-    """
-    if requested not in ("auto", "bf16", "fp16", "fp32"):
-        raise SystemExit(f"--precision must be auto, bf16, fp16 or fp32, got {requested!r}")
-    if requested != "auto":
-        return requested
-    if not has_gpu:
-        return "fp32"
-    return "bf16" if capability is not None and capability >= (8, 0) else "fp16"
+    """Further GRPOConfig fields, passed through unchanged; on the command line --grpo KEY=VALUE (repeatable)."""
 
 
 # -- the command line: one flag per Args field, help from the field docstrings -------------------------------------
@@ -197,9 +183,43 @@ def _field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
+def grpo_overrides(items: list[str]) -> dict[str, Any]:
+    """``--grpo KEY=VALUE`` items as GRPOConfig fields: each value read as a Python literal (``True``, ``0.9``,
+    ``{'stop': ['x']}``), else kept as a string; a key that is not a GRPOConfig field, or that has its own flag
+    (an Args field), is refused with a one-line error.
+
+    >>> grpo_overrides(["gradient_checkpointing=True", "vllm_gpu_memory_utilization=0.5", "vllm_mode=server"])
+    {'gradient_checkpointing': True, 'vllm_gpu_memory_utilization': 0.5, 'vllm_mode': 'server'}
+    """
+    import difflib
+
+    from trl import GRPOConfig
+
+    known = {f.name for f in dataclasses.fields(GRPOConfig)}
+    own = {f.name for f in dataclasses.fields(Args)}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise SystemExit(f"--grpo takes KEY=VALUE (a GRPOConfig field), got {item!r}")
+        if key in own:
+            raise SystemExit(f"--grpo {key}: set it with its own flag, --{key.replace('_', '-')}")
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=3)
+            raise SystemExit(f"--grpo {key}: not a field of trl.GRPOConfig"
+                             + (f" (did you mean {', '.join(close)}?)" if close else ""))
+        try:
+            out[key] = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            out[key] = raw.strip()
+    return out
+
+
 def parse_args(argv: list[str] | None = None) -> Args:
     """Args from the command line (``--max-steps 30 --multi-turn``). ``--profile NAME`` starts from one of
-    :data:`training.profiles.PROFILES`; flags given after it override its values."""
+    :data:`training.profiles.PROFILES`; flags given after it override its values. Every other GRPOConfig field is
+    ``--grpo KEY=VALUE`` (:func:`grpo_overrides`)."""
     from training.profiles import PROFILES, profile_args
 
     pre = argparse.ArgumentParser(add_help=False)
@@ -211,8 +231,11 @@ def parse_args(argv: list[str] | None = None) -> Args:
                         help="start from a named set of defaults (training/profiles.py); other flags override it")
     docs = _field_docs(Args)
     defaults = profile_args(known.profile) if known.profile else Args()
+    parser.add_argument("--grpo", action="append", default=[], metavar="KEY=VALUE",
+                        help="any other trl.GRPOConfig field, e.g. --grpo gradient_checkpointing=True --grpo "
+                             "vllm_gpu_memory_utilization=0.5 (repeatable; values read as Python literals, else strings)")
     for f in dataclasses.fields(Args):
-        if f.name == "extra":
+        if f.name in ("extra", "profile"):
             continue
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
@@ -221,7 +244,8 @@ def parse_args(argv: list[str] | None = None) -> Args:
         else:
             parser.add_argument(flag, type=type(default), default=default, help=docs.get(f.name))
     values = vars(parser.parse_args(argv))
-    values.pop("profile")
+    values["profile"] = values.pop("profile") or ""
+    values["extra"] = {**defaults.extra, **grpo_overrides(values.pop("grpo"))}
     return Args(**values)
 
 
@@ -378,12 +402,37 @@ def wall_clock_limit(minutes: float):
 # -- the run -------------------------------------------------------------------------------------------------------
 
 
-def _default_run_id(args: Args) -> str:
-    model = Path(args.model).name.replace(":", "-").replace("/", "-")
-    return f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{model}-s{args.seed}"
+def _default_run_id(args: Args, now: float | None = None) -> str:
+    """``<profile>-<UTC time>`` (``custom-...`` without a profile): unique per start, and it says what ran.
+
+    >>> _default_run_id(Args(profile="gpu-qwen0.5b"), now=0), _default_run_id(Args(), now=86400)
+    ('gpu-qwen0.5b-19700101-000000', 'custom-19700102-000000')
+    """
+    return f"{args.profile or 'custom'}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now))}"
 
 
-def _grpo_config(args: Args, run_dir: Path, has_gpu: bool, reward_weights: list[float], precision: str):
+def vllm_generation_kwargs(args: Args, fence_stop: bool) -> dict[str, Any] | None:
+    """What GRPOConfig's ``generation_kwargs`` must carry for vLLM to end completions where HF generation does.
+
+    TRL builds vLLM's ``SamplingParams`` from its own sampling fields and ``generation_kwargs`` only; the model's
+    ``generation_config`` (where :func:`prepare` puts the fence's token ids for HF generation) never reaches vLLM.
+    So with ``--use-vllm`` and the fence stop, the closing fence becomes a stop string, kept in the output as HF
+    generation keeps the fence token. None otherwise (HF generation would reject vLLM's ``stop``).
+
+    >>> vllm_generation_kwargs(Args(use_vllm=True), fence_stop=True)
+    {'stop': ['```'], 'include_stop_str_in_output': True}
+    >>> vllm_generation_kwargs(Args(), fence_stop=True) is None
+    True
+    """
+    if not (args.use_vllm and fence_stop):
+        return None
+    return {"stop": [FENCE], "include_stop_str_in_output": True}
+
+
+def _grpo_config(args: Args, run_dir: Path, has_gpu: bool, reward_weights: list[float], precision: str,
+                 fence_stop: bool = False):
+    """The ``trl.GRPOConfig`` of a run: Args' fields, the CPU-safe or GPU precision settings, the vLLM stop
+    (:func:`vllm_generation_kwargs`), then ``args.extra`` (``--grpo KEY=VALUE``) over all of it."""
     from trl import GRPOConfig
 
     cpu_safe = ({"bf16": precision == "bf16", "fp16": precision == "fp16"} if has_gpu
@@ -420,7 +469,11 @@ def _grpo_config(args: Args, run_dir: Path, has_gpu: bool, reward_weights: list[
         kwargs["vllm_mode"] = "colocate"
     if args.multi_turn:
         kwargs["max_tool_calling_iterations"] = args.max_tool_calling_iterations
-    kwargs.update(args.extra)
+    stop = vllm_generation_kwargs(args, fence_stop)
+    extra = dict(args.extra)
+    if stop is not None:
+        kwargs["generation_kwargs"] = {**stop, **(extra.pop("generation_kwargs", None) or {})}
+    kwargs.update(extra)
     return GRPOConfig(**kwargs)
 
 
@@ -566,7 +619,7 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
     peft_config = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                              target_modules=[m.strip() for m in args.lora_targets.split(",") if m.strip()],
                              task_type="CAUSAL_LM")
-    config = _grpo_config(args, run_dir, has_gpu, weights, precision)
+    config = _grpo_config(args, run_dir, has_gpu, weights, precision, fence_stop=fence_stop)
     trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=config, train_dataset=dataset,
                           processing_class=tokenizer, peft_config=peft_config,
                           environment_factory=environment_factory)
@@ -589,7 +642,8 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
                     "grpo": {k: getattr(config, k) for k in ("learning_rate", "num_generations",
                              "per_device_train_batch_size", "gradient_accumulation_steps", "max_completion_length",
                              "temperature", "top_p", "top_k", "beta", "max_steps", "loss_type", "scale_rewards",
-                             "mask_truncated_completions", "epsilon", "epsilon_high", "use_cpu", "bf16", "fp16")},
+                             "mask_truncated_completions", "epsilon", "epsilon_high", "use_cpu", "bf16", "fp16",
+                             "use_vllm", "generation_kwargs")},
                     "precision": precision, "stop_at_fence": fence_stop,
                     "reward_funcs": [f.__name__ for f in reward_funcs], "reward_weights": weights,
                     "curriculum": {k: v for k, v in curriculum.items() if k != "pass_rates"},
