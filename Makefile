@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install test test-all demo data bench serve probe train experiment clean
 
-$(STAMP): requirements.txt requirements-server.txt pyproject.toml
+$(STAMP): requirements.txt requirements-server.txt requirements-train.txt requirements-test.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0

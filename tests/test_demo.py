@@ -21,6 +21,10 @@ def test_demo_smoke_end_to_end(tmp_path, monkeypatch, capsys):
     assert {"compare_demo_base_vs_demo_trained.png", "training_demo.png"} <= figures
     headline = json.loads(rows["trained - base"].read_text())["headline"]
     assert headline["n"] == 4 and 0.0 <= headline["p_value"] <= 1.0 and headline["train_seeds"] == 1
+    run_dir = rows["training run"].parent
+    metrics = json.loads(rows["training run"].read_text())
+    stages = json.loads((run_dir / "stages.json").read_text())
+    assert 0 < metrics["peak_rss_gb"] <= stages["summary"]["peak_rss_gb"] < 12
     table = capsys.readouterr().out
     for path in rows.values():
         assert str(path) in table  # every number in the table names the file it came from

@@ -48,10 +48,13 @@ class DemoConfig:
     curriculum_k: int = 4
     """Base-model samples per candidate in the curriculum probe."""
     max_steps: int = 8
-    """GRPO steps (10 took 9 min on 2 cores and the whole demo 14.6 min, too close to its 15-minute budget)."""
-    max_train_minutes: float = 7.5
-    """Wall-clock cap of the GRPO stage: steps left when it runs out are skipped, so a slower machine still
-    finishes (results/runs/demo/stages.json records each stage's seconds)."""
+    """GRPO steps, all of them on any machine (no wall-clock cap: a slower machine takes longer and gets the same
+    table); results/runs/demo/stages.json records each stage's seconds and the peak memory."""
+    per_device_train_batch_size: int = 4
+    """Completions per micro-batch; with ``gradient_accumulation_steps`` 2 each step still sees 8 completions (one
+    GRPO group), in about half the memory of one batch of 8 (Colab's CPU runtime has 12.7 GB)."""
+    gradient_accumulation_steps: int = 2
+    """Micro-batches per optimiser step."""
     eval_split: str = "heldout"
     """Held-out split for evaluation: the shape-novel heldout_ood and heldout_external (unseen databases, no gold
     query of a train task's shape; training.task_draws.HELDOUT)."""
@@ -68,7 +71,7 @@ class DemoConfig:
     """Seconds-long stages on a tiny local model (CI)."""
 
 
-SMOKE = DemoConfig(train_candidates=2, curriculum_k=2, max_steps=2, max_train_minutes=0.0, eval_n=4, max_new_tokens=8, eval_difficulty="",
+SMOKE = DemoConfig(train_candidates=2, curriculum_k=2, max_steps=2, eval_n=4, max_new_tokens=8, eval_difficulty="",
                    eval_bug_types="", smoke=True)
 
 
@@ -115,9 +118,11 @@ def run(config: DemoConfig = DemoConfig()) -> list[tuple[str, Path]]:
     args = Args(model=model, difficulty="easy", bug_types=config.train_bug_types, n_tasks=config.train_candidates,
                 curriculum=curriculum, curriculum_k=config.curriculum_k,
                 max_steps=config.max_steps, run_id="demo", max_completion_length=config.max_new_tokens,
-                max_train_minutes=config.max_train_minutes, progress=not config.smoke)
+                per_device_train_batch_size=config.per_device_train_batch_size,
+                gradient_accumulation_steps=config.gradient_accumulation_steps, progress=not config.smoke)
     if config.smoke:
         args.num_generations, args.per_device_train_batch_size, args.lora_r, args.lora_alpha = 2, 4, 4, 8
+        args.gradient_accumulation_steps = 1
     run_dir = train(args, command="python -m training.demo" + (" --smoke" if config.smoke else ""))
 
     stage("3/5 held-out evaluation: base, trained, calibrators")
@@ -152,12 +157,12 @@ def _write_stages(run_dir: Path, marks: list[tuple[str, float]], finished: float
     """``run_dir/stages.json``: the wall-clock seconds of every stage and in all, with provenance."""
     from dataclasses import asdict
 
-    from env_server.core.provenance import provenance, write_results
+    from env_server.core.provenance import peak_rss_gb, provenance, write_results
 
     ends = [t for _, t in marks[1:]] + [finished]
     payload = {
         "provenance": provenance(model=config.model, split=config.eval_split, seeds=[0], config=asdict(config)),
-        "summary": {"total_seconds": round(finished - marks[0][1], 1)},
+        "summary": {"total_seconds": round(finished - marks[0][1], 1), "peak_rss_gb": peak_rss_gb()},
         "stages": [{"stage": title, "seconds": round(end - start, 1)} for (title, start), end in zip(marks, ends)],
     }
     write_results(run_dir / "stages.json", payload)

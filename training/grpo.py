@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from env_server.core.provenance import provenance, results_dir
+from env_server.core.provenance import peak_rss_gb, provenance, results_dir
 from env_server.episode.environment import DataOpsEnv
 from env_server.families import make_grader
 from env_server.grading.grader import Grader
@@ -689,6 +689,7 @@ def finish(run: Run, resumed_from: Path | None = None) -> Path:
                     "wall time inside our reward functions; the rest is the forward/backward pass, optimiser and logging",
         },
         "wall_seconds": round(time.time() - started, 3),
+        "peak_rss_gb": peak_rss_gb(),
         "resumed_from": str(resumed_from) if resumed_from else None,
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

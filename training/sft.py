@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from env_server.core.provenance import provenance, results_dir
+from env_server.core.provenance import peak_rss_gb, provenance, results_dir
 from env_server.episode.environment import DataOpsEnv
 from env_server.families import make_grader
 from env_server.tasks.registry import TaskRegistry, load_tasks
@@ -151,7 +151,7 @@ def train_sft(args: SFTArgs, argv: list[str] | None = None) -> Path:
     losses = [h["loss"] for h in history if "loss" in h]
     metrics = {"run_id": run_id, "method": "sft", "steps": trainer.state.global_step, "n_train_tasks": len(tasks),
                "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
-               "wall_seconds": round(time.time() - started, 3)}
+               "wall_seconds": round(time.time() - started, 3), "peak_rss_gb": peak_rss_gb()}
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     from training.adapters import save_fp16
 

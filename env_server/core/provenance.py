@@ -70,6 +70,16 @@ def provenance(**extra: Any) -> dict[str, Any]:
     }
 
 
+def peak_rss_gb() -> float:
+    """The most resident memory this process has held so far, in GB (``getrusage``'s ``ru_maxrss``: KiB on Linux,
+    bytes on macOS). A training run records it so the README can say what a run needs (Colab: 12.7 GB)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1 << 30) if sys.platform == "darwin" else peak / (1 << 20), 2)
+
+
 def write_results(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (which must hold ``provenance``) as pretty JSON; returns the path."""
     if "provenance" not in payload:
