@@ -27,67 +27,91 @@ NB02 = [
         "on seeded variants of it: the reward is what the execution actually did, the same number `DataOpsEnv` "
         "reports.\n\n"
         "This notebook is thin: the run itself is `training.grpo` (readable top to bottom); here we configure it, "
-        "call it, and plot its JSON with `presentation_graphs.py`. It runs offline on CPU with the embedded "
-        "SmolLM2-135M-Instruct; on a GPU set `MODEL` to any HF model (e.g. `Qwen/Qwen2.5-0.5B-Instruct`)."),
+        "call it, save it where notebook 04 can find it, and plot its JSON with `presentation_graphs.py`. It runs "
+        "offline on CPU with the embedded SmolLM2-135M-Instruct; on a GPU it picks a profile of "
+        "`training/profiles.py` (a Qwen2.5 model from the Hugging Face Hub) by the GPU's compute capability and "
+        "memory. Set `PROFILE` to choose another, or `Args(model=...)` for any HF model."),
     nbf.v4.new_code_cell(INSTALL),
     nbf.v4.new_markdown_cell(
         "## Settings\n"
         "Smoke mode (CI) trains a tiny random model built locally for 2 steps, to prove the pipeline end to end in "
-        "seconds, and writes to `$DATAOPS_RESULTS_DIR`. Otherwise the notebook looks for a GPU: on one it offers a "
-        "profile of `training/profiles.py` (Qwen2.5-0.5B-Instruct on a T4, 1.5B on an A100/H100, LoRA either way) "
-        "with a rough wall-time estimate; on CPU it trains the embedded SmolLM2-135M-Instruct (`metrics.json` of the CPU run in "
-        "`results/runs/` says how long such a run takes on 2 cores). Change `PROFILE` to pick another."),
+        "seconds, and writes to `$DATAOPS_RESULTS_DIR`. Otherwise `PROFILE = \"auto\"` picks by hardware "
+        "(`training.profiles.pick_profile`): the 0.5B on a T4 or V100 (fp16), the 1.5B on an L4, A10G, A100 or H100 "
+        "(bf16), the embedded 135M on a smaller GPU; on CPU the embedded SmolLM2-135M-Instruct (`metrics.json` of the "
+        "CPU run in `results/runs/` says how long such a run takes on 2 cores). The wall time printed is an estimate "
+        "(`training.profiles.estimate_minutes`: arithmetic on the model size, the steps and the curriculum probe's "
+        "completions), not a measurement.\n\n"
+        "Colab gives notebook 04 its own machine, so the run is saved where 04 can read it: `SAVE_TO` is a folder, "
+        "your Google Drive (the default once Drive is mounted: run `from google.colab import drive; "
+        "drive.mount(\"/content/drive\")` first) or a Hugging Face repository `hf://<user>/<repo>` (needs the Colab "
+        "secret `HF_TOKEN` with write access). `RUN_ID` names the run: the profile and the UTC time unless you set it."),
     nbf.v4.new_code_cell(
-        'import os\n'
+        'import os, time\n'
+        'from pathlib import Path\n'
         'import torch\n'
         'from env_server.core.provenance import results_dir\n'
         'from training.embedded_model import tiny_model_dir\n'
-        'from training.profiles import PROFILES, estimate_minutes\n\n'
+        'from training.profiles import PROFILES, hardware_key, pick_profile\n\n'
         'SMOKE = os.environ.get("DATAOPS_SMOKE") == "1"\n'
-        'RUN_ID = "notebook-02"  # notebook 04 evaluates this run\n'
+        'PROFILE = os.environ.get("DATAOPS_PROFILE", "auto")  # or one of PROFILES\n'
         'if torch.cuda.is_available():\n'
-        '    name = torch.cuda.get_device_name(0)\n'
-        '    HARDWARE = "T4" if "T4" in name else "H100" if "H100" in name else "A100"\n'
-        '    PROFILE = "gpu-qwen0.5b" if HARDWARE == "T4" else "gpu-qwen1.5b"\n'
-        '    print(f"GPU: {name} (compute capability {torch.cuda.get_device_capability(0)})")\n'
+        '    name, capability = torch.cuda.get_device_name(0), torch.cuda.get_device_capability(0)\n'
+        '    memory_gb = torch.cuda.get_device_properties(0).total_memory / 2**30\n'
+        '    print(f"GPU: {name}, compute capability {capability}, {memory_gb:.1f} GiB")\n'
         'else:\n'
-        '    HARDWARE, PROFILE = "cpu", "cpu"\n'
+        '    name, capability, memory_gb = None, None, None\n'
+        'PROFILE = pick_profile(PROFILE, capability, memory_gb)\n'
+        'HARDWARE = hardware_key(name, capability)\n'
+        'RUN_ID = os.environ.get("DATAOPS_RUN_ID") or f"{\'smoke\' if SMOKE else PROFILE}-{time.strftime(\'%Y%m%d-%H%M%S\', time.gmtime())}"\n'
+        'SAVE_TO = os.environ.get("DATAOPS_SAVE_TO") or (\n'
+        '    "/content/drive/MyDrive/dataops-gym-runs" if Path("/content/drive/MyDrive").is_dir() else str(results_dir() / "runs-export"))\n'
         'print(f"smoke={SMOKE}  profile={PROFILE}: {PROFILES[PROFILE] or \'the Args defaults\'}")\n'
-        'if not SMOKE and PROFILE != "cpu":\n'
-        '    print(f"rough wall time on {HARDWARE}: {estimate_minutes(PROFILE, HARDWARE):.0f} min (an estimate, not a measurement)")\n'
-        'print(f"results -> {results_dir()}")'),
+        'print(f"run {RUN_ID} -> {results_dir() / \'runs\' / RUN_ID}, saved to {SAVE_TO}")'),
     nbf.v4.new_markdown_cell(
         "## Configure the run\n"
         "`Args` is the whole configuration; each field has a docstring (`help(Args)` or "
-        "`python -m training.grpo --help`, where GRPOConfig's own knobs are flags of the same name). The `learnable` "
-        "curriculum samples the base model `curriculum_k` times per candidate task and keeps only tasks it solves "
-        "sometimes but not always: a GRPO group whose completions all score the same has zero advantage and teaches "
-        "nothing."),
+        "`python -m training.grpo --help`, where each Args field is a flag and any other GRPOConfig field is "
+        "`--grpo KEY=VALUE`; here, `Args(extra={...})`). The `learnable` curriculum samples the base model "
+        "`curriculum_k` times per candidate task and keeps only tasks it solves sometimes but not always: a GRPO group "
+        "whose completions all score the same has zero advantage and teaches nothing."),
     nbf.v4.new_code_cell(
         'import dataclasses\n'
         'from training.grpo import Args, train\n'
-        'from training.profiles import profile_args\n\n'
+        'from training.profiles import estimate_minutes, profile_args\n\n'
         'if SMOKE:\n'
         '    args = Args(model=str(tiny_model_dir(results_dir() / "tiny-model")), n_tasks=4, difficulty="easy",\n'
         '                max_steps=2, num_generations=2, per_device_train_batch_size=4, max_completion_length=12,\n'
         '                lora_r=4, lora_alpha=8, run_id=RUN_ID, progress=False)\n'
         'elif PROFILE == "cpu":\n'
         '    args = Args(curriculum="learnable", difficulty="easy", bug_types="keyword_typo,eq_null,wrong_table",\n'
-        '                n_tasks=48, max_steps=60, per_device_train_batch_size=16, run_id=RUN_ID)\n'
+        '                n_tasks=48, max_steps=60, per_device_train_batch_size=16, run_id=RUN_ID, profile="cpu")\n'
         'else:\n'
         '    args = dataclasses.replace(profile_args(PROFILE), run_id=RUN_ID)\n'
+        'if not SMOKE:\n'
+        '    print(f"estimated wall time on {HARDWARE}: {estimate_minutes(args, HARDWARE):.0f} min "\n'
+        '          "(an estimate from the model size, steps and probe completions, not a measurement)")\n'
         'args'),
     nbf.v4.new_markdown_cell(
         "## Train\n"
-        "On CPU the CPU-safe settings (`use_cpu`, no bf16, no gradient checkpointing) switch on by themselves. The run "
-        "folder gets `config.json` (provenance), `log_history.jsonl` (TRL's logs), `metrics.json` (reward at the start "
-        "and the end, and where the time went) and the adapter."),
+        "On CPU the CPU-safe settings (`use_cpu`, no bf16, no gradient checkpointing) switch on by themselves; on a "
+        "GPU the precision follows its compute capability (bf16 from 8.0, fp16 below). The run folder gets "
+        "`config.json` (provenance), `log_history.jsonl` (TRL's logs), `metrics.json` (reward at the start and the "
+        "end, and where the time went) and the adapter."),
     nbf.v4.new_code_cell(
         'import json\n\n'
         'run_dir = train(args)\n'
         'metrics = json.loads((run_dir / "metrics.json").read_text())\n'
         'print(json.dumps({"reward": metrics["reward"], "timing": metrics["timing"]}, indent=2))\n'
         'sorted(p.name for p in run_dir.iterdir())'),
+    nbf.v4.new_markdown_cell(
+        "## Save the run for notebook 04\n"
+        "`training.run_store.save_run` copies `config.json`, `metrics.json`, `log_history.jsonl` and `adapter/` (not "
+        "the `trainer/` checkpoints) to `SAVE_TO` and prints the reference to paste into notebook 04's `RUN_REF` "
+        "(`python -m training.evaluate --run REF` takes it too)."),
+    nbf.v4.new_code_cell(
+        'from training.run_store import save_run\n\n'
+        'RUN_REF = save_run(run_dir, SAVE_TO)\n'
+        'print(f"Paste into notebook 04:\\nRUN_REF = {RUN_REF!r}")'),
     nbf.v4.new_markdown_cell(
         "## The reward curve\n"
         "Drawn by `presentation_graphs.py` from the run's JSON alone (one `training_<run_id>.png` per run folder)."),
@@ -201,40 +225,50 @@ NB01 = [
 NB04 = [
     nbf.v4.new_markdown_cell(
         "# 04 · Base vs RL on held-out tasks\n\n" + colab_badge("04_eval_base_vs_rl") + "\n\n"
-        "Evaluate the run notebook 02 trained (`results/runs/notebook-02`) against its base model on the same "
-        "held-out tasks, none of which repeats a train task, with the sampling settings it trained with. Then compare "
-        "**paired on tasks**: an exact McNemar test and a paired bootstrap CI, and the chart. Everything is "
-        "`training.evaluate`; every number lands in a results JSON with provenance."),
+        "Evaluate the run notebook 02 trained against its base model on the same held-out tasks, none of which "
+        "repeats a train task, with the sampling settings it trained with, on the families and difficulty it trained "
+        "on. Then compare **paired on tasks**: an exact McNemar test and a paired bootstrap CI, and the chart. "
+        "Everything is `training.evaluate`; every number lands in a results JSON with provenance."),
     nbf.v4.new_code_cell(INSTALL),
     nbf.v4.new_code_cell(SMOKE_CELL),
     nbf.v4.new_markdown_cell(
         "## The run to evaluate\n"
-        "Notebook 02's run folder. In smoke mode (CI, where each notebook runs in its own empty results folder) a "
-        "1-step run on a tiny local model is trained first under the same name, so the notebook runs anywhere in "
-        "seconds."),
+        "On Colab this notebook runs on another machine than notebook 02, so it reads the run from where 02 saved "
+        "it: paste the `RUN_REF` notebook 02 printed (a Drive folder, mounted here when needed; "
+        "`hf://<user>/<repo>/<run_id>`, downloaded, with the Colab secret `HF_TOKEN` for a private repository; or a "
+        "local folder), or set `$DATAOPS_RUN_REF`. In smoke mode (CI) with no reference, a 1-step run on a tiny local "
+        "model is trained and saved first, so the notebook runs anywhere in seconds."),
     nbf.v4.new_code_cell(
         'from pathlib import Path\n'
         'from training.evaluate import run_settings\n\n'
-        'RUN_DIR = results_dir() / "runs" / "notebook-02"\n'
-        'if SMOKE and not RUN_DIR.exists():\n'
-        '    from training.grpo import Args, train\n'
+        'RUN_REF = os.environ.get("DATAOPS_RUN_REF", "")  # paste notebook 02\'s RUN_REF here\n'
+        'if SMOKE and not RUN_REF:\n'
         '    from training.embedded_model import tiny_model_dir\n'
-        '    train(Args(model=str(tiny_model_dir(results_dir() / "tiny-model")), n_tasks=2, difficulty="easy",\n'
-        '               max_steps=1, num_generations=2, per_device_train_batch_size=2, max_completion_length=8,\n'
-        '               lora_r=4, lora_alpha=8, run_id="notebook-02", progress=False))\n'
-        'assert (RUN_DIR / "adapter" / "adapter_config.json").exists(), "run notebook 02 first"\n'
-        'settings = run_settings(RUN_DIR)\n'
+        '    from training.grpo import Args, train\n'
+        '    from training.run_store import save_run\n'
+        '    run_dir = train(Args(model=str(tiny_model_dir(results_dir() / "tiny-model")), n_tasks=2, difficulty="easy",\n'
+        '                         max_steps=1, num_generations=2, per_device_train_batch_size=2, max_completion_length=8,\n'
+        '                         lora_r=4, lora_alpha=8, run_id="smoke-nb04", progress=False))\n'
+        '    RUN_REF = save_run(run_dir, results_dir() / "runs-export")\n'
+        'if not RUN_REF:\n'
+        '    raise ValueError("set RUN_REF to the reference notebook 02 printed (or $DATAOPS_RUN_REF)")\n'
+        'if RUN_REF.startswith("/content/drive/") and not Path("/content/drive/MyDrive").is_dir():\n'
+        '    from google.colab import drive\n'
+        '    drive.mount("/content/drive")\n'
+        'settings = run_settings(RUN_REF)\n'
         'settings'),
     nbf.v4.new_markdown_cell(
         "## Evaluate\n"
-        "The `heldout` split: `heldout_ood` and `heldout_external` first, then `heldout_iid`; 200 tasks (a seeded "
-        "draw; its sha256 is in each file's provenance), greedy decoding with the run's completion length, top-p, "
-        "top-k and fence stop."),
+        "The `heldout` split: `heldout_ood` and `heldout_external` first, then `heldout_iid`; up to 200 tasks of the "
+        "run's families and difficulty (a seeded draw; its sha256 is in each file's provenance), greedy decoding with "
+        "the run's completion length, top-p, top-k and fence stop. The base model and the adapter see the same tasks."),
     nbf.v4.new_code_cell(
         'from training.evaluate import evaluate, write_comparison\n'
         'from training.generation import SamplingConfig\n\n'
         'sampling = SamplingConfig(temperature=0.0, **settings["sampling"])\n'
-        'common = dict(split="heldout", n=3 if SMOKE else 200, fresh=True, sampling=sampling, progress=not SMOKE)\n'
+        'common = dict(split="heldout", families=settings["families"], difficulty=settings["difficulty"],\n'
+        '              n=3 if SMOKE else 200, fresh=True, sampling=sampling, progress=not SMOKE)\n'
+        'print(f"families={common[\'families\']}  difficulty={common[\'difficulty\'] or \'all\'}")\n'
         'base = evaluate("hf", model=settings["model"], name="nb04_base", **common)\n'
         'trained = evaluate("hf", model=settings["model"], adapter=settings["adapter"], name="nb04_trained",\n'
         '                   train_seed=settings["train_seed"], **common)\n'

@@ -3,6 +3,7 @@
     python -m training.evaluate --policy hf --model M [--adapter A] --split heldout_ood --families debug \\
         --seeds 3 --n 200
     python -m training.evaluate --policy oracle --split heldout_iid --n 50
+    python -m training.evaluate --run hf://me/dataops-gym-runs/gpu-qwen0.5b-20250101-120000 --difficulty easy
     python -m training.evaluate --compare results/eval/base.json results/eval/rl.json
     python -m training.evaluate --arms results/eval/base.json results/eval/few_shot.json results/eval/grpo-s*.json
 
@@ -402,17 +403,20 @@ def evaluate(
     return target
 
 
-def run_settings(run_dir: Path) -> dict[str, Any]:
+def run_settings(run: str | Path) -> dict[str, Any]:
     """What evaluating a training run needs from its ``config.json``: the model, the adapter folder, the
-    training seed, and the sampling settings it trained with."""
-    config_path = Path(run_dir) / "config.json"
-    if not config_path.exists():
-        raise SystemExit(f"{run_dir} is not a training run folder (no config.json); expected results/runs/<id>")
-    args = json.loads(config_path.read_text())["provenance"]["config"]["args"]
-    adapter = Path(run_dir) / "adapter"
-    return {"model": args["model"], "adapter": str(adapter), "train_seed": args.get("seed"),
+    training seed, the sampling settings it trained with, and the families, difficulty and bug types it trained on.
+    ``run`` is a run folder or any reference :func:`training.run_store.resolve_run` takes (a Drive path,
+    ``hf://<user>/<repo>/<run_id>``); ``run_dir`` is the local folder it resolved to."""
+    from training.run_store import resolve_run
+
+    run_dir = resolve_run(run)
+    args = json.loads((run_dir / "config.json").read_text())["provenance"]["config"]["args"]
+    return {"model": args["model"], "adapter": str(run_dir / "adapter"), "train_seed": args.get("seed"),
             "sampling": {"max_new_tokens": args["max_completion_length"], "top_p": args.get("top_p", 1.0),
-                         "top_k": args.get("top_k", 0), "stop_at_fence": args.get("stop_at_fence", True)}}
+                         "top_k": args.get("top_k", 0), "stop_at_fence": args.get("stop_at_fence", True)},
+            "families": args.get("families", "debug"), "difficulty": args.get("difficulty") or None,
+            "bug_types": args.get("bug_types") or None, "run_dir": str(run_dir)}
 
 
 def write_comparison(a_path: Path, b_path: Path | Sequence[Path], out_dir: Path | None = None,
@@ -465,9 +469,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--policy", choices=POLICIES, help="who answers")
     parser.add_argument("--model", default=None, help="hf: model id or path (default: the embedded model)")
     parser.add_argument("--adapter", default=None, help="hf: LoRA adapter folder (e.g. results/runs/<id>/adapter)")
-    parser.add_argument("--run", type=Path, default=None, metavar="RUN_DIR",
-                        help="hf: evaluate this training run's adapter (results/runs/<id>), with its model and the "
-                             "sampling settings it trained with (completion length, top_p, top_k, fence stop)")
+    parser.add_argument("--run", default=None, metavar="RUN",
+                        help="hf: evaluate this training run's adapter, with its model and the sampling settings it "
+                             "trained with (completion length, top_p, top_k, fence stop); RUN is a run folder "
+                             "(results/runs/<id>, a Drive path) or hf://<user>/<repo>[/<run_id>] (training.run_store)")
     parser.add_argument("--base", action="store_true", help="with --run: the run's base model, without the adapter")
     parser.add_argument("--split", default="heldout", help="task split; 'heldout' = heldout_ood and "
                         "heldout_external interleaved, then heldout_iid")
