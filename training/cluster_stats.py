@@ -238,7 +238,7 @@ def cluster_sign_test(deltas: Mapping[str, float], clusters: Mapping[str, str]) 
     up, down = int(np.sum(sums > 0)), int(np.sum(sums < 0))
     p = 1.0 if up + down == 0 else float(stats.binomtest(up, up + down, 0.5).pvalue)
     return {"clusters_with_gain": up, "clusters_with_loss": down, "clusters_tied": int(sums.size - up - down),
-            "p_value": round(min(1.0, p), 6)}
+            "p_value": float(f"{min(1.0, p):.4g}")}
 
 
 def cluster_permutation_test(deltas: Mapping[str, float], clusters: Mapping[str, str],
@@ -260,7 +260,7 @@ def cluster_permutation_test(deltas: Mapping[str, float], clusters: Mapping[str,
     result = stats.permutation_test((sums,), lambda s, axis=-1: np.sum(s, axis=axis) / total,
                                     permutation_type="samples", vectorized=True, n_resamples=samples,
                                     alternative="two-sided", rng=np.random.default_rng(seed))
-    return round(min(1.0, float(result.pvalue)), 6)
+    return float(f"{min(1.0, float(result.pvalue)):.4g}")
 
 
 def holm(p_values: Mapping[str, float]) -> dict[str, float]:
@@ -274,7 +274,7 @@ def holm(p_values: Mapping[str, float]) -> dict[str, float]:
     m, running, out = len(order), 0.0, {}
     for i, key in enumerate(order):
         running = max(running, min(1.0, (m - i) * p_values[key]))
-        out[key] = round(running, 6)
+        out[key] = float(f"{running:.4g}")
     return dict(sorted(out.items()))
 
 

@@ -162,7 +162,7 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
         return 1.0
     k = min(a_only, b_only)
     tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
-    return round(min(1.0, 2 * tail), 6)
+    return float(f"{min(1.0, 2 * tail):.4g}")  # significant figures: a tiny p stays visible, never 0.0
 
 
 def sign_test(deltas: Sequence[float]) -> dict[str, Any]:
