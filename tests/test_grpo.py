@@ -265,3 +265,29 @@ def test_grpo_config_fields_as_flags_and_the_vllm_stop(tmp_path):
     assert parse_args(["--profile", "gpu-qwen0.5b"]).profile == "gpu-qwen0.5b"
     assert _default_run_id(parse_args(["--profile", "gpu-qwen0.5b"]), now=0) == "gpu-qwen0.5b-19700101-000000"
     assert _default_run_id(parse_args([]), now=0) == "custom-19700101-000000"
+
+
+def test_a_stopped_curriculum_probe_resumes_from_its_partial_file(tiny_model, tmp_path):
+    """The probe appends each chunk's pass rates to probe.partial.jsonl; started again with the same settings and
+    candidates it samples nothing it has (here: nothing at all, so it needs no model), and other settings start over."""
+    from env_server.episode.environment import DataOpsEnv
+    from reward_fns.backend import InProcessBackend
+    from training.embedded_model import load_model
+    from training.grpo import learnable_tasks, task_prompts
+
+    registry = TaskRegistry(load_tasks())
+    grader = make_grader()
+    tasks = registry.filter(split="train", family="debug")[:3]
+    prompts = task_prompts(tasks, DataOpsEnv(registry, grader=grader))
+    backend = InProcessBackend(registry, grader=grader)
+    args = tiny_args(tiny_model, curriculum="learnable", curriculum_k=2, max_completion_length=4)
+    model, tokenizer = load_model(tiny_model)
+    partial = tmp_path / "probe.partial.jsonl"
+    kept, first = learnable_tasks(args, tasks, prompts, model, tokenizer, backend, partial=partial)
+    lines = partial.read_text().splitlines()
+    assert len(lines) == 2 and set(json.loads(lines[1])) == {t.task_id for t in tasks}
+    kept_again, again = learnable_tasks(args, tasks, prompts, None, tokenizer, backend, partial=partial)
+    assert again["pass_rates"] == first["pass_rates"] and [t.task_id for t in kept_again] == [t.task_id for t in kept]
+    other = tiny_args(tiny_model, curriculum="learnable", curriculum_k=3, max_completion_length=4)
+    _, third = learnable_tasks(other, tasks, prompts, model, tokenizer, backend, partial=partial)
+    assert third["k"] == 3 and json.loads(partial.read_text().splitlines()[0])["k"] == 3

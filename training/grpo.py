@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import hashlib
 import inspect
 import json
 import os
@@ -318,31 +319,79 @@ def sampling_config(args: Args, temperature: float | None = None, batch_size: in
                           stop_at_fence=args.stop_at_fence)
 
 
+PROBE_CHUNK = 16
+"""Candidate tasks the curriculum probe samples per generate call. Each chunk's pass rates are appended to
+``RUN_DIR/probe.partial.jsonl`` when it is graded, so a stopped probe started again resumes at the first chunk it
+had not finished (same chunks, same seeds: the same pass rates as a probe that ran through)."""
+
+
+def _probe_header(args: Args, tasks: list[Task]) -> dict[str, Any]:
+    """What a partial probe must share with this one to be resumed: the sampling and the candidates, in order."""
+    return {"k": args.curriculum_k, "temperature": args.curriculum_temperature, "seed": args.seed,
+            "model": args.model, "max_completion_length": args.max_completion_length, "chunk": PROBE_CHUNK,
+            "top_p": args.top_p, "top_k": args.top_k, "stop_at_fence": args.stop_at_fence,
+            "candidates": hashlib.sha256("\n".join(t.task_id for t in tasks).encode()).hexdigest()}
+
+
+def _probe_done(partial: Path | None, header: dict[str, Any]) -> dict[str, float]:
+    """Pass rates an earlier, interrupted probe with the same header left in ``partial``; {} when none."""
+    if partial is None or not partial.exists():
+        return {}
+    lines = partial.read_text().splitlines()
+    if not lines or json.loads(lines[0]) != header:
+        print(f"{partial}: an interrupted probe with other settings; starting the probe again", file=sys.stderr)
+        return {}
+    done = {}
+    for line in lines[1:]:
+        if line.strip():
+            done.update(json.loads(line))
+    return done
+
+
 def learnable_tasks(args: Args, tasks: list[Task], prompts, model, tokenizer,
-                    backend: GradingBackend) -> tuple[list[Task], dict]:
+                    backend: GradingBackend, partial: Path | None = None) -> tuple[list[Task], dict]:
     """Keep tasks whose base-model pass rate over ``curriculum_k`` samples is strictly between 0 and 1:
-    a GRPO group with identical rewards has zero advantage and teaches nothing."""
+    a GRPO group with identical rewards has zero advantage and teaches nothing.
+
+    Candidates are sampled :data:`PROBE_CHUNK` at a time (chunk ``i`` with seed ``args.seed + i``); with
+    ``partial`` each chunk's rates are appended there, and chunks already there are not sampled again."""
     from training.generation import ChatGenerator
 
     sampling = sampling_config(args, args.curriculum_temperature, batch_size=max(args.per_device_train_batch_size, 16))
-    was_training = model.training
-    model.eval()  # sample the base model as evaluation does (no dropout), then back to training mode
+    header = _probe_header(args, tasks)
+    done = _probe_done(partial, header)
+    if partial is not None and not done:
+        partial.write_text(json.dumps(header) + "\n")
+    generator = None
+    was_training = getattr(model, "training", False)
     try:
-        completions = ChatGenerator(model, tokenizer).generate(
-            [prompts[t.task_id] for t in tasks], sampling, n=args.curriculum_k, seed=args.seed,
-            progress=args.progress, desc="curriculum probe")
+        for start in range(0, len(tasks), PROBE_CHUNK):
+            chunk = tasks[start: start + PROBE_CHUNK]
+            if all(t.task_id in done for t in chunk):
+                continue
+            if generator is None:
+                model.eval()  # sample the base model as evaluation does (no dropout), then back to training mode
+                generator = ChatGenerator(model, tokenizer)
+            completions = generator.generate([prompts[t.task_id] for t in chunk], sampling, n=args.curriculum_k,
+                                             seed=args.seed + start, progress=args.progress, desc="curriculum probe")
+            rates = {}
+            for task, samples in zip(chunk, completions):
+                graded = grade_outcomes(samples, [task.task_id] * len(samples), backend)
+                rates[task.task_id] = sum(outcome.grade["success"] for _, outcome in graded) / len(graded)
+            done.update(rates)
+            if partial is not None:
+                with partial.open("a") as sink:
+                    sink.write(json.dumps(rates) + "\n")
+            print(f"curriculum probe: {min(start + PROBE_CHUNK, len(tasks))}/{len(tasks)} tasks sampled",
+                  file=sys.stderr, flush=True)
     finally:
-        model.train(was_training)
-    kept, rates = [], {}
-    for task, samples in zip(tasks, completions):
-        graded = grade_outcomes(samples, [task.task_id] * len(samples), backend)
-        rate = sum(outcome.grade["success"] for _, outcome in graded) / len(graded)
-        rates[task.task_id] = rate
-        if 0.0 < rate < 1.0:
-            kept.append(task)
+        if generator is not None:
+            model.train(was_training)
+    rates = {t.task_id: done[t.task_id] for t in tasks}
+    kept = [t for t in tasks if 0.0 < rates[t.task_id] < 1.0]
     summary = {
         "kind": "learnable", "k": args.curriculum_k, "temperature": args.curriculum_temperature,
-        "candidates": len(tasks), "kept": len(kept),
+        "candidates": len(tasks), "kept": len(kept), "chunk": PROBE_CHUNK,
         "always_solved": sum(r == 1.0 for r in rates.values()), "never_solved": sum(r == 0.0 for r in rates.values()),
         "pass_rates": rates,
     }
@@ -575,7 +624,8 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
     curriculum: dict[str, Any] = {"kind": "none", "candidates": len(candidates), "kept": len(candidates)}
     tasks = candidates
     if args.curriculum == "learnable":
-        tasks, curriculum = learnable_tasks(args, candidates, prompts, model, tokenizer, backend)
+        tasks, curriculum = learnable_tasks(args, candidates, prompts, model, tokenizer, backend,
+                                            partial=run_dir / "probe.partial.jsonl")
         print(f"curriculum: {curriculum['kept']} of {curriculum['candidates']} tasks are learnable "
               f"({curriculum['never_solved']} never solved, {curriculum['always_solved']} always solved "
               f"in {args.curriculum_k} samples)", file=sys.stderr)
@@ -654,6 +704,7 @@ def prepare(args: Args, argv: list[str] | None = None, command: str | None = Non
         "task_ids": [t.task_id for t in tasks],
     }
     (run_dir / "config.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    (run_dir / "probe.partial.jsonl").unlink(missing_ok=True)  # the probe's rates are in config.json now
     return Run(args, trainer, tokenizer, run_dir, clock, len(tasks), started)
 
 
