@@ -510,6 +510,17 @@ def _classify(exc: BaseException, denials: list[str], timed_out: bool, stopped_b
     return ErrorKind.RUNTIME, message
 
 
+
+def _stream(cursor: sqlite3.Cursor, first: list[tuple], overflow: Callable[[list[tuple]], None]) -> int:
+    """Hand ``first`` and then every remaining row of ``cursor`` to ``overflow``, a batch at a time; the row count."""
+    total = len(first)
+    overflow(first)
+    while batch := cursor.fetchmany(_STREAM_BATCH):
+        total += len(batch)
+        overflow(batch)
+    return total
+
+
 def execute(
     conn: sqlite3.Connection,
     sql: Any,
@@ -582,18 +593,9 @@ def execute(
             result.columns = [d[0] for d in cursor.description]
             if purpose == "grading":
                 rows = cursor.fetchmany(row_cap + 1)
-                if len(rows) > row_cap and overflow is not None:
-                    total = len(rows)
-                    overflow(rows)
-                    preview = rows[: config.max_rows_returned]
-                    while batch := cursor.fetchmany(_STREAM_BATCH):
-                        total += len(batch)
-                        overflow(batch)
-                    cursor.close()
-                    result.rows, result.row_count, result.truncated = preview, total, True
-                    result.changes = conn.total_changes - before
-                    rows = None
-                elif len(rows) > row_cap:
+                if len(rows) <= row_cap:
+                    result.rows, result.row_count = rows, len(rows)
+                elif overflow is None:
                     cursor.close()
                     return Execution(
                         columns=result.columns,
@@ -601,8 +603,9 @@ def execute(
                         error_kind=ErrorKind.TOO_LARGE,
                         elapsed_ms=(time.perf_counter() - started) * 1000,
                     )
-                if rows is not None:
-                    result.rows, result.row_count = rows, len(rows)
+                else:  # a large result is not an error: it streams to the digest, a preview stays
+                    result.row_count, result.truncated = _stream(cursor, rows, overflow), True
+                    result.rows = rows[: config.max_rows_returned]
             else:
                 rows = cursor.fetchmany(config.max_rows_returned + 1)
                 count = len(rows)
