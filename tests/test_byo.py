@@ -92,3 +92,17 @@ def test_bad_inputs_fail_with_a_clear_message(tmp_path):
         cli(["build-data", "--from-sql", str(bad), "--dialect", "postgres", "--out", str(tmp_path / "x.jsonl")])
     with pytest.raises(SystemExit):
         cli(["build-data", "--from-sqlite", str(bad), "--families", "grounded", "--out", str(tmp_path / "x.jsonl")])
+
+
+def test_the_summary_of_a_binary_or_non_utf8_dump_ends_cleanly(tmp_path):
+    """A pg_dump -Fc archive is binary: the build's summary step once read it as UTF-8 text and died with a
+    traceback after writing the tasks (issue 28)."""
+    from env_server.tasks.byo import dump_summary
+
+    archive = tmp_path / "shop.dump"
+    archive.write_bytes(b"PGDMP\x01\x0e\x00" + bytes(range(256)))
+    assert dump_summary(archive, "postgres") == ["a pg_dump custom-format archive, restored by PostgreSQL's pg_restore"]
+    latin = tmp_path / "latin.sql"
+    latin.write_bytes("CREATE TABLE t (name text); -- caf\u00e9\n".encode("latin-1"))
+    assert dump_summary(latin, "postgres") == ["not UTF-8 text: no summary of what the dump reader kept"]
+    assert dump_summary(archive, None) == []

@@ -96,6 +96,29 @@ def tasks_for_database(
     return out
 
 
+def dump_summary(path: Path, dialect: str | None) -> list[str]:
+    """What reading a PostgreSQL dump kept and dropped, for the build's summary: the plain-SQL reader's summary,
+    or one line for a ``pg_dump -Fc`` archive (binary: PostgreSQL's own pg_restore read it). Nothing for SQLite.
+
+    >>> import tempfile
+    >>> archive = Path(tempfile.mkdtemp()) / "shop.dump"
+    >>> _ = archive.write_bytes(b"PGDMP\\x01\\x0e\\x00\\xff\\xfe")
+    >>> dump_summary(archive, "postgres")
+    ["a pg_dump custom-format archive, restored by PostgreSQL's pg_restore"]
+    """
+    if dialect not in ("postgres", "postgresql"):
+        return []
+    from env_server.ingest import pg_dump, pg_restore
+
+    if pg_restore.is_custom_format(path):
+        return ["a pg_dump custom-format archive, restored by PostgreSQL's pg_restore"]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return ["not UTF-8 text: no summary of what the dump reader kept"]
+    return pg_dump.prepare(text).summary()
+
+
 def main(
     path: Path,
     dialect: str | None,
@@ -132,11 +155,8 @@ def main(
         stride = -(-table.row_count // PROFILE_ROWS)
         print(f"  profiled {table.name} ({table.row_count:,} rows) from 1 row in {stride} (rowid divisible by {stride}) "
               f"(tables over {PROFILE_ROWS:,} rows are sampled; literals come from the sample)")
-    if dialect in ("postgres", "postgresql"):
-        from env_server.ingest import pg_dump
-
-        for line in pg_dump.prepare(path.read_text(encoding="utf-8")).summary():
-            print(f"  {line}")
+    for line in dump_summary(path, dialect):
+        print(f"  {line}")
     for family in families:
         hint = ""
         if not by_family[family]:
