@@ -115,8 +115,9 @@ def fake_llm():
 TIMED = frozenset({"test_hostile.py", "test_fairness.py", "test_server_reliability.py", "test_server_budgets.py"})
 """Files that hold a real server to wall-clock bounds under attack: one unit of work, run one file after another."""
 
-LONGEST_FIRST = ("TIMED", "test_grpo.py", "test_notebooks.py", "test_build_data.py", "test_byo_real.py",
-                 "test_embedded_model.py", "test_demo.py", "test_evaluate.py", "test_corruptions.py",
+LONGEST_FIRST = ("TIMED", "test_grpo.py", "test_committed_adapters.py", "test_notebooks.py", "test_build_data.py",
+                 "test_byo_real.py", "test_embedded_model.py", "test_demo.py", "test_sft.py", "test_policies.py",
+                 "test_run_store.py", "test_cluster_stats.py", "test_evaluate.py", "test_corruptions.py",
                  "test_quality.py", "test_grading.py", "test_execution.py", "test_debug_tasks.py",
                  "test_bench_scale.py", "test_exploits.py", "test_client.py")
 """Units of work by CPU time, longest first (measured; a stale order only costs balance, never a test)."""
