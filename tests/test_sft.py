@@ -54,6 +54,7 @@ def test_sft_trains_an_adapter_with_the_grpo_runs_settings(registry, tiny_model,
     assert metrics["steps"] == 2 and metrics["loss_first"] > 0
     adapter = json.loads((run_dir / "adapter" / "adapter_config.json").read_text())
     assert adapter["r"] == 4 and set(adapter["target_modules"]) == {"q_proj", "v_proj"}
+    assert adapter["base_model_name_or_path"] == tiny_model  # the name the run was given, not a cache path
     from safetensors.torch import load_file
 
     weights = load_file(run_dir / "adapter" / "adapter_model.safetensors")

@@ -747,7 +747,7 @@ def finish(run: Run, resumed_from: Path | None = None) -> Path:
     if args.save_adapter:
         from training.adapters import save_fp16
 
-        save_fp16(trainer.model, tokenizer, run_dir / "adapter")
+        save_fp16(trainer.model, tokenizer, run_dir / "adapter", base_model=args.model)
     print(json.dumps({"run_dir": str(run_dir), **metrics["reward"], **metrics["timing"]}, indent=2, default=str))
     return run_dir
 

@@ -155,7 +155,7 @@ def train_sft(args: SFTArgs, argv: list[str] | None = None) -> Path:
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     from training.adapters import save_fp16
 
-    save_fp16(trainer.model, tokenizer, run_dir / "adapter")
+    save_fp16(trainer.model, tokenizer, run_dir / "adapter", base_model=copied["model"])
     print(json.dumps({"run_dir": str(run_dir), **metrics}, indent=2))
     return run_dir
 
