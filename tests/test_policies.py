@@ -233,3 +233,4 @@ def test_every_evaluation_records_its_kind_and_train_seed(results):
     payload = json.loads(evaluate("echo_broken", split="heldout_iid", n=2, progress=False).read_text())
     config = payload["provenance"]["config"]
     assert config["policy_kind"] == "echo_broken" and config["train_seed"] is None
+    assert config["split_kind"].startswith("in-distribution")  # heldout_iid is named for what it measures

@@ -53,7 +53,7 @@ from reward_fns.execution import format_reward, grade_outcomes
 from reward_fns.prompts import single_turn_prompt
 from training.generation import SamplingConfig
 from training.policies import POLICIES, Policy, make_policy, policy_kind
-from training.task_draws import draw_tasks, split_hash
+from training.task_draws import draw_tasks, split_hash, split_kind
 
 BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 0
@@ -392,7 +392,8 @@ def evaluate(
             adapter=adapter, split=split, split_sha256=config["split_sha256"], seeds=config["seeds"],
             config={**config, "policy_kind": policy_kind(policy_name, adapter),
                     "policy_details": policy.describe(), "reward_config": reward_config.as_dict(),
-                    "grading": {"variants": grader.config.variants, "partial_credit": grader.config.partial_credit}},
+                    "grading": {"variants": grader.config.variants, "partial_credit": grader.config.partial_credit},
+                    "split_kind": split_kind(split)},
         ),
         "name": name,
         "summary": summarise(records),
