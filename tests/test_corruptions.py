@@ -153,6 +153,90 @@ def test_setup_and_gold_apply_to_a_perturbed_variant(domain, seed):
         assert rows_of(repaired) == target
 
 
+def _preexisting(conn: sqlite3.Connection, c: Corruption) -> Counter:
+    """The rows of the corrupted table that already looked hit before the setup: NULLs of a null_impute
+    column, orphans of an orphans foreign key."""
+    table, column = c.tables[0], c.target.split(".", 1)[1]
+    if c.kind == "null_impute":
+        return Counter(conn.execute(f'SELECT * FROM "{table}" WHERE "{column}" IS NULL').fetchall())
+    parent, key = next((p, pc) for child, fk, p, pc in introspect(conn).foreign_keys()
+                       if child.lower() == table.lower() and fk.lower() == column.lower())
+    return Counter(conn.execute(
+        f'SELECT * FROM "{table}" WHERE "{column}" IS NOT NULL '
+        f'AND "{column}" NOT IN (SELECT "{key}" FROM "{parent}" WHERE "{key}" IS NOT NULL)').fetchall())
+
+
+def _leaves_unplanted_rows(clean: sqlite3.Connection, c: Corruption, salt: int) -> None:
+    """The gold repair keeps every row the setup did not hit; for null_impute and orphans, every row that
+    looked hit before the setup (a NULL, an orphan) is among them."""
+    before = rows_of(clean)
+    corrupted = _set_up(clean, c, salt)
+    during = rows_of(corrupted)
+    after = rows_of(_repaired(corrupted, c))
+    for table, rows in before.items():
+        lost = (rows & during.get(table, Counter())) - after.get(table, Counter())
+        assert not lost, f"{c.kind}:{c.target}: the gold repair changed {sum(lost.values())} unplanted rows of {table}"
+    if c.kind in ("null_impute", "orphans"):
+        kept = _preexisting(clean, c) - after[c.tables[0].lower()]
+        assert not kept, f"{c.kind}:{c.target}: {sum(kept.values())} pre-existing rows were repaired away"
+
+
+@pytest.mark.parametrize("domain", sorted(DOMAINS))
+def test_gold_repairs_leave_every_unplanted_row_alone(domain):
+    """The domains plant real NULLs and orphans; no repair fills or deletes them, on the task database
+    and on a variant with another salt."""
+    seed = SEEDS[0]
+    audited = set()
+    for c in _plan(domain, seed):
+        for db, salt in ((_clean(domain, seed), SALT_A), (_variant(domain, seed), SALT_B)):
+            _leaves_unplanted_rows(db, c, salt)
+        if c.kind in ("null_impute", "orphans") and _preexisting(_clean(domain, seed), c):
+            assert len(c.setup_sql) == 3 and c.setup_sql[0].startswith("CREATE TABLE"), c.target
+            audited.add(c.kind)
+    assert audited == {"null_impute", "orphans"}
+
+
+FLIGHTS = "tests/data/flights_realistic.sql"
+"""A small realistic analytics database: a key-less fact table, HHMM clock times, two foreign keys to one
+table, NULLs meaning cancelled, destinations with no airports row, ISO timestamps with Z and offsets."""
+
+
+@cache
+def _flights() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    with open(FLIGHTS, encoding="utf-8") as f:
+        conn.executescript(f.read())
+    return conn
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_every_kind_on_real_data_keeps_its_nulls_and_orphans(strict):
+    clean = _flights()
+    planned = plan(clean, introspect(clean), random.Random(0), strict=strict)
+    assert {"null_impute", "orphans"} <= {c.kind for c in planned}
+    for c in planned:
+        for salt in (SALT_A, SALT_B):
+            _leaves_unplanted_rows(clean, c, salt)
+
+
+def test_the_old_fill_every_null_repair_fails_where_nulls_mean_something():
+    """The attack: a policy that fills every NULL (or deletes every orphan) of the column, as the repair
+    used to, no longer reaches the gold state where the data had its own NULLs and orphans."""
+    clean = _flights()
+    checked = set()
+    for c in plan(clean, introspect(clean), random.Random(0), strict=True):
+        if c.kind not in ("null_impute", "orphans") or not _preexisting(clean, c):
+            continue
+        main = _set_up(clean, c, SALT_A)
+        greedy = _copy(main)
+        for statement in c.gold_repair_sql:
+            greedy.execute(statement.split(" AND ", 1)[0] if c.kind == "null_impute"
+                           else statement.rsplit(" AND ", 1)[0])
+        assert rows_of(greedy) != rows_of(_repaired(main, c)), f"{c.kind}:{c.target}"
+        checked.add(c.kind)
+    assert checked == {"null_impute", "orphans"}
+
+
 RESTORING = ("format_drift", "case_whitespace", "duplicates", "legacy_migration", "unit_swap")
 """Kinds whose gold repair gives back exactly the clean table (the others impute, delete or add)."""
 
@@ -183,9 +267,10 @@ def _literal_repair(main: sqlite3.Connection, c: Corruption) -> list[str]:
     column = c.target.split(".", 1)[1]
     if c.kind == "null_impute":
         repaired = _repaired(main, c)
-        ids = [r[0] for r in main.execute(f'SELECT id FROM "{table}" WHERE "{column}" IS NULL')]
-        value = repaired.execute(f'SELECT "{column}" FROM "{table}" WHERE id = ?', (ids[0],)).fetchone()[0]
-        return [f'UPDATE "{table}" SET "{column}" = {value!r} WHERE "{column}" IS NULL']
+        filled = [r[0] for r in main.execute(f'SELECT id FROM "{table}" WHERE "{column}" IS NULL')
+                  if repaired.execute(f'SELECT "{column}" FROM "{table}" WHERE id = ?', r).fetchone()[0] is not None]
+        value = repaired.execute(f'SELECT "{column}" FROM "{table}" WHERE id = ?', (filled[0],)).fetchone()[0]
+        return [f'UPDATE "{table}" SET "{column}" = {value!r} WHERE id IN ({", ".join(map(str, filled))})']
     if c.kind == "unit_swap":
         repaired = _repaired(main, c)
         before = dict(main.execute(f'SELECT id, "{column}" FROM "{table}"').fetchall())

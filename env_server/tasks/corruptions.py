@@ -14,10 +14,14 @@ The kinds (:data:`CORRUPTION_KINDS`), each chosen generically from column profil
                        ``LOWER(TRIM(x))`` (or ``TRIM(x)`` where the clean values have upper case).
 ``duplicates``         copies of some rows inserted with new ids; repair: keep the lowest id of each
                        group of rows equal in every other column.
-``null_impute``        some values of a nullable measure set to NULL; repair: every NULL becomes the
-                       mean of the known values rounded to 2 decimals (pre-existing NULLs included).
-``orphans``            some foreign keys pointed at missing parents; repair: delete the child rows whose
-                       non-NULL key matches no parent (pre-existing orphans included).
+``null_impute``        some values of a nullable measure set to NULL; repair: every planted NULL becomes
+                       the mean of the known values rounded to 2 decimals.
+``orphans``            some foreign keys pointed at missing parents; repair: delete the planted orphans.
+
+Pre-existing NULLs and orphans are real data (a cancelled flight has no departure time; a fact may outlive
+its dimension row): no repair touches them. Where a column already has some, the setup logs the rows it
+hits in an audit table and the goal and gold repair act on the logged rows only (:class:`_Audit`).
+:func:`_works` checks for every kind that the gold repair leaves every row the setup did not hit as it was.
 ``legacy_migration``   some rows moved to ``legacy_<table>`` under renamed columns, plus a few invalid
                        rows; repair: insert the valid ones back with the column mapping.
 ``missing_aggregate``  a per-category (or per-month) summary table missing, or present but stale;
@@ -50,6 +54,7 @@ import math
 import random
 import re
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -384,9 +389,11 @@ def _duplicates(db: _Db, rng: random.Random) -> list[Corruption]:
 
 
 def _null_impute(db: _Db, rng: random.Random) -> list[Corruption]:
-    """Nullable numeric measures where a salted subset is set to NULL; the repair fills every NULL with
-    the mean of the known values. Nullable categories (filled with ``'unknown'``) come only if no
-    measure fits."""
+    """Nullable numeric measures where a salted subset is set to NULL; the repair fills the planted NULLs
+    with the mean of the known values. Nullable categories (filled with ``'unknown'``) come only if no
+    measure fits. A column that already holds NULLs (on the clean database or a probe variant) keeps
+    them: its setup logs the rows it blanks in an audit table (:func:`_audit`) and the repair fills only
+    those, so NULLs that meant something (a cancelled event, no value) are never invented."""
     measures, categories = [], []
     for table in _usable_tables(db):
         t = table.name
@@ -395,7 +402,14 @@ def _null_impute(db: _Db, rng: random.Random) -> list[Corruption]:
             if declared is None or declared.not_null:
                 continue
             c, x = col.name, _q(col.name)
-            setup = (f"UPDATE {_q(t)} SET {x} = NULL WHERE {_pick(t, _HIT_BAND, f'{x} IS NOT NULL')}",)
+            audit = _audit(db, table, f"{x} IS NULL", f"{t}_lost_{c}")
+            blank = f"UPDATE {_q(t)} SET {x} = NULL WHERE "
+            setup = audit.plant(blank) if audit else (blank + _pick(t, _HIT_BAND, f"{x} IS NOT NULL"),)
+            only = f" AND {audit.member}" if audit else ""
+            which = audit.which("lost its value") + ". " if audit else ""
+            keep = (f" NULLs of {t}.{c} in rows the audit does not list were NULL before the loss and mean "
+                    f"something: they stay NULL." if audit else "")
+            every = f"every NULL {t}.{c} of a row listed there" if audit else f"every NULL {t}.{c}"
             if col.kind == "measure":
                 # 2 decimals even for whole-number columns: a mean rounded to an integer is often the same
                 # on every variant, and then a repair writing the literal value would pass them all
@@ -404,25 +418,86 @@ def _null_impute(db: _Db, rng: random.Random) -> list[Corruption]:
                             "column otherwise holds whole numbers)" if col.integer else "rounded to 2 decimal places")
                 if not _moves_across_variants(db, setup, f"SELECT {mean} FROM {_q(t)}"):
                     continue
-                gold = (f"UPDATE {_q(t)} SET {x} = (SELECT {mean} FROM {_q(t)}) WHERE {x} IS NULL",)
+                gold = (f"UPDATE {_q(t)} SET {x} = (SELECT {mean} FROM {_q(t)}) WHERE {x} IS NULL{only}",)
                 goal = (
-                    f"Missing values in {db.noun(t)}: some values of {t}.{c} were lost and are NULL. Impute them: "
-                    f"set every NULL {t}.{c} to the mean (average) of the non-NULL {c} values of {t}, computed "
-                    f"before any NULL is filled and {rounding}. Every NULL gets that same value; non-NULL values, "
-                    f"other columns and other tables must not change."
+                    f"Missing values in {db.noun(t)}: some values of {t}.{c} were lost and are NULL. "
+                    f"{which}Impute them: set {every} to the mean (average) of the non-NULL {c} values of {t}, "
+                    f"computed before any NULL is filled and {rounding}. Every filled NULL gets that same "
+                    f"value.{keep} Non-NULL values, other columns and other tables must not change."
                 )
                 measures.append(Corruption("null_impute", _slug(f"{t}.{c}"), setup, gold, goal, (t,)))
             elif not col.integer and _all_text(db, t, c) and "unknown" not in col.values:
-                gold = (f"UPDATE {_q(t)} SET {x} = 'unknown' WHERE {x} IS NULL",)
+                gold = (f"UPDATE {_q(t)} SET {x} = 'unknown' WHERE {x} IS NULL{only}",)
                 goal = (
-                    f"Missing values in {db.noun(t)}: some values of {t}.{c} were lost and are NULL. Set every NULL "
-                    f"{t}.{c} to the text 'unknown' (lower case). Non-NULL values, other columns and other tables "
-                    f"must not change."
+                    f"Missing values in {db.noun(t)}: some values of {t}.{c} were lost and are NULL. "
+                    f"{which}Set {every} to the text 'unknown' (lower case).{keep} Non-NULL values, other "
+                    f"columns and other tables must not change."
                 )
                 categories.append(Corruption("null_impute", _slug(f"{t}.{c}"), setup, gold, goal, (t,)))
     rng.shuffle(measures)
     rng.shuffle(categories)
     return measures or categories
+
+
+@dataclass(frozen=True)
+class _Audit:
+    """The log a corruption keeps of the rows it hit, for a target where clean rows already look hit
+    (NULLs, orphans): the repair then tells planted damage from real data by this log, as a data
+    engineer tells a failed load's rows by its error log."""
+
+    table: str
+    """The audited table."""
+    name: str
+    """The audit table's name (free in the database)."""
+    key: str
+    """The audited table's key column, or ``rowid`` for a table without a one-column primary key."""
+    column: str
+    """The audit table's one column: the key's name, or ``row_id`` for ``rowid``."""
+    clean: str
+    """The condition that a row's target is clean, so the setup may hit it."""
+
+    def plant(self, hit: str) -> tuple[str, ...]:
+        """Setup statements: create the audit, log a salted subset of the rows that ``hit``'s WHERE can
+        act on (the rows where the target is clean), then apply ``hit`` (a statement ending in
+        ``WHERE``) to exactly the logged rows."""
+        return (
+            f"CREATE TABLE {_q(self.name)} ({_q(self.column)})",
+            f"INSERT INTO {_q(self.name)} SELECT {_q_key(self.key)} FROM {_q(self.table)} "
+            f"WHERE {_pick(self.table, _HIT_BAND, self.clean)} ORDER BY rowid",
+            hit + self.member,
+        )
+
+    @property
+    def member(self) -> str:
+        """The condition that a row of the audited table is logged."""
+        return f"{_q_key(self.key)} IN (SELECT {_q(self.column)} FROM {_q(self.name)})"
+
+    def which(self, what: str) -> str:
+        """The goal's sentence naming the audit."""
+        by = "its rowid" if self.key == "rowid" else f"its {self.key}"
+        return (f"The load that did it logged every row of {self.table} that {what} in the table {self.name} "
+                f"(column {self.column}: {by})")
+
+
+def _q_key(key: str) -> str:
+    return "rowid" if key == "rowid" else _q(key)
+
+
+def _audit(db: _Db, table: Table, looks_hit: str, name: str, clean: str | None = None) -> _Audit | None:
+    """An audit for corrupting ``table`` if some clean row already satisfies ``looks_hit`` (on the clean
+    database or a probe variant), else ``None`` (every row that looks hit after the setup was hit by it).
+    ``clean`` (default: not ``looks_hit``) says which rows the setup may hit."""
+    t = _q(table.name)
+    if not any(source.execute(f"SELECT 1 FROM {t} WHERE {looks_hit} LIMIT 1").fetchone()
+               for source in (db.conn, *db.probes)):
+        return None
+    pks = _pk_columns(table)
+    key = pks[0].name if len(pks) == 1 else "rowid"
+    taken = db.table_names()
+    base = _slug(name).replace(".", "_")
+    free = next(n for n in (base, *(f"{base}_{i}" for i in range(2, 100))) if fold(n) not in taken)
+    return _Audit(table.name, free, key, "row_id" if key == "rowid" else key,
+                  clean or f"NOT ({looks_hit})")
 
 
 def _moves_across_variants(db: _Db, setup: tuple[str, ...], probe_sql: str) -> bool:
@@ -467,18 +542,30 @@ def _orphans(db: _Db, rng: random.Random) -> list[Corruption]:
                 bogus = "'missing-' || rowid"
             else:
                 continue
-            setup = (f"UPDATE {_q(t)} SET {_q(fk)} = {bogus} WHERE {_pick(t, _HIT_BAND, f'{_q(fk)} IS NOT NULL')}",)
-            delete = (f"DELETE FROM {_q(t)} WHERE {_q(fk)} IS NOT NULL "
-                      f"AND {_q(fk)} NOT IN (SELECT {_q(pc)} FROM {_q(p)} WHERE {_q(pc)} IS NOT NULL)")
-            gold = (delete,)
+            matches_no_parent = f"{_q(fk)} NOT IN (SELECT {_q(pc)} FROM {_q(p)} WHERE {_q(pc)} IS NOT NULL)"
+            audit = _audit(db, table, f"{_q(fk)} IS NOT NULL AND {matches_no_parent}", f"{t}_broken_{fk}",
+                           clean=f"{_q(fk)} IS NOT NULL AND NOT ({matches_no_parent})")
+            repoint = f"UPDATE {_q(t)} SET {_q(fk)} = {bogus} WHERE "
+            setup = (audit.plant(repoint) if audit
+                     else (repoint + _pick(t, _HIT_BAND, f"{_q(fk)} IS NOT NULL"),))
+            only = f" AND {audit.member}" if audit else ""
+            gold = (f"DELETE FROM {_q(t)} WHERE {_q(fk)} IS NOT NULL AND {matches_no_parent}{only}",)
             also = (f" Do not delete or change anything in {p}, in tables that reference {t}, or elsewhere: only "
                     f"these rows of {t} go." if fold(t) in referenced else
                     f" Change nothing else (no other row of {t}, no other table).")
-            goal = (
-                f"Orphaned {db.noun(t)}: some rows of {t} point at a row of {p} that does not exist. Delete "
-                f"every row of {t} whose {fk} is not NULL and matches no {p}.{pc} (rows with a NULL {fk} stay)."
-                + also
-            )
+            if audit:
+                goal = (
+                    f"Orphaned {db.noun(t)}: a faulty load pointed some rows of {t} at a row of {p} that does not "
+                    f"exist. {audit.which('it re-pointed')}. Delete every row of {t} listed there whose {fk} is not "
+                    f"NULL and matches no {p}.{pc}. Rows of {t} whose {fk} matched no {p} before the load (the "
+                    f"audit does not list them) are genuine history and stay." + also
+                )
+            else:
+                goal = (
+                    f"Orphaned {db.noun(t)}: some rows of {t} point at a row of {p} that does not exist. Delete "
+                    f"every row of {t} whose {fk} is not NULL and matches no {p}.{pc} (rows with a NULL {fk} stay)."
+                    + also
+                )
             corruption = Corruption("orphans", _slug(f"{t}.{fk}"), setup, gold, goal, (t,))
             (inner if fold(t) in referenced else leaves).append(corruption)
     rng.shuffle(leaves)
@@ -620,7 +707,7 @@ def _missing_aggregate(db: _Db, rng: random.Random) -> list[Corruption]:
         summary = _slug(f"{t}_by_{label}").replace(".", "_")
         if fold(summary) in existing:
             continue
-        measures = prof.of_kind("measure")
+        measures = prof.summable()
         select = [f"{expr} AS {_q(name)}", f"COUNT(*) AS {_q('row_count')}"]
         column_types = [(name, gtype), ("row_count", "INTEGER")]
         described = [f"{name} ({'the month' if name == 'month' else 'the group value'})",
@@ -787,9 +874,20 @@ def _perturbed(conn: sqlite3.Connection, seed: int) -> sqlite3.Connection:
     return scratch
 
 
+def _untouched(clean: dict[str, Counter], corrupted: dict[str, Counter], repaired: dict[str, Counter]) -> bool:
+    """Whether every row of the clean database that the setup left alone is still there after the repair
+    (as a multiset, table by table): the repair touches only what was planted."""
+    for table, rows in clean.items():
+        kept = rows & corrupted.get(table, Counter())
+        if kept - repaired.get(table, Counter()):
+            return False
+    return True
+
+
 def _works(conn: sqlite3.Connection, corruption: Corruption) -> bool:
     """Whether, on a scratch copy of ``conn``, the setup changes the database for every probe salt, the
-    gold repair then changes it too, and a second gold repair changes nothing."""
+    gold repair then changes it too, leaves every row the setup did not hit as it was, and a second gold
+    repair changes nothing."""
     for salt in _PROBE_SALTS:
         scratch = _copy(conn)
         try:
@@ -800,7 +898,7 @@ def _works(conn: sqlite3.Connection, corruption: Corruption) -> bool:
                 return False
             apply_gold(scratch, corruption)
             repaired = rows_of(scratch)
-            if repaired == corrupted:
+            if repaired == corrupted or not _untouched(before, corrupted, repaired):
                 return False
             apply_gold(scratch, corruption)
             if rows_of(scratch) != repaired:

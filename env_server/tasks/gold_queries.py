@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from env_server.core.identifiers import RESERVED_KEYWORDS, SQL_KEYWORDS, quote_ident
 from env_server.core.identifiers import ident as _ident
 from env_server.core.schema import SchemaInfo
+from env_server.tasks.column_roles import additive, numeric_role, timestamp_text, zoned
 from env_server.tasks.quality import edge_problem, is_constant
 from env_server.tasks.rejections import Rejections
 
@@ -33,7 +34,6 @@ def ident(name: str) -> str:
 
 _HUMAN_LABEL = re.compile(r"(name|title|label|username|email|sku|code)$", re.IGNORECASE)
 """Column names that read as a row's name (strict profiles prefer them as the label)."""
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$")
 
 
 CONSTANT_COLUMN = "constant column: at most one distinct non-NULL value, so never filtered, grouped or measured"
@@ -59,7 +59,9 @@ class GoldQuery:
 @dataclass
 class ColumnProfile:
     name: str
-    kind: str  # key, measure, flag, category, date, label, text
+    kind: str
+    """key, measure, flag, category, date, label, text; strict profiles add constant and the non-measure
+    numeric roles of :mod:`env_server.tasks.column_roles` (clock, calendar, identifier, timestamp)."""
     integer: bool = False
     values: list = field(default_factory=list)
     """Distinct non-NULL values, sorted (categories only)."""
@@ -67,6 +69,14 @@ class ColumnProfile:
     """(25th, 50th, 75th) percentiles of a measure."""
     date_range: tuple[str, str] = ("", "")
     nulls: int = 0
+    additive: bool = True
+    """Whether a sum of this measure means something (strict profiles: not for a rate, a temperature ...)."""
+    zoned: bool = False
+    """A date column whose timestamps carry a zone (``Z``, ``+02:00``): read as written, with ``substr``."""
+
+    @property
+    def summable(self) -> bool:
+        return self.kind == "measure" and self.additive
 
 
 @dataclass
@@ -81,6 +91,10 @@ class TableProfile:
 
     def of_kind(self, *kinds: str) -> list[ColumnProfile]:
         return [c for c in self.columns.values() if c.kind in kinds]
+
+    def summable(self) -> list[ColumnProfile]:
+        """The measures a sum means something for (every measure outside strict profiles)."""
+        return [c for c in self.columns.values() if c.summable]
 
 
 @dataclass(frozen=True)
@@ -146,6 +160,14 @@ def profile_sample(conn: sqlite3.Connection, table: str, rows: int) -> str:
     return f" WHERE rowid % {stride} = 0"
 
 
+def _has_rowid(conn: sqlite3.Connection, table: str) -> bool:
+    try:
+        conn.execute(f"SELECT rowid FROM {quote_ident(table)} LIMIT 0")
+    except sqlite3.Error:
+        return False
+    return True
+
+
 def profile(conn: sqlite3.Connection, schema: SchemaInfo, nouns: Mapping[str, str] | None = None,
             strict: bool = False) -> dict[str, TableProfile]:
     """Class every column of every table by what the data in it looks like (trusted connection). ``strict``
@@ -156,7 +178,10 @@ def profile(conn: sqlite3.Connection, schema: SchemaInfo, nouns: Mapping[str, st
     for table in schema.tables:
         columns: dict[str, ColumnProfile] = {}
         sample = profile_sample(conn, table.name, table.row_count)
-        pk = next((c.name for c in table.columns if c.primary_key), table.columns[0].name)
+        # a table without a declared key (a real fact table) is identified by its rowid in strict profiles,
+        # never by its first column (often a constant year)
+        keyless = "rowid" if strict and _has_rowid(conn, table.name) else table.columns[0].name
+        pk = next((c.name for c in table.columns if c.primary_key), keyless)
         for col in table.columns:
             values = [r[0] for r in conn.execute(f"SELECT {ident(col.name)} FROM {ident(table.name)}{sample}")]
             present = [v for v in values if v is not None]
@@ -171,18 +196,25 @@ def profile(conn: sqlite3.Connection, schema: SchemaInfo, nouns: Mapping[str, st
                 continue
             if all(isinstance(v, (int, float)) for v in present):
                 integer = all(isinstance(v, int) for v in present)
-                if set(distinct) <= {0, 1}:
+                role = numeric_role(col.name, present, len(distinct), len(present)) if strict else None
+                if role == "calendar" and len(distinct) <= 31:  # a month, a weekday: grouped and filtered
+                    columns[col.name] = ColumnProfile(col.name, "category", integer=integer, values=distinct, nulls=nulls)
+                elif role is not None:  # a clock time, a year, a flight number: never measured
+                    columns[col.name] = ColumnProfile(col.name, role, integer=integer, nulls=nulls)
+                elif set(distinct) <= {0, 1}:
                     columns[col.name] = ColumnProfile(col.name, "flag", integer=True, nulls=nulls)
                 elif len(distinct) >= 8:
                     ordered = sorted(present)
                     q = tuple(ordered[int(len(ordered) * f)] for f in (0.25, 0.5, 0.75))
-                    columns[col.name] = ColumnProfile(col.name, "measure", integer=integer, quantiles=q, nulls=nulls)
+                    columns[col.name] = ColumnProfile(col.name, "measure", integer=integer, quantiles=q, nulls=nulls,
+                                                      additive=additive(col.name) if strict else True)
                 else:
                     columns[col.name] = ColumnProfile(col.name, "category", integer=integer, values=distinct, nulls=nulls)
                 continue
             texts = [v for v in present if isinstance(v, str)]
-            if len(texts) == len(present) and all(_DATE.match(v) for v in texts[:200]):
-                columns[col.name] = ColumnProfile(col.name, "date", date_range=(min(texts), max(texts)), nulls=nulls)
+            if len(texts) == len(present) and all(timestamp_text(v) for v in texts[:200]):
+                columns[col.name] = ColumnProfile(col.name, "date", date_range=(min(texts), max(texts)), nulls=nulls,
+                                                  zoned=any(zoned(v) for v in texts[:200]))
             elif 2 <= len(distinct) <= 12 and len(distinct) <= 0.5 * len(present):
                 columns[col.name] = ColumnProfile(col.name, "category", values=distinct, nulls=nulls)
             elif len(distinct) >= 0.8 * len(present):
@@ -330,11 +362,11 @@ def t_group_having(c: _Ctx) -> GoldQuery | None:
 
 
 def t_top_n(c: _Ctx) -> GoldQuery | None:
-    e = c.pick(c.edges_where(lambda ch, pa: bool(ch.of_kind("measure")) and pa.label != pa.pk))
+    e = c.pick(c.edges_where(lambda ch, pa: bool(ch.summable()) and pa.label != pa.pk))
     if e is None:
         return None
     ch, pa = c.tables[e.child], c.tables[e.parent]
-    m = c.pick(ch.of_kind("measure"))
+    m = c.pick(ch.summable())
     n = c.rng.choice((3, 5, 10))
     direction = c.rng.choice(("DESC", "ASC"))
     cols, _ = _id_and_label(pa)
@@ -408,11 +440,11 @@ def t_count_distinct(c: _Ctx) -> GoldQuery | None:
 
 
 def t_average_per_parent(c: _Ctx) -> GoldQuery | None:
-    e = c.pick(c.edges_where(lambda ch, pa: any(m.integer for m in ch.of_kind("measure")) and bool(pa.of_kind("category"))))
+    e = c.pick(c.edges_where(lambda ch, pa: any(m.integer for m in ch.summable()) and bool(pa.of_kind("category"))))
     if e is None:
         return None
     ch, pa = c.tables[e.child], c.tables[e.parent]
-    m = c.pick([m for m in ch.of_kind("measure") if m.integer])
+    m = c.pick([m for m in ch.summable() if m.integer])
     cat = c.pick(pa.of_kind("category"))
     sql = (
         f"SELECT {pa.alias}.{ident(cat.name)}, ROUND(CAST(SUM({ch.alias}.{ident(m.name)}) AS REAL) / COUNT(DISTINCT {ch.alias}.{ident(e.fk)}), 2) AS per_parent "
@@ -457,10 +489,10 @@ def t_left_join_count(c: _Ctx) -> GoldQuery | None:
 
 
 def t_date_range(c: _Ctx) -> GoldQuery | None:
-    t = c.pick([t for t in c.tables.values() if t.of_kind("date") and t.of_kind("measure")])
+    t = c.pick([t for t in c.tables.values() if t.of_kind("date") and t.summable()])
     if t is None:
         return None
-    d, m = c.pick(t.of_kind("date")), c.pick(t.of_kind("measure"))
+    d, m = c.pick(t.of_kind("date")), c.pick(t.summable())
     year = int(d.date_range[1][:4])
     quarter = c.rng.choice((1, 2, 3, 4))
     if f"{year}-{3 * quarter - 2:02d}-01" > d.date_range[1][:10]:
@@ -471,7 +503,8 @@ def t_date_range(c: _Ctx) -> GoldQuery | None:
         f"SELECT COUNT(*) AS n, ROUND(SUM({ident(m.name)}), 2) AS total FROM {ident(t.name)} "
         f"WHERE {ident(d.name)} >= '{start}' AND {ident(d.name)} < '{end}'"
     )
-    q = f"the number of {t.noun} and their {_total_of(m.name)} (rounded to 2 decimals) with {_human(d.name)} in Q{quarter} {year}, i.e. from {start} up to but not including {end}"
+    as_written = " (dates as written, in their own time zone)" if d.zoned else ""
+    q = f"the number of {t.noun} and their {_total_of(m.name)} (rounded to 2 decimals) with {_human(d.name)} in Q{quarter} {year}, i.e. from {start} up to but not including {end}{as_written}"
     return GoldQuery("date_range", sql, q, False, 1)
 
 
@@ -487,20 +520,23 @@ def t_monthly(c: _Ctx) -> GoldQuery | None:
         v = c.category_value(cat)
         where += f" AND {ident(cat.name)} = {_literal(v)}"
         extra = f" whose {_human(cat.name)} is {_literal(v)}"
+    # a zoned timestamp's month as written: strftime would convert it to UTC (or give NULL for a bare +HH)
+    month = f"substr({ident(d.name)}, 1, 7)" if d.zoned else f"strftime('%Y-%m', {ident(d.name)})"
+    as_written = ", as written in its own time zone" if d.zoned else ""
     sql = (
-        f"SELECT strftime('%Y-%m', {ident(d.name)}) AS month, COUNT(*) AS n FROM {ident(t.name)} "
+        f"SELECT {month} AS month, COUNT(*) AS n FROM {ident(t.name)} "
         f"WHERE {where} GROUP BY month ORDER BY month"
     )
-    q = f"the number of {t.noun}{extra} per month (YYYY-MM of {_human(d.name)}) from {year}-01-01 on, in month order"
+    q = f"the number of {t.noun}{extra} per month (YYYY-MM of {_human(d.name)}{as_written}) from {year}-01-01 on, in month order"
     return GoldQuery("monthly", sql, q, True, 2)
 
 
 def t_cte_above_average(c: _Ctx) -> GoldQuery | None:
-    e = c.pick(c.edges_where(lambda ch, pa: bool(ch.of_kind("measure")) and pa.label != pa.pk))
+    e = c.pick(c.edges_where(lambda ch, pa: bool(ch.summable()) and pa.label != pa.pk))
     if e is None:
         return None
     ch, pa = c.tables[e.child], c.tables[e.parent]
-    m = c.pick(ch.of_kind("measure"))
+    m = c.pick(ch.summable())
     n = c.rng.choice((5, 10))
     sql = (
         f"WITH per_parent AS (SELECT {ident(e.fk)} AS parent_id, SUM({ident(m.name)}) AS total FROM {ident(ch.name)} GROUP BY {ident(e.fk)}) "
@@ -544,13 +580,13 @@ def t_three_way(c: _Ctx) -> GoldQuery | None:
         for a in c.edges
         for b in c.edges
         if a.parent == b.child and a.child != b.parent and a.child != a.parent and b.child != b.parent
-        and c.tables[a.child].of_kind("measure") and c.tables[b.parent].of_kind("category")
+        and c.tables[a.child].summable() and c.tables[b.parent].of_kind("category")
     ]
     if not chains:
         return None
     a, b = c.pick(chains)
     gc, mid, top = c.tables[a.child], c.tables[a.parent], c.tables[b.parent]
-    m, cat = c.pick(gc.of_kind("measure")), c.pick(top.of_kind("category"))
+    m, cat = c.pick(gc.summable()), c.pick(top.of_kind("category"))
     sql = (
         f"SELECT {top.alias}.{ident(cat.name)}, ROUND(SUM({gc.alias}.{ident(m.name)}), 2) AS total FROM {ident(gc.name)} AS {gc.alias} "
         f"JOIN {ident(mid.name)} AS {mid.alias} ON {gc.alias}.{ident(a.fk)} = {mid.alias}.{ident(a.pk)} "

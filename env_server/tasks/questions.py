@@ -234,7 +234,7 @@ def _measures(t: TableProfile, summable: bool = False) -> list[ColumnProfile]:
     """Numeric measures that are not identifiers; ``summable`` also drops years, ages and such."""
     return [
         c for c in t.of_kind("measure")
-        if not _is_id_like(c.name) and not (summable and _NOT_SUMMABLE & set(_words(c.name).split()))
+        if not _is_id_like(c.name) and not (summable and (not c.additive or _NOT_SUMMABLE & set(_words(c.name).split())))
     ]
 
 
@@ -382,8 +382,10 @@ def q_days_between(ctx: _Ctx) -> Question | None:
         v = ctx.rng.choice(cat.values)
         where += f" AND {_q(cat.name)} = {_sql_value(v)}"
         extra = f" with {_words(cat.name)} {_shown(v)}"
+    # a zoned timestamp's calendar day as written (date() would convert it to UTC, or give NULL for +HH)
+    day = f"date(substr({_q(d.name)}, 1, 10))" if d.zoned else f"date({_q(d.name)})"
     sql = (
-        f"SELECT CAST(julianday(MAX(date({_q(d.name)}))) - julianday(MIN(date({_q(d.name)}))) AS INTEGER) "
+        f"SELECT CAST(julianday(MAX({day})) - julianday(MIN({day})) AS INTEGER) "
         f"FROM {_q(t.name)} WHERE {where}"
     )
     text = (
