@@ -99,18 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve":
         serve_main(args)
     elif args.command == "build-data" and (args.from_sqlite or args.from_sql):
-        from env_server.tasks.byo import byo_families
-        from env_server.tasks.byo import main as byo_main
-
-        families = [f.strip() for f in args.families.split(",") if f.strip()]
-        unknown = [f for f in families if f not in byo_families()]
-        if unknown:
-            parser.error(f"--families: {', '.join(unknown)} cannot be generated for your own database "
-                         f"(choose from {', '.join(byo_families())})")
-        if args.from_sqlite and args.dialect:
-            parser.error("--dialect goes with --from-sql")
-        byo_main(args.from_sqlite or args.from_sql, dialect=(args.dialect or "sqlite") if args.from_sql else None,
-                 out=args.out, name=args.name, families=families, per_family=args.per_family, progress=not args.quiet)
+        byo_command(args)
     elif args.command == "build-data":
         from env_server.tasks.build import main as build_main
         from env_server.tasks.registry import data_dir
@@ -160,6 +149,51 @@ def main(argv: list[str] | None = None) -> None:
         from env_server.tools.scripted_demo import main as demo_main
 
         demo_main()
+
+
+def byo_command(args: argparse.Namespace) -> None:
+    """``build-data --from-sqlite/--from-sql``: every outcome is the summary (exit 0) or one line on stderr: exit 2
+    for a wrong command line, 1 for an input that cannot be used (:func:`env_server.tasks.byo.main`), 1 with
+    "internal error" for a bug (``DATAOPS_TRACEBACK=1`` shows its traceback), 130 when interrupted."""
+    import os
+    import sys
+
+    from env_server.tasks.byo import byo_families
+    from env_server.tasks.byo import main as byo_main
+
+    def usage(message: str) -> None:
+        print(f"python -m env_server build-data: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+    families = [f.strip() for f in args.families.split(",") if f.strip()]
+    unknown = [f for f in families if f not in byo_families()]
+    if unknown or not families:
+        usage(f"--families: {', '.join(unknown) or 'none given'}: choose from {', '.join(byo_families())} "
+              "(families that can be generated for your own database)")
+    if args.from_sqlite and args.dialect:
+        usage("--dialect goes with --from-sql (a SQLite file needs none)")
+    if args.per_family < 1:
+        usage(f"--per-family {args.per_family}: ask for at least 1 task per family")
+    if args.dialect:
+        from sqlglot.dialects.dialect import Dialect
+
+        try:
+            Dialect.get_or_raise(args.dialect)
+        except Exception:  # noqa: BLE001 - sqlglot raises ValueError or its own errors for an unknown name
+            usage(f"--dialect {args.dialect!r} is not a SQL dialect sqlglot knows: use postgres, mysql or sqlite")
+    path = args.from_sqlite or args.from_sql
+    try:
+        byo_main(path, dialect=(args.dialect or "sqlite") if args.from_sql else None, out=args.out, name=args.name,
+                 families=families, per_family=args.per_family, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print("python -m env_server build-data: interrupted; nothing was written", file=sys.stderr)
+        raise SystemExit(130) from None
+    except Exception as exc:  # a bug, not the input: one line, and the traceback on request
+        if os.environ.get("DATAOPS_TRACEBACK") == "1":
+            raise
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
+        raise SystemExit(f"internal error while generating tasks for {path} ({detail}); nothing was written. Please "
+                         "report it with the command; DATAOPS_TRACEBACK=1 shows the traceback") from None
 
 
 def _rounds(text: str) -> int:

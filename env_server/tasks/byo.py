@@ -9,21 +9,34 @@ grader exactly as the built-in ones are. The tasks reference the database by pat
 the output file), so nothing is copied; serve them with ``python -m env_server serve --tasks OUT``.
 A database with only a handful of rows per table gets no repair task: a corruption needs rows to
 hide in, and the summary says so.
+
+Every input ends cleanly: exit status 0 and the summary, or one line on stderr that names the file, says
+what is wrong and what to do, and a non-zero status: 1 when the input cannot be used (a missing or empty
+file, a directory, a compressed file, a file given to the wrong flag or with the wrong ``--dialect``, a
+damaged SQLite file, SQL that does not load, a database with no tables or no rows, an ``--out`` that
+cannot be written: :mod:`env_server.ingest.formats` refuses most of these before anything is built), 2 when
+the command line is wrong (``env_server/__main__.py``). Nothing is written unless every task and the
+summary are ready, so no failure comes after the file.
 """
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from tqdm import tqdm
 
 from env_server.core.databases import Databases
+from env_server.core.schema import SchemaInfo
 from env_server.families import default_families
 from env_server.families import make_grader
-from env_server.ingest.transpile import load_file
 from env_server.grading.grader import Grader
+from env_server.ingest import formats
+from env_server.ingest.pg_restore import PostgresUnavailable
+from env_server.ingest.transpile import TranspileError, load_file
 from env_server.tasks.gold_queries import PROFILE_ROWS
 from env_server.tasks.rejections import Rejections
 from env_server.tasks.splits import take
@@ -98,7 +111,8 @@ def tasks_for_database(
 
 def dump_summary(path: Path, dialect: str | None) -> list[str]:
     """What reading a PostgreSQL dump kept and dropped, for the build's summary: the plain-SQL reader's summary,
-    or one line for a ``pg_dump -Fc`` archive (binary: PostgreSQL's own pg_restore read it). Nothing for SQLite.
+    or one line for a ``pg_dump -Fc``/``-Ft`` archive (binary: PostgreSQL's own pg_restore read it). Nothing for
+    SQLite. A summary is never worth failing a build for: a dump it cannot summarise gets one line saying so.
 
     >>> import tempfile
     >>> archive = Path(tempfile.mkdtemp()) / "shop.dump"
@@ -109,14 +123,19 @@ def dump_summary(path: Path, dialect: str | None) -> list[str]:
     if dialect not in ("postgres", "postgresql"):
         return []
     from env_server.ingest import pg_dump, pg_restore
+    from env_server.ingest.encoding import read_sql_text
 
-    if pg_restore.is_custom_format(path):
-        return ["a pg_dump custom-format archive, restored by PostgreSQL's pg_restore"]
+    archive = pg_restore.archive_format(path)
+    if archive is not None:
+        return [f"a pg_dump {archive}-format archive, restored by PostgreSQL's pg_restore"]
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
+        text = read_sql_text(path)
+    except TranspileError:
         return ["not UTF-8 text: no summary of what the dump reader kept"]
-    return pg_dump.prepare(text).summary()
+    try:
+        return pg_dump.prepare(text).summary()
+    except Exception as exc:  # noqa: BLE001 - the dump was read; only its summary failed
+        return [f"no summary of what the dump reader kept ({type(exc).__name__})"]
 
 
 def main(
@@ -128,45 +147,98 @@ def main(
     per_family: int = PER_FAMILY,
     progress: bool = True,
 ) -> Path:
-    """Generate tasks for the database at ``path`` and write them to ``out`` (JSONL)."""
+    """Generate tasks for the database at ``path`` (``dialect`` None: a SQLite file) and write them to ``out``
+    (JSONL). An input that cannot be used raises ``SystemExit`` with one line (exit status 1) before anything is
+    written; everything that can fail runs before the file is written."""
     path = Path(path).resolve()
-    if not path.is_file():
-        raise SystemExit(f"no such file: {path}")
+    try:
+        formats.check(path, dialect)
+    except formats.InputError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror or exc}")
     name = slug(name or path.stem)
     db = DbSpec(sqlite_path=str(path)) if dialect is None else DbSpec(sql_path=str(path), dialect=dialect)
     out = Path(out or f"{name}.tasks.jsonl")
+    _check_out(out)
     started = time.perf_counter()
     rejected: dict[str, Rejections] = {}
     # a repair candidate is a corrupted copy of the database (with its variants and repaired snapshots), checked
     # once: keep few at once, or a build holds hundreds of copies of the user's database in memory
     grader = make_grader(databases=Databases(capacity=BUILD_CACHE, load_dump=load_file), target_cache=2 * BUILD_CACHE)
     try:
+        _check_data(grader.databases.schema(db), path)
         by_family = tasks_for_database(db, name, families, per_family, grader=grader, progress=progress,
                                        rejected=rejected)
-    except (ValueError, OSError) as exc:
-        raise SystemExit(f"cannot generate tasks for {path}: {exc}") from None
+        report = _report(grader, db, path, dialect, families, per_family, by_family, rejected)
+    except sqlite3.DatabaseError as exc:
+        if dialect is not None:
+            _fail(f"cannot generate tasks for {path}: {exc}")
+        _fail(f"{path}: SQLite cannot read it ({exc}): is the file whole (not cut short, not copied while being "
+              f"written)? `sqlite3 {path.name} .recover` may rescue its rows")
+    except (ValueError, OSError, sqlite3.Error, PostgresUnavailable) as exc:
+        reason = str(exc)
+        _fail(reason if reason.startswith(str(path)) else f"cannot generate tasks for {path}: {reason}")
     tasks = [t for family in families for t in by_family[family]]
     if not tasks:
-        raise SystemExit(f"no valid task could be generated for {path}: does it have tables with data?")
-    save_jsonl(tasks, out)
+        reasons = [line for family in families if rejected.get(family) for line in rejected[family].lines(1)]
+        _fail(f"no valid task could be generated for {path}: nothing in its schema and rows fits the generators"
+              + (f" (most common reason: {reasons[0]})" if reasons else ""))
+    try:
+        save_jsonl(tasks, out)
+    except OSError as exc:
+        _fail(f"cannot write --out {out}: {exc.strerror or exc}")
     print(f"wrote {len(tasks)} tasks for {path.name} to {out} in {time.perf_counter() - started:.1f}s")
+    for line in report:
+        print(line)
+    print(f"serve them with: python -m env_server serve --tasks {out}")
+    return out
+
+
+def _fail(message: str) -> NoReturn:
+    """Stop the build: ``message`` on one line on stderr, exit status 1."""
+    raise SystemExit(" ".join(message.split()))
+
+
+def _check_out(out: Path) -> None:
+    """Refuse, before any work, an ``--out`` that cannot be written: a folder, or a path under a file."""
+    if out.is_dir():
+        _fail(f"--out {out} is a folder: name the JSONL file to write, e.g. --out {out / 'tasks.jsonl'}")
+    parent = out.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        _fail(f"--out {out}: {parent} is a file, not a folder: choose another path")
+
+
+def _check_data(schema: SchemaInfo, path: Path) -> None:
+    """Refuse a database with no table, or whose tables are all empty: every task asks about rows."""
+    if not schema.tables:
+        _fail(f"{path} holds no tables: tasks are questions about a database's tables and rows; pass a database "
+              "with at least one table of data")
+    if all(table.row_count == 0 for table in schema.tables):
+        _fail(f"{path} holds {len(schema.tables)} table(s) but no rows (a schema-only dump?): tasks need data; "
+              "include the rows (pg_dump without --schema-only, mysqldump without --no-data)")
+
+
+def _report(grader: Grader, db: DbSpec, path: Path, dialect: str | None, families: Sequence[str], per_family: int,
+            by_family: dict[str, list[Task]], rejected: dict[str, Rejections]) -> list[str]:
+    """The summary printed after the ``wrote`` line, built before the file is written (so nothing fails after)."""
+    lines = []
     large = [t for t in grader.databases.schema(db).tables if t.row_count > PROFILE_ROWS]
     for table in large:
         stride = -(-table.row_count // PROFILE_ROWS)
-        print(f"  profiled {table.name} ({table.row_count:,} rows) from 1 row in {stride} (rowid divisible by {stride}) "
-              f"(tables over {PROFILE_ROWS:,} rows are sampled; literals come from the sample)")
-    for line in dump_summary(path, dialect):
-        print(f"  {line}")
+        lines.append(f"  profiled {table.name} ({table.row_count:,} rows) from 1 row in {stride} (rowid divisible by "
+                     f"{stride}) (tables over {PROFILE_ROWS:,} rows are sampled; literals come from the sample)")
+    lines += [f"  {line}" for line in dump_summary(path, dialect)]
     for family in families:
         hint = ""
         if not by_family[family]:
             hint = (" (its tables have too few rows to plant a corruption in)" if grader.families[family].writes
                     else " (nothing in its schema fits the generators)")
-        print(f"  {family}: {len(by_family[family])}{hint}")
+        lines.append(f"  {family}: {len(by_family[family])}{hint}")
         if rejected.get(family):
             short = f"short of {per_family}; " if len(by_family[family]) < per_family else ""
-            print(f"    {short}candidates rejected, most common reasons first:")
-            for line in rejected[family].lines(8):
-                print(f"      {line}")
-    print(f"serve them with: python -m env_server serve --tasks {out}")
-    return out
+            lines.append(f"    {short}candidates rejected, most common reasons first:")
+            lines += [f"      {line}" for line in rejected[family].lines(8)]
+    return lines
