@@ -50,6 +50,10 @@ class SFTArgs:
     """Optimiser steps; 0 = the GRPO run's max_steps."""
     batch_size: int = 8
     """Examples per optimiser step (the GRPO run's completions per step)."""
+    micro_batch_size: int = 2
+    """Examples per forward pass; the step accumulates ``batch_size / micro_batch_size`` of them. Eight
+    schema-long prompts in one pass hold 8 x ~1.5k x 49k float32 logits (with their softmax and entropy
+    copies): 16.7 GB on CPU, killed by the OOM killer; two at a time keep the run under 6 GB."""
     seed: int = 0
     """Seeds the example order, LoRA initialisation and torch."""
     run_id: str = ""
@@ -120,8 +124,11 @@ def train_sft(args: SFTArgs, argv: list[str] | None = None) -> Path:
                              target_modules=[m.strip() for m in copied["lora_targets"].split(",") if m.strip()],
                              task_type="CAUSAL_LM")
     device = {} if has_gpu else {"use_cpu": True, "bf16": False, "gradient_checkpointing": False}
+    micro = min(args.micro_batch_size, args.batch_size)
+    if micro < 1 or args.batch_size % micro:
+        raise SystemExit(f"--batch-size ({args.batch_size}) must be a multiple of --micro-batch-size ({micro})")
     config = SFTConfig(output_dir=str(run_dir / "trainer"), learning_rate=copied["learning_rate"], max_steps=steps,
-                       per_device_train_batch_size=args.batch_size, gradient_accumulation_steps=1,
+                       per_device_train_batch_size=micro, gradient_accumulation_steps=args.batch_size // micro,
                        completion_only_loss=True, max_length=4096, logging_steps=1, seed=args.seed,
                        data_seed=args.seed, report_to="none", save_strategy="no", disable_tqdm=not args.progress,
                        lr_scheduler_type="linear", **device)
@@ -135,7 +142,7 @@ def train_sft(args: SFTArgs, argv: list[str] | None = None) -> Path:
             model=copied["model"], adapter=None, split="train", split_sha256=split_hash(tasks), seeds=[args.seed],
             config={"method": "sft", "controls_for": str(source_dir), "sft_args": dataclasses.asdict(args),
                     "args": {**copied, "max_steps": steps, "seed": args.seed},
-                    "sft": {"batch_size": args.batch_size, "max_steps": steps, "completion_only_loss": True,
+                    "sft": {"batch_size": args.batch_size, "micro_batch_size": micro, "max_steps": steps, "completion_only_loss": True,
                             "lr_scheduler_type": "linear"},
                     "n_train_tasks": len(tasks), "device": "cuda" if has_gpu else "cpu"},
         ),
@@ -166,6 +173,8 @@ def parse_args(argv: list[str] | None = None) -> SFTArgs:
     parser.add_argument("--from-run", required=True, help="the GRPO run folder whose tasks and settings are copied (results/runs/<id>)")
     parser.add_argument("--max-steps", type=int, default=0, help="optimiser steps (0 = the GRPO run's)")
     parser.add_argument("--batch-size", type=int, default=8, help="examples per optimiser step")
+    parser.add_argument("--micro-batch-size", type=int, default=2,
+                        help="examples per forward pass (the step accumulates batch-size / micro-batch-size)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run-id", default="", help="run folder name (default sft-<GRPO run id>)")
     parser.add_argument("--output-dir", default="", help="where run folders go (default results/runs)")

@@ -26,7 +26,8 @@ from env_server.core.sandbox import scratch
 
 CACHE_DIR_ENV = "DATAOPS_CACHE_DIR"
 STORE_ENV = "DATAOPS_TEMPLATE_STORE"
-_CODE = ("core/variants.py", "core/databases.py", "core/domains", "ingest/transpile.py", "ingest/pg_dump.py")
+_CODE = ("core/variants.py", "core/databases.py", "core/domains", "ingest/transpile.py", "ingest/pg_dump.py",
+         "ingest/pg_restore.py", "ingest/encoding.py", "ingest/formats.py")
 """The sources whose code decides what a built database holds."""
 
 
