@@ -74,6 +74,12 @@ def main(argv: list[str] | None = None) -> None:
                        help="reset, memory and grading at 1k/10k/100k/1M rows vs raw sqlite3; write results/bench/scale.json")
     which.add_argument("--reviewer", action="store_true",
                        help="our reviewer vs the keyword baseline on the labelled corpus; write results/bench/reviewer.json")
+    which.add_argument("--byo", action="store_true",
+                       help="bring-your-own builds (Chinook, flights databases up to 1M rows): CPU time and peak memory "
+                            "vs raw sqlite3 reading the data; write results/bench/byo.json")
+    bench.add_argument("--cases", default=None, help="with --byo: comma-separated cases (default "
+                       "chinook,flights-10000,flights-100000,flights-1000000)")
+    bench.add_argument("--case-timeout", type=float, default=None, help="with --byo: wall seconds per case (default 1200)")
     warm = sub.add_parser("warm", help="build tasks' databases, variants and gold results ahead of time; slow "
                           "builds are saved to the template store on disk for every later process")
     warm.add_argument("task_ids", nargs="*", metavar="TASK_ID", help="tasks to warm (default: every chosen task)")
@@ -115,6 +121,11 @@ def main(argv: list[str] | None = None) -> None:
         from env_server.tools.bench_reviewer import main as bench_reviewer_main
 
         bench_reviewer_main(**rounds)
+    elif args.command == "bench" and args.byo:
+        from env_server.tools import bench_byo
+
+        cases = tuple(c for c in (args.cases or ",".join(bench_byo.DEFAULT_CASES)).split(",") if c)
+        bench_byo.main(cases, args.case_timeout or bench_byo.CASE_TIMEOUT_S)
     elif args.command == "bench" and args.scale:
         from env_server.tools.bench_scale import main as bench_scale_main
 

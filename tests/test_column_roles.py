@@ -155,3 +155,26 @@ def test_zoned_timestamps_yield_date_tasks_read_as_written():
     assert len(dated) >= 3
     for task in dated:
         assert "strftime" not in task.gold_sql and "date(time_hour" not in task.gold_sql.replace(" ", ""), task.gold_sql
+
+
+def test_two_keys_to_one_table_are_two_role_named_joins():
+    """flights.origin and flights.dest both reference airports: each is joined under its role's name, and
+    the SQL joins along the key the words name."""
+    joined = [t for ts in _flight_tasks().values() for t in ts
+              if "JOIN airports" in (t.gold_sql or "") or "FROM airports" in (t.gold_sql or "")]
+    roles = {"origin": 0, "dest": 0}
+    for task in joined:
+        sql, text = task.gold_sql, task.question.lower()
+        for role in roles:
+            if f"origin airports" in text or f"dest airports" in text:
+                if f"{role} airports" in text:
+                    assert f".{role} = " in sql or f"{role} = " in sql or f"({role}" in sql or f"{role} FROM" in sql, (text, sql)
+                    roles[role] += 1
+    assert roles["origin"] + roles["dest"] >= 2, [t.question for t in joined]
+
+
+def test_mass_nouns_are_not_pluralised():
+    """A table named ``weather`` is asked about as weather records, never as "weathers"."""
+    texts = [t.question for t in _flight_tasks()["analyst"]]
+    assert not [t for t in texts if "weathers" in t.lower()]
+    assert any("weather records" in t.lower() for t in texts)

@@ -23,6 +23,7 @@ from env_server.core.identifiers import RESERVED_KEYWORDS, SQL_KEYWORDS, quote_i
 from env_server.core.identifiers import ident as _ident
 from env_server.core.schema import SchemaInfo
 from env_server.tasks.column_roles import additive, numeric_role, timestamp_text, zoned
+from env_server.tasks.join_roles import role_tables
 from env_server.tasks.quality import edge_problem, is_constant
 from env_server.tasks.rejections import Rejections
 
@@ -628,6 +629,8 @@ def synthesise(
             edges.append(Edge(*fk))
         elif rejected is not None:
             rejected.add(problem)
+    if strict:  # several foreign keys to one parent: a join per role ("origin airports", "dest airports")
+        tables, edges = role_tables(tables, edges)
     ctx = _Ctx(rng=rng, tables=tables, edges=edges)
     for e in edges:
         fk = ident(e.fk)
@@ -635,7 +638,7 @@ def synthesise(
             f"SELECT {fk}, COUNT(*) FROM {ident(e.child)} WHERE {fk} IS NOT NULL GROUP BY {fk}"
         ).fetchall()
         ctx.childless[(e.child, e.fk)] = conn.execute(
-            f"SELECT COUNT(*) FROM {ident(e.parent)} WHERE {ident(e.pk)} NOT IN "
+            f"SELECT COUNT(*) FROM {ident(tables[e.parent].name)} WHERE {ident(e.pk)} NOT IN "
             f"(SELECT {fk} FROM {ident(e.child)} WHERE {fk} IS NOT NULL)"
         ).fetchone()[0]
     out = []

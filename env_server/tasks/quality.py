@@ -7,9 +7,9 @@ The generators check what they build against the data itself:
   asked about: :func:`is_constant`, applied when :func:`env_server.tasks.gold_queries.profile` classes
   columns;
 * **dead join** — a foreign key none of whose values matches a row of the parent is never joined along
-  (every parent would look childless); **ambiguous join** — when a table references the same parent
-  through several columns, "their films" has no single meaning, so none of those edges is used:
-  :func:`edge_problem`;
+  (every parent would look childless): :func:`edge_problem`. (A table that references the same parent
+  through several columns is no longer refused: each of those joins is named by its role, "origin
+  airports", "dest airports": :mod:`env_server.tasks.join_roles`);
 * **one group** — a "for each ..." result (``GROUP BY``) with fewer than two groups;
 * **short top N** — a ``LIMIT n`` result with fewer than ``n`` rows ("the 5 staff" returning 2);
 * **degenerate share** — a percentage that is 0 or 100 everywhere, or outside [0, 100]:
@@ -48,9 +48,8 @@ def edge_problem(conn: sqlite3.Connection, child: str, fk: str, parent: str, pk:
                  foreign_keys: Sequence[tuple[str, str, str, str]]) -> str | None:
     """Why the foreign key ``child.fk -> parent.pk`` must not be joined along, or ``None``.
 
-    ``foreign_keys`` are all of the schema's ``(child, fk, parent, pk)`` edges (to spot ambiguity)."""
-    if sum(1 for c, _, p, _ in foreign_keys if c == child and p == parent) > 1:
-        return "ambiguous join: the table references its parent through more than one column"
+    ``foreign_keys`` are all of the schema's ``(child, fk, parent, pk)`` edges (kept for callers; several
+    edges from one table to one parent are role-named by :mod:`env_server.tasks.join_roles`, not refused)."""
     matched = conn.execute(
         f"SELECT EXISTS (SELECT 1 FROM {quote_ident(child)} AS c JOIN {quote_ident(parent)} AS p "
         f"ON c.{quote_ident(fk)} = p.{quote_ident(pk)})"

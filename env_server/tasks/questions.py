@@ -49,6 +49,7 @@ from env_server.tasks.gold_queries import (
     _total_of,
     profile,
 )
+from env_server.tasks.join_roles import role_tables
 from env_server.tasks.quality import edge_problem
 
 MIN_SET = 2
@@ -142,8 +143,19 @@ def _words(name: str) -> str:
     return re.sub(r"\s+", " ", _human(spaced)).strip().lower()
 
 
+_MASS_NOUNS = frozenset((
+    "weather", "data", "metadata", "information", "equipment", "staff", "personnel", "inventory", "news", "feedback",
+    "software", "hardware", "furniture", "luggage", "baggage", "mail", "traffic", "music", "media", "revenue",
+    "research", "series", "species", "sheep", "fish", "aircraft", "stock", "cash", "money", "history", "audit",
+))
+"""Last words a table name may end in that English does not pluralise: "weather records", not "weathers"."""
+
+
 def _plural(noun: str) -> str:
-    """A rough English plural for a derived table noun (nouns that already end in s are kept)."""
+    """A rough English plural for a derived table noun: nouns that already end in s are kept, and a mass noun
+    counts its records (``weather`` -> ``weather records``)."""
+    if noun.rsplit(" ", 1)[-1] in _MASS_NOUNS:
+        return noun + " records"
     if noun.endswith("s") or not noun:
         return noun
     if noun.endswith("y") and noun[-2:-1] not in tuple("aeiou"):
@@ -898,6 +910,9 @@ def synthesise_questions(
     try:
         tables = profile(conn, schema, named, strict)
         edges = _usable_edges(conn, schema, tables, strict)
+        if strict:  # several foreign keys to one parent: a join per role ("origin airports", "dest airports")
+            tables, edges = role_tables(tables, list(edges), _singular)
+            edges = tuple(edges)
     except (sqlite3.Error, ValueError, TypeError):
         return []
     ctx = _Ctx(conn=conn, rng=rng, tables=tables, edges=edges, strict=strict)
