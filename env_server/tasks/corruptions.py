@@ -64,7 +64,7 @@ from env_server.core.sandbox import scratch
 from env_server.core.schema import Column, SchemaInfo, Table
 from env_server.core.variants import perturb
 from env_server.grading.state_diff import rows_of
-from env_server.tasks.gold_queries import ColumnProfile, TableProfile, profile
+from env_server.tasks.gold_queries import ColumnProfile, TableProfile, has_rowid, profile
 from env_server.tasks.rejections import Rejections
 
 CORRUPTION_KINDS: tuple[str, ...] = (
@@ -184,14 +184,6 @@ class _Db:
         return {fold(r[0]) for r in self.conn.execute("SELECT name FROM sqlite_master")}
 
 
-def _has_rowid(conn: sqlite3.Connection, table: str) -> bool:
-    try:
-        conn.execute(f"SELECT rowid FROM {_q(table)} LIMIT 0")
-    except sqlite3.Error:
-        return False
-    return True
-
-
 def _pk_columns(table: Table) -> list[Column]:
     return [c for c in table.columns if c.primary_key]
 
@@ -206,7 +198,7 @@ def _integer_pk(table: Table) -> Column | None:
 
 def _usable_tables(db: _Db) -> list[Table]:
     """Tables with a ``rowid`` and at least :data:`MIN_ROWS` rows, in schema order."""
-    return [t for t in db.schema.tables if t.row_count >= MIN_ROWS and _has_rowid(db.conn, t.name)]
+    return [t for t in db.schema.tables if t.row_count >= MIN_ROWS and has_rowid(db.conn, t.name)]
 
 
 def _referenced(schema: SchemaInfo) -> set[str]:

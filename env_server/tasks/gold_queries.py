@@ -161,7 +161,8 @@ def profile_sample(conn: sqlite3.Connection, table: str, rows: int) -> str:
     return f" WHERE rowid % {stride} = 0"
 
 
-def _has_rowid(conn: sqlite3.Connection, table: str) -> bool:
+def has_rowid(conn: sqlite3.Connection, table: str) -> bool:
+    """Whether ``table`` has a ``rowid`` (it is not a WITHOUT ROWID table)."""
     try:
         conn.execute(f"SELECT rowid FROM {quote_ident(table)} LIMIT 0")
     except sqlite3.Error:
@@ -181,7 +182,7 @@ def profile(conn: sqlite3.Connection, schema: SchemaInfo, nouns: Mapping[str, st
         sample = profile_sample(conn, table.name, table.row_count)
         # a table without a declared key (a real fact table) is identified by its rowid in strict profiles,
         # never by its first column (often a constant year)
-        keyless = "rowid" if strict and _has_rowid(conn, table.name) else table.columns[0].name
+        keyless = "rowid" if strict and has_rowid(conn, table.name) else table.columns[0].name
         pk = next((c.name for c in table.columns if c.primary_key), keyless)
         for col in table.columns:
             values = [r[0] for r in conn.execute(f"SELECT {ident(col.name)} FROM {ident(table.name)}{sample}")]
