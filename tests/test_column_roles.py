@@ -178,3 +178,14 @@ def test_mass_nouns_are_not_pluralised():
     texts = [t.question for t in _flight_tasks()["analyst"]]
     assert not [t for t in texts if "weathers" in t.lower()]
     assert any("weather records" in t.lower() for t in texts)
+
+
+def test_no_gold_shape_repeats_beyond_the_cap():
+    from collections import Counter
+
+    from env_server.tasks.byo import MAX_PER_SHAPE
+    from env_server.tasks.overlap import task_shape
+
+    for family, tasks in _flight_tasks().items():
+        shapes = Counter(task_shape(t) for t in tasks)
+        assert max(shapes.values()) <= MAX_PER_SHAPE, (family, shapes.most_common(1))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -38,6 +39,7 @@ from env_server.ingest import formats
 from env_server.ingest.pg_restore import PostgresUnavailable
 from env_server.ingest.transpile import TranspileError, load_file
 from env_server.tasks.gold_queries import PROFILE_ROWS
+from env_server.tasks.overlap import task_shape
 from env_server.tasks.rejections import Rejections
 from env_server.tasks.splits import take
 from env_server.tasks.spec import DbSpec, Task, save_jsonl
@@ -50,6 +52,10 @@ BUILD_CACHE = 16
 """Databases (the user's, its variants, corrupted candidates) and repair snapshots a build keeps at once."""
 MAX_ROUNDS = 12
 """Generation rounds (each with a fresh seed) tried per family before settling for fewer tasks."""
+MAX_PER_SHAPE = 4
+"""Most tasks of one family that may share a gold shape (:func:`env_server.tasks.overlap.task_shape`: the gold
+query or repair script with literals masked): a debug gold carries up to four different bugs; more would make a
+build of 40 a few queries asked many times."""
 
 
 def slug(text: str) -> str:
@@ -93,13 +99,20 @@ def tasks_for_database(
         bar = tqdm(total=per_family, desc=f"{family}/{name}", unit="task", disable=not progress, leave=False)
         why = rejected.setdefault(family, Rejections())
 
+        shapes: Counter = Counter()
+
         def admit(task: Task) -> bool:
             key = task.gold_sql or "\n".join(task.gold_repair_sql or [])
             key += "|" + (task.broken_sql or "") + "|" + task.question
             if key in seen:
                 why.add("a later round drew a task already made (the database offers no more distinct ones)")
                 return False
+            shape = task_shape(task)
+            if shapes[shape] >= MAX_PER_SHAPE:
+                why.add(f"shape cap: {MAX_PER_SHAPE} tasks of this family already share the gold's shape")
+                return False
             seen.add(key)
+            shapes[shape] += 1
             return True
 
         take(tasks, per_family, (_round(grader, family, split, db, name, r, why) for r in range(MAX_ROUNDS)), admit,
