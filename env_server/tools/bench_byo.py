@@ -126,9 +126,15 @@ def _run_case(path: Path, timeout: float) -> dict:
         wall = time.perf_counter() - started
         peak_gb = usage.ru_maxrss / 1e6
         if not out.exists():
-            stopped = wall >= timeout
-            return {"finished": False, "wall_s": round(wall, 1), "peak_rss_gb": round(peak_gb, 3),
-                    "note": f"stopped after {timeout:.0f} s of wall clock" if stopped else f"failed (status {status})"}
+            if wall >= timeout:
+                note = f"stopped after {timeout:.0f} s of wall clock"
+            elif os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9:
+                note = "killed by SIGKILL before its time limit: the kernel's out-of-memory killer (see peak_rss_gb)"
+            elif os.WIFSIGNALED(status):
+                note = f"killed by signal {os.WTERMSIG(status)}"
+            else:
+                note = f"failed with exit code {os.WEXITSTATUS(status)}"
+            return {"finished": False, "wall_s": round(wall, 1), "peak_rss_gb": round(peak_gb, 3), "note": note}
         result = json.loads(out.read_text())
     floor, build = result["floor"], result["build"]
     return {
