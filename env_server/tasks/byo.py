@@ -50,6 +50,9 @@ may be asked for: :func:`byo_families`)."""
 PER_FAMILY = 40
 BUILD_CACHE = 16
 """Databases (the user's, its variants, corrupted candidates) and repair snapshots a build keeps at once."""
+TARGET_CACHE = 8
+"""Repair targets a build keeps: a candidate is validated once, over its task database and 3 variants (4 targets,
+each two snapshots of the whole database); keeping 32, as builds did, held 11.5 GB for a 100k-row database."""
 MAX_ROUNDS = 12
 """Generation rounds (each with a fresh seed) tried per family before settling for fewer tasks."""
 MAX_PER_SHAPE = 4
@@ -75,6 +78,13 @@ def _round(grader: Grader, family: str, split: str, db: DbSpec, name: str, r: in
         raise ValueError(f"family {family!r} cannot generate tasks for your own database; choose from "
                          f"{', '.join(byo_families())}")
     return hook(grader, split, db, f"{name}-r{r}", rng_key=f"{family}|{split}|{name}|round{r}", rejected=rejected)
+
+
+def build_grader() -> Grader:
+    """The grader a build validates candidates with. A repair candidate is a corrupted copy of the database (with
+    its variants and repaired snapshots), checked once: it keeps few at once (:data:`BUILD_CACHE`,
+    :data:`TARGET_CACHE`), or a build holds hundreds of copies of the user's database in memory."""
+    return make_grader(databases=Databases(capacity=BUILD_CACHE, load_dump=load_file), target_cache=TARGET_CACHE)
 
 
 def tasks_for_database(
@@ -176,9 +186,7 @@ def main(
     _check_out(out)
     started = time.perf_counter()
     rejected: dict[str, Rejections] = {}
-    # a repair candidate is a corrupted copy of the database (with its variants and repaired snapshots), checked
-    # once: keep few at once, or a build holds hundreds of copies of the user's database in memory
-    grader = make_grader(databases=Databases(capacity=BUILD_CACHE, load_dump=load_file), target_cache=2 * BUILD_CACHE)
+    grader = build_grader()
     try:
         _check_data(grader.databases.schema(db), path)
         by_family = tasks_for_database(db, name, families, per_family, grader=grader, progress=progress,

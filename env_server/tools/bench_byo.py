@@ -1,7 +1,8 @@
 """``python -m env_server bench --byo``: what bringing your own database costs; writes ``results/bench/byo.json``.
 
-Each case is one ``build-data --from-*`` build of the default task set (debug, analyst and repair, 40 per family)
-run in a fresh child process, so its CPU time and peak memory are its own:
+Each case is one ``build-data --from-*`` build of the default task set (debug, analyst and repair, 40 per family,
+with the CLI's grader: ``byo.build_grader``) run in a fresh child process, so its CPU time and peak memory are its
+own:
 
 * ``chinook`` — the Chinook sample database (``data/external/chinook``, 11 tables, 15.6k rows);
 * ``flights-<rows>`` — a generated analytics database shaped like real flight data (:func:`flights_database`):
@@ -101,10 +102,10 @@ for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'
 conn.close()
 floor = {"cpu_s": cpu() - t0, "wall_s": time.perf_counter() - w0, "rows": rows}
 from env_server.core.dbspec import DbSpec
-from env_server.tasks.byo import tasks_for_database
+from env_server.tasks.byo import build_grader, tasks_for_database
 t1, w1 = cpu(), time.perf_counter()
 rejected = {}
-tasks = tasks_for_database(DbSpec(sqlite_path=path), "bench", progress=False, rejected=rejected)
+tasks = tasks_for_database(DbSpec(sqlite_path=path), "bench", grader=build_grader(), progress=False, rejected=rejected)
 build = {"cpu_s": cpu() - t1, "wall_s": time.perf_counter() - w1}
 json.dump({"floor": floor, "build": build, "tasks": {f: len(t) for f, t in tasks.items()},
            "rejections": {f: dict(r.most_common(5)) for f, r in rejected.items()}}, open(out, "w"))
