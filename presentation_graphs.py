@@ -443,6 +443,13 @@ EACH_FILE: dict[str, tuple[str, str, Callable[[dict], bool]]] = {
 """Figures drawn once per results file: (glob in ``eval/``, the name a skip message shows, which files count)."""
 
 
+def _supervised(run: Path) -> bool:
+    """Whether ``run`` is an SFT control (``metrics.json`` says ``"method": "sft"``): it logs a loss, no reward,
+    so it has no GRPO training chart."""
+    metrics = run / "metrics.json"
+    return metrics.exists() and json.loads(metrics.read_text()).get("method") == "sft"
+
+
 def _jobs(results: Path, figure: Figure) -> list[tuple[str, Path, list[Path]]]:
     """``(png stem, base folder, input paths)`` for each picture ``figure`` makes."""
     if figure.each is None:
@@ -453,7 +460,7 @@ def _jobs(results: Path, figure: Figure) -> list[tuple[str, Path, list[Path]]]:
         if not found:
             return [(figure.name, results / "eval", [results / "eval" / placeholder])]
         return [(p.stem, p.parent, [p]) for p in found]
-    runs = sorted(p for p in (results / "runs").glob("*") if p.is_dir())
+    runs = sorted(p for p in (results / "runs").glob("*") if p.is_dir() and not _supervised(p))
     if not runs:
         return [(figure.name, results / "runs" / "<run_id>", [results / "runs" / "<run_id>" / p for p in figure.inputs])]
     return [(f"{figure.name}_{run.name}", run, [run / p for p in figure.inputs]) for run in runs]
