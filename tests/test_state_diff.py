@@ -116,3 +116,164 @@ def test_a_look_alike_column_is_another_column():
     other.execute('CREATE TABLE t("\u017ftatus" TEXT)')
     other.execute("INSERT INTO t VALUES ('a')")
     assert not diff(snapshot(harden(other, CONFIG), CONFIG), target)["t"].exact
+
+
+# -- states against a base: the change alone, found by SQLite, graded exactly as whole snapshots ------------------
+
+import random  # noqa: E402
+import sqlite3  # noqa: E402
+
+from env_server.core.sandbox import Template, execute  # noqa: E402
+from env_server.grading.state_diff import base_snapshot  # noqa: E402
+
+_BASE_SQL = """
+CREATE TABLE shop(id INTEGER PRIMARY KEY, name TEXT COLLATE NOCASE, price REAL, qty INTEGER, note TEXT);
+CREATE TABLE tags(shop_id INTEGER, tag TEXT, extra);
+CREATE TABLE kv(k TEXT PRIMARY KEY, v INTEGER) WITHOUT ROWID;
+CREATE TABLE odd("rowid" INTEGER, "oid" TEXT, v INTEGER);
+CREATE VIEW cheap AS SELECT id, name FROM shop WHERE price < 5;
+"""
+
+
+def _base(rows: int = 60) -> Template:
+    conn = new_connection()
+    conn.executescript(_BASE_SQL)
+    rng = random.Random(7)
+    for i in range(1, rows + 1):
+        conn.execute("INSERT INTO shop VALUES (?, ?, ?, ?, ?)",
+                     (i, rng.choice(["Pen", "pen", "Ink", "Pad"]), rng.choice([1.5, 2.0, 7.25, None]),
+                      rng.choice([0, 1, 5, None]), rng.choice(["", "x", None])))
+        conn.execute("INSERT INTO tags VALUES (?, ?, ?)", (rng.randint(1, rows), rng.choice(["a", "b", "a"]), i % 4))
+        conn.execute("INSERT INTO odd VALUES (?, ?, ?)", (i % 3, str(i % 2), i))
+    conn.executemany("INSERT INTO kv VALUES (?, ?)", [(f"k{i}", i) for i in range(10)])
+    template = Template(key=("base",), conn=conn)
+    template.share(CONFIG)
+    assert template.shared_name is not None
+    return template
+
+
+_EDITS = [
+    "UPDATE shop SET price = price * 1.1 WHERE id % 7 = {r}",
+    "UPDATE shop SET name = upper(name) WHERE id % 5 = {r}",  # a case change in a NOCASE column
+    "UPDATE tags SET extra = CAST(extra AS TEXT) WHERE rowid % 6 = {r}",  # '3' for 3: a change of storage class
+    "UPDATE shop SET price = CAST(price AS INTEGER) WHERE price = 2.0 AND id % 3 = {r}",  # 2 for 2.0: no change
+    "DELETE FROM shop WHERE id % 9 = {r}",
+    "INSERT INTO shop(name, price, qty, note) SELECT name, price, qty, note FROM shop WHERE id % 11 = {r}",
+    "DELETE FROM tags WHERE rowid % 4 = {r}",
+    "INSERT INTO tags SELECT shop_id, tag, extra FROM tags WHERE rowid % 8 = {r}",
+    "UPDATE kv SET v = v + 1 WHERE v % 4 = {r}",
+    "UPDATE odd SET v = -v WHERE v % 5 = {r}",
+    # the same rows again under new rowids: no change as a multiset
+    "CREATE TABLE keep AS SELECT shop_id, tag, extra FROM tags; DELETE FROM tags; INSERT INTO tags SELECT * FROM keep; "
+    "DROP TABLE keep",
+    "UPDATE shop SET note = NULL WHERE note = '' AND id % 2 = {r}",
+]
+
+
+def _apply(conn: sqlite3.Connection, rng: random.Random, n: int) -> None:
+    for _ in range(n):
+        script = rng.choice(_EDITS).format(r=rng.randint(0, 3))
+        conn.executescript(script)
+
+
+def _clone(template: Template):
+    conn = template.clone(CONFIG)
+    conn.disarm()
+    return conn
+
+
+def _full_diff(a, b):
+    return {k: (d.distance, round(d.f1, 9), d.missing, d.extra, d.problem) for k, d in diff(a, b).items()}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_state_against_the_base_diffs_exactly_as_whole_snapshots(seed):
+    """Property: for random edit scripts (target and candidate), the change-only states give the same
+    distance, F1, missing and extra rows for every table as full snapshots do."""
+    template = _base()
+    rng = random.Random(seed)
+    target_conn, candidate_conn = _clone(template), _clone(template)
+    _apply(target_conn, rng, 3)
+    _apply(candidate_conn, rng, rng.choice([0, 2, 4]))
+    if seed % 3 == 0:  # a correct candidate: the same script as the target
+        candidate_conn = _clone(template)
+        _apply(candidate_conn, random.Random(seed), 3)
+    full = _full_diff(snapshot(candidate_conn, CONFIG), snapshot(target_conn, CONFIG))
+    relative = _full_diff(snapshot(candidate_conn, CONFIG, base=template), snapshot(target_conn, CONFIG, base=template))
+    assert relative == full
+    start_full = snapshot(template.reader(CONFIG), CONFIG)
+    assert _full_diff(base_snapshot(template, CONFIG), snapshot(target_conn, CONFIG, base=template)) == \
+        _full_diff(start_full, snapshot(target_conn, CONFIG))
+    state = snapshot(candidate_conn, CONFIG, base=template)
+    assert state["shop"].relative and state["tags"].relative and state["odd"].relative
+    assert not state["kv"].relative and not state["cheap"].relative  # no rowid; a view: read whole
+
+
+def test_the_change_holds_only_changed_rows():
+    template = _base(rows=2000)
+    conn = _clone(template)
+    conn.execute("UPDATE shop SET qty = 99 WHERE id IN (3, 4)")
+    state = snapshot(conn, CONFIG, base=template)["shop"]
+    assert state.relative and state.size == 2000 and sum(abs(n) for n in state.rows.values()) <= 4
+
+
+def test_storage_class_and_case_changes_are_changes_and_a_reshuffle_is_not():
+    template = _base()
+    start = base_snapshot(template, CONFIG)
+    for table, attack in (("tags", "UPDATE tags SET extra = CAST(extra AS TEXT) WHERE extra = 3"),
+                          ("shop", "UPDATE shop SET name = upper(name) WHERE name = 'pen'")):
+        conn = _clone(template)
+        conn.execute(attack)
+        assert not diff(snapshot(conn, CONFIG, base=template), start)[table].exact, attack
+    conn = _clone(template)
+    conn.executescript("CREATE TABLE s2 AS SELECT * FROM shop; DELETE FROM shop; "
+                       "INSERT INTO shop(name, price, qty, note) SELECT name, price, qty, note FROM s2 ORDER BY random(); "
+                       "UPDATE shop SET id = id + 1000; DROP TABLE s2")
+    moved = diff(snapshot(conn, CONFIG, base=template), start)["shop"]
+    assert not moved.exact  # ids changed: every row differs
+    conn = _clone(template)
+    conn.executescript("CREATE TABLE t2 AS SELECT * FROM tags; DELETE FROM tags; "
+                       "INSERT INTO tags SELECT * FROM t2 ORDER BY random(); DROP TABLE t2")
+    assert diff(snapshot(conn, CONFIG, base=template), start)["tags"].exact  # same multiset, new rowids
+
+
+def test_the_base_is_attached_only_while_the_state_is_read():
+    template = _base()
+    conn = template.clone(CONFIG)
+    snapshot(conn, CONFIG, base=template)
+    assert "dataops_base" not in [row[1] for row in conn.execute("PRAGMA database_list")]
+    attack = execute(conn, f"ATTACH DATABASE 'file:/{template.shared_name}?vfs=memdb&mode=ro' AS b", mode="write",
+                     config=CONFIG)
+    assert not attack.ok  # the agent still cannot attach anything
+    conn.disarm()
+    with pytest.raises(sqlite3.OperationalError):  # the attach limit is back at 0
+        conn.execute(f"ATTACH DATABASE 'file:/{template.shared_name}?vfs=memdb&mode=ro' AS b")
+
+
+def test_without_attaching_the_change_is_read_whole_and_agrees():
+    template = _base()
+    conn = _clone(template)
+    conn.execute("UPDATE shop SET price = 3.5 WHERE id < 10")
+    attached = snapshot(conn, CONFIG, base=template)
+    conn.execute("BEGIN")  # ATTACH cannot run inside a transaction
+    read = snapshot(conn, CONFIG, base=template)
+    conn.disarm()
+    conn.execute("ROLLBACK")
+    assert read["shop"].relative and attached["shop"].rows == read["shop"].rows
+    assert attached["shop"].size == read["shop"].size
+    # a rowid table remade WITHOUT ROWID, same columns: no rowid to join on, so read whole, and still exact
+    conn.executescript('UPDATE odd SET v = -v WHERE v < 4; CREATE TABLE o2("rowid" INTEGER, "oid" TEXT, '
+                       "v INTEGER PRIMARY KEY) WITHOUT ROWID; INSERT INTO o2 SELECT * FROM odd; DROP TABLE odd; "
+                       "ALTER TABLE o2 RENAME TO odd")
+    target = _clone(template)
+    target.execute("UPDATE odd SET v = -v WHERE v < 4")
+    remade = snapshot(conn, CONFIG, base=template)
+    assert remade["odd"].relative and diff(remade, snapshot(target, CONFIG, base=template))["odd"].exact
+    assert diff(remade, base_snapshot(template, CONFIG))["odd"].distance == 6  # 3 rows changed: 3 missing, 3 extra
+
+
+def test_states_against_a_base_and_without_one_do_not_mix():
+    template = _base()
+    conn = _clone(template)
+    with pytest.raises(ValueError, match="against a base"):
+        diff(snapshot(conn, CONFIG, base=template), snapshot(conn, CONFIG))

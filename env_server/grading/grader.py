@@ -84,7 +84,7 @@ from env_server.grading.compare import (
     results_match,
     row_f1,
 )
-from env_server.grading.state_diff import diff, snapshot
+from env_server.grading.state_diff import base_snapshot, diff, snapshot
 
 if TYPE_CHECKING:  # the grader takes its families as a parameter: grading never imports a layer above it
     from env_server.families import FamilyRegistry
@@ -92,7 +92,8 @@ if TYPE_CHECKING:  # the grader takes its families as a parameter: grading never
 
 PARTIAL_CREDIT = 0.1
 TARGET_CACHE_SIZE = 128
-"""Repair targets (start and gold-repaired snapshots) kept in memory; each holds a whole database."""
+"""Repair targets (start and gold-repaired states) kept in memory; each holds the rows the gold repair changed
+(and any view or table without a rowid whole)."""
 """Default ceiling of a failed submission's score; ``RewardConfig`` checks dominance against it."""
 
 
@@ -431,7 +432,7 @@ class Grader:
     def repair_target(self, task: Task, variant: int = 0) -> tuple:
         """``(start, target, start_diff, gold_steps)`` of ``variant``: snapshots of the corrupted state and
         of the gold-repaired one, the table diff between them, and the VM steps the gold repair took
-        (cached, failures included: each holds a whole database)."""
+        (cached, failures included: each holds the changed rows only)."""
         if not task.gold_repair_sql:
             raise GraderError(f"task {task.task_id} has no gold_repair_sql")
         identity = self._identity(task)
@@ -444,8 +445,7 @@ class Grader:
             template = self.databases.template(task.db, variant)
         except (FileNotFoundError, ValueError) as exc:
             raise GraderError(f"database of task {task.task_id} cannot be built: {exc}") from None
-        with template.lock:
-            start = snapshot(template.conn, self.sandbox_config)
+        start = base_snapshot(template, self.sandbox_config)
         conn = template.clone(self.sandbox_config)
         calls = 0
 
@@ -462,7 +462,7 @@ class Grader:
             except ValueError as exc:
                 raise GraderError(str(exc)) from None
             conn.set_progress_handler(None, 0)
-            target = snapshot(conn, self.sandbox_config)
+            target = snapshot(conn, self.sandbox_config, base=template)
         finally:
             conn.close()
         return (start, target, diff(start, target), calls * interval)
@@ -474,7 +474,8 @@ class Grader:
 
     def _replay(self, task: Task, variant: int, statements: Sequence[str], budget: int) -> tuple[object, int, bool]:
         """Replay ``statements`` on a fresh copy of ``variant``: ``(snapshot, steps used, ran out of budget)``."""
-        conn = self.databases.template(task.db, variant).clone(self.sandbox_config)
+        template = self.databases.template(task.db, variant)
+        conn = template.clone(self.sandbox_config)
         used = 0
         try:
             for statement in statements:
@@ -486,7 +487,7 @@ class Grader:
                     raise NotGraded(f"not graded: replaying the repair on {where}, a statement {_net_detail(execution)}")
                 if execution.error_kind is ErrorKind.TIMEOUT:
                     return None, used, True
-            return snapshot(conn, self.sandbox_config), used, False
+            return snapshot(conn, self.sandbox_config, base=template), used, False
         finally:
             conn.close()
 
@@ -503,7 +504,7 @@ class Grader:
         main_diff: dict = {}
         for variant, (start, target, start_diff_v, _) in enumerate(targets):
             if variant == 0 and final is not None:
-                state = snapshot(final, self.sandbox_config)
+                state = snapshot(final, self.sandbox_config, base=self.databases.template(task.db, 0))
             else:
                 state, steps, ran_out = self._replay(task, variant, statements, budget - used)
                 used += steps
