@@ -64,6 +64,7 @@ from env_server.core.sandbox import scratch
 from env_server.core.schema import Column, SchemaInfo, Table
 from env_server.core.variants import perturb
 from env_server.grading.state_diff import rows_of
+from env_server.tasks.change_log import ChangeLog, SchemaChanged, untouched
 from env_server.tasks.gold_queries import ColumnProfile, TableProfile, has_rowid, profile
 from env_server.tasks.rejections import Rejections
 
@@ -879,21 +880,18 @@ def _untouched(clean: dict[str, Counter], corrupted: dict[str, Counter], repaire
 def _works(conn: sqlite3.Connection, corruption: Corruption) -> bool:
     """Whether, on a scratch copy of ``conn``, the setup changes the database for every probe salt, the
     gold repair then changes it too, leaves every row the setup did not hit as it was, and a second gold
-    repair changes nothing."""
+    repair changes nothing. The states compared are the rows changed, logged by SQLite as the statements run
+    (:mod:`env_server.tasks.change_log`), or whole tables where a statement changes a table's schema."""
     for salt in _PROBE_SALTS:
         scratch = _copy(conn)
         try:
-            before = rows_of(scratch)
-            apply_setup(scratch, corruption, salt)
-            corrupted = rows_of(scratch)
-            if corruption.setup_sql and corrupted == before:
-                return False
-            apply_gold(scratch, corruption)
-            repaired = rows_of(scratch)
-            if repaired == corrupted or not _untouched(before, corrupted, repaired):
-                return False
-            apply_gold(scratch, corruption)
-            if rows_of(scratch) != repaired:
+            try:
+                works = _works_logged(scratch, corruption, salt)
+            except SchemaChanged:
+                scratch.close()
+                scratch = _copy(conn)
+                works = _works_whole(scratch, corruption, salt)
+            if not works:
                 return False
         except (ValueError, sqlite3.Error):
             return False
@@ -902,6 +900,35 @@ def _works(conn: sqlite3.Connection, corruption: Corruption) -> bool:
         if not corruption.setup_sql:
             break  # the salt plays no part
     return True
+
+
+def _works_logged(scratch: sqlite3.Connection, corruption: Corruption, salt: int) -> bool:
+    log = ChangeLog(scratch)
+    before = log.state()
+    apply_setup(scratch, corruption, salt)
+    corrupted = log.state()
+    if corruption.setup_sql and corrupted == before:
+        return False
+    apply_gold(scratch, corruption)
+    repaired = log.state()
+    if repaired == corrupted or not untouched(corrupted, repaired):
+        return False
+    apply_gold(scratch, corruption)
+    return log.state() == repaired
+
+
+def _works_whole(scratch: sqlite3.Connection, corruption: Corruption, salt: int) -> bool:
+    before = rows_of(scratch)
+    apply_setup(scratch, corruption, salt)
+    corrupted = rows_of(scratch)
+    if corruption.setup_sql and corrupted == before:
+        return False
+    apply_gold(scratch, corruption)
+    repaired = rows_of(scratch)
+    if repaired == corrupted or not _untouched(before, corrupted, repaired):
+        return False
+    apply_gold(scratch, corruption)
+    return rows_of(scratch) == repaired
 
 
 def plan(
