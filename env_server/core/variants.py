@@ -17,7 +17,8 @@ The choices are drawn in Python from the seed, row by row, and applied in SQL in
 (rowids and values travel as one JSON array or one temporary table, not one statement per row): the same
 variant as one statement per row, built ~10x faster, so a 1M-row database's variants take seconds, not minutes.
 A column under a UNIQUE index, or a table with triggers, is still updated row by row in the drawn order, where
-order decides which change a conflict skips.
+order decides which change a conflict skips. Tables of :data:`~env_server.core.variants_sql.SQL_DRAWS_FROM_ROWS`
+rows or more draw in SQL instead (:mod:`env_server.core.variants_sql`).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ import re
 import sqlite3
 
 from env_server.core.identifiers import fold, quote_ident
+from env_server.core.variants_sql import SQL_DRAWS_FROM_ROWS, perturb_table, shuffled_order
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$")
@@ -105,9 +107,14 @@ def perturb(conn: sqlite3.Connection, seed: int) -> None:
     ]
     for table in tables:
         try:
-            rowids = [r[0] for r in conn.execute(f'SELECT rowid FROM {quote_ident(table)} ORDER BY rowid')]
+            size = conn.execute(f'SELECT count(rowid) FROM {quote_ident(table)}').fetchone()[0]
         except sqlite3.OperationalError:  # WITHOUT ROWID tables keep their rows and values
             continue
+        if size >= SQL_DRAWS_FROM_ROWS:  # drawn in SQL: seconds, not a minute, for a million rows
+            columns, keys = _key_columns(conn, table)
+            perturb_table(conn, table, columns, keys, rng)
+            continue
+        rowids = [r[0] for r in conn.execute(f'SELECT rowid FROM {quote_ident(table)} ORDER BY rowid')]
         keep = rng.uniform(0.75, 0.92)
         dropped = [rowid for rowid in rowids if rng.random() > keep]
         if len(dropped) >= len(rowids):
@@ -227,12 +234,15 @@ def shuffle_rows(conn: sqlite3.Connection, seed: int) -> None:
     try:
         for table in tables:
             try:
-                rowids = [r[0] for r in conn.execute(f"SELECT rowid FROM main.{quote_ident(table)}")]
+                size = conn.execute(f"SELECT count(rowid) FROM main.{quote_ident(table)}").fetchone()[0]
             except sqlite3.OperationalError:  # WITHOUT ROWID
                 continue
-            if len(rowids) < 2:
+            if size < 2:
                 continue
-            rng.shuffle(rowids)
+            order = shuffled_order(rng) if size >= SQL_DRAWS_FROM_ROWS else None
+            if order is None:
+                rowids = [r[0] for r in conn.execute(f"SELECT rowid FROM main.{quote_ident(table)}")]
+                rng.shuffle(rowids)
             alias = _rowid_alias(conn, table)
             indexes = [sql for _, kind, sql, owner in schema if kind == "index" and sql and owner == table]
             quoted = quote_ident(table)
@@ -242,12 +252,15 @@ def shuffle_rows(conn: sqlite3.Connection, seed: int) -> None:
             ).fetchone()[0]
             rebuilt = _own_definition(definition, scratch, alias)
             conn.execute(rebuilt or _rebuilt_definition(conn, table, scratch, alias or ""))
-            # one statement: the rows in the drawn order (json_each yields the array in order, key = position)
-            conn.execute(
-                f"INSERT INTO main.{quote_ident(scratch)} SELECT t.* FROM json_each(?) AS o "
-                f"JOIN main.{quoted} AS t ON t.rowid = o.value ORDER BY o.key",
-                (json.dumps(rowids),),
-            )
+            if order is not None:  # a large table: ordered by a seeded hash of rowid, in SQL
+                conn.execute(f"INSERT INTO main.{quote_ident(scratch)} SELECT * FROM main.{quoted} "
+                             f"ORDER BY {order}, rowid")
+            else:  # one statement: the rows in the drawn order (json_each yields the array in order, key = position)
+                conn.execute(
+                    f"INSERT INTO main.{quote_ident(scratch)} SELECT t.* FROM json_each(?) AS o "
+                    f"JOIN main.{quoted} AS t ON t.rowid = o.value ORDER BY o.key",
+                    (json.dumps(rowids),),
+                )
             conn.execute(f"DROP TABLE main.{quoted}")
             conn.execute(f"ALTER TABLE main.{quote_ident(scratch)} RENAME TO {quoted}")
             for sql in indexes:
