@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> None:
                        help="reset, memory and grading at 1k/10k/100k/1M rows vs raw sqlite3; write results/bench/scale.json")
     which.add_argument("--reviewer", action="store_true",
                        help="our reviewer vs the keyword baseline on the labelled corpus; write results/bench/reviewer.json")
+    which.add_argument("--cold", action="store_true",
+                       help="first grade of a 100k- and a 1M-row task in a fresh process vs raw sqlite3 doing the same "
+                            "work; write results/bench/cold.json")
     which.add_argument("--byo", action="store_true",
                        help="bring-your-own builds (Chinook, flights databases up to 1M rows): CPU time and peak memory "
                             "vs raw sqlite3 reading the data; write results/bench/byo.json")
@@ -130,6 +133,10 @@ def main(argv: list[str] | None = None) -> None:
         from env_server.tools.bench_scale import main as bench_scale_main
 
         bench_scale_main(**rounds)
+    elif args.command == "bench" and args.cold:
+        from env_server.tools.bench_cold import main as bench_cold_main
+
+        bench_cold_main(**rounds)
     elif args.command == "bench" and args.families:
         from env_server.tools.bench_families import main as bench_families_main
 
