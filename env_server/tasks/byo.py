@@ -51,8 +51,9 @@ PER_FAMILY = 40
 BUILD_CACHE = 16
 """Databases (the user's, its variants, corrupted candidates) and repair snapshots a build keeps at once."""
 TARGET_CACHE = 8
-"""Repair targets a build keeps: a candidate is validated once, over its task database and 3 variants (4 targets,
-each two snapshots of the whole database); keeping 32, as builds did, held 11.5 GB for a 100k-row database."""
+"""Repair targets a build keeps: a candidate is validated once, over its task database and 3 variants (4 targets).
+A target holds only the rows its gold repair changed (:mod:`env_server.grading.state_diff`); when targets were whole
+snapshots, keeping 32 held 11.5 GB for a 100k-row database."""
 MAX_ROUNDS = 12
 """Generation rounds (each with a fresh seed) tried per family before settling for fewer tasks."""
 MAX_PER_SHAPE = 4
