@@ -89,7 +89,8 @@ def _base_tables(base: Template, config: SandboxConfig) -> dict[str, _BaseTable]
     """The rowid tables of ``base`` that a state may be taken against: columns, row count, rowid name."""
     reader = base.reader(config)
     try:
-        reader.disarm() if isinstance(reader, SandboxConnection) else None
+        if isinstance(reader, SandboxConnection):
+            reader.disarm()  # trusted reads of the template's own catalogue
         out: dict[str, _BaseTable] = {}
         names = reader.execute("SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
                                "ORDER BY name").fetchall()
