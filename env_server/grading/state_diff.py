@@ -156,12 +156,12 @@ def snapshot(conn: sqlite3.Connection, config: SandboxConfig | None = None, base
                                         relative=True)
                 continue
             if against is not None:
-                columns = tuple(fold(d[0]) for d in conn.execute(f"SELECT * FROM main.{quote_ident(name)} LIMIT 0")
-                                .description)
-                if columns == against.columns:
+                names_here = [d[0] for d in conn.execute(f"SELECT * FROM main.{quote_ident(name)} LIMIT 0").description]
+                if tuple(map(fold, names_here)) == against.columns:
                     if attached is None:
                         attached = _attach(conn, base)
-                    change = _change_in_sql(conn, name, against, budget, config) if attached is not None else None
+                    change = (_change_in_sql(conn, name, names_here, against, budget, config) if attached is not None
+                              else None)
                     state[key] = change or _change_by_reading(conn, name, against, base, budget, config)
                     continue
             state[key] = _full(conn, name, kind, budget, config)
@@ -217,7 +217,7 @@ def _detach(conn: sqlite3.Connection, limit: int) -> None:
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, limit)
 
 
-def _change_in_sql(conn: sqlite3.Connection, name: str, against: _BaseTable, budget: list[int],
+def _change_in_sql(conn: sqlite3.Connection, name: str, columns: list[str], against: _BaseTable, budget: list[int],
                    config: SandboxConfig) -> TableState | None:
     """The change of table ``name`` from the attached base, found by SQLite: rows whose rowid is new or whose
     values differ come back, with the base rows they replaced, and base rows whose rowid is gone. Values
@@ -225,7 +225,7 @@ def _change_in_sql(conn: sqlite3.Connection, name: str, against: _BaseTable, bud
     case, of storage class (``'5'`` for ``5``) or of value is a change; ``1`` for ``1.0`` is not, nor is it
     for the canonical rows. None if the table has no rowid to join on (the caller reads it whole)."""
     table, rid = quote_ident(name), against.rowid
-    names = [quote_ident(d[0]) for d in conn.execute(f"SELECT * FROM main.{table} LIMIT 0").description]
+    names = [quote_ident(c) for c in columns]
     width = len(names)
     x, y = (", ".join(f"{side}.{c}" for c in names) for side in ("x", "y"))
     same = " AND ".join(f"+x.{c} IS +y.{c} COLLATE BINARY" for c in names)
