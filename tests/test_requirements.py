@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 COLAB_OWNED = {"torch", "numpy", "ipykernel", "jupyter-client", "tornado", "ipython"}
 TEST_ONLY = {"pytest", "pytest-xdist", "execnet", "nbclient", "nbformat", "schemathesis", "hypothesis", "playwright"}
@@ -66,3 +68,31 @@ def test_every_notebook_installs_the_runtime_set():
         install = [c for c in cells if "git\", \"clone\"" in c or "git clone" in c]
         assert install, path.name
         assert all("requirements-train.txt" in c and "requirements-colab" not in c for c in install), path.name
+
+
+@pytest.mark.slow
+def test_the_runtime_and_gpu_sets_resolve_together(tmp_path):
+    """``pip install --dry-run -r requirements-train.txt -r requirements-gpu.txt`` resolves, keeping every runtime pin
+    (vLLM may not move transformers or fastapi). Needs the package index: skipped when it cannot be reached."""
+    import json
+    import subprocess
+    import sys
+
+    pip = [sys.executable, "-m", "pip"]
+    try:
+        probe = subprocess.run([*pip, "index", "versions", "vllm"], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.skip("the package index did not answer in 60 s")
+    if probe.returncode != 0:
+        pytest.skip("the package index cannot be reached: " + (probe.stderr.strip().splitlines() or ["?"])[-1])
+    report = tmp_path / "report.json"
+    done = subprocess.run([*pip, "install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(report),
+                           "-r", "requirements-train.txt", "-r", "requirements-gpu.txt"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    chosen = {re.sub(r"[_.]", "-", item["metadata"]["name"]).lower(): item["metadata"]["version"]
+              for item in json.loads(report.read_text())["install"]}
+    wanted = {**pins("requirements-train.txt"), **pins("requirements-gpu.txt")}
+    moved = {name: (version, chosen.get(name)) for name, version in wanted.items()
+             if chosen.get(name, "").split("+")[0] != version}
+    assert not moved, moved

@@ -6,8 +6,8 @@ that fit its hardware. Flags given with ``--profile`` override its values.
   on an offline GPU machine (``scripts/gpu_embedded.sh``), and on a GPU too small for the Qwen profiles.
 * ``gpu-qwen0.5b`` / ``gpu-qwen1.5b``: ``Qwen/Qwen2.5-0.5B-Instruct`` / ``-1.5B-Instruct`` from the Hugging Face
   Hub with LoRA (a T4 or V100 fits the 0.5B; an L4, A10G, A100 or H100 the 1.5B).
-* ``gpu-qwen1.5b-vllm``: the 1.5B with vLLM generation in colocate mode (``pip install vllm``; see
-  ``requirements-gpu.txt`` for the version TRL accepts).
+* ``gpu-qwen1.5b-vllm``: the 1.5B with vLLM generation in colocate mode (``pip install -r
+  requirements-gpu.txt``: the vLLM that TRL and the pinned runtime accept).
 
 :func:`pick_profile` chooses one from the GPU's compute capability and memory (what a notebook does);
 :func:`estimate_minutes` gives the rough wall time a notebook shows before starting. The estimate is arithmetic
@@ -75,7 +75,7 @@ def pick_profile(name: str | None, capability: tuple[int, int] | None, memory_gb
 
     bf16 GPUs (capability 8.0+, see :func:`training.embedded_model.precision_for`) with 20 GB or more take the
     1.5B; a GPU with 14 GB or more (a T4 shows 14.7 GiB) the 0.5B in fp16; a smaller one the embedded 135M model.
-    The vLLM profile is never picked (it needs ``pip install vllm``): name it.
+    The vLLM profile is never picked (it needs ``pip install -r requirements-gpu.txt``): name it.
 
     >>> gpus = {"T4": ((7, 5), 15), "V100": ((7, 0), 16), "L4": ((8, 9), 22), "A10G": ((8, 6), 22),
     ...         "A100-40": ((8, 0), 40), "A100-80": ((8, 0), 80), "H100": ((9, 0), 80), "none": (None, None)}
