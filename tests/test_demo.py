@@ -25,6 +25,8 @@ def test_demo_smoke_end_to_end(tmp_path, monkeypatch, capsys):
     metrics = json.loads(rows["training run"].read_text())
     stages = json.loads((run_dir / "stages.json").read_text())
     assert 0 < metrics["peak_rss_gb"] <= stages["summary"]["peak_rss_gb"] < 12
+    history = [json.loads(line) for line in (run_dir / "log_history.jsonl").read_text().splitlines()]
+    assert any(h.get("grad_norm", 0) > 0 for h in history), history  # the smoke steps trained something
     table = capsys.readouterr().out
     for path in rows.values():
         assert str(path) in table  # every number in the table names the file it came from

@@ -50,10 +50,12 @@ class DemoConfig:
     max_steps: int = 8
     """GRPO steps, all of them on any machine (no wall-clock cap: a slower machine takes longer and gets the same
     table); results/runs/demo/stages.json records each stage's seconds and the peak memory."""
-    per_device_train_batch_size: int = 4
-    """Completions per micro-batch; with ``gradient_accumulation_steps`` 2 each step still sees 8 completions (one
-    GRPO group), in about half the memory of one batch of 8 (Colab's CPU runtime has 12.7 GB)."""
-    gradient_accumulation_steps: int = 2
+    per_device_train_batch_size: int = 2
+    """Completions per micro-batch; with ``gradient_accumulation_steps`` 4 each step still sees 8 completions (one
+    GRPO group). The backward pass holds every layer's activations for the micro-batch's ~1.2k-token sequences
+    (no gradient checkpointing on CPU), so memory scales with this number: batch 4 x 2 peaked at 12.88 GB, over
+    Colab's 12.7 GB CPU runtime."""
+    gradient_accumulation_steps: int = 4
     """Micro-batches per optimiser step."""
     eval_split: str = "heldout"
     """Held-out split for evaluation: the shape-novel heldout_ood and heldout_external (unseen databases, no gold
@@ -71,7 +73,7 @@ class DemoConfig:
     """Seconds-long stages on a tiny local model (CI)."""
 
 
-SMOKE = DemoConfig(train_candidates=2, curriculum_k=2, max_steps=2, eval_n=4, max_new_tokens=8, eval_difficulty="",
+SMOKE = DemoConfig(train_candidates=2, curriculum_k=2, max_steps=2, eval_n=4, max_new_tokens=96, eval_difficulty="",
                    eval_bug_types="", smoke=True)
 
 
@@ -101,10 +103,6 @@ def run(config: DemoConfig = DemoConfig()) -> list[tuple[str, Path]]:
         print("built-in task files present", file=sys.stderr)
 
     model = config.model
-    if config.smoke:
-        from training.embedded_model import tiny_model_dir
-
-        model = str(tiny_model_dir(results_dir() / "tiny-model"))
 
     stage("2/5 GRPO + LoRA on learnable debug tasks")
     probe = REPO / config.curriculum_from if config.curriculum_from else None
@@ -120,9 +118,15 @@ def run(config: DemoConfig = DemoConfig()) -> list[tuple[str, Path]]:
                 max_steps=config.max_steps, run_id="demo", max_completion_length=config.max_new_tokens,
                 per_device_train_batch_size=config.per_device_train_batch_size,
                 gradient_accumulation_steps=config.gradient_accumulation_steps, progress=not config.smoke)
-    if config.smoke:
+    if config.smoke:  # a tiny model primed on these tasks' answers, so that the smoke steps have a gradient
+        from env_server.tasks.registry import TaskRegistry, load_tasks
+        from training.grpo import select_tasks
+        from training.smoke_model import primed_tiny_model_dir
+
         args.num_generations, args.per_device_train_batch_size, args.lora_r, args.lora_alpha = 2, 4, 4, 8
         args.gradient_accumulation_steps = 1
+        tasks = select_tasks(args, TaskRegistry(load_tasks()))
+        args.model = model = str(primed_tiny_model_dir(results_dir() / "tiny-model-primed", tasks))
     run_dir = train(args, command="python -m training.demo" + (" --smoke" if config.smoke else ""))
 
     stage("3/5 held-out evaluation: base, trained, calibrators")
