@@ -102,7 +102,7 @@ NB02 = [
         '    args = Args(n_tasks=2, difficulty="easy", bug_types="keyword_typo,eq_null,wrong_table", max_steps=2,\n'
         '                num_generations=2, per_device_train_batch_size=4, max_completion_length=96, lora_r=4, lora_alpha=8,\n'
         '                run_id=RUN_ID, progress=False)\n'
-        '    args.model = str(primed_tiny_model_dir(results_dir() / "tiny-model-primed", select_tasks(args, TaskRegistry(load_tasks()))))\n'
+        '    args.model = str(primed_tiny_model_dir(select_tasks(args, TaskRegistry(load_tasks()))))\n'
         'elif PROFILE == "cpu":\n'
         '    # the reported CPU recipe (make experiment): 8 completions per step as batch 4 x accumulation 2, peak\n'
         '    # 11.7 GB measured (results/runs/grpo-debug-s0/metrics.json), under a free Colab runtime\'s 12.7 GB\n'

@@ -16,6 +16,8 @@ from env_server.server.serving import free_ports, start_server
 TASK = "debug-fixed-syntax_fix"
 REPAIR = "repair-fixed-normalise_users"  # a 16 KiB database
 HEAVY = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT COUNT(*) FROM r"
+HEAVY_GRADE = HEAVY.replace("FROM r)", "FROM r LIMIT 4000000)")
+"""A graded item that runs ~0.7 s and ends by itself (HEAVY runs to the grading budget, seconds per item)."""
 
 
 def _client(url: str, address: str = "127.0.0.1", **kwargs) -> httpx.Client:
@@ -80,20 +82,22 @@ def test_in_flight_grading_is_capped_per_client_and_another_client_is_served(ser
         async with httpx.AsyncClient(base_url=server, transport=transport, timeout=60) as attacker, \
                 httpx.AsyncClient(base_url=server, transport=victim_transport, timeout=60) as victim:
             await victim.post("/grade", json={"items": [{"task_id": TASK, "sql": "SELECT 1"}]})  # variants built
-            attacks = [asyncio.ensure_future(attacker.post("/grade", json={"items": [{"task_id": TASK, "sql": HEAVY}] * 4}))
-                       for _ in range(8)]
+            item = {"task_id": TASK, "sql": HEAVY_GRADE}
+            attacks = [asyncio.ensure_future(attacker.post("/grade", json={"items": [item] * 4})) for _ in range(8)]
             await asyncio.sleep(0.2)
             started = time.perf_counter()
             answer = await victim.post("/grade", json={"items": [{"task_id": TASK, "sql": "SELECT 1"}]})
             victim_s = time.perf_counter() - started
-            return await asyncio.gather(*attacks), victim_s, answer.status_code
+            done = await asyncio.gather(*attacks)
+            return done, victim_s, time.perf_counter() - started, answer.status_code
 
-    attacks, victim_s, victim_status = asyncio.run(burst())
+    attacks, victim_s, attack_s, victim_status = asyncio.run(burst())
     codes = [r.status_code for r in attacks]
     assert codes.count(429) >= 4 and set(codes) <= {200, 429}, codes
     refused = next(r for r in attacks if r.status_code == 429)
     assert refused.json()["code"] == "inflight_quota" and refused.headers["retry-after"] == "1"
     assert victim_status == 200 and victim_s < 3.0, victim_s  # served beside them, not after them
+    assert attack_s > 2 * victim_s, (attack_s, victim_s)  # ...while they were still being graded
 
 
 def test_a_client_with_many_busy_sessions_delays_another_by_one_job_not_all_of_them(server):

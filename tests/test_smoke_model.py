@@ -22,12 +22,12 @@ def test_a_primed_tiny_model_is_right_sometimes_but_not_always(tmp_path):
 
     tasks = select_tasks(Args(n_tasks=2, difficulty="easy", bug_types="keyword_typo,eq_null,wrong_table"),
                          TaskRegistry(load_tasks()))
-    out = primed_tiny_model_dir(tmp_path / "primed", tasks)
+    out = primed_tiny_model_dir(tasks, tmp_path / "primed")
     record = json.loads((out / "primed.json").read_text())
     assert record["loss_last"] < TARGET_LOSS < record["loss_first"]
     assert record["tasks"] == [t.task_id for t in tasks]
     stamp = (out / "model.safetensors").stat().st_mtime_ns
-    assert primed_tiny_model_dir(out, tasks) == out and (out / "model.safetensors").stat().st_mtime_ns == stamp
+    assert primed_tiny_model_dir(tasks, out) == out and (out / "model.safetensors").stat().st_mtime_ns == stamp
 
     model, tokenizer = load_model(str(out), dtype="float32")
     rows = sft_rows(tasks, DataOpsEnv(TaskRegistry(tasks), grader=make_grader()), tokenizer)
@@ -44,4 +44,4 @@ def test_a_primed_tiny_model_is_right_sometimes_but_not_always(tmp_path):
 
 def test_priming_needs_tasks(tmp_path):
     with pytest.raises(ValueError, match="at least one task"):
-        primed_tiny_model_dir(tmp_path, [])
+        primed_tiny_model_dir([], tmp_path)

@@ -126,7 +126,7 @@ def run(config: DemoConfig = DemoConfig()) -> list[tuple[str, Path]]:
         args.num_generations, args.per_device_train_batch_size, args.lora_r, args.lora_alpha = 2, 4, 4, 8
         args.gradient_accumulation_steps = 1
         tasks = select_tasks(args, TaskRegistry(load_tasks()))
-        args.model = model = str(primed_tiny_model_dir(results_dir() / "tiny-model-primed", tasks))
+        args.model = model = str(primed_tiny_model_dir(tasks))
     run_dir = train(args, command="python -m training.demo" + (" --smoke" if config.smoke else ""))
 
     stage("3/5 held-out evaluation: base, trained, calibrators")

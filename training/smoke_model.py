@@ -10,7 +10,9 @@ the model is right often but not always: sampled, it writes the gold answer in s
 in others, the rewards of a group differ, and a GRPO step moves the adapter. ``tests/test_smoke_model.py`` checks
 the gradient norm and the adapter weights of such a run.
 
-The primed folder is written once per task list and setting (``primed.json`` records them) and reused after.
+The primed folder is written once per task list and setting (``primed.json`` records them) and reused after: by
+default under :func:`training.embedded_model.cache_dir`, named by a hash of both, so every smoke run of a machine
+(the demo's, notebook 02's, the tests') primes once.
 """
 from __future__ import annotations
 
@@ -33,30 +35,37 @@ def _key(tasks: Sequence[Task], target_loss: float, max_steps: int, learning_rat
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def primed_tiny_model_dir(out: Path, tasks: Sequence[Task], *, target_loss: float = TARGET_LOSS,
+def primed_tiny_model_dir(tasks: Sequence[Task], out: Path | None = None, *, target_loss: float = TARGET_LOSS,
                           max_steps: int = 400, learning_rate: float = 3e-3, seed: int = 0) -> Path:
-    """Write (once) a tiny random model primed on the gold answers of ``tasks`` to ``out``; returns ``out``.
+    """The folder of a tiny random model primed on the gold answers of ``tasks``, written once; ``out`` defaults to
+    ``<cache_dir>/tiny-primed-<hash of the tasks and settings>``.
 
     Each step is one pass over every task (a full-weight AdamW update on the summed answer-token loss); priming
     stops when the mean loss per answer token is under ``target_loss``, or after ``max_steps`` steps, which raises
-    (a smoke run would then train nothing). Seeded: the same tasks and settings give the same weights."""
+    (a smoke run would then train nothing). Seeded: the same tasks and settings give the same weights. The folder
+    is written beside its final name and renamed into place, so processes priming at once never see half of it."""
+    import os
+    import shutil
+    import tempfile
+
     import torch
 
     from env_server.episode.environment import DataOpsEnv
     from env_server.families import make_grader
     from env_server.tasks.registry import TaskRegistry
-    from training.embedded_model import load_model, tiny_model_dir
+    from training.embedded_model import cache_dir, load_model, tiny_model_dir
     from training.sft import sft_rows
 
-    out = Path(out)
     if not tasks:
         raise ValueError("priming needs at least one task")
     key = _key(tasks, target_loss, max_steps, learning_rate, seed)
-    record = out / "primed.json"
-    if record.exists() and json.loads(record.read_text()).get("key") == key:
+    out = Path(out) if out is not None else cache_dir() / f"tiny-primed-{key[:16]}"
+    if _primed(out, key):
         return out
-    tiny_model_dir(out, seed=seed)
-    model, tokenizer = load_model(str(out), dtype="float32")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    tiny_model_dir(work, seed=seed)
+    model, tokenizer = load_model(str(work), dtype="float32")
     env = DataOpsEnv(TaskRegistry(list(tasks)), grader=make_grader())
     examples = []
     for row in sft_rows(list(tasks), env, tokenizer):
@@ -86,8 +95,19 @@ def primed_tiny_model_dir(out: Path, tasks: Sequence[Task], *, target_loss: floa
             raise RuntimeError(f"priming the tiny model did not reach a loss of {target_loss} per answer token in "
                                f"{max_steps} steps (last {losses[-1]:.3f})")
     model.eval()
-    model.save_pretrained(out)
-    record.write_text(json.dumps({"key": key, "tasks": [t.task_id for t in tasks], "steps": len(losses),
-                                  "loss_first": round(losses[0], 4), "loss_last": round(losses[-1], 4),
-                                  "target_loss": target_loss}, indent=2) + "\n")
+    model.save_pretrained(work)
+    (work / "primed.json").write_text(json.dumps({"key": key, "tasks": [t.task_id for t in tasks], "steps": len(losses),
+                                                 "loss_first": round(losses[0], 4), "loss_last": round(losses[-1], 4),
+                                                 "target_loss": target_loss}, indent=2) + "\n")
+    if out.exists():  # a stale folder (other settings under this name), or another process won the race
+        if _primed(out, key):
+            shutil.rmtree(work, ignore_errors=True)
+            return out
+        shutil.rmtree(out)
+    os.replace(work, out)
     return out
+
+
+def _primed(out: Path, key: str) -> bool:
+    record = out / "primed.json"
+    return record.exists() and json.loads(record.read_text()).get("key") == key
