@@ -162,10 +162,11 @@ def _latency(result: dict, reviewer: str, q: str) -> dict:
 
 def draw_bench_ratios(data: dict[str, dict]) -> plt.Figure:
     core, http = data["bench/core.json"], data["bench/http.json"]
-    labels = ["grading,\nall", "grading,\ngold", "grading,\nbroken", "/grade HTTP\nvs in-process"]
-    refs = [(core, "grading_over_floor"), (core, "grading_over_floor_gold_only"),
-            (core, "grading_over_floor_broken_only"), (http, "http_over_in_process_time")]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    kinds = ("gold", "rewrite", "wrong", "erroring")
+    labels = ["grading,\nall", *(f"grading,\n{kind}" for kind in kinds), "/grade HTTP\nvs in-process"]
+    refs = [(core, "grading_over_floor"), *((core, f"grading_over_floor_{kind}_only") for kind in kinds),
+            (http, "http_over_in_process_time")]
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, 3.8))
     rounds = _median_bars(axes[0], labels, {"time ratio": refs},
                           "× the floor (median of per-round ratios)")
     axes[0].axhline(1, color="black", linewidth=0.8)

@@ -30,8 +30,12 @@ def test_bench_writes_ratios_against_the_floor(tmp_path):
     path = bench.run(n_tasks=4, resets=20, rounds=3, out=tmp_path / "core.json")
     data = json.loads(path.read_text())
     summary = data["summary"]
-    assert summary["candidates"] == 8 and summary["floor_ms_per_candidate_median"] > 0
-    assert summary["grading_over_floor"] > 0 and set(data["targets"]) == {"reset_p50_ms", "grading_over_floor"}
+    kinds = summary["candidates_by_kind"]
+    assert kinds["gold"] == kinds["erroring"] == 4 and summary["candidates"] == sum(kinds.values())
+    assert summary["floor_ms_per_candidate_median"] > 0 and summary["grading_over_floor"] > 0
+    assert summary["grading_over_floor_gold_only"] > 0 and summary["grading_over_floor_erroring_only"] > 0
+    assert {"reset_p50_ms", "grading_over_floor", "grading_over_floor_gold_only",
+            "grading_over_floor_erroring_only"} <= set(data["targets"])
     _check_rounds(data["rounds"], 3)
     assert data["interleaving"]["order"] == ["reset", "grading", "floor"] * 3 and data["interleaving"]["per"] == "candidate"
     for name, stats in data["rounds"].items():  # headlines are the medians over rounds

