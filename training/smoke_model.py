@@ -8,11 +8,12 @@ each task the smoke run trains on: the rendered single-turn prompt GRPO sees, th
 fence (:func:`training.sft.sft_rows`). It stops as soon as the mean loss per answer token falls under a bound, so
 the model is right often but not always: sampled, it writes the gold answer in some completions and something else
 in others, the rewards of a group differ, and a GRPO step moves the adapter. ``tests/test_smoke_model.py`` checks
-the gradient norm and the adapter weights of such a run.
+that its samples are right sometimes but not always; ``tests/test_demo.py``, that the demo's smoke run has a
+non-zero gradient norm.
 
 The primed folder is written once per task list and setting (``primed.json`` records them) and reused after: by
-default under :func:`training.embedded_model.cache_dir`, named by a hash of both, so every smoke run of a machine
-(the demo's, notebook 02's, the tests') primes once.
+default under :func:`training.embedded_model.cache_dir`, named by a hash of both, so the smoke runs of a machine
+(the demo's and notebook 02's) prime once.
 """
 from __future__ import annotations
 

@@ -185,8 +185,8 @@ def run(n_tasks: int = 200, resets: int = 2000, rounds: int = ROUNDS, repeats: i
         "Headline figures are medians over rounds; each ratio is the median of the per-round ratios (grading time "
         "over floor time summed over the round's candidates of that kind). The floor runs a candidate on the task "
         "database and then each variant, as grading does, and stops where grading stops: at the first error, or "
-        "after the first database whose rows differ from the gold's there (plain list equality, so a right answer "
-        "in another row order makes the floor run on, never stop early). Candidate kinds: gold; rewrite (SELECT * "
+        "after the first database whose rows differ from the gold's there (plain list equality: a right answer "
+        "in another row order stops the floor where grading runs on, so a ratio can only be overstated). Candidate kinds: gold; rewrite (SELECT * "
         "FROM (gold), for golds without ORDER BY); wrong (the task's broken query where it runs and is not "
         "graded a success); erroring (the gold with its first SELECT misspelt). An erroring candidate's floor is "
         "one failed prepare (about 2 us), so its ratio measures the grader's fixed cost per call.",
