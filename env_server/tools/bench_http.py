@@ -9,6 +9,8 @@ JSON, each headline is the median over rounds and each ratio the median of the p
   the broken query of sampled train tasks), with 2 batches in flight;
 * the same completions graded **in-process** (``Grader.grade_query``) in the same round, so the HTTP
   overhead is a ratio;
+* **one request of 1,024 items** (the 256 completions four times over) to ``/grade``, timed against grading the
+  same 1,024 in-process at the round's in-process rate: what one large request costs over HTTP;
 * ``/step`` latency p50/p99 with 64 and with 256 concurrent sessions, each running its task's gold
   query, under two loads: **saturated** (every session steps back to back, so up to N requests
   wait on one worker and latency is mostly queueing) and **paced** (each session waits 0.5–1.5 s
@@ -42,7 +44,8 @@ CAPACITY = ["--session-cap", "1024", "--sessions-per-client", "1024", "--infligh
 """The bench is one client measuring capacity: the per-client quotas (fair sharing) raised out of its way."""
 
 OUT = REPO_ROOT / "results" / "bench" / "http.json"
-TARGETS = {"grade_completions_per_s": (">=", 2000.0), "step_p99_ms_256_sessions": ("<=", 20.0)}
+TARGETS = {"grade_completions_per_s": (">=", 2000.0), "step_p99_ms_256_sessions": ("<=", 20.0),
+           "one_request_over_in_process_time": ("<=", 1.1)}
 BATCH = 64
 SESSIONS = (64, 256)
 KEEPALIVE_S = 2.0
@@ -50,6 +53,8 @@ KEEPALIVE_S = 2.0
 from the server's side: at httpx's default of 5 s too, a request can be sent on a connection the server is
 closing (a ReadError under load)."""
 ONE_CONNECTION_STEPS = 100
+ONE_REQUEST_ITEMS = 1024
+"""Items of the one large ``/grade`` request."""
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -88,6 +93,18 @@ async def _grade_throughput(url: str | list[str], items: list[dict], in_flight: 
         started = time.perf_counter()
         await asyncio.gather(*(worker(client, urls[i % len(urls)]) for i in range(in_flight)))
         return len(items) / (time.perf_counter() - started)
+
+
+def _one_request_s(url: str, items: list[dict]) -> float:
+    """Seconds for one ``/grade`` request of ``items``, sent once, every item graded (none comes back unfinished)."""
+    with httpx.Client(timeout=300) as client:
+        started = time.perf_counter()
+        response = client.post(f"{url}/grade", json={"items": items})
+        seconds = time.perf_counter() - started
+    response.raise_for_status()
+    results = response.json()["results"]
+    assert len(results) == len(items), (len(results), len(items))
+    return seconds
 
 
 async def _pinned_sessions(urls: list[str], tasks: list, sessions: int, steps: int) -> dict:
@@ -191,6 +208,8 @@ def _round_figures(got: dict, sessions: tuple[int, ...]) -> dict[str, float]:
         "grade_completions_per_s": got["grade_http"],
         "grade_in_process_completions_per_s": got["grade_in_process"],
         "http_over_in_process_time": got["grade_in_process"] / got["grade_http"],
+        "one_request_s": got["grade_one_request"],
+        "one_request_over_in_process_time": got["grade_one_request"] / (ONE_REQUEST_ITEMS / got["grade_in_process"]),
     }
     for prefix in ("step", "first_step"):
         for load in ("paced", "saturated"):
@@ -213,6 +232,7 @@ def run(n_items: int = 256, steps: int = 4, rounds: int = ROUNDS, seed: int = 0,
     tasks = load_tasks(split="train", family="debug")
     sample = random.Random(seed).sample(tasks, n_items // 2)
     items = [{"task_id": t.task_id, "sql": sql} for t in sample for sql in (t.gold_sql, t.broken_sql)]
+    one_request = (items * -(-ONE_REQUEST_ITEMS // len(items)))[:ONE_REQUEST_ITEMS]
     port = free_ports(1)
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
@@ -247,6 +267,7 @@ def run(n_items: int = 256, steps: int = 4, rounds: int = ROUNDS, seed: int = 0,
         done = interleave({
             "grade_http": lambda: asyncio.run(_grade_throughput(url, items)),
             "grade_in_process": in_process,
+            "grade_one_request": lambda: _one_request_s(url, one_request),
             "step_paced": step_load(True),
             "step_saturated": step_load(False),
             "1_replica": lambda: _replica_round([url], items, sample, pinned_sessions, steps),
@@ -271,6 +292,7 @@ def run(n_items: int = 256, steps: int = 4, rounds: int = ROUNDS, seed: int = 0,
         **{name: value for name, value in headline.items() if not name.startswith("replicas")},
         "items": len(items),
         "batch_size": BATCH,
+        "one_request_items": ONE_REQUEST_ITEMS,
         "replicas_grade_speedup": headline["replicas_grade_speedup"],
         "replicas_sessions_lost": lost["2_replicas"],
         "replicas_one_connection_step_p50_ms": replicas["2_replicas"]["one_connection_step_p50_ms"],
@@ -298,6 +320,8 @@ def run(n_items: int = 256, steps: int = 4, rounds: int = ROUNDS, seed: int = 0,
         "comparison on one server and on 2 replicas. Every headline figure is the median over rounds, every ratio "
         "the median of the per-round ratios (rounds.<figure> holds each round; rounds.replicas.<n>.<figure> the "
         "replica figures). http_over_in_process_time = time per completion over HTTP / in-process. "
+        "one_request_over_in_process_time = the seconds of one /grade request of one_request_items items (the "
+        "bench's completions repeated) / the same number of completions at the round's in-process rate. "
         "step_* figures are paced (0.5-1.5 s between a session's steps); step_*_saturated have every session "
         "stepping back to back, so they measure queueing on one worker. The step target is checked against the "
         "paced figure. step_* exclude each session's first step, which opens its TCP connection; first_step_* "
