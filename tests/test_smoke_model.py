@@ -12,17 +12,18 @@ from training.grpo import Args, select_tasks
 from training.smoke_model import TARGET_LOSS, primed_tiny_model_dir
 
 
-def test_a_primed_tiny_model_is_right_sometimes_but_not_always(tmp_path):
+def test_a_primed_tiny_model_is_right_sometimes_but_not_always():
     import torch
 
     from env_server.episode.environment import DataOpsEnv
     from env_server.families import make_grader
-    from training.embedded_model import load_model
+    from training.embedded_model import cache_dir, load_model
     from training.sft import sft_rows
 
     tasks = select_tasks(Args(n_tasks=2, difficulty="easy", bug_types="keyword_typo,eq_null,wrong_table"),
                          TaskRegistry(load_tasks()))
-    out = primed_tiny_model_dir(tasks, tmp_path / "primed")
+    out = primed_tiny_model_dir(tasks)  # the machine's cache, as the demo's and notebook 02's smoke runs use it
+    assert out.parent == cache_dir() and out.name.startswith("tiny-primed-")
     record = json.loads((out / "primed.json").read_text())
     assert record["loss_last"] < TARGET_LOSS < record["loss_first"]
     assert record["tasks"] == [t.task_id for t in tasks]
