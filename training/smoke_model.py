@@ -65,6 +65,7 @@ def primed_tiny_model_dir(tasks: Sequence[Task], out: Path | None = None, *, tar
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    work.chmod(0o755)  # mkdtemp makes it private; the cache's other folders are readable
     tiny_model_dir(work, seed=seed)
     model, tokenizer = load_model(str(work), dtype="float32")
     env = DataOpsEnv(TaskRegistry(list(tasks)), grader=make_grader())
