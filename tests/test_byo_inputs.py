@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -65,6 +66,7 @@ def _run(tmp_path: Path, flag: str, path: Path, *extra: str, pg: bool = False, o
 def _ok(result, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "wrote 2 tasks" in result.stdout and "serve them with" in result.stdout, result.stdout
+    assert re.search(r"\(\d+\.\d CPU-s; peak memory \d+\.\d\d GB\)", result.stdout), result.stdout
     assert (tmp_path / "x.jsonl").read_text().count("\n") == 2
 
 

@@ -31,6 +31,7 @@ from typing import NoReturn
 from tqdm import tqdm
 
 from env_server.core.databases import Databases
+from env_server.core.provenance import peak_rss_gb
 from env_server.core.schema import SchemaInfo
 from env_server.families import default_families
 from env_server.families import make_grader
@@ -185,7 +186,7 @@ def main(
     db = DbSpec(sqlite_path=str(path)) if dialect is None else DbSpec(sql_path=str(path), dialect=dialect)
     out = Path(out or f"{name}.tasks.jsonl")
     _check_out(out)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     rejected: dict[str, Rejections] = {}
     grader = build_grader()
     try:
@@ -210,7 +211,8 @@ def main(
         save_jsonl(tasks, out)
     except OSError as exc:
         _fail(f"cannot write --out {out}: {exc.strerror or exc}")
-    print(f"wrote {len(tasks)} tasks for {path.name} to {out} in {time.perf_counter() - started:.1f}s")
+    print(f"wrote {len(tasks)} tasks for {path.name} to {out} in {time.perf_counter() - started:.1f}s "
+          f"({time.process_time() - cpu_started:.1f} CPU-s; peak memory {peak_rss_gb():.2f} GB)")
     for line in report:
         print(line)
     print(f"serve them with: python -m env_server serve --tasks {out}")
