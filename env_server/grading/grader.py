@@ -84,6 +84,7 @@ from env_server.grading.compare import (
     results_match,
     row_f1,
 )
+from env_server.grading.query_plan import nested_scan_rows
 from env_server.grading.state_diff import base_snapshot, diff, snapshot
 
 if TYPE_CHECKING:  # the grader takes its families as a parameter: grading never imports a layer above it
@@ -124,6 +125,10 @@ class GradingConfig:
     """VM steps a repair script may use in one replay, all its statements together."""
     reference_cache_size: int = 100_000
     """Gold results kept in memory (one per gold query, database and variant)."""
+    cartesian_rows: int = 50_000_000
+    """A task whose gold or broken query would nest full scans over more row combinations than this (read from
+    SQLite's plan, :mod:`env_server.grading.query_plan`) is rejected by :meth:`Grader.task_problems` without
+    running it. The built-in domains' largest table has 1,500 rows, so no two-table product there comes near."""
 
 
 def _load_dump(conn: sqlite3.Connection, path, dialect: str) -> None:
@@ -609,6 +614,16 @@ class Grader:
                     problems.append(f"the gold repair changes nothing on variant {variant}")
             return problems
         problems: list[str] = []
+        try:
+            template = self.databases.template(task.db, 0)
+        except FileNotFoundError as exc:
+            return [f"database of task {task.task_id} is missing: {exc}"]
+        for label, sql in (("gold", task.gold_sql), ("broken", task.broken_sql)):
+            with template.lock:
+                combinations = nested_scan_rows(template.conn, sql) if sql else 0
+            if combinations > self.config.cartesian_rows:
+                return [f"{label} query nests full scans over {combinations:,} row combinations (a cartesian product "
+                        "or a join on no equality): not run"]
         try:
             references = [self.reference(task, v) for v in range(self.config.variants + 1)]
         except GraderError as exc:
