@@ -662,6 +662,9 @@ class Template:
     lock: threading.Lock = field(default_factory=threading.Lock)
     info: Any = None
     """Schema introspection of ``conn``, filled on first use by the owner of the cache."""
+    derived: dict = field(default_factory=dict)
+    """Other facts read once from this database, which never changes after its build, keyed by their reader
+    (e.g. ``state_diff``'s rowid tables and row counts, read for every repair state taken against it)."""
     shared_name: str | None = None
     """The ``memdb`` name readers open (None when the database is too large to share)."""
     pages: int = 0

@@ -69,11 +69,16 @@ def _canonical(row: tuple) -> tuple:
     return row
 
 
+def _minus(have: Counter, take: Counter) -> Counter:
+    """``have - take`` as a signed multiset (negative counts kept) without zero counts."""
+    change = have.copy()
+    change.subtract(take)
+    return Counter({row: n for row, n in change.items() if n})
+
+
 def _signed(added: Iterable[tuple], removed: Iterable[tuple]) -> Counter:
     """The canonical change ``added - removed`` as a signed multiset without zero counts."""
-    change: Counter = Counter(map(_canonical, added))
-    change.subtract(map(_canonical, removed))
-    return Counter({row: n for row, n in change.items() if n})
+    return _minus(Counter(map(_canonical, added)), Counter(map(_canonical, removed)))
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,15 @@ class _BaseTable:
 
 
 def _base_tables(base: Template, config: SandboxConfig) -> dict[str, _BaseTable]:
-    """The rowid tables of ``base`` that a state may be taken against: columns, row count, rowid name."""
+    """The rowid tables of ``base`` that a state may be taken against: columns, row count, rowid name. Read once
+    per template (``Template.derived``): a repair grade takes five states against the same one."""
+    found = base.derived.get(__name__)
+    if found is None:
+        found = base.derived[__name__] = _read_base_tables(base, config)
+    return found
+
+
+def _read_base_tables(base: Template, config: SandboxConfig) -> dict[str, _BaseTable]:
     reader = base.reader(config)
     try:
         if isinstance(reader, SandboxConnection):
@@ -258,10 +271,8 @@ def _change_by_reading(conn: sqlite3.Connection, name: str, against: _BaseTable,
         theirs = _full(reader, against.name, "table", [config.max_vm_steps], config)
     finally:
         reader.close()
-    change = mine.rows.copy()
-    change.subtract(theirs.rows)
-    return TableState(kind="table", columns=mine.columns, rows=Counter({r: n for r, n in change.items() if n}),
-                      size=mine.size, relative=True)
+    return TableState(kind="table", columns=mine.columns, rows=_minus(mine.rows, theirs.rows), size=mine.size,
+                      relative=True)
 
 
 def rows_of(conn: sqlite3.Connection, tables: Iterable[str] | None = None) -> dict[str, Counter]:
@@ -326,8 +337,7 @@ def diff(candidate: Snapshot, target: Snapshot) -> dict[str, TableDiff]:
         elif have.relative != want.relative:
             raise ValueError(f"table {name!r}: one state was taken against a base and the other was not")
         elif have.relative:  # both are changes from one base: they differ where the changes differ
-            gap = have.rows.copy()
-            gap.subtract(want.rows)
+            gap = _minus(have.rows, want.rows)
             extra = sum(n for n in gap.values() if n > 0)
             missing = -sum(n for n in gap.values() if n < 0)
             overlap = have.size - extra
